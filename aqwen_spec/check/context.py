@@ -1,0 +1,123 @@
+"""Reporting helpers shared by the per-kind checks: problems inside strings land at their file position."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aqwen_spec.diagnostics import Diagnostic, Diagnostics, Pos, Severity
+from aqwen_spec.loader import LoadedDocument
+from aqwen_spec.source import YPath
+from aqwen_spec.types import ANY, BOOL, Type, is_assignable
+
+
+@dataclass
+class DocChecker:
+    """Checks inside one document; every problem is reported at a position in its file."""
+
+    loaded: LoadedDocument
+    diagnostics: Diagnostics
+
+    @property
+    def path(self) -> str:
+        return self.loaded.path
+
+    def pos(self, ypath: YPath) -> Pos:
+        return self.loaded.yaml.value_pos(ypath)
+
+    def report(
+        self,
+        code: str,
+        message: str,
+        ypath: YPath,
+        hint: str | None = None,
+        *,
+        key: bool = False,
+        warning: bool = False,
+        rel: Pos | None = None,
+    ) -> None:
+        ydoc = self.loaded.yaml
+        pos = ydoc.text_pos(ypath, rel) if rel is not None else ydoc.key_pos(ypath) if key else ydoc.value_pos(ypath)
+        severity = Severity.WARNING if warning else Severity.ERROR
+        self.diagnostics.add(Diagnostic(code, message, self.path, pos, severity, hint))
+
+    def parse_expr(self, text: Any, ypath: YPath) -> Any:
+        """Parse an expression string; report a syntax error and return None on failure."""
+        from aqwen_spec.expr import ExprSyntaxError, parse_expr
+
+        if isinstance(text, bool):
+            text = "true" if text else "false"
+        elif isinstance(text, (int, float)):
+            text = repr(text)
+        elif text is None:
+            text = "null"
+        try:
+            return parse_expr(text)
+        except ExprSyntaxError as exc:
+            self.report("AQ301", exc.message, ypath, exc.hint, rel=exc.pos)
+            return None
+
+    def check_expr(
+        self, expr: Any, ypath: YPath, scope: Any, expect: Type | None = None, what: str = "this expression"
+    ) -> Type:
+        """Type-check an expression; report problems at their positions; return its type (ANY when unknown)."""
+        from aqwen_spec.expr import check_expr
+
+        if expr is None:
+            return ANY
+        typ, problems = check_expr(expr, scope)
+        for p in problems:
+            self.report(p.code, p.message, ypath, p.hint, rel=p.pos)
+        if problems:
+            return ANY
+        if expect is not None and not is_assignable(typ, expect):
+            if expect == BOOL:
+                msg = f"{what} should be true or false, but it is {typ.render()}"
+            else:
+                msg = f"{what} should be {expect.render()}, but it is {typ.render()}"
+            self.report("AQ304", msg, ypath, rel=getattr(expr, "pos", None))
+        return typ
+
+    def expr(self, text: Any, ypath: YPath, scope: Any, expect: Type | None = None, what: str = "it") -> Any:
+        """Parse and check in one go; returns the parsed expression (or None)."""
+        expr = self.parse_expr(text, ypath)
+        if expr is not None:
+            self.check_expr(expr, ypath, scope, expect, what)
+        return expr
+
+    def program(self, source: str | list[str], ypath: YPath, scope: Any) -> Any:
+        """Parse and check an effects program written as one string or a list of statement strings."""
+        from aqwen_spec.expr import ExprSyntaxError, check_program, parse_program
+
+        if isinstance(source, list):
+            text = "\n".join(source)
+            starts = []  # line in the joined text where item i begins
+            line = 1
+            for item in source:
+                starts.append(line)
+                line += item.count("\n") + 1
+        else:
+            text, starts = source, []
+
+        def where(rel: Pos) -> tuple[YPath, Pos]:
+            if not starts:
+                return ypath, rel
+            i = max(k for k, s in enumerate(starts) if s <= rel.line)
+            return (*ypath, i), Pos(rel.line - starts[i] + 1, rel.col)
+
+        try:
+            program = parse_program(text)
+        except ExprSyntaxError as exc:
+            at, rel = where(exc.pos)
+            self.report("AQ301", exc.message, at, exc.hint, rel=rel)
+            return None
+        for p in check_program(program, scope):
+            at, rel = where(p.pos)
+            self.report(p.code, p.message, at, p.hint, rel=rel)
+        return program
+
+    def template(self, text: str, ypath: YPath, known: set[str]) -> None:
+        from aqwen_spec.templates import check_template
+
+        for p in check_template(text, known):
+            self.report(p.code, p.message, ypath, p.hint, rel=p.pos)

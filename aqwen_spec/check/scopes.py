@@ -1,0 +1,33 @@
+"""The names each kind of expression may use, as checker scopes.
+
+- tool preconditions, effects and returns: the state's fields and the tool's parameters;
+- record generation rules: the state's fields, ``i`` and the sampling functions;
+- workflow slots and tree expressions: the state's fields, the slots, and results bound with ``as:``;
+- verifier checks: the final state's fields, the slots, ``branch`` (the last branch taken), ``path`` (all of them)
+  and ``initial`` (the initial state).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aqwen_spec.types import STR, ListT, RecordT, Type
+
+if TYPE_CHECKING:
+    from aqwen_spec.expr import Scope
+
+
+def state_scope(state: RecordT, extra: dict[str, Type] | None = None, *, sampling: bool = False) -> Scope:
+    from aqwen_spec.expr import Scope
+
+    scope = Scope(sampling=sampling)
+    for name, t in state.fields.items():
+        scope.define(name, t, assignable=False)
+    scope.define("state", state, assignable=False)
+    for name, t in (extra or {}).items():
+        scope.define(name, t, assignable=False)
+    return scope
+
+
+def verifier_scope(state: RecordT, slots: dict[str, Type]) -> Scope:
+    return state_scope(state, {**slots, "branch": STR, "path": ListT(STR), "initial": state})

@@ -1,0 +1,114 @@
+"""Checking a Workflow: slots, the behaviour tree (tool calls and their arguments), the instruction template."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aqwen_spec.check.context import DocChecker
+from aqwen_spec.check.scopes import state_scope
+from aqwen_spec.diagnostics import did_you_mean
+from aqwen_spec.documents.workflow import Workflow
+from aqwen_spec.resolved import Origin, ResolvedDomain, ResolvedTool, ResolvedWorkflow
+from aqwen_spec.tree import Action, Node, Select, Sequence, TreeParser
+from aqwen_spec.types import ANY, BOOL, Type, is_assignable
+
+
+def check_workflow(
+    checker: DocChecker,
+    doc: Workflow,
+    domain: ResolvedDomain | None,
+    tools: dict[str, ResolvedTool],
+    broken: set[tuple[str, str]] | None = None,
+) -> ResolvedWorkflow | None:
+    parser = TreeParser(checker.loaded.yaml)
+    tree = parser.parse(doc.tree, ("tree",))
+    for p in parser.problems:
+        checker.diagnostics.error(p.code, p.message, checker.path, p.pos, p.hint)
+    slots: dict[str, Any] = {}
+    slot_types: dict[str, Type] = {}
+    bindings: dict[str, Type] = {}
+    if domain is not None:
+        for name, text in doc.slots.items():
+            scope = state_scope(domain.state, slot_types, sampling=True)
+            expr = checker.expr(text, ("slots", name), scope)
+            if expr is not None:
+                from aqwen_spec.expr import check_expr
+
+                slots[name] = expr
+                slot_types[name] = check_expr(expr, scope)[0]
+        if tree is not None:
+            _check_node(checker, tree, domain, tools, slot_types, bindings, broken or set())
+    known = {*doc.slots, "persona", *bindings}
+    checker.template(doc.instruction, ("instruction",), known)
+    if tree is None:
+        return None
+    return ResolvedWorkflow(
+        doc.name, doc.domain, doc.description, list(doc.personas), slots, slot_types, tree, doc.instruction,
+        Origin(checker.path, checker.pos(())), bindings,
+    )
+
+
+def _check_node(checker: DocChecker, node: Node, domain: ResolvedDomain, tools: dict[str, ResolvedTool],
+                slots: dict[str, Type], bindings: dict[str, Type], broken: set[tuple[str, str]]) -> None:
+    if isinstance(node, Sequence):
+        for child in node.children:
+            _check_node(checker, child, domain, tools, slots, bindings, broken)
+    elif isinstance(node, Select):
+        for branch in node.branches:
+            if branch.when is not None:
+                scope = state_scope(domain.state, {**slots, **bindings})
+                branch.when.expr = _arg_expr(checker, branch.when, scope, BOOL, "a branch condition")
+            _check_node(checker, branch.body, domain, tools, slots, bindings, broken)
+    else:
+        _check_action(checker, node, domain, tools, slots, bindings, broken)
+
+
+def _arg_expr(checker: DocChecker, arg: Any, scope: Any, expect: Type | None, what: str) -> Any:
+    if arg.is_text:
+        return None
+    if arg.expr is not None:  # parsed as part of a call string: positions are relative to that string
+        checker.check_expr(arg.expr, arg.ypath, scope, expect, what)
+        return arg.expr
+    return checker.expr(arg.text, arg.ypath, scope, expect, what)
+
+
+def _check_action(checker: DocChecker, action: Action, domain: ResolvedDomain, tools: dict[str, ResolvedTool],
+                  slots: dict[str, Type], bindings: dict[str, Type], broken: set[tuple[str, str]]) -> None:
+    scope = state_scope(domain.state, {**slots, **bindings})
+    if action.kind != "call":
+        for name, arg in action.args.items():
+            arg.expr = _arg_expr(checker, arg, scope, None, f"'{name}'")
+        if action.kind == "inform_user" and "value" not in action.args:
+            checker.report("AQ104", "inform_user needs the value the agent must tell", action.ypath)
+        return
+    tool = tools.get(action.tool or "")
+    if tool is None:
+        if ("Tool", action.tool or "") not in broken:
+            hint = did_you_mean(action.tool or "", tools)
+            checker.report("AQ403", f"unknown tool '{action.tool}'", action.ypath, hint)
+        for arg in action.args.values():
+            _arg_expr(checker, arg, scope, None, "an argument")
+        return
+    if tool.domain != domain.name:
+        checker.report("AQ403", f"tool '{tool.name}' belongs to domain '{tool.domain}', not '{domain.name}'",
+                       action.ypath)
+    for name, arg in action.args.items():
+        param = tool.params.get(name)
+        if param is None:
+            hint = did_you_mean(name, tool.params) or "parameters: " + (", ".join(tool.params) or "none")
+            checker.report("AQ408", f"tool '{tool.name}' has no parameter '{name}'", action.ypath, hint,
+                           rel=arg.offset if arg.expr is not None else None)
+            continue
+        arg.expr = _arg_expr(checker, arg, scope, None, f"argument '{name}'")
+        if arg.expr is not None:
+            from aqwen_spec.expr import check_expr
+
+            typ, problems = check_expr(arg.expr, scope)
+            if not problems and not is_assignable(typ, param.type):
+                checker.report("AQ408", f"argument '{name}' of '{tool.name}' should be {param.type.render()}, "
+                               f"but it is {typ.render()}", action.ypath, rel=arg.offset)
+    for name, param in tool.params.items():
+        if param.required and name not in action.args:
+            checker.report("AQ408", f"call of '{tool.name}' is missing required argument '{name}'", action.ypath)
+    if action.bind:
+        bindings[action.bind] = tool.returns_type if tool.returns_type is not None else ANY

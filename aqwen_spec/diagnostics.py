@@ -1,0 +1,170 @@
+"""Diagnostics: what is wrong, where (file:line:col), and a hint.
+
+Every problem found in specs becomes a :class:`Diagnostic` with a stable code from :data:`CODES`. Checks collect
+diagnostics into a :class:`Diagnostics` bag instead of raising, so one run reports every problem in every file.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, order=True)
+class Pos:
+    """A 1-based line and column in a file."""
+
+    line: int
+    col: int
+
+
+# Stable codes. Never renumber: CI configurations and docs refer to them. New codes are appended.
+CODES: dict[str, str] = {
+    # files and YAML
+    "AQ001": "YAML syntax error",
+    "AQ002": "tab character used for indentation",
+    "AQ003": "duplicate key in a mapping",
+    "AQ004": "file is empty",
+    "AQ005": "file is not valid UTF-8",
+    "AQ006": "file too large",
+    "AQ007": "too many aliases or nodes (alias bomb)",
+    "AQ008": "unsupported YAML tag or non-string key",
+    "AQ009": "cannot read file",
+    # documents
+    "AQ101": "document is not a mapping",
+    "AQ102": "missing or unknown 'kind'",
+    "AQ103": "unknown key",
+    "AQ104": "missing required key",
+    "AQ105": "wrong value type",
+    "AQ106": "invalid value",
+    "AQ107": "invalid name",
+    # types and schemas
+    "AQ201": "unknown type",
+    "AQ202": "invalid type declaration",
+    "AQ203": "value does not match its declared type",
+    "AQ204": "data file cannot be read",
+    # expressions and templates
+    "AQ301": "expression syntax error",
+    "AQ302": "unknown name",
+    "AQ303": "unknown field",
+    "AQ304": "type mismatch",
+    "AQ305": "unknown function",
+    "AQ306": "wrong arguments to a function",
+    "AQ307": "invalid assignment target",
+    "AQ308": "template syntax error",
+    "AQ309": "template uses an unknown name",
+    "AQ310": "invalid python escape hatch reference",
+    "AQ311": "invalid SQL",
+    # cross-document references
+    "AQ401": "duplicate name",
+    "AQ402": "unknown domain",
+    "AQ403": "unknown tool",
+    "AQ404": "unknown persona",
+    "AQ405": "unknown workflow",
+    "AQ406": "unknown tactic",
+    "AQ407": "unknown verifier check or reference",
+    "AQ408": "wrong tool call arguments",
+    "AQ409": "unknown branch",
+    # warnings
+    "AQ501": "unused definition",
+    "AQ502": "branch condition contradicts an earlier one",
+    "AQ503": "branch can never be taken",
+    # command line
+    "AQ901": "path not found",
+}
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem at one place."""
+
+    code: str
+    message: str
+    path: str
+    pos: Pos = Pos(1, 1)
+    severity: Severity = Severity.ERROR
+    hint: str | None = None
+    source_line: str | None = None
+
+    @property
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (self.path, self.pos.line, self.pos.col, self.code)
+
+    def location(self) -> str:
+        return f"{self.path}:{self.pos.line}:{self.pos.col}"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "line": self.pos.line,
+            "col": self.pos.col,
+            "severity": self.severity.value,
+            "code": self.code,
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+
+@dataclass
+class Diagnostics:
+    """A bag of diagnostics, filled by checks and read by reporters."""
+
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def add(self, diagnostic: Diagnostic) -> None:
+        assert diagnostic.code in CODES, diagnostic.code
+        self.items.append(diagnostic)
+
+    def error(self, code: str, message: str, path: str, pos: Pos, hint: str | None = None) -> None:
+        self.add(Diagnostic(code, message, path, pos, Severity.ERROR, hint))
+
+    def warning(self, code: str, message: str, path: str, pos: Pos, hint: str | None = None) -> None:
+        self.add(Diagnostic(code, message, path, pos, Severity.WARNING, hint))
+
+    def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
+        for d in diagnostics:
+            self.add(d)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.severity is Severity.WARNING]
+
+    def has_errors(self) -> bool:
+        return any(d.severity is Severity.ERROR for d in self.items)
+
+    def sorted(self) -> list[Diagnostic]:
+        return sorted(set(self.items), key=lambda d: d.sort_key)
+
+    def __iter__(self) -> Iterator[Diagnostic]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+class SpecError(Exception):
+    """Raised by APIs that cannot go on with invalid specs; carries every diagnostic found."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
+        self.diagnostics = sorted(diagnostics, key=lambda d: d.sort_key)
+        first = self.diagnostics[0] if self.diagnostics else None
+        summary = f"{first.location()}: {first.code} {first.message}" if first else "invalid specs"
+        more = f" (and {len(self.diagnostics) - 1} more)" if len(self.diagnostics) > 1 else ""
+        super().__init__(summary + more)
+
+
+def did_you_mean(word: str, options: Iterable[str]) -> str | None:
+    """A hint naming the closest option, if one is close enough."""
+    matches = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"did you mean '{matches[0]}'?" if matches else None

@@ -1,0 +1,56 @@
+"""``kind: Domain``: the typed state, the policy, and how initial states are made."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from aqwen_spec.documents.base import Document, ExprText, Model, Name
+
+TypeText = str | dict[str, Any]
+"""A type as written: ``int``, ``str?``, ``list[Machine]``, ``{enum: [...]}``, ``{list: T}``, ``{map: T}``..."""
+
+
+class FieldSpec(Model):
+    """The long form of a record field: its type plus a description and an optional default."""
+
+    type: TypeText
+    description: str = ""
+    default: Any = None
+
+
+class DataFile(Model):
+    """A data file next to the spec (JSON, YAML or CSV) loaded into one state field (or the whole state)."""
+
+    path: str
+    into: Name | None = Field(None, description="State field to fill; omit for a file holding the whole state.")
+    key: Name | None = Field(None, description="For a map field filled from a list or CSV: the id column.")
+
+
+class RecordRule(Model):
+    """How to generate records of one map or list field: a count and an expression per field."""
+
+    count: int | ExprText = Field(description="How many records (a number or an expression).")
+    key: ExprText | None = Field(None, description="For map fields: the key of record ``i`` (e.g. f\"WO-{1000 + i}\").")
+    fields: dict[Name, ExprText | int | float | bool | None] = Field(default_factory=dict)
+
+
+class InitialState(Model):
+    """Initial states: inline data, data files, then generated records (in that order)."""
+
+    data: dict[Name, Any] = Field(default_factory=dict)
+    files: list[DataFile] = Field(default_factory=list)
+    generate: dict[Name, RecordRule] = Field(default_factory=dict)
+
+
+class Domain(Document):
+    kind: Literal["Domain"] = "Domain"
+    types: dict[Name, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Named record types (field: type) and tagged variants ({variant: {case: {field: type}}}).",
+    )
+    state: dict[Name, TypeText | FieldSpec] = Field(description="The state schema: top-level field -> type.")
+    policy: str = Field("", description="The policy text the agent must follow (shown in the system prompt).")
+    system_prompt: str | None = Field(None, description="A Jinja2 template for the agent's system prompt.")
+    initial_state: InitialState = Field(default_factory=InitialState)

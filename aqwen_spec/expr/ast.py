@@ -1,0 +1,290 @@
+"""The IR of the expression language: small frozen dataclasses built from the parse tree.
+
+Every node carries ``pos``: the 1-based line and column of its first character within the parsed text. ``pos``
+does not take part in equality, so tests can compare trees built by hand with parsed ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TypeAlias
+
+from aqwen_spec.diagnostics import Pos
+
+NOPOS = Pos(1, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Lit:
+    """A literal: str, int, float, bool or None."""
+
+    value: str | int | float | bool | None
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Name:
+    """A bare name: a parameter, a state field, a local, or a field of the element in a filter."""
+
+    id: str
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """``obj.name``; ``name_pos`` is where the field name is written."""
+
+    obj: Expr
+    name: str
+    pos: Pos = field(default=NOPOS, compare=False)
+    name_pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Index:
+    """``obj[index]``: a list index or a map key."""
+
+    obj: Expr
+    index: Expr
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """``func(args..., name=value...)``, a call of a builtin function."""
+
+    func: str
+    args: tuple[Expr, ...] = ()
+    kwargs: tuple[tuple[str, Expr], ...] = ()
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Unary:
+    """``-operand``."""
+
+    op: str
+    operand: Expr
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Binary:
+    """Arithmetic: ``+ - * / // %``."""
+
+    op: str
+    left: Expr
+    right: Expr
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    """``== != < <= > >= in`` and ``not in``."""
+
+    op: str
+    left: Expr
+    right: Expr
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class BoolOp:
+    """``and`` / ``or`` (short-circuit)."""
+
+    op: str
+    left: Expr
+    right: Expr
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    """``not operand``."""
+
+    operand: Expr
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Cond:
+    """``then if cond else orelse``."""
+
+    then: Expr
+    cond: Expr
+    orelse: Expr
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """``source where pred``: the elements of a list (or values of a map) for which ``pred`` holds."""
+
+    source: Expr
+    pred: Expr
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Comp:
+    """``[elem for names in iter if cond]``; several names unpack each element (``for a, b in zip(x, y)``)."""
+
+    elem: Expr
+    names: tuple[str, ...]
+    iter: Expr
+    cond: Expr | None = None
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ListLit:
+    """``[a, b, ...]``."""
+
+    items: tuple[Expr, ...] = ()
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordLit:
+    """``{key: value, "key": value}``."""
+
+    entries: tuple[tuple[str, Expr], ...] = ()
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class FString:
+    """``f"text {expr} text"``: literal text parts and expression parts, in order."""
+
+    parts: tuple[str | Expr, ...] = ()
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+Expr: TypeAlias = (
+    Lit
+    | Name
+    | Field
+    | Index
+    | Call
+    | Unary
+    | Binary
+    | Compare
+    | BoolOp
+    | Not
+    | Cond
+    | Where
+    | Comp
+    | ListLit
+    | RecordLit
+    | FString
+)
+"""Any expression node."""
+
+# statements
+
+
+@dataclass(frozen=True, slots=True)
+class Let:
+    """``let name = value``."""
+
+    name: str
+    value: Expr
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Assign:
+    """``target = value``; target is a Name, Field or Index."""
+
+    target: Expr
+    value: Expr
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AugAssign:
+    """``target += value`` / ``target -= value``."""
+
+    target: Expr
+    op: str
+    value: Expr
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class If:
+    """``if c { } elif c { } else { }``: ``branches`` holds (condition, body) pairs in order."""
+
+    branches: tuple[tuple[Expr, tuple[Stmt, ...]], ...]
+    orelse: tuple[Stmt, ...] | None = None
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class For:
+    """``for names in iter { body }`` (a map iterates its values)."""
+
+    names: tuple[str, ...]
+    iter: Expr
+    body: tuple[Stmt, ...]
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CallStmt:
+    """A mutating builtin used as a statement: ``append``, ``extend`` or ``remove``."""
+
+    call: Call
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """``delete target[key]``: remove a map entry."""
+
+    target: Index
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Fail:
+    """``fail message``: abort the effect, rolling back every change."""
+
+    message: Expr
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+Stmt: TypeAlias = Let | Assign | AugAssign | If | For | CallStmt | Delete | Fail
+"""Any statement node."""
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """An effect: statements run in order, all-or-nothing."""
+
+    body: tuple[Stmt, ...] = ()
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+Node: TypeAlias = Expr | Stmt | Program
+"""Any IR node."""
+
+EXPR_TYPES: tuple[type, ...] = (
+    Lit,
+    Name,
+    Field,
+    Index,
+    Call,
+    Unary,
+    Binary,
+    Compare,
+    BoolOp,
+    Not,
+    Cond,
+    Where,
+    Comp,
+    ListLit,
+    RecordLit,
+    FString,
+)
+STMT_TYPES: tuple[type, ...] = (Let, Assign, AugAssign, If, For, CallStmt, Delete, Fail)

@@ -1,0 +1,822 @@
+"""Evaluation: each IR node is compiled once into a Python closure; no eval/exec, no per-run type dispatch.
+
+``evaluate(expr, env)`` computes an expression; ``execute(program, env, state)`` runs an effect
+all-or-nothing:
+every change to the state is recorded in an undo log and rolled back when the effect fails or errs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aqwen_spec.diagnostics import Pos
+from aqwen_spec.expr import ast as A
+from aqwen_spec.expr.errors import EffectFailed, EvalError, EvalLimitError
+from aqwen_spec.expr.functions import FUNCTIONS, MAX_SIZE, FunctionError, to_str
+from aqwen_spec.expr.sampling import SAMPLING_FUNCTIONS
+
+__all__ = [
+    "DEFAULT_MAX_STEPS",
+    "EffectFailed",
+    "EvalError",
+    "EvalLimitError",
+    "compile_expr",
+    "compile_program",
+    "evaluate",
+    "execute",
+    "make_env",
+]
+
+DEFAULT_MAX_STEPS = 100_000
+"""Default step budget: loop, filter and comprehension iterations plus elements handled by builtins."""
+MAX_INT = 2**63
+"""Integers must stay below this in magnitude (keeps arithmetic in loops cheap)."""
+
+# Reserved env keys: not identifiers, so no spec name can collide with them.
+_BUDGET = "\x00budget"
+_UNDO = "\x00undo"
+
+Env = Mapping[str, Any]
+Fn = Callable[[Any], Any]
+StmtFn = Callable[[dict[str, Any]], None]
+
+
+class _Budget:
+    __slots__ = ("left",)
+
+    def __init__(self, left: int) -> None:
+        self.left = left
+
+
+def _charge(env: Any, n: int, pos: Pos) -> None:
+    try:
+        budget = env[_BUDGET]
+    except KeyError:
+        # Called outside evaluate()/execute(): each operation gets its own budget rather than none.
+        budget = _Budget(DEFAULT_MAX_STEPS)
+    budget.left -= n
+    if budget.left < 0:
+        raise EvalLimitError("evaluation takes too many steps (a loop or filter over too much data?)", pos)
+
+
+def make_env(values: Mapping[str, Any], max_steps: int = DEFAULT_MAX_STEPS) -> dict[str, Any]:
+    """An env for compiled closures: ``values`` plus a step budget shared by every evaluation that uses it."""
+    env = dict(values)
+    env[_BUDGET] = _Budget(max_steps)
+    return env
+
+
+class _ElemEnv:
+    """The scope of a filter predicate: ``it``, then the element's fields, then the enclosing names."""
+
+    __slots__ = ("elem", "outer")
+
+    def __init__(self, outer: Any) -> None:
+        self.elem: Any = None
+        self.outer = outer
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "it":
+            return self.elem
+        elem = self.elem
+        if type(elem) is dict and key in elem:
+            return elem[key]
+        return self.outer[key]
+
+
+class _VarEnv:
+    """The scope of a comprehension: its loop names, then the enclosing names."""
+
+    __slots__ = ("outer", "vars")
+
+    def __init__(self, outer: Any) -> None:
+        self.vars: dict[str, Any] = {}
+        self.outer = outer
+
+    def __getitem__(self, key: str) -> Any:
+        v = self.vars
+        if key in v:
+            return v[key]
+        return self.outer[key]
+
+
+def _kind(v: Any) -> str:
+    if v is None:
+        return "null"
+    if v is True or v is False:
+        return "bool"
+    return {int: "int", float: "float", str: "str", list: "list", dict: "record"}.get(
+        type(v), type(v).__name__
+    )
+
+
+def _items(v: Any, pos: Pos, what: str) -> list[Any]:
+    if type(v) is list:
+        return v
+    if type(v) is dict:
+        return list(v.values())
+    raise EvalError(f"{what} needs a list or a map, got {_kind(v)}", pos)
+
+
+def _bind(scope: dict[str, Any], names: tuple[str, ...], value: Any, pos: Pos) -> None:
+    if len(names) == 1:
+        scope[names[0]] = value
+        return
+    if type(value) is not list or len(value) != len(names):
+        raise EvalError(f"cannot unpack {_kind(value)} into {len(names)} names", pos)
+    for name, v in zip(names, value, strict=True):
+        scope[name] = v
+
+
+def _check_int(v: Any, pos: Pos) -> Any:
+    if type(v) is int and not -MAX_INT < v < MAX_INT:
+        raise EvalError("integer overflow", pos)
+    return v
+
+
+def _check_len(v: Any, pos: Pos) -> Any:
+    if len(v) > MAX_SIZE:
+        raise EvalLimitError(f"result too large ({len(v)} elements or characters, at most {MAX_SIZE})", pos)
+    return v
+
+
+def _add(a: Any, b: Any, pos: Pos) -> Any:
+    ta, tb = type(a), type(b)
+    if (ta is int or ta is float) and (tb is int or tb is float):
+        return _check_int(a + b, pos)
+    if (ta is str and tb is str) or (ta is list and tb is list):
+        return _check_len(a + b, pos)
+    raise EvalError(f"cannot add {_kind(a)} and {_kind(b)}", pos)
+
+
+def _num(a: Any, b: Any, op: str, pos: Pos) -> None:
+    ta, tb = type(a), type(b)
+    if not ((ta is int or ta is float) and (tb is int or tb is float)):
+        raise EvalError(f"cannot apply '{op}' to {_kind(a)} and {_kind(b)}", pos)
+
+
+def _sub(a: Any, b: Any, pos: Pos) -> Any:
+    _num(a, b, "-", pos)
+    return _check_int(a - b, pos)
+
+
+def _mul(a: Any, b: Any, pos: Pos) -> Any:
+    ta, tb = type(a), type(b)
+    if (ta is str or ta is list) and tb is int:
+        if len(a) * max(b, 0) > MAX_SIZE:
+            raise EvalLimitError(f"result too large (more than {MAX_SIZE} elements or characters)", pos)
+        return a * b
+    _num(a, b, "*", pos)
+    return _check_int(a * b, pos)
+
+
+def _div(a: Any, b: Any, pos: Pos) -> Any:
+    _num(a, b, "/", pos)
+    if b == 0:
+        raise EvalError("division by zero", pos)
+    return a / b
+
+
+def _floordiv(a: Any, b: Any, pos: Pos) -> Any:
+    _num(a, b, "//", pos)
+    if b == 0:
+        raise EvalError("division by zero", pos)
+    return a // b
+
+
+def _mod(a: Any, b: Any, pos: Pos) -> Any:
+    _num(a, b, "%", pos)
+    if b == 0:
+        raise EvalError("modulo by zero", pos)
+    return a % b
+
+
+_ARITH: dict[str, Callable[[Any, Any, Pos], Any]] = {
+    "+": _add,
+    "-": _sub,
+    "*": _mul,
+    "/": _div,
+    "//": _floordiv,
+    "%": _mod,
+}
+
+
+def _contains(container: Any, x: Any, pos: Pos) -> bool:
+    t = type(container)
+    if t is dict or t is list:
+        try:
+            return x in container
+        except TypeError:
+            return False  # an unhashable value is never a map key
+    if t is str:
+        if type(x) is not str:
+            raise EvalError(f"'in' a str needs a str, got {_kind(x)}", pos)
+        return x in container
+    raise EvalError(f"'in' needs a list, map or str, got {_kind(container)}", pos)
+
+
+# --------------------------------------------------------------------------------------------- expressions
+
+
+def _c_lit(n: A.Lit) -> Fn:
+    value = n.value
+    return lambda env: value
+
+
+def _c_name(n: A.Name) -> Fn:
+    name, pos = n.id, n.pos
+
+    def name_fn(env: Any) -> Any:
+        try:
+            return env[name]
+        except KeyError:
+            raise EvalError(f"unknown name '{name}'", pos) from None
+
+    return name_fn
+
+
+def _c_field(n: A.Field) -> Fn:
+    obj, name, pos = _compile(n.obj), n.name, n.name_pos
+
+    def field_fn(env: Any) -> Any:
+        o = obj(env)
+        if type(o) is dict:
+            return o.get(name)  # an omitted optional field reads as null; the checker rejects unknown ones
+        if o is None:
+            raise EvalError(f"cannot read field '{name}' of null", pos)
+        raise EvalError(f"cannot read field '{name}' of {_kind(o)}", pos)
+
+    return field_fn
+
+
+def _index(o: Any, k: Any, pos: Pos) -> Any:
+    t = type(o)
+    if t is dict:
+        try:
+            return o[k]
+        except (KeyError, TypeError):
+            raise EvalError(f"no entry {to_str(k)[:60]!r} in the map", pos) from None
+    if t is list or t is str:
+        if type(k) is not int:
+            raise EvalError(f"a {_kind(o)} index must be an int, got {_kind(k)}", pos)
+        try:
+            return o[k]
+        except IndexError:
+            raise EvalError(f"index {k} out of range ({_kind(o)} of length {len(o)})", pos) from None
+    if o is None:
+        raise EvalError("cannot index null", pos)
+    raise EvalError(f"cannot index {_kind(o)}", pos)
+
+
+def _c_index(n: A.Index) -> Fn:
+    obj, idx, pos = _compile(n.obj), _compile(n.index), n.pos
+
+    def index_fn(env: Any) -> Any:
+        o = obj(env)
+        k = idx(env)
+        if type(o) is dict:
+            try:
+                return o[k]
+            except (KeyError, TypeError):
+                pass
+        return _index(o, k, pos)
+
+    return index_fn
+
+
+def _elem_fn(expr: A.Expr) -> Callable[[Any], Callable[[Any], Any]]:
+    """Compile an element-scoped argument: given the caller's env, a function of one element."""
+    if isinstance(expr, A.Lit) and isinstance(expr.value, str):
+        expr = A.Name(expr.value, expr.pos)  # sorted(xs, by="price") names a field
+    fn = _compile(expr)
+
+    def bind(env: Any) -> Callable[[Any], Any]:
+        scope = _ElemEnv(env)
+
+        def per_elem(x: Any) -> Any:
+            scope.elem = x
+            return fn(scope)
+
+        return per_elem
+
+    return bind
+
+
+def _c_call(n: A.Call) -> Fn:
+    name, pos = n.func, n.pos
+    builtin = FUNCTIONS.get(name) or SAMPLING_FUNCTIONS.get(name)
+    if builtin is None:
+
+        def unknown(env: Any) -> Any:
+            raise EvalError(f"unknown function '{name}'", pos)
+
+        return unknown
+    impl = builtin.impl
+    # An element-scoped argument compiles to a binder: given this call's env, a function of one element.
+    args = [_elem_fn(a) if i in builtin.elem_args else _compile(a) for i, a in enumerate(n.args)]
+    kwargs = [(k, _elem_fn(v) if k in builtin.elem_kwargs else _compile(v)) for k, v in n.kwargs]
+    collection = builtin.collection
+
+    def call_fn(env: Any) -> Any:
+        vals: list[Any] = [f(env) for f in args]
+        kw = {k: f(env) for k, f in kwargs} if kwargs else {}
+        if collection and vals:
+            first = vals[0]
+            size = len(first) if type(first) in (list, dict, str) else 1
+            _charge(env, max(size, len(vals)), pos)
+        try:
+            return impl(*vals, **kw)
+        except (EvalError, EffectFailed):
+            raise
+        except FunctionError as e:
+            raise EvalError(str(e), pos) from None
+        except RecursionError:
+            raise EvalError(f"{name}(): value nested too deeply", pos) from None
+        except Exception as e:
+            raise EvalError(f"{name}(): {e}", pos) from None
+
+    return call_fn
+
+
+def _c_unary(n: A.Unary) -> Fn:
+    operand, pos = _compile(n.operand), n.pos
+
+    def neg(env: Any) -> Any:
+        v = operand(env)
+        if type(v) is int or type(v) is float:
+            return -v
+        raise EvalError(f"cannot negate {_kind(v)}", pos)
+
+    return neg
+
+
+def _c_binary(n: A.Binary) -> Fn:
+    left, right, pos = _compile(n.left), _compile(n.right), n.pos
+    op = _ARITH[n.op]
+    if n.op == "+":
+
+        def add(env: Any) -> Any:
+            a = left(env)
+            b = right(env)
+            if type(a) is float and type(b) is float:
+                return a + b
+            return _add(a, b, pos)
+
+        return add
+    return lambda env: op(left(env), right(env), pos)
+
+
+def _c_compare(n: A.Compare) -> Fn:
+    left, right, pos, op = _compile(n.left), _compile(n.right), n.pos, n.op
+    if op == "==":
+        return lambda env: left(env) == right(env)
+    if op == "!=":
+        return lambda env: left(env) != right(env)
+    if op == "in":
+        return lambda env: _contains(right(env), left(env), pos)
+    if op == "not in":
+        return lambda env: not _contains(right(env), left(env), pos)
+    import operator
+
+    cmp = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}[op]
+
+    def order(env: Any) -> Any:
+        a = left(env)
+        b = right(env)
+        try:
+            return cmp(a, b)
+        except TypeError:
+            raise EvalError(f"cannot compare {_kind(a)} and {_kind(b)} with '{op}'", pos) from None
+
+    return order
+
+
+def _c_boolop(n: A.BoolOp) -> Fn:
+    left, right = _compile(n.left), _compile(n.right)
+    if n.op == "and":
+        return lambda env: left(env) and right(env)
+    return lambda env: left(env) or right(env)
+
+
+def _c_not(n: A.Not) -> Fn:
+    operand = _compile(n.operand)
+    return lambda env: not operand(env)
+
+
+def _c_cond(n: A.Cond) -> Fn:
+    then, cond, orelse = _compile(n.then), _compile(n.cond), _compile(n.orelse)
+    return lambda env: then(env) if cond(env) else orelse(env)
+
+
+def _c_where(n: A.Where) -> Fn:
+    source, pred, pos = _compile(n.source), _compile(n.pred), n.pos
+
+    def where_fn(env: Any) -> list[Any]:
+        items = _items(source(env), pos, "'where'")
+        _charge(env, len(items), pos)
+        scope = _ElemEnv(env)
+        out = []
+        for x in items:
+            scope.elem = x
+            if pred(scope):
+                out.append(x)
+        return out
+
+    return where_fn
+
+
+def _c_comp(n: A.Comp) -> Fn:
+    elem, names, source, pos = _compile(n.elem), n.names, _compile(n.iter), n.pos
+    cond = _compile(n.cond) if n.cond is not None else None
+
+    def comp_fn(env: Any) -> list[Any]:
+        items = _items(source(env), pos, "'for'")
+        _charge(env, len(items), pos)
+        scope = _VarEnv(env)
+        out = []
+        for x in items:
+            _bind(scope.vars, names, x, pos)
+            if cond is None or cond(scope):
+                out.append(elem(scope))
+        return out
+
+    return comp_fn
+
+
+def _c_list(n: A.ListLit) -> Fn:
+    items = [_compile(x) for x in n.items]
+    return lambda env: [f(env) for f in items]
+
+
+def _c_record(n: A.RecordLit) -> Fn:
+    entries = [(k, _compile(v)) for k, v in n.entries]
+    return lambda env: {k: f(env) for k, f in entries}
+
+
+def _c_fstring(n: A.FString) -> Fn:
+    parts: list[Any] = [p if isinstance(p, str) else _compile(p) for p in n.parts]
+    pos = n.pos
+
+    def fstring_fn(env: Any) -> str:
+        out = "".join(p if type(p) is str else to_str(p(env)) for p in parts)
+        if len(out) > MAX_SIZE:
+            _check_len(out, pos)
+        return out
+
+    return fstring_fn
+
+
+_COMPILERS: dict[type, Callable[[Any], Fn]] = {
+    A.Lit: _c_lit,
+    A.Name: _c_name,
+    A.Field: _c_field,
+    A.Index: _c_index,
+    A.Call: _c_call,
+    A.Unary: _c_unary,
+    A.Binary: _c_binary,
+    A.Compare: _c_compare,
+    A.BoolOp: _c_boolop,
+    A.Not: _c_not,
+    A.Cond: _c_cond,
+    A.Where: _c_where,
+    A.Comp: _c_comp,
+    A.ListLit: _c_list,
+    A.RecordLit: _c_record,
+    A.FString: _c_fstring,
+}
+
+
+def _compile(n: A.Expr) -> Fn:
+    return _COMPILERS[type(n)](n)
+
+
+_CACHE: dict[int, tuple[Any, Any]] = {}
+_CACHE_LIMIT = 50_000
+
+
+def compile_expr(expr: A.Expr) -> Fn:
+    """The closure computing ``expr`` from an env (cached per node object).
+
+    Call it with an env from :func:`make_env` so that the step budget is shared across the evaluation.
+    """
+    entry = _CACHE.get(id(expr))
+    if entry is not None and entry[0] is expr:
+        return entry[1]
+    fn = _compile(expr)
+    _remember(expr, fn)
+    return fn
+
+
+def _remember(node: Any, fn: Any) -> None:
+    if len(_CACHE) >= _CACHE_LIMIT:
+        _CACHE.clear()  # keeps memory bounded when many throwaway trees are evaluated
+    _CACHE[id(node)] = (node, fn)  # the node is kept alive so its id cannot be reused
+
+
+def evaluate(expr: A.Expr, env: Env, *, max_steps: int = DEFAULT_MAX_STEPS) -> Any:
+    """Evaluate ``expr`` with the names in ``env``. Raises :class:`EvalError` (or :class:`EvalLimitError`)."""
+    entry = _CACHE.get(id(expr))
+    fn = entry[1] if entry is not None and entry[0] is expr else compile_expr(expr)
+    if _BUDGET in env:
+        frame: Any = env
+    else:
+        frame = dict(env)
+        frame[_BUDGET] = _Budget(max_steps)
+    try:
+        return fn(frame)
+    except EvalError:
+        raise
+    except RecursionError:
+        raise EvalError("value nested too deeply", getattr(expr, "pos", None)) from None
+    except Exception as e:  # a bug or an exotic value must still surface as EvalError
+        raise EvalError(f"internal error: {type(e).__name__}: {e}", getattr(expr, "pos", None)) from None
+
+
+# ---------------------------------------------------------------------------------------------- statements
+
+
+def _copy(v: Any) -> Any:
+    t = type(v)
+    if t is dict:
+        return {k: _copy(x) for k, x in v.items()}
+    if t is list:
+        return [_copy(x) for x in v]
+    return v
+
+
+def _undo(log: list[tuple[Any, ...]]) -> None:
+    for entry in reversed(log):
+        kind = entry[0]
+        if kind == "set":
+            _, container, key, had, old = entry
+            if had:
+                container[key] = old
+            else:
+                del container[key]
+        elif kind == "append":
+            entry[1].pop()
+        elif kind == "extend":
+            del entry[1][len(entry[1]) - entry[2] :]
+        elif kind == "remove":
+            entry[1].insert(entry[2], entry[3])
+        elif kind == "delete":
+            _, d, key, value, index = entry
+            items = list(d.items())
+            items.insert(index, (key, value))
+            d.clear()
+            d.update(items)  # restores key order, so a rolled-back state is byte-identical
+    log.clear()
+
+
+def _store(frame: dict[str, Any], container: Any, key: Any, value: Any, pos: Pos) -> None:
+    t = type(container)
+    if t is dict:
+        if type(key) is not str:
+            raise EvalError(f"map keys and field names are str, got {_kind(key)}", pos)
+        had = key in container
+        frame[_UNDO].append(("set", container, key, had, container.get(key)))
+        container[key] = _copy(value)
+    elif t is list:
+        if type(key) is not int:
+            raise EvalError(f"a list index must be an int, got {_kind(key)}", pos)
+        if not -len(container) <= key < len(container):
+            raise EvalError(f"index {key} out of range (list of length {len(container)})", pos)
+        frame[_UNDO].append(("set", container, key, True, container[key]))
+        container[key] = _copy(value)
+    elif container is None:
+        raise EvalError("cannot assign into null", pos)
+    else:
+        raise EvalError(f"cannot assign into {_kind(container)}", pos)
+
+
+def _target(target: A.Expr) -> tuple[Fn | None, Fn, Callable[[Any], Any]]:
+    """(container fn or None for a local name, key fn, reader of the current value)."""
+    if isinstance(target, A.Name):
+        name = target.id
+        return None, (lambda env: name), _compile(target)
+    if isinstance(target, A.Field):
+        fname = target.name
+        return _compile(target.obj), (lambda env: fname), _compile(target)
+    if isinstance(target, A.Index):
+        return _compile(target.obj), _compile(target.index), _compile(target)
+    raise EvalError("invalid assignment target", target.pos)
+
+
+def _s_let(s: A.Let) -> StmtFn:
+    name, value = s.name, _compile(s.value)
+
+    def let_fn(frame: dict[str, Any]) -> None:
+        frame[name] = value(frame)
+
+    return let_fn
+
+
+def _s_assign(s: A.Assign) -> StmtFn:
+    container, key, _ = _target(s.target)
+    value, pos = _compile(s.value), s.target.pos
+    if container is None:
+        name = key(None)
+
+        def set_local(frame: dict[str, Any]) -> None:
+            frame[name] = value(frame)
+
+        return set_local
+
+    def assign_fn(frame: dict[str, Any]) -> None:
+        c = container(frame)
+        _store(frame, c, key(frame), value(frame), pos)
+
+    return assign_fn
+
+
+def _s_aug(s: A.AugAssign) -> StmtFn:
+    container, key, read = _target(s.target)
+    value, pos = _compile(s.value), s.pos
+    op = _add if s.op == "+" else _sub
+    if container is None:
+        name = key(None)
+
+        def aug_local(frame: dict[str, Any]) -> None:
+            frame[name] = op(read(frame), value(frame), pos)
+
+        return aug_local
+
+    def aug_fn(frame: dict[str, Any]) -> None:
+        c = container(frame)
+        k = key(frame)
+        _store(
+            frame, c, k, op(_index(c, k, pos) if type(c) is not dict else c.get(k), value(frame), pos), pos
+        )
+
+    return aug_fn
+
+
+def _s_if(s: A.If) -> StmtFn:
+    branches = [(_compile(c), _block(body)) for c, body in s.branches]
+    orelse = _block(s.orelse) if s.orelse is not None else None
+
+    def if_fn(frame: dict[str, Any]) -> None:
+        for cond, body in branches:
+            if cond(frame):
+                body(frame)
+                return
+        if orelse is not None:
+            orelse(frame)
+
+    return if_fn
+
+
+def _s_for(s: A.For) -> StmtFn:
+    names, source, body, pos = s.names, _compile(s.iter), _block(s.body), s.pos
+
+    def for_fn(frame: dict[str, Any]) -> None:
+        items = list(_items(source(frame), pos, "'for'"))  # a snapshot: the body may change the collection
+        _charge(frame, len(items), pos)
+        for x in items:
+            _bind(frame, names, x, pos)
+            body(frame)
+
+    return for_fn
+
+
+def _list_of(v: Any, fn: str, pos: Pos) -> list[Any]:
+    if type(v) is not list:
+        raise EvalError(f"{fn}() needs a list, got {_kind(v)}", pos)
+    return v
+
+
+def _s_call(s: A.CallStmt) -> StmtFn:
+    call = s.call
+    name, pos = call.func, call.pos
+    if len(call.args) != 2 or call.kwargs:
+        raise EvalError(f"{name}() takes a list and a value", pos)
+    target, arg = _compile(call.args[0]), _compile(call.args[1])
+    if name == "append":
+
+        def append_fn(frame: dict[str, Any]) -> None:
+            lst = _list_of(target(frame), name, pos)
+            v = _copy(arg(frame))
+            if len(lst) >= MAX_SIZE:
+                _check_len([*lst, v], pos)
+            frame[_UNDO].append(("append", lst))
+            lst.append(v)
+
+        return append_fn
+    if name == "extend":
+
+        def extend_fn(frame: dict[str, Any]) -> None:
+            lst = _list_of(target(frame), name, pos)
+            vs = [_copy(v) for v in _items(arg(frame), pos, "extend()")]
+            _charge(frame, len(vs), pos)
+            if len(lst) + len(vs) > MAX_SIZE:
+                _check_len(lst + vs, pos)
+            frame[_UNDO].append(("extend", lst, len(vs)))
+            lst.extend(vs)
+
+        return extend_fn
+    if name == "remove":
+
+        def remove_fn(frame: dict[str, Any]) -> None:
+            lst = _list_of(target(frame), name, pos)
+            v = arg(frame)
+            _charge(frame, len(lst), pos)
+            for i, x in enumerate(lst):
+                if x == v:
+                    frame[_UNDO].append(("remove", lst, i, x))
+                    del lst[i]
+                    return
+            raise EvalError(f"remove(): {to_str(v)[:60]!r} is not in the list", pos)
+
+        return remove_fn
+    raise EvalError(f"a call of '{name}' cannot be a statement", pos)
+
+
+def _s_delete(s: A.Delete) -> StmtFn:
+    container, key, pos = _compile(s.target.obj), _compile(s.target.index), s.pos
+
+    def delete_fn(frame: dict[str, Any]) -> None:
+        d = container(frame)
+        k = key(frame)
+        if type(d) is not dict:
+            raise EvalError(f"'delete' works on map entries, not on a {_kind(d)}", pos)
+        if k not in d:
+            raise EvalError(f"no entry {to_str(k)[:60]!r} to delete", pos)
+        index = list(d).index(k)
+        frame[_UNDO].append(("delete", d, k, d[k], index))
+        del d[k]
+
+    return delete_fn
+
+
+def _s_fail(s: A.Fail) -> StmtFn:
+    message = _compile(s.message)
+
+    def fail_fn(frame: dict[str, Any]) -> None:
+        raise EffectFailed(to_str(message(frame)))
+
+    return fail_fn
+
+
+_STMT_COMPILERS: dict[type, Callable[[Any], StmtFn]] = {
+    A.Let: _s_let,
+    A.Assign: _s_assign,
+    A.AugAssign: _s_aug,
+    A.If: _s_if,
+    A.For: _s_for,
+    A.CallStmt: _s_call,
+    A.Delete: _s_delete,
+    A.Fail: _s_fail,
+}
+
+
+def _block(body: tuple[A.Stmt, ...]) -> StmtFn:
+    fns = [_STMT_COMPILERS[type(s)](s) for s in body]
+    if len(fns) == 1:
+        return fns[0]
+
+    def block_fn(frame: dict[str, Any]) -> None:
+        for f in fns:
+            f(frame)
+
+    return block_fn
+
+
+def compile_program(program: A.Program) -> StmtFn:
+    """The closure running ``program`` on a frame (cached per node); :func:`execute` is the safe API."""
+    entry = _CACHE.get(id(program))
+    if entry is not None and entry[0] is program:
+        return entry[1]
+    fn = _block(program.body)
+    _remember(program, fn)
+    return fn
+
+
+def execute(
+    program: A.Program,
+    env: Env,
+    state: dict[str, Any],
+    *,
+    max_steps: int = DEFAULT_MAX_STEPS,
+) -> None:
+    """Run an effect: names resolve to ``let`` locals, then ``env`` (parameters), then ``state`` fields.
+
+    Changes go through to the dicts and lists inside ``state``. On ``fail`` or any error every change is
+    undone, then :class:`EffectFailed` or :class:`EvalError` is raised.
+    """
+    run = compile_program(program)
+    frame: dict[str, Any] = {**state, **env}
+    log: list[tuple[Any, ...]] = []
+    frame[_BUDGET] = _Budget(max_steps)
+    frame[_UNDO] = log
+    try:
+        run(frame)
+    except (EffectFailed, EvalError):
+        _undo(log)
+        raise
+    except RecursionError:
+        _undo(log)
+        raise EvalError("value nested too deeply", program.pos) from None
+    except Exception as e:
+        _undo(log)
+        raise EvalError(f"internal error: {type(e).__name__}: {e}", program.pos) from None

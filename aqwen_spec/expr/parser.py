@@ -1,0 +1,660 @@
+"""Parsing expressions and effect programs into the IR of :mod:`aqwen_spec.expr.ast`.
+
+The LALR parser is built once, lazily, from ``grammar.lark``; the IR is built by a transformer that runs
+inside the parser (no intermediate parse tree, no recursion), and every lark error becomes an
+:class:`ExprSyntaxError`.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Token
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from aqwen_spec.diagnostics import Pos
+from aqwen_spec.expr import ast as A
+from aqwen_spec.expr.errors import ExprSyntaxError
+
+__all__ = ["MAX_NESTING", "MAX_TEXT", "ExprSyntaxError", "parse_expr", "parse_program"]
+
+MAX_TEXT = 20_000
+"""Longest text accepted by :func:`parse_expr` and :func:`parse_program`."""
+MAX_NESTING = 64
+"""Deepest nesting of brackets and blocks accepted."""
+MAX_TREE_DEPTH = 200
+"""Deepest IR tree accepted (operator chains count): bounds recursion in the checker and evaluator."""
+
+_OPEN = {"LPAR": "(", "LSQB": "[", "LBRACE": "{", "BLOCK_OPEN": "{"}
+_CLOSE_OF = {"RPAR": "LPAR", "RSQB": "LSQB", "RBRACE": "LBRACE"}
+# Tokens after which a '{' at statement level opens a block (an expression just ended) rather than a record.
+_EXPR_END = frozenset(
+    {"NAME", "NUMBER", "STRING", "FSTRING", "RPAR", "RSQB", "RBRACE", "TRUE", "FALSE", "NULL"}
+)
+
+# How tokens are named in messages when their text is not enough.
+_DESCRIBE = {
+    "$END": "end of text",
+    "_SEP": "end of statement",
+    "NL": "end of line",
+    "BLOCK_OPEN": "'{'",
+    "BLOCK_CLOSE": "'}'",
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "STRING": "a string",
+    "FSTRING": "an f-string",
+    "AUGOP": "'+=' or '-='",
+}
+_EXPR_START = frozenset(
+    {"NAME", "NUMBER", "STRING", "FSTRING", "TRUE", "FALSE", "NULL", "LPAR", "LSQB", "LBRACE", "MINUS", "NOT"}
+)
+_OPERATOR_LIKE = frozenset(
+    {
+        "AND",
+        "OR",
+        "NOT",
+        "WHERE",
+        "IN",
+        "IF",
+        "ELSE",
+        "ELIF",
+        "EQ",
+        "NE",
+        "LT",
+        "LE",
+        "GT",
+        "GE",
+        "PLUS",
+        "MINUS",
+        "STAR",
+        "SLASH",
+        "DSLASH",
+        "PERCENT",
+        "EQUAL",
+        "AUGOP",
+        "COMMA",
+        "COLON",
+        "LPAR",
+        "LSQB",
+        "LBRACE",
+        "FAIL",
+        "LET",
+        "FOR",
+        "DELETE",
+    }
+)
+
+
+def _pos(item: Any) -> Pos:
+    if isinstance(item, Token):
+        return Pos(item.line or 1, item.column or 1)
+    return item.pos
+
+
+@dataclass
+class _LexState:
+    """Per-parse state shared by the postlexer and the error reporter."""
+
+    mode: str
+    last: Token | None = None
+    before_last: Token | None = None
+    opened: list[Token] = field(default_factory=list)
+
+
+class _PostLexer:
+    """Drops newlines inside brackets, turns newlines and ';' into _SEP, tells block braces from records."""
+
+    always_accept = ("NL", "SEMI")
+
+    def __init__(self) -> None:
+        self.local = threading.local()
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        # Read the per-parse state now: an f-string parsed inside a callback pushes its own state later on.
+        state: _LexState = self.local.stack[-1]
+        return self._run(stream, state)
+
+    def _run(self, stream: Iterator[Token], st: _LexState) -> Iterator[Token]:
+        program = st.mode == "program"
+        opened = st.opened
+        pending: Token | None = None
+        for tok in stream:
+            t = tok.type
+            if t == "NL" or t == "SEMI":
+                at_stmt_level = not opened or opened[-1].type == "BLOCK_OPEN"
+                if not program or not at_stmt_level:
+                    if t == "NL":
+                        continue
+                    yield tok  # a ';' inside brackets or in an expression: let the parser report it
+                    continue
+                if pending is None and st.last is not None and st.last.type != "BLOCK_OPEN":
+                    pending = Token.new_borrow_pos("_SEP", tok.value, tok)
+                continue
+            if t == "LBRACE":
+                at_stmt_level = not opened or opened[-1].type == "BLOCK_OPEN"
+                last = st.last.type if st.last is not None else None
+                before = st.before_last.type if st.before_last is not None else None
+                if (
+                    program
+                    and at_stmt_level
+                    and (last in _EXPR_END or (last == "ELSE" and before == "BLOCK_CLOSE"))
+                ):
+                    tok = Token.new_borrow_pos("BLOCK_OPEN", tok.value, tok)
+                opened.append(tok)
+                if len(opened) > MAX_NESTING:
+                    raise ExprSyntaxError(f"nested more than {MAX_NESTING} levels deep", _pos(tok))
+            elif t == "LPAR" or t == "LSQB":
+                opened.append(tok)
+                if len(opened) > MAX_NESTING:
+                    raise ExprSyntaxError(f"nested more than {MAX_NESTING} levels deep", _pos(tok))
+            elif t in _CLOSE_OF:
+                if not opened:
+                    raise ExprSyntaxError(
+                        f"unmatched '{tok.value}'", _pos(tok), "remove it or add the opening bracket"
+                    )
+                top = opened[-1]
+                want = "LBRACE" if top.type == "BLOCK_OPEN" else top.type
+                if want != _CLOSE_OF[t]:
+                    closer = {"LPAR": ")", "LSQB": "]", "LBRACE": "}"}[want]
+                    raise ExprSyntaxError(
+                        f"'{tok.value}' does not close '{_OPEN[top.type]}' opened at line {top.line}, "
+                        f"col {top.column}",
+                        _pos(tok),
+                        f"expected '{closer}'",
+                    )
+                opened.pop()
+                if top.type == "BLOCK_OPEN":
+                    tok = Token.new_borrow_pos("BLOCK_CLOSE", tok.value, tok)
+                    pending = None
+            if pending is not None:
+                if not (
+                    t == "ELIF" or (t == "ELSE" and st.last is not None and st.last.type == "BLOCK_CLOSE")
+                ):
+                    st.before_last, st.last = st.last, pending
+                    yield pending
+                pending = None
+            st.before_last, st.last = st.last, tok
+            yield tok
+        if opened:
+            top = opened[-1]
+            raise ExprSyntaxError(
+                f"unclosed '{_OPEN[top.type]}'", _pos(top), f"add the matching '{_closer(top.type)}'"
+            )
+
+
+def _closer(open_type: str) -> str:
+    return {"LPAR": ")", "LSQB": "]"}.get(open_type, "}")
+
+
+_ESCAPES = {
+    "n": "\n",
+    "t": "\t",
+    "r": "\r",
+    "\\": "\\",
+    '"': '"',
+    "'": "'",
+    "0": "\0",
+    "{": "\\{",
+    "}": "\\}",
+}
+_ESCAPE_RE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)")
+
+
+def _unescape(body: str, tok: Token, offset: int) -> str:
+    """Resolve backslash escapes; ``offset`` is the column of ``body``'s first character in the token."""
+    if "\\" not in body:
+        return body
+
+    def repl(m: re.Match[str]) -> str:
+        code = m.group(1)
+        if code[0] == "u" and len(code) == 5:
+            return chr(int(code[1:], 16))
+        if code in _ESCAPES and code not in "{}":
+            return _ESCAPES[code]
+        raise ExprSyntaxError(
+            f"unknown escape '\\{code}' in a string",
+            Pos(tok.line or 1, (tok.column or 1) + offset + m.start()),
+            "write '\\\\' for a backslash",
+        )
+
+    return _ESCAPE_RE.sub(repl, body)
+
+
+def _fstring_parts(tok: Token) -> tuple[str | A.Expr, ...]:
+    """Split an f-string token into text and parsed expression parts, keeping positions exact."""
+    text = str(tok.value)
+    body = text[2:-1]
+    line, col0 = tok.line or 1, (tok.column or 1) + 2  # column of body[0]
+    parts: list[str | A.Expr] = []
+    buf: list[str] = []
+    i, n = 0, len(body)
+    while i < n:
+        c = body[i]
+        if c == "\\" and i + 1 < n:
+            buf.append(_unescape(body[i : i + 2], tok, 2 + i))
+            i += 2
+        elif c == "{" and body.startswith("{{", i):
+            buf.append("{")
+            i += 2
+        elif c == "}" and body.startswith("}}", i):
+            buf.append("}")
+            i += 2
+        elif c == "}":
+            raise ExprSyntaxError(
+                "single '}' in an f-string", Pos(line, col0 + i), "write '}}' for a literal '}'"
+            )
+        elif c == "{":
+            end = _matching_brace(body, i)
+            if end < 0:
+                raise ExprSyntaxError(
+                    "unclosed '{' in an f-string", Pos(line, col0 + i), "add the matching '}'"
+                )
+            inner = body[i + 1 : end]
+            if not inner.strip():
+                raise ExprSyntaxError(
+                    "empty '{}' in an f-string", Pos(line, col0 + i), "write an expression inside"
+                )
+            if buf:
+                parts.append("".join(buf))
+                buf = []
+            # Padding makes the inner parser report positions in the outer text.
+            padded = "\n" * (line - 1) + " " * (col0 + i) + inner
+            parts.append(_parse(padded, "expr"))  # type: ignore[arg-type]
+            i = end + 1
+        else:
+            buf.append(c)
+            i += 1
+    if buf:
+        parts.append("".join(buf))
+    return tuple(parts)
+
+
+def _matching_brace(body: str, start: int) -> int:
+    depth = 0
+    quote: str | None = None
+    i = start
+    while i < len(body):
+        c = body[i]
+        if quote is not None:
+            if c == "\\":
+                i += 1
+            elif c == quote:
+                quote = None
+        elif c in "\"'":
+            quote = c
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
+def _nodes(children: list[Any]) -> list[Any]:
+    return [c for c in children if c is not None and not isinstance(c, Token)]
+
+
+class _Builder:
+    """Callbacks run by the LALR parser on each reduction; each returns an IR node (or a helper value)."""
+
+    # literals and names
+
+    def name(self, c: list[Any]) -> A.Expr:
+        return A.Name(str(c[0]), _pos(c[0]))
+
+    def number(self, c: list[Any]) -> A.Expr:
+        text = str(c[0])
+        value: int | float = float(text) if ("." in text or "e" in text or "E" in text) else int(text)
+        return A.Lit(value, _pos(c[0]))
+
+    def string(self, c: list[Any]) -> A.Expr:
+        tok = c[0]
+        return A.Lit(_unescape(str(tok)[1:-1], tok, 1), _pos(tok))
+
+    def fstring(self, c: list[Any]) -> A.Expr:
+        return A.FString(_fstring_parts(c[0]), _pos(c[0]))
+
+    def const(self, c: list[Any]) -> A.Expr:
+        return A.Lit({"true": True, "false": False, "null": None}[str(c[0])], _pos(c[0]))
+
+    def paren(self, c: list[Any]) -> A.Expr:
+        return c[1]
+
+    def list_lit(self, c: list[Any]) -> A.Expr:
+        return A.ListLit(tuple(_nodes(c)), _pos(c[0]))
+
+    def comp(self, c: list[Any]) -> A.Expr:
+        # LSQB elem FOR names IN iter [IF cond] RSQB
+        return A.Comp(c[1], c[3], c[5], c[7], _pos(c[0]))
+
+    def record(self, c: list[Any]) -> A.Expr:
+        entries = _nodes(c)
+        seen: set[str] = set()
+        for key, _value, key_tok in entries:
+            if key in seen:
+                raise ExprSyntaxError(f"duplicate key '{key}' in a record", _pos(key_tok))
+            seen.add(key)
+        return A.RecordLit(tuple((k, v) for k, v, _ in entries), _pos(c[0]))
+
+    def entry(self, c: list[Any]) -> tuple[str, A.Expr, Token]:
+        tok = c[0]
+        key = _unescape(str(tok)[1:-1], tok, 1) if tok.type == "STRING" else str(tok)
+        return (key, c[2], tok)
+
+    def names(self, c: list[Any]) -> tuple[str, ...]:
+        return tuple(str(t) for t in c if t.type == "NAME")
+
+    # postfix and calls
+
+    def field(self, c: list[Any]) -> A.Expr:
+        return A.Field(c[0], str(c[2]), c[0].pos, _pos(c[2]))
+
+    def index(self, c: list[Any]) -> A.Expr:
+        return A.Index(c[0], c[2], c[0].pos)
+
+    def call(self, c: list[Any]) -> A.Expr:
+        return self._call(c[0], c[2])
+
+    def _call(self, name: Token, arglist: list[Any] | None) -> A.Call:
+        args: list[A.Expr] = []
+        kwargs: list[tuple[str, A.Expr]] = []
+        for a in arglist or ():
+            if isinstance(a, tuple):
+                key, value, tok = a
+                if any(k == key for k, _ in kwargs):
+                    raise ExprSyntaxError(f"argument '{key}' given twice", _pos(tok))
+                kwargs.append((key, value))
+            elif kwargs:
+                raise ExprSyntaxError(
+                    "positional argument after a keyword argument", a.pos, "put positional arguments first"
+                )
+            else:
+                args.append(a)
+        return A.Call(str(name), tuple(args), tuple(kwargs), _pos(name))
+
+    def arglist(self, c: list[Any]) -> list[Any]:
+        return _nodes(c)
+
+    def kwarg(self, c: list[Any]) -> tuple[str, A.Expr, Token]:
+        return (str(c[0]), c[2], c[0])
+
+    # operators
+
+    def neg(self, c: list[Any]) -> A.Expr:
+        operand = c[1]
+        if isinstance(operand, A.Lit) and type(operand.value) in (int, float):
+            return A.Lit(-operand.value, _pos(c[0]))  # type: ignore[operator]
+        return A.Unary("-", operand, _pos(c[0]))
+
+    def binary(self, c: list[Any]) -> A.Expr:
+        return A.Binary(str(c[1]), c[0], c[2], c[0].pos)
+
+    def comp_op(self, c: list[Any]) -> str:
+        return "not in" if len(c) == 2 else str(c[0])
+
+    def compare(self, c: list[Any]) -> A.Expr:
+        return A.Compare(c[1], c[0], c[2], c[0].pos)
+
+    def bool_op(self, c: list[Any]) -> A.Expr:
+        return A.BoolOp(str(c[1]), c[0], c[2], c[0].pos)
+
+    def not_(self, c: list[Any]) -> A.Expr:
+        return A.Not(c[1], _pos(c[0]))
+
+    def where(self, c: list[Any]) -> A.Expr:
+        return A.Where(c[0], c[2], c[0].pos)
+
+    def cond(self, c: list[Any]) -> A.Expr:
+        return A.Cond(c[0], c[2], c[4], c[0].pos)
+
+    # statements
+
+    def program(self, c: list[Any]) -> A.Program:
+        body = c[0] or ()
+        return A.Program(tuple(body), body[0].pos if body else Pos(1, 1))
+
+    def stmts(self, c: list[Any]) -> list[A.Stmt]:
+        return _nodes(c)
+
+    def block(self, c: list[Any]) -> tuple[A.Stmt, ...]:
+        return tuple(c[1] or ())
+
+    def let_stmt(self, c: list[Any]) -> A.Stmt:
+        return A.Let(str(c[1]), c[3], _pos(c[0]))
+
+    def assign_stmt(self, c: list[Any]) -> A.Stmt:
+        return A.Assign(c[0], c[2], c[0].pos)
+
+    def aug_stmt(self, c: list[Any]) -> A.Stmt:
+        return A.AugAssign(c[0], str(c[1])[0], c[2], c[0].pos)
+
+    def call_stmt(self, c: list[Any]) -> A.Stmt:
+        call = self._call(c[0], c[2])
+        if call.func not in ("append", "extend", "remove"):
+            raise ExprSyntaxError(
+                f"a call of '{call.func}' cannot be a statement",
+                call.pos,
+                "only append(...), extend(...) and remove(...) may stand alone; "
+                "use 'let x = ...' to keep a value",
+            )
+        return A.CallStmt(call, call.pos)
+
+    def delete_stmt(self, c: list[Any]) -> A.Stmt:
+        target = c[1]
+        if not isinstance(target, A.Index):
+            raise ExprSyntaxError("'delete' needs a map entry", target.pos, "write 'delete some_map[key]'")
+        return A.Delete(target, _pos(c[0]))
+
+    def fail_stmt(self, c: list[Any]) -> A.Stmt:
+        return A.Fail(c[1], _pos(c[0]))
+
+    def if_stmt(self, c: list[Any]) -> A.Stmt:
+        branches = [(c[1], c[2])]
+        orelse: tuple[A.Stmt, ...] | None = None
+        for item in c[3:]:
+            if isinstance(item, tuple) and len(item) == 2 and item[0] == "elif":
+                branches.append(item[1])
+            elif isinstance(item, tuple) and len(item) == 2 and item[0] == "else":
+                orelse = item[1]
+        return A.If(tuple(branches), orelse, _pos(c[0]))
+
+    def elif_clause(self, c: list[Any]) -> tuple[str, tuple[A.Expr, tuple[A.Stmt, ...]]]:
+        return ("elif", (c[1], c[2]))
+
+    def else_clause(self, c: list[Any]) -> tuple[str, tuple[A.Stmt, ...]]:
+        return ("else", c[1])
+
+    def for_stmt(self, c: list[Any]) -> A.Stmt:
+        return A.For(c[1], c[3], c[4], _pos(c[0]))
+
+    def target_name(self, c: list[Any]) -> A.Expr:
+        return A.Name(str(c[0]), _pos(c[0]))
+
+    def target_field(self, c: list[Any]) -> A.Expr:
+        return A.Field(c[0], str(c[2]), c[0].pos, _pos(c[2]))
+
+    def target_index(self, c: list[Any]) -> A.Expr:
+        return A.Index(c[0], c[2], c[0].pos)
+
+
+_GRAMMAR_PATH = Path(__file__).with_name("grammar.lark")
+_PARSER: Lark | None = None
+_POSTLEXER = _PostLexer()
+_BUILD_LOCK = threading.Lock()
+
+
+def _parser() -> Lark:
+    global _PARSER
+    if _PARSER is None:
+        with _BUILD_LOCK:
+            if _PARSER is None:
+                _PARSER = Lark(
+                    _GRAMMAR_PATH.read_text(encoding="utf-8"),
+                    parser="lalr",
+                    lexer="basic",
+                    start=["start_expr", "program"],
+                    transformer=_Builder(),
+                    postlex=_POSTLEXER,
+                    maybe_placeholders=True,
+                    cache=True,
+                )
+    return _PARSER
+
+
+def parse_expr(text: str) -> A.Expr:
+    """Parse one expression; newlines are free inside it. Raises :class:`ExprSyntaxError`."""
+    _check_size(text)
+    result = _parse(text, "expr")
+    _check_depth(result)
+    return result  # type: ignore[return-value]
+
+
+def parse_program(text: str) -> A.Program:
+    """Parse an effect program: statements separated by newlines or ';', blocks in braces."""
+    _check_size(text)
+    result = _parse(text, "program")
+    _check_depth(result)
+    return result  # type: ignore[return-value]
+
+
+def _check_size(text: str) -> None:
+    if not isinstance(text, str):
+        raise TypeError(f"expected a str, got {type(text).__name__}")
+    if len(text) > MAX_TEXT:
+        raise ExprSyntaxError(f"text is too long ({len(text)} characters, at most {MAX_TEXT})", Pos(1, 1))
+
+
+def _parse(text: str, mode: str) -> A.Node:
+    parser = _parser()
+    st = _LexState(mode)
+    local = _POSTLEXER.local
+    stack: list[_LexState] | None = getattr(local, "stack", None)
+    if stack is None:
+        stack = local.stack = []
+    stack.append(st)
+    try:
+        if mode == "expr":
+            if not text.strip():
+                raise ExprSyntaxError("expected an expression, found nothing", Pos(1, 1))
+            return parser.parse(text, start="start_expr")  # type: ignore[return-value]
+        return parser.parse(text, start="program")  # type: ignore[return-value]
+    except UnexpectedInput as e:
+        raise _friendly(e, st, text) from None
+    except LarkError as e:  # anything else lark raises: never let it escape
+        raise ExprSyntaxError(f"invalid syntax: {e}", Pos(1, 1)) from None
+    finally:
+        stack.pop()
+
+
+def _token_text(tok: Token) -> str:
+    if tok.type in ("$END", "_SEP", "NL", "NAME", "NUMBER", "STRING", "FSTRING"):
+        if tok.type in ("NAME", "NUMBER", "STRING", "FSTRING"):
+            value = str(tok.value)
+            return f"'{value if len(value) <= 30 else value[:27] + '...'}'"
+        return _DESCRIBE[tok.type]
+    return f"'{tok.value}'"
+
+
+def _describe_expected(expected: set[str]) -> str | None:
+    if not expected:
+        return None
+    if expected & _EXPR_START and len(expected & _EXPR_START) >= 4:
+        rest = sorted(expected - _EXPR_START)
+        things = ["an expression", *(_DESCRIBE.get(t) or _terminal_text(t) for t in rest)]
+    else:
+        things = sorted(_DESCRIBE.get(t) or _terminal_text(t) for t in expected)
+    if len(things) > 6:
+        things = [*things[:6], "..."]
+    return "expected " + (things[0] if len(things) == 1 else "one of: " + ", ".join(things))
+
+
+_TERMINAL_TEXT: dict[str, str] = {}
+
+
+def _terminal_text(name: str) -> str:
+    if not _TERMINAL_TEXT:
+        for term in _parser().terminals:
+            pattern = term.pattern
+            if pattern.type == "str":
+                _TERMINAL_TEXT[term.name] = f"'{pattern.value}'"
+    return _TERMINAL_TEXT.get(name, name.lower())
+
+
+def _friendly(e: UnexpectedInput, st: _LexState, text: str) -> ExprSyntaxError:
+    if isinstance(e, UnexpectedCharacters):
+        pos = Pos(e.line, e.column)
+        ch = text[e.pos_in_stream] if e.pos_in_stream is not None and e.pos_in_stream < len(text) else "?"
+        if ch in "\"'":
+            return ExprSyntaxError("unterminated string", pos, f"close it with {ch} on the same line")
+        hint = {
+            "&": "write 'and'",
+            "|": "write 'or'",
+            "!": "write 'not' (or '!=' to compare)",
+            "`": "write strings in quotes",
+        }.get(ch)
+        return ExprSyntaxError(f"unexpected character '{ch}'", pos, hint)
+    if isinstance(e, UnexpectedToken):
+        tok = e.token
+        expected = set(e.expected or ())
+        last = st.last
+        # The offending token is already the last one the postlexer saw; the one before it is the context.
+        prev = st.before_last if (tok.type != "$END" and st.last is tok) else st.last
+        if tok.type == "$END":
+            pos = Pos(last.end_line or 1, last.end_column or 1) if last is not None else Pos(1, 1)
+        else:
+            pos = _pos(tok)
+        hint = _describe_expected(expected)
+        if tok.type == "EQUAL" and st.mode == "expr":
+            hint = "use '==' to compare"
+        wants_expr = bool(expected & _EXPR_START)
+        if prev is not None and prev.type in _OPERATOR_LIKE and wants_expr:
+            found = _token_text(tok)
+            what = "an expression" if prev.type not in ("LET", "FOR") else "a name"
+            if tok.type == "$END":
+                return ExprSyntaxError(f"expected {what} after '{prev.value}'", pos, hint)
+            return ExprSyntaxError(f"expected {what} after '{prev.value}', found {found}", pos, hint)
+        if tok.type == "$END":
+            return ExprSyntaxError("unexpected end of text", pos, hint)
+        if tok.type == "IF" and prev is not None and prev.type == "ELSE":
+            hint = "write 'elif'"
+        elif tok.type in _EXPR_START and prev is not None and prev.type in _EXPR_END:
+            hint = (
+                "put statements on separate lines or separate them with ';'"
+                if st.mode == "program" and tok.type == "NAME"
+                else "is an operator or a ',' missing?"
+            )
+        return ExprSyntaxError(f"unexpected {_token_text(tok)}", pos, hint)
+    return ExprSyntaxError(str(e), Pos(1, 1))
+
+
+def _check_depth(root: A.Node) -> None:
+    """Reject trees deeper than MAX_TREE_DEPTH, without recursion."""
+    stack: list[tuple[Any, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_TREE_DEPTH:
+            pos = getattr(node, "pos", Pos(1, 1))
+            raise ExprSyntaxError(
+                f"expression is too deeply nested (more than {MAX_TREE_DEPTH} levels)",
+                pos,
+                "split it with 'let' or simplify it",
+            )
+        if isinstance(node, tuple):
+            stack.extend((x, depth) for x in node)
+            continue
+        slots = getattr(node, "__slots__", None)
+        if slots is None:
+            continue
+        for name in slots:
+            if name in ("pos", "name_pos"):
+                continue
+            child = getattr(node, name)
+            if isinstance(child, tuple) or hasattr(child, "__slots__"):
+                stack.append((child, depth + 1))

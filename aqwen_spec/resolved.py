@@ -1,0 +1,159 @@
+"""Checked specs (stage 2): names bound, types resolved, expressions parsed and type-checked.
+
+These are what the compiler consumes. Expressions are IR nodes from :mod:`aqwen_spec.expr`; every object keeps the
+file and position it came from, so later stages (the compiler's reachability and gold checks) report at
+``file:line:col`` too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aqwen_spec.diagnostics import Pos
+from aqwen_spec.tree import Node
+from aqwen_spec.types import RecordT, Type
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a definition was written."""
+
+    path: str
+    pos: Pos
+
+
+@dataclass
+class RecordRuleIR:
+    count: Any  # int or Expr
+    key: Any  # Expr or None
+    fields: dict[str, Any]  # field -> Expr or constant
+
+
+@dataclass
+class ResolvedDomain:
+    name: str
+    description: str
+    types: dict[str, Type]
+    state: RecordT
+    policy: str
+    system_prompt: str | None
+    initial_data: dict[str, Any]
+    generate: dict[str, RecordRuleIR]
+    origin: Origin
+    data_files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ParamIR:
+    name: str
+    type: Type
+    required: bool
+    default: Any
+    description: str
+
+
+@dataclass
+class PreconditionIR:
+    when: Any  # Expr
+    error: str  # Jinja template
+    origin: Origin
+
+
+@dataclass
+class ResolvedTool:
+    name: str
+    domain: str
+    description: str
+    access: Literal["read", "write"]
+    params: dict[str, ParamIR]
+    requires: list[PreconditionIR]
+    effects: Any  # Program or None
+    returns: Any  # Expr or None
+    returns_type: Type
+    implementation: Literal["declarative", "python", "sql"]
+    python: str | None
+    sql: str | None
+    origin: Origin
+
+
+@dataclass
+class ResolvedPersona:
+    name: str
+    description: str
+    role: str
+    voice: str
+    opening: str
+    knows: list[str]
+    tactics: list[str]
+    domains: list[str]
+    origin: Origin
+
+    @property
+    def adversarial(self) -> bool:
+        from aqwen_spec.tactics import TACTICS
+
+        return any(TACTICS[t].adversarial for t in self.tactics if t in TACTICS)
+
+
+@dataclass
+class ResolvedWorkflow:
+    name: str
+    domain: str
+    description: str
+    personas: list[str]
+    slots: dict[str, Any]  # name -> Expr
+    slot_types: dict[str, Type]
+    tree: Node
+    instruction: str
+    origin: Origin
+    bindings: dict[str, Type] = field(default_factory=dict)  # names bound by `as:` in the tree
+
+
+@dataclass
+class CheckIR:
+    kind: Literal["assert", "require", "forbid", "tells_user", "same_final_state_as_gold"]
+    name: str
+    expr: Any = None  # assert / tells_user: Expr
+    tool: str | None = None  # require / forbid
+    args: dict[str, Any] = field(default_factory=dict)  # require / forbid with arguments: name -> Expr
+    when: Any = None  # Expr or None
+    weight: float = 1.0
+    gate: bool = False
+    origin: Origin | None = None
+
+
+@dataclass
+class ResolvedVerifier:
+    name: str
+    workflow: str
+    description: str
+    checks: list[CheckIR]
+    success_threshold: float
+    origin: Origin
+
+
+@dataclass
+class SpecSet:
+    """Every checked definition of a spec tree, by name."""
+
+    domains: dict[str, ResolvedDomain] = field(default_factory=dict)
+    tools: dict[str, ResolvedTool] = field(default_factory=dict)
+    personas: dict[str, ResolvedPersona] = field(default_factory=dict)
+    workflows: dict[str, ResolvedWorkflow] = field(default_factory=dict)
+    verifiers: dict[str, ResolvedVerifier] = field(default_factory=dict)
+    source_files: list[str] = field(default_factory=list)
+
+    def tools_of(self, domain: str) -> dict[str, ResolvedTool]:
+        return {n: t for n, t in self.tools.items() if t.domain == domain}
+
+    def workflows_of(self, domain: str) -> dict[str, ResolvedWorkflow]:
+        return {n: w for n, w in self.workflows.items() if w.domain == domain}
+
+    def verifiers_of(self, workflow: str) -> list[ResolvedVerifier]:
+        return [v for v in self.verifiers.values() if v.workflow == workflow]
+
+    def personas_for(self, workflow: ResolvedWorkflow) -> list[ResolvedPersona]:
+        if workflow.personas:
+            return [self.personas[p] for p in workflow.personas if p in self.personas]
+        return [p for p in self.personas.values() if not p.domains or workflow.domain in p.domains]

@@ -1,0 +1,265 @@
+"""Reading spec files: safe YAML with the position of every node, and nothing that can hang or blow up.
+
+PyYAML composes the node graph (C parser when available); we build plain Python data from it ourselves so that:
+duplicate keys are errors, aliases are followed under a node budget (no "billion laughs"), unknown tags are refused,
+timestamps stay ISO strings, and every value and key keeps its ``line:col`` for diagnostics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aqwen_spec.diagnostics import Diagnostic, Pos
+
+MAX_FILE_BYTES = 5_000_000
+MAX_NODES = 200_000  # nodes visited while building data, aliases counted each time they are followed
+
+_Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_scalars = yaml.SafeLoader.__new__(yaml.SafeLoader)  # only its construct_yaml_* scalar helpers are used
+
+YPath = tuple[str | int, ...]
+
+
+@dataclass
+class SourceFile:
+    """A spec file's text, kept for carets under diagnostics."""
+
+    path: str
+    text: str
+
+    def line(self, number: int) -> str | None:
+        lines = self.text.splitlines()
+        return lines[number - 1] if 0 < number <= len(lines) else None
+
+
+@dataclass(frozen=True)
+class ScalarInfo:
+    """Where a scalar starts and how it is written, to map positions inside it (expressions) to the file."""
+
+    pos: Pos
+    style: str | None  # None (plain), "'", '"', "|", ">"
+    indent: int = 0  # the indentation of a block scalar's content
+
+
+@dataclass
+class YamlDoc:
+    """One YAML document of a spec file, as plain data plus the position of every value and key in it."""
+
+    source: SourceFile
+    index: int
+    data: Any
+    pos: Pos
+    values: dict[YPath, Pos] = field(default_factory=dict)
+    keys: dict[YPath, Pos] = field(default_factory=dict)
+    scalars: dict[YPath, ScalarInfo] = field(default_factory=dict)
+
+    @property
+    def path(self) -> str:
+        return self.source.path
+
+    def value_pos(self, ypath: YPath) -> Pos:
+        """The position of the value at ``ypath``, or of its nearest existing ancestor."""
+        while ypath not in self.values and ypath:
+            ypath = ypath[:-1]
+        return self.values.get(ypath, self.pos)
+
+    def key_pos(self, ypath: YPath) -> Pos:
+        return self.keys.get(ypath) or self.value_pos(ypath)
+
+    def text_pos(self, ypath: YPath, rel: Pos) -> Pos:
+        """Map a position inside the string at ``ypath`` (1-based, relative to the string) to the file."""
+        info = self.scalars.get(ypath)
+        if info is None:
+            return self.value_pos(ypath)
+        if info.style in ("|", ">"):
+            return Pos(info.pos.line + rel.line, info.indent + rel.col)
+        if rel.line == 1:
+            return Pos(info.pos.line, info.pos.col + rel.col - 1 + (1 if info.style in ("'", '"') else 0))
+        return Pos(info.pos.line + rel.line - 1, rel.col)
+
+
+class _TooManyNodes(Exception):
+    pass
+
+
+class _BadNode(Exception):
+    def __init__(self, code: str, message: str, mark: Any, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.mark, self.hint = code, message, mark, hint
+
+
+def _pos(mark: Any) -> Pos:
+    return Pos(mark.line + 1, mark.column + 1)
+
+
+_YAML = "tag:yaml.org,2002:"
+
+
+class _Builder:
+    def __init__(self, doc: YamlDoc) -> None:
+        self.doc = doc
+        self.budget = MAX_NODES
+        self.problems: list[Diagnostic] = []
+        self.lines = doc.source.text.splitlines()
+
+    def build(self, node: yaml.Node, ypath: YPath) -> Any:
+        self.budget -= 1
+        if self.budget < 0:
+            raise _TooManyNodes
+        self.doc.values.setdefault(ypath, _pos(node.start_mark))
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node, ypath)
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != _YAML + "seq":
+                raise _BadNode("AQ008", f"unsupported tag '{node.tag}'", node.start_mark)
+            return [self.build(item, (*ypath, i)) for i, item in enumerate(node.value)]
+        if isinstance(node, yaml.MappingNode):
+            if node.tag != _YAML + "map":
+                raise _BadNode("AQ008", f"unsupported tag '{node.tag}'", node.start_mark)
+            return self.mapping(node, ypath)
+        raise _BadNode("AQ008", "unsupported YAML node", node.start_mark)
+
+    def mapping(self, node: yaml.MappingNode, ypath: YPath) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        merged: dict[str, Any] = {}
+        seen: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _YAML + "merge":
+                for source in value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]:
+                    data = self.build(source, ypath)
+                    if not isinstance(data, dict):
+                        raise _BadNode("AQ008", "a merge key '<<' needs a mapping", value_node.start_mark)
+                    merged.update({k: v for k, v in data.items() if k not in merged})
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _BadNode("AQ008", "mapping keys must be plain strings", key_node.start_mark)
+            key = key_node.value
+            if key in seen:
+                first = _pos(seen[key].start_mark)
+                self.problems.append(
+                    Diagnostic(
+                        "AQ003",
+                        f"duplicate key '{key}' (first defined at line {first.line})",
+                        self.doc.path,
+                        _pos(key_node.start_mark),
+                        hint="YAML keeps only one of them; remove or rename one",
+                    )
+                )
+                continue
+            seen[key] = key_node
+            self.doc.keys[(*ypath, key)] = _pos(key_node.start_mark)
+            out[key] = self.build(value_node, (*ypath, key))
+        for k, v in merged.items():
+            out.setdefault(k, v)
+        return out
+
+    def scalar(self, node: yaml.ScalarNode, ypath: YPath) -> Any:
+        style = node.style or None
+        indent = 0
+        if style in ("|", ">"):
+            content_line = node.start_mark.line + 1
+            if content_line < len(self.lines):
+                text = self.lines[content_line]
+                indent = len(text) - len(text.lstrip(" "))
+        self.doc.scalars[ypath] = ScalarInfo(_pos(node.start_mark), style, indent)
+        tag = node.tag
+        if tag in (_YAML + "str", _YAML + "timestamp"):
+            return node.value
+        if tag == _YAML + "null":
+            return None
+        if tag == _YAML + "bool":
+            return _scalars.construct_yaml_bool(node)
+        if tag == _YAML + "int":
+            return _scalars.construct_yaml_int(node)
+        if tag == _YAML + "float":
+            return _scalars.construct_yaml_float(node)
+        raise _BadNode("AQ008", f"unsupported tag '{tag}'", node.start_mark, hint="specs use plain YAML values")
+
+
+def read_source(path: Path, display: str | None = None) -> tuple[SourceFile | None, list[Diagnostic]]:
+    """Read a file as UTF-8 text, refusing huge, unreadable or non-UTF-8 files with a diagnostic."""
+    name = display or str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            msg = f"file is {size:,} bytes; spec files may be at most {MAX_FILE_BYTES:,}"
+            return None, [Diagnostic("AQ006", msg, name, hint="split it, or move data into a data file")]
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, [Diagnostic("AQ009", f"cannot read file: {exc.strerror or exc}", name)]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        return None, [Diagnostic("AQ005", f"invalid UTF-8 byte 0x{raw[exc.start]:02x}", name, Pos(line, col))]
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return SourceFile(name, text), []
+
+
+def _tab_problem(source: SourceFile) -> Diagnostic | None:
+    for number, line in enumerate(source.text.splitlines(), start=1):
+        stripped = line.lstrip(" ")
+        if stripped.startswith("\t"):
+            col = len(line) - len(stripped) + 1
+            return Diagnostic(
+                "AQ002",
+                "tab character in indentation",
+                source.path,
+                Pos(number, col),
+                hint="YAML indents with spaces only",
+            )
+    return None
+
+
+def parse_yaml(source: SourceFile) -> tuple[list[YamlDoc], list[Diagnostic]]:
+    """Parse every document of a spec file. Problems come back as diagnostics, never as exceptions."""
+    if not source.text.strip() or all(
+        not line.strip() or line.lstrip().startswith("#") for line in source.text.splitlines()
+    ):
+        return [], [Diagnostic("AQ004", "file is empty: it holds no spec document", source.path)]
+    tab = _tab_problem(source)
+    if tab is not None:
+        return [], [tab]
+    docs: list[YamlDoc] = []
+    problems: list[Diagnostic] = []
+    try:
+        for index, node in enumerate(_compose_all(source.text)):
+            if node is None:
+                continue
+            doc = YamlDoc(source, index, None, _pos(node.start_mark))
+            builder = _Builder(doc)
+            doc.data = builder.build(node, ())
+            problems.extend(builder.problems)
+            docs.append(doc)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        pos = _pos(mark) if mark is not None else Pos(1, 1)
+        problem = exc.problem or "invalid YAML"
+        hint = f"{exc.context} at line {exc.context_mark.line + 1}" if exc.context and exc.context_mark else None
+        return docs, [Diagnostic("AQ001", problem, source.path, pos, hint=hint)]
+    except yaml.YAMLError as exc:
+        return docs, [Diagnostic("AQ001", str(exc).splitlines()[0], source.path)]
+    except _TooManyNodes:
+        msg = f"the document expands to more than {MAX_NODES:,} nodes (aliases followed)"
+        return docs, [Diagnostic("AQ007", msg, source.path, hint="avoid deeply nested aliases")]
+    except _BadNode as exc:
+        return docs, [Diagnostic(exc.code, exc.message, source.path, _pos(exc.mark), hint=exc.hint)]
+    except RecursionError:
+        return docs, [Diagnostic("AQ007", "the document is nested too deeply", source.path)]
+    return docs, problems
+
+
+def _compose_all(text: str) -> Iterator[yaml.Node | None]:
+    loader = _Loader(text)
+    try:
+        while loader.check_node():
+            yield loader.get_node()
+    finally:
+        loader.dispose()

@@ -1,0 +1,245 @@
+"""The type system of specs: state schemas, tool parameters and expression types share it.
+
+A type is written in YAML either as a string (``str``, ``int?``, ``list[Machine]``, ``map[WorkOrder]``) or as a
+mapping (``{enum: [low, high]}``, ``{list: Machine}``, ``{map: int}``, ``{optional: date}``, ``{variant: ...}``).
+Named record and variant types are declared once in a domain's ``types:`` and referred to by name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+PRIMITIVES = ("str", "int", "float", "bool", "date", "datetime")
+
+
+class Type:
+    """Base of all types. Subclasses are small immutable dataclasses, except named types (see RecordT)."""
+
+    def render(self) -> str:
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+@dataclass(frozen=True, eq=True)
+class Prim(Type):
+    """A primitive: str, int, float, bool, date, datetime; ``any`` (unknown, checks nothing) and ``null``."""
+
+    name: str
+
+    def render(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True, eq=True)
+class EnumT(Type):
+    """A string restricted to fixed values."""
+
+    values: tuple[str, ...]
+
+    def render(self) -> str:
+        return "enum[" + ", ".join(self.values) + "]"
+
+
+@dataclass(frozen=True, eq=True)
+class ListT(Type):
+    item: Type
+
+    def render(self) -> str:
+        return f"list[{self.item.render()}]"
+
+
+@dataclass(frozen=True, eq=True)
+class MapT(Type):
+    """A map from string keys to values (JSON objects keyed by id, e.g. ``work_orders``)."""
+
+    value: Type
+
+    def render(self) -> str:
+        return f"map[{self.value.render()}]"
+
+
+@dataclass(frozen=True, eq=True)
+class OptionalT(Type):
+    inner: Type
+
+    def render(self) -> str:
+        return f"{self.inner.render()}?"
+
+
+@dataclass(eq=False)
+class RecordT(Type):
+    """A named record with typed fields. Compared by identity: names are unique in a domain."""
+
+    name: str
+    fields: dict[str, Type] = field(default_factory=dict)
+    defaults: dict[str, object] = field(default_factory=dict)
+
+    def render(self) -> str:
+        return self.name
+
+
+@dataclass(eq=False)
+class VariantT(Type):
+    """A tagged union of records: the ``tag`` field of a value names its case.
+
+    Example: a payment method that is either ``gift_card`` (with a balance) or ``credit_card`` (with a brand).
+    """
+
+    name: str
+    tag: str
+    cases: dict[str, RecordT] = field(default_factory=dict)
+
+    def render(self) -> str:
+        return self.name
+
+    def field_type(self, name: str) -> Type | None:
+        """The type of a field present in some case; ``None`` if no case has it.
+
+        Fields that only some cases have are optional when read through the variant.
+        """
+        if name == self.tag:
+            return EnumT(tuple(self.cases))
+        found = [case.fields[name] for case in self.cases.values() if name in case.fields]
+        if not found:
+            return None
+        first = found[0]
+        if len(found) < len(self.cases):
+            return first if isinstance(first, OptionalT) else OptionalT(first)
+        return first
+
+
+STR = Prim("str")
+INT = Prim("int")
+FLOAT = Prim("float")
+BOOL = Prim("bool")
+DATE = Prim("date")
+DATETIME = Prim("datetime")
+ANY = Prim("any")
+NULL = Prim("null")
+
+_BY_NAME: dict[str, Type] = {t.render(): t for t in (STR, INT, FLOAT, BOOL, DATE, DATETIME, ANY)}
+
+
+class TypeSyntaxError(ValueError):
+    """A type written wrongly; ``hint`` suggests a fix."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+_GENERIC = re.compile(r"^(list|map|optional)\[(.*)\]$")
+
+
+def parse_type_text(text: str, named: dict[str, Type]) -> Type:
+    """Parse the string form of a type (``int``, ``str?``, ``list[Machine]``, ``map[list[str]]``)."""
+    text = text.strip()
+    if not text:
+        raise TypeSyntaxError("empty type")
+    if text.endswith("?"):
+        return OptionalT(parse_type_text(text[:-1], named))
+    m = _GENERIC.match(text)
+    if m:
+        inner = parse_type_text(m.group(2), named)
+        kind = m.group(1)
+        return ListT(inner) if kind == "list" else MapT(inner) if kind == "map" else OptionalT(inner)
+    if text in _BY_NAME:
+        return _BY_NAME[text]
+    if text in named:
+        return named[text]
+    raise TypeSyntaxError(f"unknown type '{text}'", hint=_did_you_mean(text, [*_BY_NAME, *named]))
+
+
+def _did_you_mean(word: str, options: list[str]) -> str | None:
+    from aqwen_spec.diagnostics import did_you_mean
+
+    return did_you_mean(word, options)
+
+
+def unwrap_optional(t: Type) -> Type:
+    return t.inner if isinstance(t, OptionalT) else t
+
+
+def is_numeric(t: Type) -> bool:
+    return t in (INT, FLOAT, ANY)
+
+
+def is_stringlike(t: Type) -> bool:
+    return t in (STR, ANY) or isinstance(t, EnumT)
+
+
+def is_assignable(src: Type, dst: Type) -> bool:
+    """Whether a value of type ``src`` may be stored where ``dst`` is expected."""
+    if src in (ANY, dst) or dst == ANY or src is dst:
+        return True
+    if isinstance(dst, OptionalT):
+        return src == NULL or is_assignable(unwrap_optional(src), dst.inner)
+    if isinstance(src, OptionalT):
+        return False
+    if dst == FLOAT and src == INT:
+        return True
+    if dst == STR and isinstance(src, EnumT):
+        return True
+    if isinstance(dst, EnumT) and isinstance(src, EnumT):
+        return set(src.values) <= set(dst.values)
+    if isinstance(dst, EnumT) and src == STR:
+        return True  # literal values are checked against the enum where they are known
+    if isinstance(dst, ListT) and isinstance(src, ListT):
+        return is_assignable(src.item, dst.item)
+    if isinstance(dst, MapT) and isinstance(src, MapT):
+        return is_assignable(src.value, dst.value)
+    if isinstance(dst, VariantT) and isinstance(src, RecordT):
+        return any(case is src for case in dst.cases.values())
+    # a record literal (a map of any) fits a record or variant: its fields are checked where it is written
+    return isinstance(dst, (RecordT, VariantT)) and isinstance(src, MapT) and src.value == ANY
+
+
+def is_comparable(a: Type, b: Type) -> bool:
+    """Whether ``a == b`` can ever be true (used to flag comparisons of a str with an int, and the like)."""
+    a, b = unwrap_optional(a), unwrap_optional(b)
+    if ANY in (a, b) or NULL in (a, b):
+        return True
+    if is_numeric(a) and is_numeric(b):
+        return True
+    if is_stringlike(a) and is_stringlike(b):
+        return True
+    return is_assignable(a, b) or is_assignable(b, a)
+
+
+def json_schema(t: Type) -> dict[str, Any]:
+    """The JSON Schema of a type, as tools export their parameters to the model."""
+    if isinstance(t, Prim):
+        return {
+            "str": {"type": "string"},
+            "int": {"type": "integer"},
+            "float": {"type": "number"},
+            "bool": {"type": "boolean"},
+            "date": {"type": "string", "format": "date"},
+            "datetime": {"type": "string", "format": "date-time"},
+            "null": {"type": "null"},
+        }.get(t.name, {})
+    if isinstance(t, EnumT):
+        return {"type": "string", "enum": list(t.values)}
+    if isinstance(t, ListT):
+        return {"type": "array", "items": json_schema(t.item)}
+    if isinstance(t, MapT):
+        return {"type": "object", "additionalProperties": json_schema(t.value)}
+    if isinstance(t, OptionalT):
+        inner = json_schema(t.inner)
+        if isinstance(inner.get("type"), str):
+            return {**inner, "type": [inner["type"], "null"]}
+        return {"anyOf": [inner, {"type": "null"}]}
+    if isinstance(t, RecordT):
+        return {
+            "type": "object",
+            "properties": {k: json_schema(v) for k, v in t.fields.items()},
+            "required": [k for k, v in t.fields.items() if not isinstance(v, OptionalT) and k not in t.defaults],
+            "additionalProperties": False,
+        }
+    if isinstance(t, VariantT):
+        return {"oneOf": [json_schema(case) for case in t.cases.values()]}
+    raise TypeError(f"no JSON Schema for {t!r}")
