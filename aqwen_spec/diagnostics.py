@@ -76,6 +76,11 @@ CODES: dict[str, str] = {
     "AQ501": "unused definition",
     "AQ502": "branch condition contradicts an earlier one",
     "AQ503": "branch can never be taken",
+    # compilation (aqwen-compile)
+    "AQ601": "branch never reached by any sampled state",
+    "AQ602": "gold trajectory does not earn full reward",
+    "AQ603": "initial state generation failed",
+    "AQ604": "no task could be drawn for a workflow",
     # command line
     "AQ901": "path not found",
 }

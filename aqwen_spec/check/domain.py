@@ -296,6 +296,7 @@ def _generation_rules(checker: DocChecker, doc: Domain, state: RecordT) -> dict[
             expected = record.fields[field_name] if record is not None else ANY
             if isinstance(text, str):
                 fields[field_name] = checker.expr(text, fpath, scope, expected, f"field '{field_name}'")
+                scope.define(field_name, expected)  # later fields may use this one
             else:
                 if not is_assignable(_const_type(text), expected):
                     checker.report("AQ304", f"field '{field_name}' should be {expected.render()}", fpath)

@@ -77,6 +77,8 @@ def _check_action(checker: DocChecker, action: Action, domain: ResolvedDomain, t
     scope = state_scope(domain.state, {**slots, **bindings})
     if action.kind != "call":
         for name, arg in action.args.items():
+            if arg.is_text:
+                checker.template(arg.text, arg.ypath, {*slots, *bindings})
             arg.expr = _arg_expr(checker, arg, scope, None, f"'{name}'")
         if action.kind == "inform_user" and "value" not in action.args:
             checker.report("AQ104", "inform_user needs the value the agent must tell", action.ypath)

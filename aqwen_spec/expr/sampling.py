@@ -7,14 +7,16 @@ deterministic.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aqwen_spec.expr.functions import ArgError, Builtin, FunctionError, elem_type
 from aqwen_spec.types import BOOL, FLOAT, INT, ListT, Type, is_numeric
+
+if TYPE_CHECKING:  # generators come from the caller: checking specs never imports random
+    import random
 
 _RNG: ContextVar[random.Random | None] = ContextVar("aqwen_sampling_rng", default=None)
 

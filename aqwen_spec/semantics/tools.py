@@ -1,0 +1,199 @@
+"""Tool calls on a state: arguments checked against the schema, preconditions, effects all-or-nothing, a result.
+
+Anything the model can get wrong (unknown tool, missing, extra or mistyped arguments, a failed precondition) gives a
+:class:`ToolOutcome` with ``ok=False`` and a message meant for the model, never an exception.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sqlite3
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aqwen_spec.expr import EffectFailed, EvalError, evaluate, execute
+from aqwen_spec.resolved import ResolvedTool
+from aqwen_spec.semantics.state import copy_state
+from aqwen_spec.types import BOOL, DATE, DATETIME, FLOAT, INT, STR, EnumT, OptionalT, Prim, Type
+from aqwen_spec.values import check_value
+
+ERROR_KINDS = ("unknown_tool", "bad_arguments", "precondition", "effect", "implementation")
+
+
+@dataclass(frozen=True)
+class ToolOutcome:
+    """The result of one call: a value, or an error message for the model and its kind (for metrics)."""
+
+    ok: bool
+    value: Any = None
+    error: str | None = None
+    error_kind: str | None = None
+
+    def render(self) -> str:
+        """What the model sees: the value as JSON, or ``{"error": ...}``."""
+        if self.ok:
+            return json.dumps(self.value, ensure_ascii=False, separators=(", ", ": "))
+        return json.dumps({"error": self.error}, ensure_ascii=False)
+
+
+class ToolError(Exception):
+    """Raised by a ``python:`` tool implementation to return an error message to the model."""
+
+
+def _fast_check(value: Any, t: Type) -> bool:
+    """A quick check for the common scalar parameter types; falls back to the full check for the rest."""
+    if t is STR or t == STR:
+        return type(value) is str
+    if t == INT:
+        return type(value) is int
+    if t == FLOAT:
+        return type(value) in (int, float)
+    if t == BOOL:
+        return type(value) is bool
+    if isinstance(t, EnumT):
+        return type(value) is str and value in t.values
+    if isinstance(t, Prim) and t in (DATE, DATETIME):
+        return not check_value(value, t)
+    return not check_value(value, t)
+
+
+class ToolRunner:
+    """Runs a domain's tools against one state (the state dict is changed in place by write tools)."""
+
+    def __init__(self, tools: Mapping[str, ResolvedTool], state: dict[str, Any]) -> None:
+        self.tools = tools
+        self.state = state
+        self.version = 0  # bumped by every successful write: SQL views rebuild when it changes
+        self._sql: tuple[int, sqlite3.Connection] | None = None
+
+    def call(self, name: str, args: Any) -> ToolOutcome:
+        tool = self.tools.get(name)
+        if tool is None:
+            known = ", ".join(sorted(self.tools))
+            return ToolOutcome(False, error=f"unknown tool '{name}'; tools: {known}", error_kind="unknown_tool")
+        checked = self._check_args(tool, args)
+        if isinstance(checked, ToolOutcome):
+            return checked
+        state = self.state
+        env = {**state, **checked}
+        for pre in tool.requires:
+            try:
+                holds = evaluate(pre.when, env)
+            except EvalError:
+                holds = False
+            if not holds:
+                return ToolOutcome(False, error=_render_error(pre.error, env), error_kind="precondition")
+        if tool.implementation == "python":
+            return self._call_python(tool, checked)
+        if tool.implementation == "sql":
+            return self._call_sql(tool, checked)
+        if tool.effects is not None:
+            try:
+                execute(tool.effects, checked, state)
+            except EffectFailed as exc:
+                return ToolOutcome(False, error=exc.message, error_kind="effect")
+            except EvalError as exc:
+                return ToolOutcome(False, error=f"{name} failed: {exc.message}", error_kind="effect")
+            self.version += 1
+        if tool.returns is None:
+            return ToolOutcome(True, {"ok": True})
+        try:
+            value = evaluate(tool.returns, {**state, **checked})
+        except EvalError as exc:
+            return ToolOutcome(False, error=f"{name} failed: {exc.message}", error_kind="effect")
+        return ToolOutcome(True, copy_state(value))
+
+    def _check_args(self, tool: ResolvedTool, args: Any) -> dict[str, Any] | ToolOutcome:
+        if not isinstance(args, dict):
+            return ToolOutcome(False, error=f"arguments of {tool.name} must be a JSON object",
+                               error_kind="bad_arguments")
+        params = tool.params
+        for key in args:
+            if key not in params:
+                names = ", ".join(params) or "none"
+                return ToolOutcome(False, error=f"{tool.name} has no argument '{key}' (arguments: {names})",
+                                   error_kind="bad_arguments")
+        checked: dict[str, Any] = {}
+        for pname, param in params.items():
+            if pname in args:
+                value = args[pname]
+                if value is None and isinstance(param.type, OptionalT):
+                    checked[pname] = None
+                    continue
+                if not _fast_check(value, param.type):
+                    return ToolOutcome(False, error=f"argument '{pname}' of {tool.name} must be "
+                                       f"{_describe(param.type)}, got {json.dumps(value)[:60]}",
+                                       error_kind="bad_arguments")
+                checked[pname] = value
+            elif param.required:
+                return ToolOutcome(False, error=f"{tool.name} is missing argument '{pname}'",
+                                   error_kind="bad_arguments")
+            else:
+                checked[pname] = copy_state(param.default)
+        return checked
+
+    def _call_python(self, tool: ResolvedTool, args: dict[str, Any]) -> ToolOutcome:
+        fn = _import(tool.python or "")
+        snapshot = copy_state(self.state)
+        try:
+            value = fn(self.state, **args)
+        except ToolError as exc:
+            _restore(self.state, snapshot)
+            return ToolOutcome(False, error=str(exc), error_kind="implementation")
+        except Exception as exc:  # the escape hatch is user code: its bugs are the tool's errors, never ours
+            _restore(self.state, snapshot)
+            return ToolOutcome(False, error=f"{tool.name} failed: {type(exc).__name__}: {exc}",
+                               error_kind="implementation")
+        if tool.access == "write":
+            self.version += 1
+        return ToolOutcome(True, copy_state(value))
+
+    def _call_sql(self, tool: ResolvedTool, args: dict[str, Any]) -> ToolOutcome:
+        if self._sql is None or self._sql[0] != self.version:
+            from aqwen_spec.semantics.sqlview import build_database
+
+            self._sql = (self.version, build_database(self.state))
+        conn = self._sql[1]
+        try:
+            cur = conn.execute(tool.sql or "", args)
+            cols = [c[0] for c in cur.description or ()]
+            rows = [dict(zip(cols, row, strict=True)) for row in cur.fetchmany(1000)]
+        except sqlite3.Error as exc:
+            return ToolOutcome(False, error=f"{tool.name} failed: {exc}", error_kind="implementation")
+        return ToolOutcome(True, rows)
+
+
+def _describe(t: Type) -> str:
+    if isinstance(t, EnumT):
+        return "one of " + ", ".join(t.values)
+    return {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false"}.get(
+        t.render(), t.render()
+    )
+
+
+def _render_error(template: str, env: dict[str, Any]) -> str:
+    from aqwen_spec.templates import render
+
+    try:
+        return render(template, env)
+    except Exception:  # a template that cannot render still tells the model the call was refused
+        return template
+
+
+_IMPORTED: dict[str, Callable[..., Any]] = {}
+
+
+def _import(ref: str) -> Callable[..., Any]:
+    fn = _IMPORTED.get(ref)
+    if fn is None:
+        module, _, attr = ref.partition(":")
+        fn = getattr(importlib.import_module(module), attr)
+        _IMPORTED[ref] = fn
+    return fn
+
+
+def _restore(state: dict[str, Any], snapshot: dict[str, Any]) -> None:
+    state.clear()
+    state.update(snapshot)

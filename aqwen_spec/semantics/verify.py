@@ -1,0 +1,151 @@
+"""Scoring an episode with a verifier: each check passed or not, weights for partial credit, gates.
+
+Reward = (sum of weights of passed checks) / (sum of weights of applicable checks); a failed gate makes it 0.
+A check whose ``when`` is false does not apply. ``forbid`` counts every attempt to call the tool, successful or
+not: trying a forbidden action is the violation.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from aqwen_spec.expr import EvalError, evaluate
+from aqwen_spec.resolved import CheckIR, ResolvedVerifier
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    name: str
+    arguments: dict[str, Any]
+    ok: bool
+
+
+@dataclass
+class Evidence:
+    """What a verifier looks at once an episode is over."""
+
+    calls: list[CallRecord]
+    assistant_text: str
+    final_state: dict[str, Any]
+    initial_state: dict[str, Any]
+    slots: dict[str, Any]
+    path: list[str]
+    gold_final_state: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    kind: str
+    weight: float
+    applicable: bool
+    passed: bool
+    gate: bool = False
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "weight": self.weight, "applicable": self.applicable,
+                "passed": self.passed, "gate": self.gate, "detail": self.detail}
+
+
+@dataclass
+class Score:
+    reward: float
+    success: bool
+    checks: list[CheckResult] = field(default_factory=list)
+    gate_failed: bool = False
+
+    def failed(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.applicable and not c.passed]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"reward": self.reward, "success": self.success, "gate_failed": self.gate_failed,
+                "checks": [c.to_json() for c in self.checks]}
+
+
+def _env(ev: Evidence) -> dict[str, Any]:
+    return {
+        **ev.final_state,
+        **ev.slots,
+        "state": ev.final_state,
+        "initial": ev.initial_state,
+        "branch": ev.path[-1] if ev.path else "",
+        "path": list(ev.path),
+    }
+
+
+def mentions(text: str, value: Any) -> bool:
+    """Whether the agent's text states ``value`` (numbers by value, strings case-insensitively)."""
+    if value is None:
+        return True
+    if isinstance(value, bool):
+        words = ("yes", "true") if value else ("no", "false", "not")
+        return any(re.search(rf"\b{w}\b", text, re.IGNORECASE) for w in words)
+    if isinstance(value, (int, float)):
+        for match in re.finditer(r"-?\d[\d,]*(?:\.\d+)?", text):
+            try:
+                number = float(match.group().replace(",", ""))
+            except ValueError:
+                continue
+            if math.isclose(number, float(value), rel_tol=1e-9, abs_tol=0.005):
+                return True
+        return False
+    if isinstance(value, list):
+        return all(mentions(text, v) for v in value)
+    if isinstance(value, dict):
+        return all(mentions(text, v) for v in value.values())
+    return str(value).lower() in text.lower()
+
+
+def _matches(check: CheckIR, call: CallRecord, env: dict[str, Any]) -> bool:
+    if call.name != check.tool:
+        return False
+    return all(call.arguments.get(name) == evaluate(expr, env) for name, expr in check.args.items())
+
+
+def _run_check(check: CheckIR, ev: Evidence, env: dict[str, Any]) -> tuple[bool, str]:
+    kind = check.kind
+    if kind == "assert":
+        return bool(evaluate(check.expr, env)), ""
+    if kind == "tells_user":
+        value = evaluate(check.expr, env)
+        ok = mentions(ev.assistant_text, value)
+        return ok, "" if ok else f"the agent never said {value!r}"
+    if kind == "require":
+        ok = any(c.ok and _matches(check, c, env) for c in ev.calls)
+        return ok, "" if ok else f"no successful call of {check.tool}"
+    if kind == "forbid":
+        bad = [c for c in ev.calls if _matches(check, c, env)]
+        return not bad, f"{check.tool} was called {len(bad)} time(s)" if bad else ""
+    if kind == "same_final_state_as_gold":
+        if ev.gold_final_state is None:
+            return False, "no gold final state to compare with"
+        ok = ev.final_state == ev.gold_final_state
+        return ok, "" if ok else "the final state differs from the gold final state"
+    raise ValueError(f"unknown check kind {kind}")
+
+
+def score(verifier: ResolvedVerifier, ev: Evidence) -> Score:
+    env = _env(ev)
+    results: list[CheckResult] = []
+    total = earned = 0.0
+    gate_failed = False
+    for check in verifier.checks:
+        try:
+            applicable = check.when is None or bool(evaluate(check.when, env))
+            passed, detail = _run_check(check, ev, env) if applicable else (True, "")
+        except EvalError as exc:
+            applicable, passed, detail = True, False, f"could not evaluate: {exc.message}"
+        results.append(CheckResult(check.name, check.kind, check.weight, applicable, passed, check.gate, detail))
+        if not applicable:
+            continue
+        total += check.weight
+        if passed:
+            earned += check.weight
+        elif check.gate:
+            gate_failed = True
+    reward = 0.0 if gate_failed else (earned / total if total > 0 else 1.0)
+    return Score(reward, reward >= verifier.success_threshold - 1e-12, results, gate_failed)

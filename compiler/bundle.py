@@ -1,0 +1,158 @@
+"""Writing environment bundles: ``BUILD/<domain>/{manifest.json, bundle.json, tasks.jsonl}``.
+
+Output is deterministic (sorted keys, no timestamps, source paths relative to the spec root), so the same specs and
+seed give byte-identical bundles. Each domain is written into a temporary folder beside its target and moved into
+place, so a failed or interrupted compile never leaves a half-written bundle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from aqwen_spec import __version__
+from aqwen_spec.resolved import SpecSet
+from aqwen_spec.serialize import domain_to_json, persona_to_json, tool_to_json, verifier_to_json
+from aqwen_spec.types import json_schema
+from compiler.expand import TRANSFER_TOOL
+from compiler.project import CompiledDomain, CompiledProject
+
+FORMAT = "aqwen-bundle"
+FORMAT_VERSION = "1.0"
+"""Major.minor. A reader accepts bundles of its own major version; minor versions only add optional fields."""
+
+DEFAULT_SYSTEM_PROMPT = """You are a tool-using assistant for the {{ domain }} domain.
+Follow this policy strictly:
+
+{{ policy }}
+
+Use the tools to look things up and to act. Talk to the user in plain text; ask for what you need, tell them the
+outcome, refuse requests the policy forbids, and transfer to a human when the policy says so."""
+
+
+def _dumps(value: Any) -> str:
+    # no sort_keys: key order is data (records render in their declared order) and is already deterministic
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def tool_schemas(specs: SpecSet, domain: str) -> list[dict[str, Any]]:
+    """The domain's tools as OpenAI function specs (what the model is shown), the transfer tool included."""
+    out = []
+    for name, tool in sorted(specs.tools_of(domain).items()):
+        props = {}
+        for pname, p in tool.params.items():
+            schema = dict(json_schema(p.type))
+            if p.description:
+                schema["description"] = p.description
+            props[pname] = schema
+        required = [n for n, p in tool.params.items() if p.required]
+        out.append({"type": "function", "function": {
+            "name": name, "description": tool.description,
+            "parameters": {"type": "object", "properties": props, "required": required},
+        }})
+    out.append({"type": "function", "function": {
+        "name": TRANSFER_TOOL,
+        "description": "Transfer the user to a human agent, with a short reason. Ends the conversation.",
+        "parameters": {"type": "object", "properties": {"reason": {"type": "string"}}, "required": ["reason"]},
+    }})
+    return out
+
+
+def bundle_json(specs: SpecSet, domain: str) -> dict[str, Any]:
+    d = specs.domains[domain]
+    workflows = specs.workflows_of(domain)
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "domain": domain_to_json(d),
+        "tools": {n: tool_to_json(t) for n, t in sorted(specs.tools_of(domain).items())},
+        "tool_schemas": tool_schemas(specs, domain),
+        "personas": {n: persona_to_json(p) for n, p in sorted(specs.personas.items())
+                     if not p.domains or domain in p.domains},
+        "verifiers": {v.name: verifier_to_json(v) for w in sorted(workflows) for v in specs.verifiers_of(w)},
+        "system_prompt": d.system_prompt or DEFAULT_SYSTEM_PROMPT,
+    }
+
+
+def _rel(path: str, root: Path) -> str:
+    try:
+        return Path(path).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return Path(path).name
+
+
+def manifest_json(project: CompiledProject, compiled: CompiledDomain, files: dict[str, bytes]) -> dict[str, Any]:
+    specs = project.specs
+    domain = specs.domains[compiled.name]
+    root = project.root if project.root.is_dir() else project.root.parent
+    used = {domain.origin.path} | {t.origin.path for t in specs.tools_of(compiled.name).values()}
+    used |= {w.origin.path for w in specs.workflows_of(compiled.name).values()}
+    used |= {v.origin.path for w in specs.workflows_of(compiled.name) for v in specs.verifiers_of(w)}
+    used |= {p.origin.path for p in specs.personas.values() if not p.domains or compiled.name in p.domains}
+    sources = {}
+    for path in sorted(used):
+        sources[_rel(path, root)] = sha256(Path(path).read_bytes())
+    base = Path(domain.origin.path).parent
+    for data_file in domain.data_files:
+        full = base / data_file
+        if full.exists():
+            sources[_rel(str(full), root)] = sha256(full.read_bytes())
+    tasks = [t.data for t in compiled.tasks]
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "aqwen_spec_version": __version__,
+        "domain": compiled.name,
+        "seed": project.seed,
+        "tasks_per_branch": project.tasks_per_branch,
+        "sources": dict(sorted(sources.items())),
+        "files": {name: sha256(data) for name, data in sorted(files.items())},
+        "counts": {
+            "tasks": len(tasks),
+            "workflows": dict(sorted(Counter(t["workflow"] for t in tasks).items())),
+            "branches": dict(sorted(Counter(f"{t['workflow']}/{'.'.join(t['path'])}" for t in tasks).items())),
+            "personas": dict(sorted(Counter(str(t["persona"]) for t in tasks).items())),
+            "adversarial": sum(1 for t in tasks if t["adversarial"]),
+        },
+    }
+
+
+def write_bundles(project: CompiledProject, build: Path) -> list[Path]:
+    """Write one bundle per domain under ``build``; returns their folders."""
+    build.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, compiled in sorted(project.domains.items()):
+        files = {
+            "bundle.json": (_dumps(bundle_json(project.specs, name)) + "\n").encode(),
+            "tasks.jsonl": "".join(_dumps(t.data) + "\n" for t in compiled.tasks).encode(),
+        }
+        manifest = manifest_json(project, compiled, files)
+        files["manifest.json"] = (json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+        target = build / name
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=build))
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a bundle is an ordinary folder
+        try:
+            for fname, data in files.items():
+                (tmp / fname).write_bytes(data)
+            if target.exists():
+                old = build / f".{name}.old.{os.getpid()}"
+                os.replace(target, old)
+                os.replace(tmp, target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        written.append(target)
+    return written

@@ -1,0 +1,159 @@
+"""Running a workflow's behaviour tree on a sampled state: the path it takes and its gold trajectory.
+
+The tree is executed, not simulated: tool calls run through :class:`aqwen_spec.semantics.ToolRunner` on the real
+state, branch conditions are evaluated on the state as it is at that point, and a sample whose tool calls fail is
+rejected (it does not fit the path it would take).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aqwen_spec.expr import EvalError, evaluate
+from aqwen_spec.resolved import ResolvedTool, ResolvedWorkflow
+from aqwen_spec.semantics import ToolRunner
+from aqwen_spec.templates import render
+from aqwen_spec.tree import Action, Node, Select, Sequence
+
+TRANSFER_TOOL = "transfer_to_human"
+
+
+class Rejected(Exception):
+    """The sample cannot produce a valid gold trajectory; ``reason`` says why (for unreachable-branch hints)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class GoldRun:
+    """The result of executing a tree: the branches taken, the gold messages and calls, what the user knows."""
+
+    path: list[str] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    knows: list[dict[str, Any]] = field(default_factory=list)
+    informs: list[dict[str, Any]] = field(default_factory=list)
+    outcome: str = "done"  # done | refused | transferred
+    depth: int = 0
+
+
+class TreeRunner:
+    """Executes one workflow tree against one state (changed in place) with given slot values."""
+
+    def __init__(self, workflow: ResolvedWorkflow, tools: dict[str, ResolvedTool], state: dict[str, Any],
+                 slots: dict[str, Any]) -> None:
+        self.workflow = workflow
+        self.runner = ToolRunner(tools, state)
+        self.state = state
+        self.env: dict[str, Any] = {**state, **slots}
+        self.slots = slots
+        self.run = GoldRun()
+
+    def execute(self) -> GoldRun:
+        self._node(self.workflow.tree, 1)
+        return self.run
+
+    def _node(self, node: Node, depth: int) -> bool:
+        """Run a node; False once the episode has ended (a refusal or a transfer)."""
+        self.run.depth = max(self.run.depth, depth)
+        if isinstance(node, Sequence):
+            return all(self._node(child, depth + 1) for child in node.children)
+        if isinstance(node, Select):
+            for branch in node.branches:
+                if branch.when is None or self._truthy(branch.when.expr):
+                    self.run.path.append(branch.name)
+                    return self._node(branch.body, depth + 1)
+            raise Rejected("no branch of a select matched (add an 'otherwise')")
+        return self._action(node)
+
+    def _truthy(self, expr: Any) -> bool:
+        try:
+            return bool(evaluate(expr, self.env))
+        except EvalError as exc:
+            raise Rejected(f"a branch condition failed: {exc.message}") from None
+
+    def _value(self, action: Action, name: str) -> Any:
+        arg = action.args.get(name)
+        if arg is None:
+            return None
+        if arg.is_text:
+            try:
+                return render(arg.text, self.env)
+            except Exception as exc:  # an undefined name in a text template: report, don't crash
+                raise Rejected(f"{action.kind}: cannot render '{arg.text}': {exc}") from None
+        try:
+            return evaluate(arg.expr, self.env)
+        except EvalError as exc:
+            raise Rejected(f"{action.kind} {name}: {exc.message}") from None
+
+    def _say(self, text: str) -> None:
+        self.run.messages.append({"role": "assistant", "content": text})
+
+    def _action(self, action: Action) -> bool:
+        kind = action.kind
+        if kind == "call":
+            args = {name: self._value(action, name) for name in action.args}
+            self._call(action.tool or "", args, action.bind)
+            return True
+        if kind == "ask_user":
+            about = self._value(action, "about") or "the details"
+            reveals = self._value(action, "reveals")
+            self._say(f"Could you tell me {about}?")
+            self.run.knows.append({"about": about, "value": reveals})
+            self.run.messages.append({"role": "user", "content": "" if reveals is None else _text(reveals)})
+            return True
+        if kind == "inform_user":
+            value = self._value(action, "value")
+            about = self._value(action, "about")
+            self.run.informs.append({"about": about, "value": value})
+            self._say(f"{about}: {_text(value)}" if about else _text(value))
+            return True
+        if kind == "confirm":
+            about = self._value(action, "about") or "this action"
+            self._say(f"Please confirm: {about}. Shall I go ahead?")
+            self.run.messages.append({"role": "user", "content": "Yes, go ahead."})
+            return True
+        if kind == "refuse":
+            reason = self._value(action, "reason") or "it is against the policy"
+            self._say(f"I'm sorry, I can't do that: {reason}.")
+            self.run.outcome = "refused"
+            return False
+        if kind == "transfer":
+            reason = self._value(action, "reason") or "this needs a person"
+            self.run.messages.append({"role": "assistant", "content": "",
+                                      "tool_calls": [{"name": TRANSFER_TOOL, "arguments": {"reason": reason}}]})
+            self.run.messages.append({"role": "tool", "name": TRANSFER_TOOL,
+                                      "content": '{"status": "transferred"}'})
+            self.run.calls.append({"name": TRANSFER_TOOL, "arguments": {"reason": reason}, "ok": True,
+                                   "result": {"status": "transferred"}})
+            self.run.outcome = "transferred"
+            return False
+        raise Rejected(f"unknown action {kind}")
+
+    def _call(self, tool: str, args: dict[str, Any], bind: str | None) -> None:
+        outcome = self.runner.call(tool, args)
+        if not outcome.ok:
+            raise Rejected(f"the call {tool}({_args_text(args)}) failed: {outcome.error}")
+        self.run.messages.append({"role": "assistant", "content": "",
+                                  "tool_calls": [{"name": tool, "arguments": args}]})
+        self.run.messages.append({"role": "tool", "name": tool, "content": outcome.render()})
+        self.run.calls.append({"name": tool, "arguments": args, "ok": True, "result": outcome.value})
+        if bind:
+            self.env[bind] = outcome.value
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (dict, list)):
+        import json
+
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _args_text(args: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in args.items())
