@@ -12,7 +12,7 @@ from typing import Any
 
 from aqwen_spec.expr import EvalError, evaluate
 from aqwen_spec.resolved import ResolvedTool, ResolvedWorkflow
-from aqwen_spec.semantics import ToolRunner
+from aqwen_spec.semantics import ToolRunner, copy_state
 from aqwen_spec.templates import render
 from aqwen_spec.tree import Action, Node, Select, Sequence
 
@@ -44,9 +44,9 @@ class TreeRunner:
     """Executes one workflow tree against one state (changed in place) with given slot values."""
 
     def __init__(self, workflow: ResolvedWorkflow, tools: dict[str, ResolvedTool], state: dict[str, Any],
-                 slots: dict[str, Any]) -> None:
+                 slots: dict[str, Any], journal: list[Any] | None = None) -> None:
         self.workflow = workflow
-        self.runner = ToolRunner(tools, state)
+        self.runner = ToolRunner(tools, state, journal)
         self.state = state
         self.env: dict[str, Any] = {**state, **slots}
         self.slots = slots
@@ -95,20 +95,21 @@ class TreeRunner:
     def _action(self, action: Action) -> bool:
         kind = action.kind
         if kind == "call":
-            args = {name: self._value(action, name) for name in action.args}
+            # copies: the gold trajectory must not share containers with the state it ran on
+            args = {name: copy_state(self._value(action, name)) for name in action.args}
             self._call(action.tool or "", args, action.bind)
             return True
         if kind == "ask_user":
             about = self._value(action, "about") or "the details"
             reveals = self._value(action, "reveals")
             self._say(f"Could you tell me {about}?")
-            self.run.knows.append({"about": about, "value": reveals})
+            self.run.knows.append({"about": about, "value": copy_state(reveals)})
             self.run.messages.append({"role": "user", "content": "" if reveals is None else _text(reveals)})
             return True
         if kind == "inform_user":
             value = self._value(action, "value")
             about = self._value(action, "about")
-            self.run.informs.append({"about": about, "value": value})
+            self.run.informs.append({"about": about, "value": copy_state(value)})
             self._say(f"{about}: {_text(value)}" if about else _text(value))
             return True
         if kind == "confirm":

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aqwen_spec.expr import EvalError, evaluate, make_env, sampling_rng
+from aqwen_spec.expr import EvalError, evaluate, make_env, rollback, sampling_rng
 from aqwen_spec.resolved import ResolvedPersona, ResolvedWorkflow, SpecSet
 from aqwen_spec.semantics import copy_state, generate_state, score
 from aqwen_spec.semantics.verify import CallRecord, Evidence
@@ -81,6 +81,9 @@ class TaskGenerator:
         self._states: dict[int, dict[str, Any]] = {}
         self.attempts: dict[str, Attempts] = {w: Attempts() for w in self.workflows}
         self.gold_failures: list[GoldFailure] = []
+        # python tools change the state behind the journal's back: with one that writes, copy states instead
+        self._journaled = not any(t.implementation == "python" and t.access == "write" for t in self.tools.values())
+        self._initial_fields: dict[str, set[str]] = {}
 
     def state(self, state_seed: int) -> dict[str, Any]:
         """The initial state of a seed (generated once, then copied)."""
@@ -109,13 +112,31 @@ class TaskGenerator:
         except EvalError as exc:
             stats.reasons[f"slot sampling failed: {exc.message}"] += 1
             return None
-        state = copy_state(initial)
+        if self._journaled:
+            # run on the pooled state itself and undo the changes afterwards: much cheaper than a copy
+            journal: list[Any] | None = []
+            state, before = initial, self._initial_view(workflow, initial)
+        else:
+            journal, state, before = None, copy_state(initial), initial
         try:
-            run = TreeRunner(workflow, self.tools, state, slots).execute()
+            run = TreeRunner(workflow, self.tools, state, slots, journal).execute()
+            return self._task(workflow, persona, state_seed, before, state, slots, run, adversarial)
         except Rejected as exc:
             stats.reasons[exc.reason] += 1
             return None
-        return self._task(workflow, persona, state_seed, initial, state, slots, run, adversarial)
+        finally:
+            if journal is not None:
+                rollback(journal)
+
+    def _initial_view(self, workflow: ResolvedWorkflow, initial: dict[str, Any]) -> dict[str, Any]:
+        """What verifiers read as ``initial``: copies of just the state fields they name (all, if they name it bare)."""
+        fields = self._initial_fields.get(workflow.name)
+        if fields is None:
+            fields = _initial_fields(self.specs.verifiers_of(workflow.name))
+            self._initial_fields[workflow.name] = fields
+        if "*" in fields:
+            return copy_state(initial)
+        return {f: copy_state(initial[f]) for f in fields if f in initial}
 
     def _task(self, wf: ResolvedWorkflow, persona: ResolvedPersona | None, state_seed: int,
               initial: dict[str, Any], final: dict[str, Any], slots: dict[str, Any], run: Any,
@@ -226,6 +247,34 @@ class TaskGenerator:
         variant["user"]["pressure"] = [_PRESSURE[t] for t in persona.tactics if t in _PRESSURE]
         variant["id"] = data["id"].rsplit("/", 1)[0] + "/adv-" + data["id"].rsplit("/", 1)[1]
         return Task(variant)
+
+
+def _initial_fields(verifiers: list[Any]) -> set[str]:
+    """State fields verifiers read through ``initial.<field>``; ``{"*"}`` when they use ``initial`` otherwise."""
+    from aqwen_spec.expr import ast as A
+
+    found: set[str] = set()
+
+    def visit(node: Any, parent: Any = None) -> None:
+        if isinstance(node, A.Name) and node.id == "initial":
+            if isinstance(parent, A.Field) and parent.obj is node:
+                found.add(parent.name)
+            else:
+                found.add("*")
+            return
+        if isinstance(node, tuple):
+            for item in node:
+                visit(item, parent)
+        elif hasattr(node, "__dataclass_fields__"):
+            for name in node.__dataclass_fields__:
+                visit(getattr(node, name), node)
+
+    for verifier in verifiers:
+        for check in verifier.checks:
+            for expr in (check.expr, check.when, *check.args.values()):
+                if expr is not None:
+                    visit(expr)
+    return found
 
 
 def _is_adversarial(persona: ResolvedPersona) -> bool:

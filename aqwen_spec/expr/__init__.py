@@ -23,10 +23,13 @@ if TYPE_CHECKING:
         evaluate,
         execute,
         make_env,
+        rollback,
     )
 
 # The evaluator is loaded on first use: linting only parses and checks.
-_EVALUATOR = frozenset({"DEFAULT_MAX_STEPS", "compile_expr", "compile_program", "evaluate", "execute", "make_env"})
+_EVALUATOR = frozenset(
+    {"DEFAULT_MAX_STEPS", "compile_expr", "compile_program", "evaluate", "execute", "make_env", "rollback"}
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -61,5 +64,6 @@ __all__ = [
     "make_env",
     "parse_expr",
     "parse_program",
+    "rollback",
     "sampling_rng",
 ]

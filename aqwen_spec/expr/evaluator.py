@@ -545,6 +545,11 @@ def _copy(v: Any) -> Any:
     return v
 
 
+def rollback(journal: list[tuple[Any, ...]]) -> None:
+    """Undo every change recorded in ``journal`` (newest first) and empty it."""
+    _undo(journal)
+
+
 def _undo(log: list[tuple[Any, ...]]) -> None:
     for entry in reversed(log):
         kind = entry[0]
@@ -798,11 +803,13 @@ def execute(
     state: dict[str, Any],
     *,
     max_steps: int = DEFAULT_MAX_STEPS,
+    journal: list[tuple[Any, ...]] | None = None,
 ) -> None:
     """Run an effect: names resolve to ``let`` locals, then ``env`` (parameters), then ``state`` fields.
 
     Changes go through to the dicts and lists inside ``state``. On ``fail`` or any error every change is
-    undone, then :class:`EffectFailed` or :class:`EvalError` is raised.
+    undone, then :class:`EffectFailed` or :class:`EvalError` is raised. With a ``journal``, the changes of a
+    successful run are appended to it, so a caller can undo a whole sequence of calls with :func:`rollback`.
     """
     run = compile_program(program)
     frame: dict[str, Any] = {**state, **env}
@@ -811,6 +818,8 @@ def execute(
     frame[_UNDO] = log
     try:
         run(frame)
+        if journal is not None:
+            journal.extend(log)
     except (EffectFailed, EvalError):
         _undo(log)
         raise

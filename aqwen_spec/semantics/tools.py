@@ -62,9 +62,13 @@ def _fast_check(value: Any, t: Type) -> bool:
 class ToolRunner:
     """Runs a domain's tools against one state (the state dict is changed in place by write tools)."""
 
-    def __init__(self, tools: Mapping[str, ResolvedTool], state: dict[str, Any]) -> None:
+    def __init__(
+        self, tools: Mapping[str, ResolvedTool], state: dict[str, Any], journal: list[Any] | None = None
+    ) -> None:
         self.tools = tools
         self.state = state
+        self.journal = journal
+        """When set, declarative effects append their changes here, to be undone with ``expr.rollback``."""
         self.version = 0  # bumped by every successful write: SQL views rebuild when it changes
         self._sql: tuple[int, sqlite3.Connection] | None = None
 
@@ -91,7 +95,7 @@ class ToolRunner:
             return self._call_sql(tool, checked)
         if tool.effects is not None:
             try:
-                execute(tool.effects, checked, state)
+                execute(tool.effects, checked, state, journal=self.journal)
             except EffectFailed as exc:
                 return ToolOutcome(False, error=exc.message, error_kind="effect")
             except EvalError as exc:
