@@ -112,7 +112,7 @@ class ResolvedWorkflow:
 
 @dataclass
 class CheckIR:
-    kind: Literal["assert", "require", "forbid", "tells_user", "same_final_state_as_gold"]
+    kind: Literal["assert", "require", "forbid", "tells_user", "same_final_state_as_gold", "same_outcome_as_gold"]
     name: str
     expr: Any = None  # assert / tells_user: Expr
     tool: str | None = None  # require / forbid

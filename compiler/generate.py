@@ -17,7 +17,7 @@ from typing import Any
 from aqwen_spec.expr import EvalError, evaluate, make_env, rollback, sampling_rng
 from aqwen_spec.resolved import ResolvedPersona, ResolvedWorkflow, SpecSet
 from aqwen_spec.semantics import copy_state, generate_state, score
-from aqwen_spec.semantics.verify import CallRecord, Evidence
+from aqwen_spec.semantics.verify import CallRecord, Evidence, initial_fields
 from aqwen_spec.tactics import TACTICS
 from aqwen_spec.templates import render
 from aqwen_spec.tree import walk_branches
@@ -132,7 +132,7 @@ class TaskGenerator:
         """What verifiers read as ``initial``: copies of just the state fields they name (all, if they name it bare)."""
         fields = self._initial_fields.get(workflow.name)
         if fields is None:
-            fields = _initial_fields(self.specs.verifiers_of(workflow.name))
+            fields = initial_fields(self.specs.verifiers_of(workflow.name))
             self._initial_fields[workflow.name] = fields
         if "*" in fields:
             return copy_state(initial)
@@ -157,6 +157,7 @@ class TaskGenerator:
             calls=[CallRecord(c["name"], c["arguments"], c["ok"]) for c in run.calls],
             assistant_text="\n".join(m["content"] for m in run.messages if m["role"] == "assistant"),
             final_state=final, initial_state=initial, slots=slots, path=run.path, gold_final_state=final,
+            outcome=run.outcome, gold_outcome=run.outcome,
         )
         for verifier in verifiers:
             result = score(verifier, evidence)
@@ -247,34 +248,6 @@ class TaskGenerator:
         variant["user"]["pressure"] = [_PRESSURE[t] for t in persona.tactics if t in _PRESSURE]
         variant["id"] = data["id"].rsplit("/", 1)[0] + "/adv-" + data["id"].rsplit("/", 1)[1]
         return Task(variant)
-
-
-def _initial_fields(verifiers: list[Any]) -> set[str]:
-    """State fields verifiers read through ``initial.<field>``; ``{"*"}`` when they use ``initial`` otherwise."""
-    from aqwen_spec.expr import ast as A
-
-    found: set[str] = set()
-
-    def visit(node: Any, parent: Any = None) -> None:
-        if isinstance(node, A.Name) and node.id == "initial":
-            if isinstance(parent, A.Field) and parent.obj is node:
-                found.add(parent.name)
-            else:
-                found.add("*")
-            return
-        if isinstance(node, tuple):
-            for item in node:
-                visit(item, parent)
-        elif hasattr(node, "__dataclass_fields__"):
-            for name in node.__dataclass_fields__:
-                visit(getattr(node, name), node)
-
-    for verifier in verifiers:
-        for check in verifier.checks:
-            for expr in (check.expr, check.when, *check.args.values()):
-                if expr is not None:
-                    visit(expr)
-    return found
 
 
 def _is_adversarial(persona: ResolvedPersona) -> bool:

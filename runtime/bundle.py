@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,6 @@ class Bundle:
     verifiers: dict[str, ResolvedVerifier]
     system_prompt: str
     tasks: list[dict[str, Any]]
-    _states: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -78,17 +77,50 @@ class Bundle:
         return cls(folder, manifest, domain, tools, body["tool_schemas"], personas, verifiers,
                    body["system_prompt"], tasks)
 
+    def __post_init__(self) -> None:
+        from aqwen_spec.semantics import generate_state
+        from runtime.state_pool import StatePool
+
+        self.states = StatePool(lambda seed: generate_state(self.domain, seed))
+        self._gold_final: dict[str, dict[str, Any]] = {}
+
     def initial_state(self, task: dict[str, Any]) -> dict[str, Any]:
-        """A fresh copy of a task's initial state (generated from its seed once, then copied)."""
-        from aqwen_spec.semantics import copy_state, generate_state
+        """A fresh copy of a task's initial state."""
+        from aqwen_spec.semantics import copy_state
 
         spec = task["initial_state"]
         if "state" in spec:
             return copy_state(spec["state"])
-        seed = int(spec["seed"])
-        if seed not in self._states:
-            self._states[seed] = generate_state(self.domain, seed)
-        return copy_state(self._states[seed])
+        return copy_state(self.states.pristine(int(spec["seed"])))
+
+    def gold_final_state(self, task: dict[str, Any]) -> dict[str, Any]:
+        """The state after the task's gold trajectory (replayed once per task, then cached)."""
+        from aqwen_spec.semantics import ToolRunner
+
+        key = str(task["id"])
+        if key not in self._gold_final:
+            state = self.initial_state(task)
+            runner = ToolRunner(self.tools, state)
+            for call in task["gold"]["calls"]:
+                if call["name"] in self.tools:
+                    runner.call(call["name"], call["arguments"])
+            self._gold_final[key] = state
+        return self._gold_final[key]
+
+    def render_system_prompt(self) -> str:
+        from aqwen_spec.templates import render
+
+        if not hasattr(self, "_system_prompt"):
+            names = ", ".join(s["function"]["name"] for s in self.tool_schemas)
+            self._system_prompt = render(self.system_prompt, {"domain": self.domain.name, "policy": self.domain.policy,
+                                                              "tools": names})
+        return self._system_prompt
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        for t in self.tasks:
+            if t["id"] == task_id:
+                return t
+        raise KeyError(task_id)
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:

@@ -66,8 +66,8 @@ def check_verifier(checker: DocChecker, doc: Verifier, workflow: ResolvedWorkflo
                 check.expr = checker.expr(value, vpath, scope, None, "'tells_user'")
             elif kind in ("require", "forbid"):
                 _tool_pattern(checker, check, value, vpath, tools, scope)
-            elif kind == "same_final_state_as_gold" and value is not True:
-                checker.report("AQ105", "same_final_state_as_gold takes no value", vpath)
+            elif kind in ("same_final_state_as_gold", "same_outcome_as_gold") and value is not True:
+                checker.report("AQ105", f"{kind} takes no value", vpath)
         checks.append(check)
     origin = Origin(checker.path, checker.pos(()))
     return ResolvedVerifier(doc.name, doc.for_, doc.description, checks, doc.success_threshold, origin)

@@ -8,10 +8,10 @@ from pydantic import Field, WithJsonSchema
 
 from aqwen_spec.documents.base import Document, Name
 
-CHECK_KEYS = ["assert", "require", "forbid", "tells_user", "same_final_state_as_gold"]
+CHECK_KEYS = ["assert", "require", "forbid", "tells_user", "same_final_state_as_gold", "same_outcome_as_gold"]
 CHECK_SCHEMA: dict[str, Any] = {
     "anyOf": [
-        {"type": "string", "enum": ["same_final_state_as_gold"]},
+        {"type": "string", "enum": ["same_final_state_as_gold", "same_outcome_as_gold"]},
         {
             "type": "object",
             "properties": {
@@ -20,6 +20,10 @@ CHECK_SCHEMA: dict[str, Any] = {
                 "forbid": {"type": "string", "description": "A tool call that must not happen."},
                 "tells_user": {"type": "string", "description": "An expression whose value the agent must say."},
                 "same_final_state_as_gold": {"type": "boolean"},
+                "same_outcome_as_gold": {
+                    "type": "boolean",
+                    "description": "The episode ends as the gold does: done, refused or transferred.",
+                },
                 "when": {"type": "string", "description": "Apply only when this holds (e.g. branch == 'refuse')."},
                 "weight": {"type": "number", "minimum": 0},
                 "gate": {"type": "boolean", "description": "A policy gate: failing it makes the reward 0."},

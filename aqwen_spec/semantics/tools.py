@@ -69,6 +69,8 @@ class ToolRunner:
         self.state = state
         self.journal = journal
         """When set, declarative effects append their changes here, to be undone with ``expr.rollback``."""
+        self.dirty = False
+        """Whether a python tool changed the state (such changes are not journaled)."""
         self.version = 0  # bumped by every successful write: SQL views rebuild when it changes
         self._sql: tuple[int, sqlite3.Connection] | None = None
 
@@ -152,6 +154,7 @@ class ToolRunner:
                                error_kind="implementation")
         if tool.access == "write":
             self.version += 1
+            self.dirty = True
         return ToolOutcome(True, copy_state(value))
 
     def _call_sql(self, tool: ResolvedTool, args: dict[str, Any]) -> ToolOutcome:

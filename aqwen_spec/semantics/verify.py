@@ -34,6 +34,9 @@ class Evidence:
     slots: dict[str, Any]
     path: list[str]
     gold_final_state: dict[str, Any] | None = None
+    outcome: str = "done"
+    """How the episode ended: ``done``, ``refused`` (the agent declined) or ``transferred`` (to a human)."""
+    gold_outcome: str = "done"
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,34 @@ class Score:
                 "checks": [c.to_json() for c in self.checks]}
 
 
+def initial_fields(verifiers: list[Any]) -> set[str]:
+    """State fields verifiers read through ``initial.<field>``; ``{"*"}`` when they use ``initial`` otherwise."""
+    from aqwen_spec.expr import ast as A
+
+    found: set[str] = set()
+
+    def visit(node: Any, parent: Any = None) -> None:
+        if isinstance(node, A.Name) and node.id == "initial":
+            if isinstance(parent, A.Field) and parent.obj is node:
+                found.add(parent.name)
+            else:
+                found.add("*")
+            return
+        if isinstance(node, tuple):
+            for item in node:
+                visit(item, parent)
+        elif hasattr(node, "__dataclass_fields__"):
+            for name in node.__dataclass_fields__:
+                visit(getattr(node, name), node)
+
+    for verifier in verifiers:
+        for check in verifier.checks:
+            for expr in (check.expr, check.when, *check.args.values()):
+                if expr is not None:
+                    visit(expr)
+    return found
+
+
 def _env(ev: Evidence) -> dict[str, Any]:
     return {
         **ev.final_state,
@@ -75,6 +106,20 @@ def _env(ev: Evidence) -> dict[str, Any]:
         "branch": ev.path[-1] if ev.path else "",
         "path": list(ev.path),
     }
+
+
+REFUSAL = re.compile(
+    r"\b(can't|cannot|can not|unable to|not able to|won't|will not|not allowed|not permitted|must decline)\b", re.I
+)
+
+
+def outcome_of(calls: list[CallRecord], said: list[str], transfer_tool: str = "transfer_to_human") -> str:
+    """How an episode ended: transferred (the transfer tool was called), refused (the agent declined), or done."""
+    if any(c.name == transfer_tool for c in calls):
+        return "transferred"
+    if any(REFUSAL.search(text) for text in said):
+        return "refused"
+    return "done"
 
 
 def mentions(text: str, value: Any) -> bool:
@@ -120,6 +165,9 @@ def _run_check(check: CheckIR, ev: Evidence, env: dict[str, Any]) -> tuple[bool,
     if kind == "forbid":
         bad = [c for c in ev.calls if _matches(check, c, env)]
         return not bad, f"{check.tool} was called {len(bad)} time(s)" if bad else ""
+    if kind == "same_outcome_as_gold":
+        ok = ev.outcome == ev.gold_outcome
+        return ok, "" if ok else f"the episode ended {ev.outcome}, the gold {ev.gold_outcome}"
     if kind == "same_final_state_as_gold":
         if ev.gold_final_state is None:
             return False, "no gold final state to compare with"

@@ -1,0 +1,261 @@
+"""Episodes: an agent talks to a simulated user and calls tools on a real state; a verifier scores the end.
+
+``Environment(bundle, task).reset()`` gives the opening messages (system prompt with the policy, the user's first
+message); ``step(assistant)`` takes one assistant turn (raw model text, an :class:`AssistantTurn` or an OpenAI-style
+message) and returns the observations: tool results, or the user's reply when the agent spoke to the user.
+Nothing the model writes can crash an episode: malformed calls become error observations and counted metrics.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aqwen_spec.semantics import ToolRunner, score
+from aqwen_spec.semantics.state import copy_state
+from aqwen_spec.semantics.verify import CallRecord, Evidence, Score, initial_fields, outcome_of
+from runtime.bundle import Bundle
+from runtime.parsing import AssistantTurn, from_message, parse_assistant
+from runtime.users import STOP, TRANSFER, ScriptedUser, User
+
+TRANSFER_TOOL = "transfer_to_human"
+
+
+@dataclass
+class EpisodeConfig:
+    """Budgets and reward shaping for episodes."""
+
+    max_turns: int = 20
+    """Assistant turns before the episode is cut off."""
+    max_tool_calls: int = 40
+    max_tokens: int | None = None
+    """Completion tokens across the episode (counted from ``info['tokens']`` passed to ``step``)."""
+    malformed_penalty: float = 0.0
+    """Subtracted from the reward per malformed tool call (parse problems, unknown tools, bad arguments)."""
+    extra_turn_penalty: float = 0.0
+    """Subtracted per assistant turn beyond the gold trajectory's."""
+    turn_reward: Callable[[TurnInfo], float] | None = None
+    """A per-turn reward hook (see :func:`gold_progress`)."""
+
+
+@dataclass
+class TurnInfo:
+    """What happened in one assistant turn, for per-turn rewards and metrics."""
+
+    turn: int
+    calls: list[CallRecord]
+    errors: list[str]
+    said: str
+    env: Environment
+
+
+@dataclass
+class StepResult:
+    observations: list[dict[str, Any]]
+    done: bool
+    reward: float = 0.0
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EpisodeResult:
+    task_id: str
+    reward: float
+    success: bool
+    score: Score
+    metrics: dict[str, Any]
+    messages: list[dict[str, Any]]
+    turn_rewards: list[float]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"task_id": self.task_id, "reward": self.reward, "success": self.success,
+                "score": self.score.to_json(), "metrics": self.metrics, "turn_rewards": self.turn_rewards,
+                "messages": self.messages}
+
+
+class Environment:
+    """One episode of one task."""
+
+    def __init__(self, bundle: Bundle, task: dict[str, Any], user: User | None = None,
+                 config: EpisodeConfig | None = None) -> None:
+        self.bundle = bundle
+        self.task = task
+        self.config = config or EpisodeConfig()
+        self.user: User = user if user is not None else ScriptedUser(task)
+        self.verifiers = [bundle.verifiers[v] for v in task.get("verifiers", [])]
+        self.messages: list[dict[str, Any]] = []
+        self.done = True
+        self._state: dict[str, Any] | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------------------------
+
+    def reset(self) -> list[dict[str, Any]]:
+        """Start (or restart) the episode; returns the system prompt and the user's first message."""
+        self._release()
+        bundle, task = self.bundle, self.task
+        self._state, self._journal = bundle.states.acquire(task)
+        fields = initial_fields(self.verifiers)
+        if "*" in fields:
+            self._initial = copy_state(self._state)
+        else:
+            self._initial = {f: copy_state(self._state[f]) for f in fields if f in self._state}
+        self.runner = ToolRunner(bundle.tools, self._state, self._journal)
+        self.calls: list[CallRecord] = []
+        self.said: list[str] = []
+        self.turn = 0
+        self.tokens = 0
+        self.counts: Counter[str] = Counter()
+        self.turn_rewards: list[float] = []
+        self.terminated_by = ""
+        self.done = False
+        self._result: EpisodeResult | None = None
+        opening = self.user.opening()
+        self.messages = [
+            {"role": "system", "content": bundle.render_system_prompt()},
+            {"role": "user", "content": opening},
+        ]
+        return list(self.messages)
+
+    def close(self) -> None:
+        """Give the state back to the pool (changes rolled back). Called when the episode ends."""
+        self._release()
+
+    def _release(self) -> None:
+        if self._state is not None:
+            self.bundle.states.release(self.task, self._state, self._journal, dirty=self.runner.dirty)
+            self._state = None
+
+    @property
+    def state(self) -> dict[str, Any]:
+        if self._state is None:
+            raise RuntimeError("the episode has not started (call reset) or is over")
+        return self._state
+
+    # --- stepping --------------------------------------------------------------------------------------------
+
+    def step(self, action: str | AssistantTurn | dict[str, Any], tokens: int = 0) -> StepResult:
+        """Take one assistant turn."""
+        if self.done:
+            return StepResult([], True, 0.0, {"error": "the episode is over"})
+        turn = (parse_assistant(action) if isinstance(action, str)
+                else from_message(action) if isinstance(action, dict) else action)
+        self.turn += 1
+        self.tokens += tokens
+        self.messages.append(turn.to_message())
+        observations: list[dict[str, Any]] = []
+        errors: list[str] = []
+        calls: list[CallRecord] = []
+        for problem in turn.problems:
+            self.counts[f"parse_error.{problem.kind}"] += 1
+            self.counts["malformed"] += 1
+            errors.append(problem.kind)
+            observations.append({"role": "tool", "name": "error",
+                                 "content": json.dumps({"error": f"could not parse a tool call: {problem.message}"})})
+        for call in turn.tool_calls:
+            if len(self.calls) >= self.config.max_tool_calls:
+                self._end("tool_budget")
+                break
+            if call.name == TRANSFER_TOOL:
+                record = CallRecord(call.name, call.arguments, True)
+                self.calls.append(record)
+                calls.append(record)
+                observations.append({"role": "tool", "name": call.name, "content": '{"status": "transferred"}'})
+                self._end("transfer")
+                break
+            outcome = self.runner.call(call.name, call.arguments)
+            record = CallRecord(call.name, call.arguments, outcome.ok)
+            self.calls.append(record)
+            calls.append(record)
+            self.counts["tool_calls"] += 1
+            if not outcome.ok:
+                self.counts[f"tool_error.{outcome.error_kind}"] += 1
+                errors.append(str(outcome.error_kind))
+                if outcome.error_kind in ("unknown_tool", "bad_arguments"):
+                    self.counts["malformed"] += 1
+            observations.append({"role": "tool", "name": call.name, "content": outcome.render()})
+        said = ""
+        if not self.done and not turn.tool_calls and not turn.problems and not turn.content.strip():
+            self._end("agent_end")  # an empty turn: the agent has nothing more to say
+        elif not self.done and not turn.tool_calls and not turn.problems:
+            said = turn.content
+            self.said.append(said)
+            reply = self.user.reply(said)
+            self.counts["user_turns"] += 1
+            ended = STOP in reply or TRANSFER in reply
+            text = reply.replace(STOP, "").replace(TRANSFER, "").strip()
+            observations.append({"role": "user", "content": text or "(the user has left)"})
+            if ended:
+                self._end("user_stop")
+        self.messages.extend(observations)
+        if not self.done:
+            if self.turn >= self.config.max_turns:
+                self._end("turn_budget")
+            elif self.config.max_tokens is not None and self.tokens >= self.config.max_tokens:
+                self._end("token_budget")
+        reward = 0.0
+        if self.config.turn_reward is not None:
+            reward = float(self.config.turn_reward(TurnInfo(self.turn, calls, errors, said, self)))
+        self.turn_rewards.append(reward)
+        info: dict[str, Any] = {"turn": self.turn, "errors": errors}
+        if self.done:
+            result = self.result()
+            info["result"] = result
+            info["reward"] = result.reward
+        return StepResult(observations, self.done, reward, info)
+
+    def _end(self, why: str) -> None:
+        if not self.done:
+            self.done = True
+            self.terminated_by = why
+
+    # --- scoring ---------------------------------------------------------------------------------------------
+
+    def result(self) -> EpisodeResult:
+        """Score the episode (once; ends it first if it is still running) and give the state back."""
+        if self._result is not None:
+            return self._result
+        self._end(self.terminated_by or "scored")
+        state = self.state
+        gold_final = self.bundle.gold_final_state(self.task)
+        outcome = outcome_of(self.calls, self.said)
+        evidence = Evidence(self.calls, "\n".join(self.said), state, self._initial, self.task.get("slots", {}),
+                            list(self.task.get("path", [])), gold_final, outcome,
+                            self.task.get("gold", {}).get("outcome", "done"))
+        scores = [score(v, evidence) for v in self.verifiers]
+        main = scores[0] if scores else Score(0.0, False)
+        if len(scores) > 1:
+            main = Score(min(s.reward for s in scores), all(s.success for s in scores),
+                         [c for s in scores for c in s.checks], any(s.gate_failed for s in scores))
+        gold_turns = sum(1 for m in self.task.get("gold", {}).get("messages", []) if m["role"] == "assistant")
+        penalty = self.config.malformed_penalty * self.counts["malformed"]
+        penalty += self.config.extra_turn_penalty * max(0, self.turn - gold_turns)
+        reward = max(0.0, main.reward - penalty)
+        metrics = {"turns": self.turn, "tool_calls": self.counts["tool_calls"], "tokens": self.tokens,
+                   "outcome": outcome,
+                   "terminated_by": self.terminated_by, "penalty": penalty, **dict(self.counts)}
+        self._result = EpisodeResult(str(self.task.get("id")), reward, main.success and penalty == 0.0, main,
+                                     metrics, list(self.messages), list(self.turn_rewards))
+        self._release()
+        return self._result
+
+
+def gold_progress(info: TurnInfo) -> float:
+    """A per-turn reward: +1/len(gold calls) for each call this turn that matches the next gold call, -0.1 per error.
+
+    Dense credit for long episodes; the verifier's final reward still decides success.
+    """
+    gold = [c for c in info.env.task.get("gold", {}).get("calls", [])]
+    if not gold:
+        return -0.1 * len(info.errors)
+    done_before = len(info.env.calls) - len(info.calls)
+    reward = 0.0
+    for offset, call in enumerate(info.calls):
+        index = done_before + offset
+        if index < len(gold) and call.ok and call.name == gold[index]["name"] and \
+                call.arguments == gold[index]["arguments"]:
+            reward += 1.0 / len(gold)
+    return reward - 0.1 * len(info.errors)
+

@@ -1,0 +1,55 @@
+"""A pool of mutable initial states, so a fresh episode costs a rollback, not a copy of a large state.
+
+An episode borrows a state for its task's seed, changes it through journaled tool calls, and gives it back; the
+pool undoes the journal. A state changed behind the journal (a ``python:`` write tool) is dropped instead.
+Thread-safe: concurrent episodes of the same seed get their own copies.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from aqwen_spec.expr import rollback
+from aqwen_spec.semantics import copy_state
+
+State = dict[str, Any]
+
+
+class StatePool:
+    def __init__(self, make: Callable[[int], State], max_idle: int = 4) -> None:
+        self._make = make
+        self._pristine: dict[int, State] = {}
+        self._idle: dict[int, list[State]] = {}
+        self._lock = threading.Lock()
+        self.max_idle = max_idle
+
+    def pristine(self, seed: int) -> State:
+        """The untouched initial state of a seed (never hand it out for changes)."""
+        with self._lock:
+            if seed not in self._pristine:
+                self._pristine[seed] = self._make(seed)
+            return self._pristine[seed]
+
+    def acquire(self, task: dict[str, Any]) -> tuple[State, list[Any]]:
+        spec = task["initial_state"]
+        if "state" in spec:  # inline states are small: copy
+            return copy_state(spec["state"]), []
+        seed = int(spec["seed"])
+        with self._lock:
+            idle = self._idle.get(seed)
+            if idle:
+                return idle.pop(), []
+        return copy_state(self.pristine(seed)), []
+
+    def release(self, task: dict[str, Any], state: State, journal: list[Any], dirty: bool = False) -> None:
+        spec = task["initial_state"]
+        if "state" in spec or dirty:
+            return
+        rollback(journal)
+        seed = int(spec["seed"])
+        with self._lock:
+            idle = self._idle.setdefault(seed, [])
+            if len(idle) < self.max_idle:
+                idle.append(state)
