@@ -51,7 +51,8 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, as the goal is stated per core
     rates = tasks_per_second(args.tasks, args.runs)
-    print(f"tasks/s on one core: median {statistics.median(rates):,.0f} (runs: {', '.join(f'{r:,.0f}' for r in rates)})")
+    runs = ", ".join(f"{r:,.0f}" for r in rates)
+    print(f"tasks/s on one core: median {statistics.median(rates):,.0f} (runs: {runs})")
     walls = compile_wall(args.runs)
     print(f"aqwen-compile specs/: median {statistics.median(walls):.2f} s wall "
           f"(runs: {', '.join(f'{w:.2f}' for w in walls)})")

@@ -14,7 +14,7 @@ Template = Annotated[str, Field(description="A Jinja2 template (sandboxed).")]
 class Model(BaseModel):
     """Base of document models: strict about unknown keys, lenient about nothing else."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class Document(Model):
