@@ -503,9 +503,31 @@ def _parser() -> Lark:
                     transformer=_Builder(),
                     postlex=_POSTLEXER,
                     maybe_placeholders=True,
-                    cache=True,
+                    cache=_cache_file(),
                 )
     return _PARSER
+
+
+def _cache_file() -> str | bool:
+    """Lark's parser cache in the user's own cache folder (a pickle in a shared temp dir could be planted).
+
+    The name carries a hash of the grammar and the Lark and Python versions, so a stale cache is never read.
+    """
+    import hashlib
+    import os
+    import sys
+
+    import lark
+
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aqwen-spec"
+    key = hashlib.sha256(
+        _GRAMMAR_PATH.read_bytes() + f"{lark.__version__}|{sys.version_info[:2]}".encode()
+    ).hexdigest()[:16]
+    try:
+        base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError:
+        return False  # no writable cache folder: build the parser each time (about 60 ms)
+    return str(base / f"expr-parser-{key}.lark-cache")
 
 
 def parse_expr(text: str) -> A.Expr:
