@@ -18,6 +18,7 @@ from aqwen_spec.diagnostics import Diagnostic, Pos
 
 MAX_FILE_BYTES = 5_000_000
 MAX_NODES = 200_000  # nodes visited while building data, aliases counted each time they are followed
+MAX_DEPTH = 500  # collections nested in each other, as written (PyYAML's C composer recurses once per level)
 
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _scalars = yaml.SafeLoader.__new__(yaml.SafeLoader)  # only its construct_yaml_* scalar helpers are used
@@ -98,6 +99,12 @@ def _pos(mark: Any) -> Pos:
 
 
 _YAML = "tag:yaml.org,2002:"
+_TAG_HINT = "specs use plain YAML values; remove the tag"
+
+
+def _tag(tag: str) -> str:
+    """A tag as it was written: ``!!python/object`` rather than ``tag:yaml.org,2002:python/object``."""
+    return "!!" + tag.removeprefix(_YAML) if tag.startswith(_YAML) else tag
 
 
 class _Builder:
@@ -116,11 +123,11 @@ class _Builder:
             return self.scalar(node, ypath)
         if isinstance(node, yaml.SequenceNode):
             if node.tag != _YAML + "seq":
-                raise _BadNode("AQ008", f"unsupported tag '{node.tag}'", node.start_mark)
+                raise _BadNode("AQ008", f"unsupported tag '{_tag(node.tag)}'", node.start_mark, hint=_TAG_HINT)
             return [self.build(item, (*ypath, i)) for i, item in enumerate(node.value)]
         if isinstance(node, yaml.MappingNode):
             if node.tag != _YAML + "map":
-                raise _BadNode("AQ008", f"unsupported tag '{node.tag}'", node.start_mark)
+                raise _BadNode("AQ008", f"unsupported tag '{_tag(node.tag)}'", node.start_mark, hint=_TAG_HINT)
             return self.mapping(node, ypath)
         raise _BadNode("AQ008", "unsupported YAML node", node.start_mark)
 
@@ -178,7 +185,7 @@ class _Builder:
             return _scalars.construct_yaml_int(node)
         if tag == _YAML + "float":
             return _scalars.construct_yaml_float(node)
-        raise _BadNode("AQ008", f"unsupported tag '{tag}'", node.start_mark, hint="specs use plain YAML values")
+        raise _BadNode("AQ008", f"unsupported tag '{_tag(tag)}'", node.start_mark, hint=_TAG_HINT)
 
 
 def read_source(path: Path, display: str | None = None) -> tuple[SourceFile | None, list[Diagnostic]]:
@@ -218,6 +225,13 @@ def _tab_problem(source: SourceFile) -> Diagnostic | None:
     return None
 
 
+_YAML_WORDS = {
+    "a quoted scalar": "a quoted string",
+    "a flow sequence": "a '[' list",
+    "a flow mapping": "a '{' mapping",
+}
+
+
 def parse_yaml(source: SourceFile) -> tuple[list[YamlDoc], list[Diagnostic]]:
     """Parse every document of a spec file. Problems come back as diagnostics, never as exceptions."""
     if not source.text.strip() or all(
@@ -227,33 +241,87 @@ def parse_yaml(source: SourceFile) -> tuple[list[YamlDoc], list[Diagnostic]]:
     tab = _tab_problem(source)
     if tab is not None:
         return [], [tab]
+    deep = _too_deep(source.text)
+    if deep is not None:
+        msg = f"collections are nested more than {MAX_DEPTH} levels deep"
+        return [], [Diagnostic("AQ007", msg, source.path, deep, hint="flatten the document")]
     docs: list[YamlDoc] = []
     problems: list[Diagnostic] = []
+    doc_pos = Pos(1, 1)  # where the document being built starts (for problems of the whole document)
     try:
         for index, node in enumerate(_compose_all(source.text)):
             if node is None:
                 continue
-            doc = YamlDoc(source, index, None, _pos(node.start_mark))
+            doc_pos = _pos(node.start_mark)
+            doc = YamlDoc(source, index, None, doc_pos)
             builder = _Builder(doc)
             doc.data = builder.build(node, ())
             problems.extend(builder.problems)
             docs.append(doc)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        pos = _pos(mark) if mark is not None else Pos(1, 1)
+        pos = _clamp(_pos(mark), source.text) if mark is not None else Pos(1, 1)
         problem = exc.problem or "invalid YAML"
-        hint = f"{exc.context} at line {exc.context_mark.line + 1}" if exc.context and exc.context_mark else None
+        at_end = exc.problem_mark is not None and not source.text[exc.problem_mark.index :].strip()
+        what = (exc.context or "").removeprefix("while scanning ").removeprefix("while parsing ")
+        if what in _YAML_WORDS and exc.context_mark is not None and (at_end or "end of stream" in problem):
+            # an unclosed quote or bracket: the end of the file says nothing; point at where it opens
+            msg = f"{_YAML_WORDS[what]} is never closed: the file ends first"
+            hint = "add the closing quote or bracket"
+            return docs, [Diagnostic("AQ001", msg, source.path, _pos(exc.context_mark), hint=hint)]
+        hint: str | None = None
+        if exc.context and exc.context_mark:
+            hint = f"{exc.context} at line {exc.context_mark.line + 1}"
+        if problem.startswith("mapping values are not allowed"):
+            hint = "a value holding ': ' must be quoted"
         return docs, [Diagnostic("AQ001", problem, source.path, pos, hint=hint)]
     except yaml.YAMLError as exc:
         return docs, [Diagnostic("AQ001", str(exc).splitlines()[0], source.path)]
     except _TooManyNodes:
         msg = f"the document expands to more than {MAX_NODES:,} nodes (aliases followed)"
-        return docs, [Diagnostic("AQ007", msg, source.path, hint="avoid deeply nested aliases")]
+        return docs, [Diagnostic("AQ007", msg, source.path, doc_pos, hint="avoid deeply nested aliases")]
     except _BadNode as exc:
         return docs, [Diagnostic(exc.code, exc.message, source.path, _pos(exc.mark), hint=exc.hint)]
     except RecursionError:
-        return docs, [Diagnostic("AQ007", "the document is nested too deeply", source.path)]
+        return docs, [Diagnostic("AQ007", "the document is nested too deeply", source.path, doc_pos)]
     return docs, problems
+
+
+def _clamp(pos: Pos, text: str) -> Pos:
+    """A position past the last line (the parser's end of stream) moves to the end of the last line."""
+    lines = text.splitlines()
+    if pos.line <= len(lines):
+        return pos
+    if not lines:
+        return Pos(1, 1)
+    return Pos(len(lines), len(lines[-1]) + 1)
+
+
+def _too_deep(text: str) -> Pos | None:
+    """Where collections first nest deeper than MAX_DEPTH, or None.
+
+    PyYAML's C composer recurses once per nesting level and crashes the interpreter (a segfault, not an exception)
+    somewhere past 20,000 levels, which a 100 kB file reaches. This scan reads the event stream, which needs no
+    recursion, and runs only when the text holds enough '[', '{', '-', '?' and ':' to open that many collections.
+    """
+    if sum(text.count(c) for c in "[{-?:") <= MAX_DEPTH:
+        return None
+    loader = _Loader(text)
+    depth = 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return _pos(event.start_mark)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return None  # composing reports it, with its position
+    finally:
+        loader.dispose()
+    return None
 
 
 def _compose_all(text: str) -> Iterator[yaml.Node | None]:

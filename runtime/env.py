@@ -218,6 +218,12 @@ class Environment:
         if self._result is not None:
             return self._result
         self._end(self.terminated_by or "scored")
+        self._result = self.score()
+        self._release()
+        return self._result
+
+    def score(self) -> EpisodeResult:
+        """Score the episode as it stands, without ending it (for progress checks; :meth:`result` ends it)."""
         state = self.state
         gold_final = self.bundle.gold_final_state(self.task)
         outcome = outcome_of(self.calls, self.said)
@@ -236,10 +242,8 @@ class Environment:
         metrics = {"turns": self.turn, "tool_calls": self.counts["tool_calls"], "tokens": self.tokens,
                    "outcome": outcome,
                    "terminated_by": self.terminated_by, "penalty": penalty, **dict(self.counts)}
-        self._result = EpisodeResult(str(self.task.get("id")), reward, main.success and penalty == 0.0, main,
-                                     metrics, list(self.messages), list(self.turn_rewards))
-        self._release()
-        return self._result
+        return EpisodeResult(str(self.task.get("id")), reward, main.success and penalty == 0.0, main,
+                             metrics, list(self.messages), list(self.turn_rewards))
 
 
 def gold_progress(info: TurnInfo) -> float:

@@ -46,11 +46,11 @@ def generate_state(domain: ResolvedDomain, seed: int) -> dict[str, Any]:
             container = ftype.inner if isinstance(ftype, OptionalT) else ftype
             item = container.value if isinstance(container, MapT) else getattr(container, "item", None)
             record = item if isinstance(item, RecordT) else None
-            env = make_env(state)
             try:
-                count = rule.count if isinstance(rule.count, int) else evaluate(rule.count, env)
+                count = rule.count if isinstance(rule.count, int) else evaluate(rule.count, make_env(state))
                 target = state.setdefault(name, {} if isinstance(container, MapT) else [])
                 for i in range(int(count)):
+                    env = make_env(state)  # a step budget per record, not one for the whole rule
                     env["i"] = i
                     value: dict[str, Any] = {}
                     key = evaluate(rule.key, env) if rule.key is not None else None
