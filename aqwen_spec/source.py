@@ -267,8 +267,8 @@ def parse_yaml(source: SourceFile) -> tuple[list[YamlDoc], list[Diagnostic]]:
         if what in _YAML_WORDS and exc.context_mark is not None and (at_end or "end of stream" in problem):
             # an unclosed quote or bracket: the end of the file says nothing; point at where it opens
             msg = f"{_YAML_WORDS[what]} is never closed: the file ends first"
-            hint = "add the closing quote or bracket"
-            return docs, [Diagnostic("AQ001", msg, source.path, _pos(exc.context_mark), hint=hint)]
+            closing = "add the closing quote or bracket"
+            return docs, [Diagnostic("AQ001", msg, source.path, _pos(exc.context_mark), hint=closing)]
         hint: str | None = None
         if exc.context and exc.context_mark:
             hint = f"{exc.context} at line {exc.context_mark.line + 1}"
