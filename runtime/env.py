@@ -52,7 +52,7 @@ class TurnInfo:
     env: Environment
 
 
-@dataclass
+@dataclass(slots=True)
 class StepResult:
     observations: list[dict[str, Any]]
     done: bool

@@ -10,10 +10,9 @@ import importlib
 import json
 import sqlite3
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from aqwen_spec.expr import EffectFailed, EvalError, evaluate, execute
+from aqwen_spec.expr import EffectFailed, EvalError, compile_expr, evaluate, execute, make_env
 from aqwen_spec.resolved import ResolvedTool
 from aqwen_spec.semantics.state import copy_state
 from aqwen_spec.types import BOOL, DATE, DATETIME, FLOAT, INT, STR, EnumT, OptionalT, Prim, Type
@@ -22,20 +21,45 @@ from aqwen_spec.values import check_value
 ERROR_KINDS = ("unknown_tool", "bad_arguments", "precondition", "effect", "implementation")
 
 
-@dataclass(frozen=True)
-class ToolOutcome:
-    """The result of one call: a value, or an error message for the model and its kind (for metrics)."""
+_UNSET: Any = object()
 
-    ok: bool
-    value: Any = None
-    error: str | None = None
-    error_kind: str | None = None
+
+def render_json(value: Any) -> str:
+    """A value as the model sees it."""
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+class ToolOutcome:
+    """The result of one call: a value, or an error message for the model and its kind (for metrics).
+
+    A declarative result is rendered to JSON at once (a snapshot of the state at call time); ``value`` is decoded
+    from that text only when someone asks, which keeps the step path free of deep copies.
+    """
+
+    __slots__ = ("_text", "_value", "error", "error_kind", "ok")
+
+    def __init__(self, ok: bool, value: Any = _UNSET, error: str | None = None, error_kind: str | None = None,
+                 text: str | None = None) -> None:
+        self.ok = ok
+        self._value = None if value is _UNSET and text is None else value
+        self._text = text
+        self.error = error
+        self.error_kind = error_kind
+
+    @property
+    def value(self) -> Any:
+        if self._value is _UNSET:
+            self._value = json.loads(self._text or "null")
+        return self._value
 
     def render(self) -> str:
         """What the model sees: the value as JSON, or ``{"error": ...}``."""
-        if self.ok:
-            return json.dumps(self.value, ensure_ascii=False, separators=(", ", ": "))
-        return json.dumps({"error": self.error}, ensure_ascii=False)
+        if self._text is None:
+            self._text = render_json(self._value) if self.ok else json.dumps({"error": self.error}, ensure_ascii=False)
+        return self._text
+
+    def __repr__(self) -> str:
+        return f"ToolOutcome(ok={self.ok}, {self.render()[:80]})"
 
 
 class ToolError(Exception):
@@ -71,6 +95,7 @@ class ToolRunner:
         """When set, declarative effects append their changes here, to be undone with ``expr.rollback``."""
         self.dirty = False
         """Whether a python tool changed the state (such changes are not journaled)."""
+        self._compiled: dict[str, list[tuple[Any, str]]] = {}
         self.version = 0  # bumped by every successful write: SQL views rebuild when it changes
         self._sql: tuple[int, sqlite3.Connection] | None = None
 
@@ -83,14 +108,17 @@ class ToolRunner:
         if isinstance(checked, ToolOutcome):
             return checked
         state = self.state
-        env = {**state, **checked}
-        for pre in tool.requires:
+        env = make_env({**state, **checked})  # one step budget for the whole call, no per-expression copies
+        compiled = self._compiled.get(name)
+        if compiled is None:
+            compiled = self._compiled[name] = [(compile_expr(pre.when), pre.error) for pre in tool.requires]
+        for holds_fn, error in compiled:
             try:
-                holds = evaluate(pre.when, env)
-            except EvalError:
+                holds = holds_fn(env)
+            except Exception:  # EvalError, or anything odd: the precondition does not hold
                 holds = False
             if not holds:
-                return ToolOutcome(False, error=_render_error(pre.error, env), error_kind="precondition")
+                return ToolOutcome(False, error=_render_error(error, env), error_kind="precondition")
         if tool.implementation == "python":
             return self._call_python(tool, checked)
         if tool.implementation == "sql":
@@ -106,10 +134,10 @@ class ToolRunner:
         if tool.returns is None:
             return ToolOutcome(True, {"ok": True})
         try:
-            value = evaluate(tool.returns, {**state, **checked})
+            value = evaluate(tool.returns, env)
         except EvalError as exc:
             return ToolOutcome(False, error=f"{name} failed: {exc.message}", error_kind="effect")
-        return ToolOutcome(True, copy_state(value))
+        return ToolOutcome(True, _UNSET, text=render_json(value))
 
     def _check_args(self, tool: ResolvedTool, args: Any) -> dict[str, Any] | ToolOutcome:
         if not isinstance(args, dict):

@@ -10,14 +10,15 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from aqwen_spec.expr import EvalError, evaluate
 from aqwen_spec.resolved import CheckIR, ResolvedVerifier
 
 
-@dataclass(frozen=True)
-class CallRecord:
+class CallRecord(NamedTuple):
+    """One tool call of an episode (a tuple: made on every step, so it must be cheap)."""
+
     name: str
     arguments: dict[str, Any]
     ok: bool
