@@ -155,4 +155,16 @@ def write_bundles(project: CompiledProject, build: Path) -> list[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         written.append(target)
+    write_pipelines(project, build)
     return written
+
+
+def write_pipelines(project: CompiledProject, build: Path) -> None:
+    """``BUILD/pipelines/<name>.json``: each Pipeline document, resolved, for ``aqwen-run``."""
+    if not project.specs.pipelines:
+        return
+    folder = build / "pipelines"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, doc in sorted(project.specs.pipelines.items()):
+        data = doc.model_dump(mode="json", by_alias=True)
+        (folder / f"{name}.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -1,7 +1,13 @@
 """The ``aqwen-run`` command line.
 
+``aqwen-run`` (or ``aqwen-run run``) runs a pipeline: by default the ``default`` pipeline of ``specs/`` (compiled
+into ``build/`` first), on CPU, writing ``runs/<name>/``; ``--resume`` continues the latest run.
+
 ``aqwen-run eval BUILD/<domain> --agent oracle|noop|random [--k K] [--json] [--out DIR]`` runs every task K times
 and reports success, mean reward and pass^k per workflow, branch and persona.
+
+``aqwen-run serve CHECKPOINT [--host 127.0.0.1] [--port 8000]`` serves a checkpoint over an OpenAI-compatible HTTP
+API (``/v1/chat/completions`` with tools, ``/v1/models``, ``/health``); see :mod:`runtime.serve`.
 """
 
 from __future__ import annotations
@@ -16,6 +22,15 @@ from pathlib import Path
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aqwen-run", description="Run episodes on compiled environment bundles.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = sub.add_parser("run", help="run a pipeline (the default command)")
+    run.add_argument("--pipeline", default="default", help="pipeline name (default: default)")
+    run.add_argument("--specs", type=Path, default=Path("specs"), help="spec folder, compiled first (default: specs/)")
+    run.add_argument("--build", type=Path, default=Path("build"), help="build folder (default: build/)")
+    run.add_argument("--runs", type=Path, default=Path("runs"), help="runs folder (default: runs/)")
+    run.add_argument("--name", default=None, help="run name (default: <pipeline>-<date>-<time>)")
+    run.add_argument("--resume", action="store_true", help="continue the latest run (or --name) where it stopped")
+    run.add_argument("--no-compile", action="store_true", help="use BUILD as it is")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
     ev = sub.add_parser("eval", help="evaluate an agent on every task of a bundle")
     ev.add_argument("bundle", type=Path, help="a bundle folder written by aqwen-compile (BUILD/<domain>)")
     ev.add_argument("--agent", default="oracle", choices=["oracle", "noop", "random"], help="built-in agent")
@@ -25,11 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="folder for trajectories.jsonl and report.json (default: runs/eval-<domain>-<agent>)")
     ev.add_argument("--seed", type=int, default=0, help="seed of the random agent")
     ev.add_argument("--max-turns", type=int, default=20, help="assistant turns per episode")
+    from runtime.serve import add_arguments as serve_arguments
+
+    serve_arguments(sub.add_parser("serve", help="serve a checkpoint over an OpenAI-compatible HTTP API"))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = ["run", *argv]
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
@@ -37,6 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    if args.command == "run":
+        from runtime.run import run_pipeline
+
+        return run_pipeline(args)
+    if args.command == "serve":
+        from runtime.serve import run as serve
+
+        return serve(args)
     if args.k < 1:
         sys.stderr.write("aqwen-run: error: --k must be at least 1\n")
         return 2

@@ -39,7 +39,11 @@ def qwen3_chat_template() -> str:
 def resolve_model(name: str, corpus: Iterable[str] = ()) -> Path | str:
     """A local folder for ``name`` (building or converting built-in models once), or the hub id itself."""
     if name == "builtin:tiny-qwen3":
-        return build_tiny_qwen3(cache_dir() / "tiny-qwen3", corpus)
+        import hashlib
+
+        texts = list(corpus)
+        key = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:12]  # the tokenizer depends on the corpus
+        return build_tiny_qwen3(cache_dir() / f"tiny-qwen3-{key}", texts)
     if name == "builtin:smollm2-135m":
         return convert_smollm2(cache_dir() / "smollm2-135m")
     if Path(name).exists():
@@ -75,8 +79,8 @@ def build_tiny_qwen3(folder: Path, corpus: Iterable[str] = (), vocab: int = 4096
                                      additional_special_tokens=SPECIAL_TOKENS[1:], padding_side="left",
                                      model_max_length=4096)
     hf_tok.chat_template = qwen3_chat_template()
-    config = Qwen3Config(vocab_size=len(hf_tok), hidden_size=96, intermediate_size=256, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, head_dim=24, max_position_embeddings=4096,
+    config = Qwen3Config(vocab_size=len(hf_tok), hidden_size=128, intermediate_size=384, num_hidden_layers=4,
+                         num_attention_heads=4, num_key_value_heads=2, head_dim=32, max_position_embeddings=4096,
                          tie_word_embeddings=True, bos_token_id=None, eos_token_id=hf_tok.eos_token_id,
                          pad_token_id=hf_tok.pad_token_id)
     torch.manual_seed(seed)
@@ -150,7 +154,7 @@ def load(name: str | Path, dtype: str = "float32", threads: int | None = None) -
     torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
     model = AutoModelForCausalLM.from_pretrained(str(name), dtype=torch_dtype)
     if torch.cuda.is_available():
-        model = model.to("cuda")
+        model = model.to("cuda")  # type: ignore[arg-type]
     model.eval()
     return model, tokenizer
 

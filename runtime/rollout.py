@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from runtime.bundle import Bundle
-from runtime.env import EpisodeConfig, EpisodeResult, Environment
+from runtime.env import Environment, EpisodeConfig, EpisodeResult
 
 _MARK = "\u2063AQWEN\u2063"  # content of a dummy assistant turn, to find where a template's observation block starts
 

@@ -44,7 +44,7 @@ class SFTStage(Model):
     max_steps: int | None = Field(None, ge=1)
     learning_rate: float = Field(5e-4, gt=0)
     batch_size: int = Field(8, ge=1)
-    max_length: int = Field(1024, ge=16)
+    max_length: int = Field(4096, ge=16)
     lora: bool = False
 
 
@@ -73,5 +73,5 @@ class Pipeline(Document):
     backend: Literal["hf", "vllm", "openai"] = "hf"
     seed: int = 0
     heldout_fraction: float = Field(0.3, gt=0, lt=1, description="Share of tasks kept out of training.")
-    budget: Budget = Field(default_factory=Budget)
+    budget: Budget = Field(default_factory=lambda: Budget())
     stages: list[Stage] = Field(min_length=1)

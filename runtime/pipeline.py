@@ -1,0 +1,209 @@
+"""Running a Pipeline: evaluation and training stages on a bundle, written to ``runs/<name>/``.
+
+A run folder holds ``config.json`` (the resolved pipeline and the bundle it ran on), ``metrics.jsonl`` (every
+logged training step and evaluation), ``checkpoints/<stage>/``, ``eval/<stage>/`` (report and trajectories),
+``state.json`` (stages done and the current model, for ``--resume``) and ``summary.json``. ``runs/latest`` points
+at the newest run. Evaluation uses held-out tasks, which are never trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aqwen_spec.documents.pipeline import Pipeline
+from runtime.bundle import Bundle
+from runtime.env import EpisodeConfig
+from runtime.evaluate import EvalReport, Trial
+from runtime.rollout import ChatFormat, HFPolicy, RolloutStats, run_rollouts
+
+Tasks = list[dict[str, Any]]
+
+
+def split_tasks(tasks: Tasks, heldout_fraction: float, seed: int) -> tuple[Tasks, Tasks]:
+    """(train, held-out) by a hash of each task's sample, so a task and its adversarial variant stay together."""
+    train: Tasks = []
+    heldout: Tasks = []
+    for task in tasks:
+        base = task["id"].replace("/adv-", "/")
+        h = int(hashlib.sha256(f"{seed}:{base}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        (heldout if h < heldout_fraction else train).append(task)
+    return train, heldout
+
+
+@dataclass
+class RunState:
+    """What ``--resume`` needs: the stages finished and the model to continue from."""
+
+    model: str
+    done: list[str] = field(default_factory=list)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def save(self, folder: Path) -> None:
+        tmp = folder / "state.json.tmp"
+        tmp.write_text(json.dumps(self.__dict__, indent=2) + "\n")
+        os.replace(tmp, folder / "state.json")
+
+    @classmethod
+    def load(cls, folder: Path) -> RunState:
+        return cls(**json.loads((folder / "state.json").read_text()))
+
+
+class PipelineRunner:
+    def __init__(self, pipeline: Pipeline, bundle: Bundle, run_dir: Path, progress: bool = True,
+                 echo: Callable[[str], None] = print) -> None:
+        self.pipeline = pipeline
+        self.bundle = bundle
+        self.dir = run_dir
+        self.progress = progress
+        self.echo = echo
+        budget = pipeline.budget
+        self.config = EpisodeConfig(max_turns=budget.max_turns, max_tokens=budget.max_tokens)
+        self.train_tasks, self.heldout = split_tasks(bundle.tasks, pipeline.heldout_fraction, pipeline.seed)
+        self.stats = RolloutStats()
+
+    # --- bookkeeping -----------------------------------------------------------------------------------------
+
+    def _metric(self, row: dict[str, Any]) -> None:
+        with (self.dir / "metrics.jsonl").open("a", encoding="utf-8") as f:
+            f.write(json.dumps({"time": round(time.time(), 3), **row}) + "\n")
+
+    def _stage_names(self) -> list[str]:
+        names, seen = [], set()
+        for i, stage in enumerate(self.pipeline.stages):
+            name = stage.name or f"{stage.stage}_{i}"
+            while name in seen:
+                name += "_"
+            seen.add(name)
+            names.append(name)
+        return names
+
+    # --- running ---------------------------------------------------------------------------------------------
+
+    def run(self, state: RunState) -> dict[str, Any]:
+        import torch
+
+        torch.set_num_threads(self.pipeline.model.threads or 1)
+        for name, stage in zip(self._stage_names(), self.pipeline.stages, strict=True):
+            if name in state.done:
+                self.echo(f"[{name}] already done, skipping")
+                continue
+            start = time.perf_counter()
+            if stage.stage == "eval":
+                report = self.evaluate(state.model, stage, name)
+                state.results[name] = {"stage": "eval", "success_rate": report.success_rate,
+                                       "mean_reward": report.mean_reward, "n_tasks": report.n_tasks,
+                                       "pass_hat_k": {str(k): v for k, v in report.pass_hat().items()},
+                                       "model": state.model}
+                self.echo(f"[{name}] held-out success {report.success_rate:.3f}, mean reward "
+                          f"{report.mean_reward:.3f} on {report.n_tasks} tasks")
+            else:
+                checkpoint = self.train(state.model, stage, name, resume=name in state.results)
+                state.results[name] = {"stage": stage.stage, "checkpoint": str(checkpoint)}
+                state.model = str(checkpoint)
+            state.results[name]["seconds"] = round(time.perf_counter() - start, 1)
+            state.done.append(name)
+            state.save(self.dir)
+            self._metric({"stage": name, "event": "done", **{k: v for k, v in state.results[name].items()
+                                                               if isinstance(v, (int, float))}})
+        summary = self.summary(state)
+        (self.dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        return summary
+
+    def evaluate(self, model_path: str, stage: Any, name: str) -> EvalReport:
+        from runtime.models import load
+
+        tasks = self.heldout if stage.split == "heldout" else self.train_tasks if stage.split == "train" \
+            else self.bundle.tasks
+        if stage.max_tasks:
+            tasks = tasks[: stage.max_tasks]
+        model, tokenizer = load(model_path)
+        fmt = ChatFormat(tokenizer, self.bundle.tool_schemas)
+        policy = HFPolicy(model, tokenizer, temperature=stage.temperature, seed=self.pipeline.seed)
+        runs = [t for t in tasks for _ in range(stage.k)]
+        bar = _progress(len(runs), f"eval {name}", self.progress)
+        rollouts = run_rollouts(self.bundle, runs, policy, fmt, self.config,
+                                max_new_tokens=self.pipeline.budget.max_new_tokens, batch_size=8, stats=self.stats,
+                                on_done=lambda r: bar.update(1))
+        bar.close()
+        report = EvalReport(name, self.bundle.name, stage.k)
+        counts: dict[str, int] = {}
+        for r in rollouts:
+            trial = counts.get(r.task["id"], 0)
+            counts[r.task["id"]] = trial + 1
+            report.trials.append(Trial(r.task, trial, r.result))
+        folder = self.dir / "eval" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        report.write_trajectories(folder / "trajectories.jsonl")
+        (folder / "report.json").write_text(json.dumps(report.summary(), indent=2) + "\n")
+        self._metric({"stage": name, "event": "eval", "success_rate": report.success_rate,
+                      "mean_reward": report.mean_reward})
+        return report
+
+    def train(self, model_path: str, stage: Any, name: str, resume: bool) -> Path:
+        from runtime.training import run_grpo, run_sft
+
+        out = self.dir / "checkpoints" / name
+        out.mkdir(parents=True, exist_ok=True)
+
+        def sink(row: dict[str, Any]) -> None:
+            self._metric({"stage": name, **row})
+
+        self.echo(f"[{name}] {stage.stage} on {len(self.train_tasks)} training tasks")
+        if stage.stage == "sft":
+            result = run_sft(model_path, self.bundle, self.train_tasks, out, stage, self.config, sink, resume=resume)
+        else:
+            result = run_grpo(model_path, self.bundle, self.train_tasks, out, stage, self.config,
+                              self.pipeline.budget.max_new_tokens, sink, resume=resume, stats=self.stats)
+        return result.checkpoint
+
+    def summary(self, state: RunState) -> dict[str, Any]:
+        evals = [(n, r) for n, r in state.results.items() if r.get("stage") == "eval"]
+        before = evals[0][1] if evals else {}
+        after = evals[-1][1] if evals else {}
+        return {
+            "pipeline": self.pipeline.name,
+            "domain": self.bundle.name,
+            "model": self.pipeline.model.name,
+            "heldout_tasks": len(self.heldout),
+            "train_tasks": len(self.train_tasks),
+            "before": {k: before.get(k) for k in ("success_rate", "mean_reward")},
+            "after": {k: after.get(k) for k in ("success_rate", "mean_reward")},
+            "stages": [{"name": n, **r} for n, r in state.results.items()],
+            "rollout_time": {"model_seconds": round(self.stats.model_seconds, 2),
+                             "env_seconds": round(self.stats.env_seconds, 3),
+                             "outside_model_share": round(self.stats.outside_model_share, 4)},
+        }
+
+
+def _progress(total: int, desc: str, enabled: bool) -> Any:
+    try:
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=desc, disable=not enabled, leave=False)
+    except ImportError:  # pragma: no cover - tqdm comes with transformers
+        class _Null:
+            def update(self, n: int) -> None: ...
+
+            def close(self) -> None: ...
+
+        return _Null()
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    lines = [f"{'stage':<16}{'held-out success':>18}{'mean reward':>14}", "-" * 48]
+    for stage in summary["stages"]:
+        if stage.get("stage") == "eval":
+            lines.append(f"{stage['name']:<16}{stage['success_rate']:>18.3f}{stage['mean_reward']:>14.3f}")
+    b, a = summary["before"], summary["after"]
+    if b.get("success_rate") is not None and a.get("success_rate") is not None:
+        lines.append("-" * 48)
+        lines.append(f"{'change':<16}{a['success_rate'] - b['success_rate']:>+18.3f}"
+                     f"{a['mean_reward'] - b['mean_reward']:>+14.3f}")
+    return "\n".join(lines)

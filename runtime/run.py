@@ -1,0 +1,83 @@
+"""``aqwen-run run``: compile if needed, pick the run folder, run the pipeline, print the before/after table."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def _error(message: str) -> int:
+    sys.stderr.write(f"aqwen-run: error: {message}\n")
+    return 1
+
+
+def run_pipeline(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from aqwen_spec.documents.pipeline import Pipeline
+
+    if not args.no_compile and args.specs.exists():
+        from compiler.cli import main as compile_main
+
+        if compile_main([str(args.specs), "-o", str(args.build), "-q"]) != 0:
+            return 1
+    config_file = args.build / "pipelines" / f"{args.pipeline}.json"
+    if not config_file.exists():
+        return _error(f"no pipeline '{args.pipeline}' in {args.build}/pipelines (add a 'kind: Pipeline' spec named "
+                      f"{args.pipeline} and compile)")
+    try:
+        pipeline = Pipeline.model_validate(json.loads(config_file.read_text()))
+    except (ValidationError, ValueError) as exc:
+        return _error(f"{config_file}: {exc}")
+    try:
+        import torch  # noqa: F401
+        import trl  # noqa: F401
+    except ImportError:
+        return _error("training needs the train extra: pip install -e '.[train]'")
+    from runtime.bundle import Bundle, BundleError
+    from runtime.models import domain_corpus, resolve_model
+    from runtime.pipeline import PipelineRunner, RunState, format_summary
+
+    try:
+        bundle = Bundle.load(args.build / pipeline.domain)
+    except BundleError as exc:
+        return _error(str(exc))
+    runs: Path = args.runs
+    latest = runs / "latest"
+    if args.resume:
+        run_dir = runs / args.name if args.name else (latest.resolve() if latest.exists() else None)
+        if run_dir is None or not (run_dir / "state.json").exists():
+            return _error("nothing to resume: no run with a state.json (start one without --resume)")
+        state = RunState.load(run_dir)
+        print(f"resuming {run_dir} after: {', '.join(state.done) or 'nothing'}")
+    else:
+        name = args.name or f"{pipeline.name}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+        run_dir = runs / name
+        if run_dir.exists():
+            return _error(f"{run_dir} exists: pick another --name, or --resume it")
+        run_dir.mkdir(parents=True)
+        model = resolve_model(pipeline.model.name, domain_corpus(bundle))
+        state = RunState(str(model))
+        (run_dir / "config.json").write_text(json.dumps({
+            "pipeline": pipeline.model_dump(mode="json", by_alias=True),
+            "bundle": str(bundle.path), "bundle_files": bundle.manifest.get("files", {}),
+            "model_path": str(model),
+        }, indent=2) + "\n")
+        state.save(run_dir)
+    runs.mkdir(parents=True, exist_ok=True)
+    tmp_link = runs / f".latest.{os.getpid()}"
+    tmp_link.unlink(missing_ok=True)
+    tmp_link.symlink_to(run_dir.resolve().name if run_dir.parent.resolve() == runs.resolve() else run_dir.resolve())
+    os.replace(tmp_link, latest)
+    runner = PipelineRunner(pipeline, bundle, run_dir, progress=not args.no_progress)
+    print(f"run {run_dir}: pipeline {pipeline.name}, model {pipeline.model.name}, {len(runner.train_tasks)} training "
+          f"and {len(runner.heldout)} held-out tasks")
+    summary = runner.run(state)
+    print()
+    print(format_summary(summary))
+    print(f"\nsummary: {run_dir / 'summary.json'}")
+    return 0

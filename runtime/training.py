@@ -1,0 +1,185 @@
+"""Training stages on compiled environments: SFT on gold trajectories and GRPO, both with TRL.
+
+Both train on token traces from :mod:`runtime.rollout`: the exact ids a rollout of the model produces, with the loss
+on the model's own tokens only (tool results and user replies are masked out).
+
+- SFT: the oracle's episodes (the gold trajectories played through the environment) as a pre-tokenised dataset for
+  TRL's ``SFTTrainer`` (``assistant_masks`` = our mask).
+- GRPO: TRL's ``GRPOTrainer`` with a ``rollout_func`` that runs whole multi-turn episodes (tools and the simulated
+  user) and returns prompt ids, completion ids, sampling log-probs and an ``env_mask``; the reward is the verifier's,
+  and its parts (success, gate failures, malformed calls, turns) are logged as zero-weight reward functions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runtime.bundle import Bundle
+from runtime.env import EpisodeConfig
+from runtime.rollout import ChatFormat, HFPolicy, Rollout, RolloutStats, agent_traces, run_rollouts
+
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+
+
+@dataclass
+class StageResult:
+    checkpoint: Path
+    metrics: list[dict[str, Any]]
+
+
+def _log_callback(sink: Callable[[dict[str, Any]], None]) -> Any:
+    from transformers import TrainerCallback
+
+    class Sink(TrainerCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
+                   **kwargs: Any) -> None:
+            if logs:
+                sink({"step": state.global_step, **{k: v for k, v in logs.items() if isinstance(v, (int, float))}})
+
+    return Sink()
+
+
+def sft_dataset(traces: list[Rollout]) -> Any:
+    from datasets import Dataset
+
+    rows: dict[str, list[list[int]]] = {"input_ids": [], "assistant_masks": []}
+    for r in traces:
+        rows["input_ids"].append(r.trace.prompt_ids + r.trace.completion_ids)
+        rows["assistant_masks"].append([0] * len(r.trace.prompt_ids) + r.trace.mask)
+    return Dataset.from_dict(rows)
+
+
+def run_sft(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]], out: Path, stage: Any,
+            config: EpisodeConfig, sink: Callable[[dict[str, Any]], None], use_cpu: bool = True,
+            resume: bool = False) -> StageResult:
+    """Fine-tune on the gold trajectories of ``tasks`` (played by the oracle through the environment)."""
+    from trl import SFTConfig, SFTTrainer
+
+    from runtime.agents import OracleAgent
+    from runtime.models import load
+
+    model, tokenizer = load(model_path)
+    fmt = ChatFormat(tokenizer, bundle.tool_schemas)
+    traces = [t for t in agent_traces(bundle, tasks, OracleAgent, fmt, config) if t.result.success]
+    dataset = sft_dataset(traces)
+    metrics: list[dict[str, Any]] = []
+
+    def record(row: dict[str, Any]) -> None:
+        metrics.append(row)
+        sink(row)
+
+    args = SFTConfig(
+        output_dir=str(out / "trainer"), use_cpu=use_cpu, bf16=False, report_to="none",
+        per_device_train_batch_size=stage.batch_size, num_train_epochs=stage.epochs,
+        max_steps=stage.max_steps or -1, learning_rate=stage.learning_rate, lr_scheduler_type="cosine",
+        warmup_steps=2, logging_steps=1, save_strategy="steps", save_steps=50, save_total_limit=1,
+        max_length=stage.max_length, gradient_checkpointing=False, dataloader_num_workers=0,
+        disable_tqdm=False, seed=0,
+    )
+    peft_config = _lora() if stage.lora else None
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                         peft_config=peft_config, callbacks=[_log_callback(record)])
+    checkpoint = _last_checkpoint(out / "trainer") if resume else None
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    final = out / "model"
+    _save_final(trainer, tokenizer, final)
+    return StageResult(final, metrics)
+
+
+def run_grpo(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]], out: Path, stage: Any,
+             config: EpisodeConfig, max_new_tokens: int, sink: Callable[[dict[str, Any]], None],
+             use_cpu: bool = True, resume: bool = False, stats: RolloutStats | None = None) -> StageResult:
+    """GRPO over whole episodes of ``tasks`` with TRL's GRPOTrainer and our rollouts."""
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    from runtime.models import load
+
+    model, tokenizer = load(model_path)
+    model.train()
+    fmt = ChatFormat(tokenizer, bundle.tool_schemas)
+    by_id = {t["id"]: t for t in tasks}
+    stats = stats if stats is not None else RolloutStats()
+    seed = {"calls": 0}
+
+    def rollout_func(prompts: list[Any], trainer: Any) -> dict[str, Any]:
+        chosen = [by_id[p[-1]["content"]] for p in prompts]
+        policy_model = trainer.accelerator.unwrap_model(trainer.model)
+        was_training = policy_model.training
+        policy_model.eval()
+        policy = HFPolicy(policy_model, tokenizer, temperature=stage.temperature, seed=1000 * seed["calls"])
+        seed["calls"] += 1
+        rollouts = run_rollouts(bundle, chosen, policy, fmt, config, max_new_tokens=max_new_tokens,
+                                batch_size=len(chosen), stats=stats)
+        if was_training:
+            policy_model.train()
+        return {
+            "prompt_ids": [r.trace.prompt_ids for r in rollouts],
+            "completion_ids": [r.trace.completion_ids for r in rollouts],
+            "logprobs": [r.trace.logprobs for r in rollouts],
+            "env_mask": [r.trace.mask for r in rollouts],
+            "aqwen_reward": [r.result.reward for r in rollouts],
+            "aqwen_success": [float(r.result.success) for r in rollouts],
+            "aqwen_gate_failed": [float(r.result.score.gate_failed) for r in rollouts],
+            "aqwen_malformed": [float(r.result.metrics.get("malformed", 0)) for r in rollouts],
+            "aqwen_turns": [float(r.result.metrics.get("turns", 0)) for r in rollouts],
+        }
+
+    def field(name: str) -> Any:
+        def reward(prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float]:
+            return [float(v) for v in kwargs[name]]
+
+        reward.__name__ = name.removeprefix("aqwen_")
+        return reward
+
+    components = ["aqwen_reward", "aqwen_success", "aqwen_gate_failed", "aqwen_malformed", "aqwen_turns"]
+    dataset = Dataset.from_dict({"prompt": [[{"role": "user", "content": t["id"]}] for t in tasks]})
+    metrics: list[dict[str, Any]] = []
+
+    def record(row: dict[str, Any]) -> None:
+        metrics.append(row)
+        sink(row)
+
+    args = GRPOConfig(
+        output_dir=str(out / "trainer"), use_cpu=use_cpu, bf16=False, report_to="none",
+        per_device_train_batch_size=stage.batch_size, num_generations=stage.num_generations,
+        max_steps=stage.max_steps, learning_rate=stage.learning_rate, beta=stage.beta, loss_type=stage.loss_type,
+        max_completion_length=stage.max_completion_length, temperature=stage.temperature, logging_steps=1,
+        save_strategy="steps", save_steps=5, save_total_limit=1, gradient_checkpointing=False,
+        reward_weights=[1.0] + [0.0] * (len(components) - 1), seed=0, disable_tqdm=False,
+        log_completions=False,
+    )
+    trainer = GRPOTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                          reward_funcs=[field(c) for c in components], rollout_func=rollout_func,
+                          peft_config=_lora() if stage.lora else None, callbacks=[_log_callback(record)])
+    checkpoint = _last_checkpoint(out / "trainer") if resume else None
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    final = out / "model"
+    _save_final(trainer, tokenizer, final)
+    return StageResult(final, metrics)
+
+
+def _lora() -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
+
+
+def _last_checkpoint(folder: Path) -> Path | None:
+    found = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1])) if folder.exists() else []
+    return found[-1] if found else None
+
+
+def _save_final(trainer: Any, tokenizer: Any, folder: Path) -> None:
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if hasattr(model, "merge_and_unload"):  # LoRA: save a plain checkpoint that vLLM and transformers load as is
+        model = model.merge_and_unload()
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    (folder / "aqwen.json").write_text(json.dumps({"format": "transformers"}) + "\n")

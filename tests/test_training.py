@@ -1,0 +1,150 @@
+"""Model rollouts and training on CPU with the built-in tiny model: exact tokens, masks and log-probs; the pipeline.
+
+Needs the train extra (torch, transformers, trl); skipped without it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("trl")
+
+from compiler.cli import main as compile_main  # noqa: E402
+from runtime.bundle import Bundle  # noqa: E402
+from runtime.env import EpisodeConfig  # noqa: E402
+from runtime.rollout import ChatFormat, HFPolicy, agent_traces, run_rollouts  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
+    out = tmp_path_factory.mktemp("build")
+    assert compile_main([str(ROOT / "specs"), "-o", str(out), "-q"]) == 0
+    return Bundle.load(out / "plant_maintenance")
+
+
+@pytest.fixture(scope="module")
+def tiny(bundle: Bundle) -> tuple:
+    from runtime.models import domain_corpus, load, resolve_model
+
+    torch.set_num_threads(1)
+    return load(resolve_model("builtin:tiny-qwen3", domain_corpus(bundle)))
+
+
+class RecordingPolicy(HFPolicy):
+    """The real HF policy, remembering what it was given and what it produced."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.log: list[tuple[list[int], list[int], list[float]]] = []
+
+    def generate(self, contexts, max_new_tokens):  # type: ignore[no-untyped-def]
+        out = super().generate(contexts, max_new_tokens)
+        self.log.extend((list(c), ids, lps) for c, (ids, lps) in zip(contexts, out, strict=True))
+        return out
+
+
+def _segments(mask: list[int]) -> list[tuple[int, int, int]]:
+    out, start = [], 0
+    for i in range(1, len(mask) + 1):
+        if i == len(mask) or mask[i] != mask[start]:
+            out.append((start, i, mask[start]))
+            start = i
+    return out
+
+
+def test_multi_turn_rollout_keeps_exact_ids_masks_and_logprobs(bundle: Bundle, tiny: tuple) -> None:
+    model, tokenizer = tiny
+    fmt = ChatFormat(tokenizer, bundle.tool_schemas)
+    policy = RecordingPolicy(model, tokenizer, temperature=1.0, seed=3)
+    tasks = bundle.tasks[:2]
+    rollouts = run_rollouts(bundle, tasks, policy, fmt, EpisodeConfig(max_turns=3), max_new_tokens=24)
+    assert len(rollouts) == 2
+    for r in rollouts:
+        trace, context = r.trace, r.trace.context
+        mine = [(c, ids, lps) for c, ids, lps in policy.log if c[: len(trace.prompt_ids)] == trace.prompt_ids
+                and context[: len(c)] == c]
+        assert len(mine) >= 2, "a multi-turn episode"
+        generated = [(s, e) for s, e, m in _segments(trace.mask) if m == 1]
+        assert len(generated) == len(mine) == len(trace.turns)
+        for (c, ids, lps), (s, e) in zip(mine, trace.turns, strict=True):
+            # the model saw exactly the recorded ids, and what it produced is recorded as is, with its log-probs
+            start = len(c) - len(trace.prompt_ids)
+            assert start == s and trace.completion_ids[s:e] == ids and trace.logprobs[s:e] == lps
+        for s, e, m in _segments(trace.mask):
+            if m == 0:
+                assert all(lp == 0.0 for lp in trace.logprobs[s:e])
+        # observations (tool results, user replies) are the mask-0 tokens, rendered by the chat template
+        observed = fmt.decode([t for t, m in zip(trace.completion_ids, trace.mask, strict=True) if m == 0])
+        replies = [m["content"] for m in r.result.messages[2:] if m["role"] in ("tool", "user")]
+        assert replies and all(reply.split("\n")[0][:30] in observed for reply in replies[:-1])
+        # recorded log-probs are the model's own: recompute them with one teacher-forced forward pass
+        with torch.no_grad():
+            logits = model(torch.tensor([context])).logits[0].float().log_softmax(-1)
+        offset = len(trace.prompt_ids)
+        for s, e in trace.turns:
+            for j in range(s, e):
+                token = trace.completion_ids[j]
+                assert trace.logprobs[j] == pytest.approx(float(logits[offset + j - 1, token]), abs=2e-3)
+
+
+def test_sft_data_is_the_oracles_episodes_with_assistant_masks(bundle: Bundle, tiny: tuple) -> None:
+    from runtime.agents import OracleAgent
+    from runtime.training import sft_dataset
+
+    _, tokenizer = tiny
+    fmt = ChatFormat(tokenizer, bundle.tool_schemas)
+    traces = agent_traces(bundle, bundle.tasks[:3], OracleAgent, fmt, EpisodeConfig())
+    assert all(t.result.success for t in traces)
+    data = sft_dataset(traces)
+    row, trace = data[0], traces[0]
+    assert row["input_ids"] == trace.trace.prompt_ids + trace.trace.completion_ids
+    trained = fmt.decode([t for t, m in zip(row["input_ids"], row["assistant_masks"], strict=True) if m])
+    for message in trace.task["gold"]["messages"]:
+        if message["role"] == "assistant" and message["content"]:
+            assert message["content"] in trained
+        if message["role"] == "tool":
+            assert message["content"] not in trained  # tool results are never trained on
+
+
+def test_pipeline_runs_end_to_end_and_resumes(bundle: Bundle, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import shutil
+
+    from runtime.cli import main as run_main
+
+    specs = tmp_path / "specs"
+    shutil.copytree(ROOT / "specs", specs)
+    (specs / "plant_maintenance" / "pipeline.yaml").write_text(
+        "kind: Pipeline\nname: default\ndomain: plant_maintenance\nmodel: {name: 'builtin:tiny-qwen3'}\n"
+        "budget: {max_turns: 3, max_new_tokens: 16, max_tokens: 64}\nstages:\n"
+        "  - {stage: eval, name: before, max_tasks: 2}\n"
+        "  - {stage: sft, name: warmup, max_steps: 2, batch_size: 2}\n"
+        "  - {stage: grpo, name: grpo, max_steps: 1, num_generations: 2, batch_size: 2}\n"
+        "  - {stage: eval, name: after, max_tasks: 2}\n"
+    )
+    args = ["--specs", str(specs), "--build", str(tmp_path / "build"), "--runs", str(tmp_path / "runs"),
+            "--no-progress", "--name", "t"]
+    assert run_main(args) == 0
+    run = tmp_path / "runs" / "t"
+    assert (tmp_path / "runs" / "latest").resolve() == run.resolve()
+    summary = json.loads((run / "summary.json").read_text())
+    assert set(summary["before"]) == {"success_rate", "mean_reward"} and summary["after"]["mean_reward"] is not None
+    assert [s["name"] for s in summary["stages"]] == ["before", "warmup", "grpo", "after"]
+    assert (run / "checkpoints" / "grpo" / "model" / "config.json").exists()
+    assert (run / "eval" / "after" / "report.json").exists() and (run / "config.json").exists()
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert any(r.get("stage") == "grpo" and "rewards/reward/mean" in r for r in rows)
+    assert any(r.get("stage") == "warmup" and "loss" in r for r in rows)
+    # an interrupted run resumes from its last finished stage
+    state = json.loads((run / "state.json").read_text())
+    state["done"] = state["done"][:-1]
+    (run / "state.json").write_text(json.dumps(state))
+    capsys.readouterr()
+    assert run_main([*args[:-2], "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert "[before] already done" in out and "[grpo] already done" in out and "[after] held-out success" in out
