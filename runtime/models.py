@@ -24,6 +24,9 @@ SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<tool_call>", 
                   "<tool_response>", "</tool_response>", "<think>", "</think>"]
 
 
+TINY_RECIPE = "tiny-qwen3/2"  # bump when build_tiny_qwen3 changes, so cached builds are not reused
+
+
 def cache_dir() -> Path:
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "aqwen-spec" / "models"
@@ -42,7 +45,8 @@ def resolve_model(name: str, corpus: Iterable[str] = ()) -> Path | str:
         import hashlib
 
         texts = list(corpus)
-        key = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:12]  # the tokenizer depends on the corpus
+        # the model depends on the recipe and, through its tokenizer, on the corpus
+        key = hashlib.sha256("\x00".join([TINY_RECIPE, *texts]).encode()).hexdigest()[:12]
         return build_tiny_qwen3(cache_dir() / f"tiny-qwen3-{key}", texts)
     if name == "builtin:smollm2-135m":
         return convert_smollm2(cache_dir() / "smollm2-135m")
@@ -60,7 +64,7 @@ def build_tiny_qwen3(folder: Path, corpus: Iterable[str] = (), vocab: int = 4096
     if _done(folder):
         return folder
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
 
     texts = list(corpus) + [
@@ -69,7 +73,12 @@ def build_tiny_qwen3(folder: Path, corpus: Iterable[str] = (), vocab: int = 4096
         "Could you tell me the id? I'm sorry, I can't do that: it is against the policy.",
     ] * 20
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    # numbers stand alone (ids stay copyable tokens); everything else may merge across punctuation, so the
+    # JSON of tool schemas and calls, repeated in every episode, shrinks to a few tokens
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(r"\d+"), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(vocab_size=vocab, special_tokens=SPECIAL_TOKENS,
@@ -159,12 +168,13 @@ def load(name: str | Path, dtype: str = "float32", threads: int | None = None) -
     return model, tokenizer
 
 
-def domain_corpus(bundle: Any) -> list[str]:
-    """Text of a bundle (policy, tool schemas, gold conversations) for training the tiny model's tokenizer."""
+def domain_corpus(bundle: Any, tasks: list[dict[str, Any]] | None = None) -> list[str]:
+    """Text of a bundle (policy, tool schemas, the gold conversations of ``tasks``: the training tasks, so held-out
+    tasks stay unseen) for training the tiny model's tokenizer."""
     import json
 
     texts = [bundle.domain.policy, json.dumps(bundle.tool_schemas)]
-    for task in bundle.tasks:
+    for task in bundle.tasks if tasks is None else tasks:
         texts.append(task["user"]["instruction"])
         for m in task["gold"]["messages"]:
             texts.append(m.get("content") or json.dumps(m.get("tool_calls")))

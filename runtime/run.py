@@ -15,6 +15,16 @@ def _error(message: str) -> int:
     return 1
 
 
+def _compile_options(specs: Path, name: str) -> list[str]:
+    """Compiler options a pipeline asks for (more tasks per branch means more training data)."""
+    from aqwen_spec.check import check_paths
+
+    doc = check_paths([specs]).specs.pipelines.get(name)
+    if doc is not None and doc.tasks_per_branch:
+        return ["--tasks-per-branch", str(doc.tasks_per_branch)]
+    return []
+
+
 def run_pipeline(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
@@ -23,7 +33,8 @@ def run_pipeline(args: argparse.Namespace) -> int:
     if not args.no_compile and args.specs.exists():
         from compiler.cli import main as compile_main
 
-        if compile_main([str(args.specs), "-o", str(args.build), "-q"]) != 0:
+        options = _compile_options(args.specs, args.pipeline)
+        if compile_main([str(args.specs), "-o", str(args.build), "-q", *options]) != 0:
             return 1
     config_file = args.build / "pipelines" / f"{args.pipeline}.json"
     if not config_file.exists():
@@ -60,7 +71,10 @@ def run_pipeline(args: argparse.Namespace) -> int:
         if run_dir.exists():
             return _error(f"{run_dir} exists: pick another --name, or --resume it")
         run_dir.mkdir(parents=True)
-        model = resolve_model(pipeline.model.name, domain_corpus(bundle))
+        from runtime.pipeline import split_tasks
+
+        train, _ = split_tasks(bundle.tasks, pipeline.heldout_fraction, pipeline.seed)
+        model = resolve_model(pipeline.model.name, domain_corpus(bundle, train))
         state = RunState(str(model))
         (run_dir / "config.json").write_text(json.dumps({
             "pipeline": pipeline.model_dump(mode="json", by_alias=True),

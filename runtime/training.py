@@ -56,7 +56,7 @@ def sft_dataset(traces: list[Rollout]) -> Any:
 
 def run_sft(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]], out: Path, stage: Any,
             config: EpisodeConfig, sink: Callable[[dict[str, Any]], None], use_cpu: bool = True,
-            resume: bool = False) -> StageResult:
+            resume: bool = False, trainer_args: dict[str, Any] | None = None) -> StageResult:
     """Fine-tune on the gold trajectories of ``tasks`` (played by the oracle through the environment)."""
     from trl import SFTConfig, SFTTrainer
 
@@ -79,7 +79,7 @@ def run_sft(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]],
         max_steps=stage.max_steps or -1, learning_rate=stage.learning_rate, lr_scheduler_type="cosine",
         warmup_steps=2, logging_steps=1, save_strategy="steps", save_steps=50, save_total_limit=1,
         max_length=stage.max_length, gradient_checkpointing=False, dataloader_num_workers=0,
-        disable_tqdm=False, seed=0,
+        disable_tqdm=False, seed=0, **(trainer_args or {}),
     )
     peft_config = _lora() if stage.lora else None
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
@@ -93,8 +93,12 @@ def run_sft(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]],
 
 def run_grpo(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]], out: Path, stage: Any,
              config: EpisodeConfig, max_new_tokens: int, sink: Callable[[dict[str, Any]], None],
-             use_cpu: bool = True, resume: bool = False, stats: RolloutStats | None = None) -> StageResult:
-    """GRPO over whole episodes of ``tasks`` with TRL's GRPOTrainer and our rollouts."""
+             use_cpu: bool = True, resume: bool = False, stats: RolloutStats | None = None,
+             trainer_args: dict[str, Any] | None = None) -> StageResult:
+    """GRPO over whole episodes of ``tasks`` with TRL's GRPOTrainer and our rollouts.
+
+    ``trainer_args`` are merged last into the ``GRPOConfig`` (DeepSpeed and vLLM settings under ``accelerate``).
+    """
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
@@ -108,16 +112,21 @@ def run_grpo(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]]
     seed = {"calls": 0}
 
     def rollout_func(prompts: list[Any], trainer: Any) -> dict[str, Any]:
+        from trl.models import unwrap_model_for_generation
+
         chosen = [by_id[p[-1]["content"]] for p in prompts]
-        policy_model = trainer.accelerator.unwrap_model(trainer.model)
-        was_training = policy_model.training
-        policy_model.eval()
-        policy = HFPolicy(policy_model, tokenizer, temperature=stage.temperature, seed=1000 * seed["calls"])
-        seed["calls"] += 1
-        rollouts = run_rollouts(bundle, chosen, policy, fmt, config, max_new_tokens=max_new_tokens,
-                                batch_size=len(chosen), stats=stats)
-        if was_training:
-            policy_model.train()
+        # gathers ZeRO-3 shards for generation (once per rollout, not per forward pass)
+        gather = trainer.args.ds3_gather_for_generation
+        with unwrap_model_for_generation(trainer.model_wrapped, trainer.accelerator,
+                                         gather_deepspeed3_params=gather) as policy_model:
+            was_training = policy_model.training
+            policy_model.eval()
+            policy = HFPolicy(policy_model, tokenizer, temperature=stage.temperature, seed=1000 * seed["calls"])
+            seed["calls"] += 1
+            rollouts = run_rollouts(bundle, chosen, policy, fmt, config, max_new_tokens=max_new_tokens,
+                                    batch_size=len(chosen), stats=stats)
+            if was_training:
+                policy_model.train()
         return {
             "prompt_ids": [r.trace.prompt_ids for r in rollouts],
             "completion_ids": [r.trace.completion_ids for r in rollouts],
@@ -152,7 +161,7 @@ def run_grpo(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]]
         max_completion_length=stage.max_completion_length, temperature=stage.temperature, logging_steps=1,
         save_strategy="steps", save_steps=5, save_total_limit=1, gradient_checkpointing=False,
         reward_weights=[1.0] + [0.0] * (len(components) - 1), seed=0, disable_tqdm=False,
-        log_completions=False,
+        log_completions=False, **(trainer_args or {}),
     )
     trainer = GRPOTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                           reward_funcs=[field(c) for c in components], rollout_func=rollout_func,
@@ -176,10 +185,17 @@ def _last_checkpoint(folder: Path) -> Path | None:
 
 
 def _save_final(trainer: Any, tokenizer: Any, folder: Path) -> None:
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    if hasattr(model, "merge_and_unload"):  # LoRA: save a plain checkpoint that vLLM and transformers load as is
-        model = model.merge_and_unload()
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    (folder / "aqwen.json").write_text(json.dumps({"format": "transformers"}) + "\n")
+    """A plain transformers checkpoint (what ``vllm serve`` loads), written once, with ZeRO-3 shards gathered."""
+    accelerator = trainer.accelerator
+    state_dict = accelerator.get_state_dict(trainer.model_wrapped)  # every rank joins the gather
+    model = accelerator.unwrap_model(trainer.model)
+    if accelerator.is_main_process:
+        folder.mkdir(parents=True, exist_ok=True)
+        if hasattr(model, "merge_and_unload"):  # LoRA: merge so the checkpoint loads without peft
+            model.load_state_dict(state_dict, strict=False)
+            model = model.merge_and_unload()
+            state_dict = None
+        model.save_pretrained(folder, state_dict=state_dict)
+        tokenizer.save_pretrained(folder)
+        (folder / "aqwen.json").write_text(json.dumps({"format": "transformers"}) + "\n")
+    accelerator.wait_for_everyone()

@@ -73,5 +73,8 @@ class Pipeline(Document):
     backend: Literal["hf", "vllm", "openai"] = "hf"
     seed: int = 0
     heldout_fraction: float = Field(0.3, gt=0, lt=1, description="Share of tasks kept out of training.")
+    tasks_per_branch: int | None = Field(
+        None, ge=1, description="Tasks the compiler draws per workflow path for this pipeline (more training data)."
+    )
     budget: Budget = Field(default_factory=lambda: Budget())
     stages: list[Stage] = Field(min_length=1)
