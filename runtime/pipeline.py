@@ -121,8 +121,9 @@ class PipelineRunner:
 
         tasks = self.heldout if stage.split == "heldout" else self.train_tasks if stage.split == "train" \
             else self.bundle.tasks
-        if stage.max_tasks:
-            tasks = tasks[: stage.max_tasks]
+        if stage.max_tasks and len(tasks) > stage.max_tasks:
+            stride = len(tasks) / stage.max_tasks  # spread over workflows and branches, not the first few
+            tasks = [tasks[int(i * stride)] for i in range(stage.max_tasks)]
         model, tokenizer = load(model_path)
         fmt = ChatFormat(tokenizer, self.bundle.tool_schemas)
         policy = HFPolicy(model, tokenizer, temperature=stage.temperature, seed=self.pipeline.seed)

@@ -78,7 +78,8 @@ class ScriptedUser:
             for item in user.get("knows", []):
                 value = _text(item.get("value"))
                 if value and value in text:
-                    text = text.replace(f" ({value})", "").replace(value, str(item.get("about") or "it"))
+                    about = str(item.get("about") or "it")
+                    text = text.replace(f" ({value})", "").replace(value, f"(you can ask me for {about})")
         pressure = " ".join(user.get("pressure", []))
         return f"{text} {pressure}".strip()
 
