@@ -124,21 +124,33 @@ class PipelineRunner:
         if stage.max_tasks and len(tasks) > stage.max_tasks:
             stride = len(tasks) / stage.max_tasks  # spread over workflows and branches, not the first few
             tasks = [tasks[int(i * stride)] for i in range(stage.max_tasks)]
-        model, tokenizer = load(model_path)
-        fmt = ChatFormat(tokenizer, self.bundle.tool_schemas)
-        policy = HFPolicy(model, tokenizer, temperature=stage.temperature, seed=self.pipeline.seed)
         runs = [t for t in tasks for _ in range(stage.k)]
         bar = _progress(len(runs), f"eval {name}", self.progress)
-        rollouts = run_rollouts(self.bundle, runs, policy, fmt, self.config,
-                                max_new_tokens=self.pipeline.budget.max_new_tokens, batch_size=8, stats=self.stats,
-                                on_done=lambda r: bar.update(1))
+        if self.pipeline.backend == "openai":
+            report = self._evaluate_served(tasks, stage, bar)
+        else:
+            policy: Any
+            if self.pipeline.backend == "vllm":  # GPU only
+                from transformers import AutoTokenizer
+
+                from runtime.backends.vllm import VLLMPolicy
+
+                tokenizer = AutoTokenizer.from_pretrained(model_path)
+                policy = VLLMPolicy(model_path, temperature=stage.temperature, seed=self.pipeline.seed)
+            else:
+                model, tokenizer = load(model_path)
+                policy = HFPolicy(model, tokenizer, temperature=stage.temperature, seed=self.pipeline.seed)
+            fmt = ChatFormat(tokenizer, self.bundle.tool_schemas)
+            rollouts = run_rollouts(self.bundle, runs, policy, fmt, self.config,
+                                    max_new_tokens=self.pipeline.budget.max_new_tokens, batch_size=8,
+                                    stats=self.stats, on_done=lambda r: bar.update(1))
+            report = EvalReport(name, self.bundle.name, stage.k)
+            counts: dict[str, int] = {}
+            for r in rollouts:
+                trial = counts.get(r.task["id"], 0)
+                counts[r.task["id"]] = trial + 1
+                report.trials.append(Trial(r.task, trial, r.result))
         bar.close()
-        report = EvalReport(name, self.bundle.name, stage.k)
-        counts: dict[str, int] = {}
-        for r in rollouts:
-            trial = counts.get(r.task["id"], 0)
-            counts[r.task["id"]] = trial + 1
-            report.trials.append(Trial(r.task, trial, r.result))
         folder = self.dir / "eval" / name
         folder.mkdir(parents=True, exist_ok=True)
         report.write_trajectories(folder / "trajectories.jsonl")
@@ -146,6 +158,21 @@ class PipelineRunner:
         self._metric({"stage": name, "event": "eval", "success_rate": report.success_rate,
                       "mean_reward": report.mean_reward})
         return report
+
+    def _evaluate_served(self, tasks: Tasks, stage: Any, bar: Any) -> EvalReport:
+        """Episodes against an OpenAI-compatible server (e.g. ``vllm serve``), many at a time."""
+        from runtime.backends.concurrent import evaluate_concurrent
+        from runtime.backends.openai import OpenAIAgent
+
+        spec = self.pipeline.model
+        key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
+
+        def make_agent() -> OpenAIAgent:
+            return OpenAIAgent(spec.endpoint or "", spec.served_name or spec.name, api_key=key,
+                               temperature=stage.temperature, max_tokens=self.pipeline.budget.max_new_tokens)
+
+        return evaluate_concurrent(self.bundle, tasks, make_agent, k=stage.k, workers=spec.workers,
+                                   config=self.config, on_done=lambda t: bar.update(1))
 
     def train(self, model_path: str, stage: Any, name: str, resume: bool) -> Path:
         from runtime.training import run_grpo, run_sft

@@ -436,3 +436,23 @@ def test_vllm_policy_maps_outputs_to_ids_and_logprobs(monkeypatch: pytest.Monkey
     params = [p.kwargs for p in seen["params"]]
     assert params[0]["logprobs"] == 0 and params[0]["max_tokens"] == 16 and params[0]["temperature"] == 1.0
     assert params[0]["seed"] != params[1]["seed"]
+
+
+def test_pipeline_eval_stage_against_a_served_model(server: Served, plant: Bundle, tmp_path: Path) -> None:
+    """backend: openai evaluates a model behind an OpenAI-compatible server, episodes running concurrently."""
+    import json
+
+    from aqwen_spec.documents.pipeline import Pipeline
+    from runtime.pipeline import PipelineRunner, RunState
+
+    pipeline = Pipeline.model_validate({
+        "kind": "Pipeline", "name": "served", "domain": "plant_maintenance", "backend": "openai",
+        "model": {"name": "tiny", "endpoint": server.url, "served_name": MODEL, "workers": 2},
+        "budget": {"max_turns": 2, "max_new_tokens": 16, "max_tokens": 64},
+        "stages": [{"stage": "eval", "name": "served", "max_tasks": 2}],
+    })
+    runner = PipelineRunner(pipeline, plant, tmp_path, progress=False, echo=lambda _: None)
+    summary = runner.run(RunState("tiny"))
+    assert summary["stages"][0]["n_tasks"] == 2 and summary["after"]["success_rate"] is not None
+    report = json.loads((tmp_path / "eval" / "served" / "report.json").read_text())
+    assert report["metrics"]["turns"] >= 2

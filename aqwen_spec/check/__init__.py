@@ -130,9 +130,14 @@ def _check_pipeline(c: DocChecker, item: LoadedDocument, specs: SpecSet, broken:
     if model.startswith("builtin:") and model not in BUILTIN_MODELS:
         c.report("AQ106", f"unknown built-in model '{model}'", ("model", "name"),
                  did_you_mean(model, BUILTIN_MODELS) or "built-in models: " + ", ".join(BUILTIN_MODELS))
+    if doc.backend == "openai" and not doc.model.endpoint:
+        c.report("AQ104", "backend openai needs model.endpoint (the server's base URL)", ("model",))
     for i, stage in enumerate(doc.stages):
         if getattr(stage, "vllm_mode", "none") != "none" and doc.backend != "vllm":
             c.report("AQ106", "vllm_mode needs backend: vllm", ("stages", i, "vllm_mode"))
+        if doc.backend == "openai" and stage.stage != "eval":
+            c.report("AQ106", f"a {stage.stage} stage trains the model: it needs backend hf or vllm, not openai",
+                     ("stages", i, "stage"), "evaluate a served model with backend openai; train with hf")
 
 
 def _check_persona(c: DocChecker, item: LoadedDocument, specs: SpecSet) -> ResolvedPersona:

@@ -18,6 +18,10 @@ class ModelSpec(Model):
     )
     dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
     threads: int | None = Field(None, ge=1, description="CPU threads for torch (default: 1 on CPU).")
+    endpoint: str | None = Field(None, description="backend openai: the server's base URL, e.g. http://127.0.0.1:8000.")
+    served_name: str | None = Field(None, description="backend openai: the model name the server knows.")
+    api_key_env: str | None = Field(None, description="backend openai: the environment variable holding the API key.")
+    workers: int = Field(8, ge=1, description="backend openai: episodes run concurrently.")
 
 
 class Budget(Model):
