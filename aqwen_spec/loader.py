@@ -130,12 +130,14 @@ def validate_document(ydoc: YamlDoc, diagnostics: Diagnostics) -> LoadedDocument
         diagnostics.error("AQ101", f"a spec document must be a mapping, not {describe(data)}", ydoc.path, ydoc.pos)
         return None
     kind = data.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         if kind is None:
             msg, pos = "missing 'kind'", ydoc.pos
+        elif not isinstance(kind, str):
+            msg, pos = f"'kind' should be a name, not {describe(kind)}", ydoc.value_pos(("kind",))
         else:
             msg, pos = f"unknown kind '{kind}'", ydoc.value_pos(("kind",))
-        hint = did_you_mean(str(kind), KINDS) if kind else None
+        hint = did_you_mean(kind, KINDS) if isinstance(kind, str) and kind else None
         diagnostics.error("AQ102", msg, ydoc.path, pos, hint or "kinds: " + ", ".join(KINDS))
         return None
     model = KINDS[kind]

@@ -188,4 +188,5 @@ def test_write_bundles_replaces_an_existing_bundle(tmp_path: Path) -> None:
     first = write_bundles(project, tmp_path)
     second = write_bundles(project, tmp_path)
     assert first == second
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["plant_maintenance"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipelines", "plant_maintenance"]
+    assert (tmp_path / "pipelines" / "default.json").exists()
