@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aqwen_spec.expr import EvalError, evaluate, make_env, rollback, sampling_rng
+from aqwen_spec.expr import SAMPLING_FUNCTIONS, EvalError, evaluate, make_env, rollback, sampling_rng
+from aqwen_spec.expr.functions import FunctionError
 from aqwen_spec.resolved import ResolvedPersona, ResolvedWorkflow, SpecSet
 from aqwen_spec.semantics import copy_state, generate_state, score
 from aqwen_spec.semantics.verify import CallRecord, Evidence, initial_fields
@@ -84,6 +85,8 @@ class TaskGenerator:
         # python tools change the state behind the journal's back: with one that writes, copy states instead
         self._journaled = not any(t.implementation == "python" and t.access == "write" for t in self.tools.values())
         self._initial_fields: dict[str, set[str]] = {}
+        self._poolable: dict[tuple[str, str], tuple[str, Any] | tuple[()]] = {}
+        self._pools: dict[tuple[str, str, int], Any] = {}
 
     def state(self, state_seed: int) -> dict[str, Any]:
         """The initial state of a seed (generated once, then copied)."""
@@ -108,7 +111,7 @@ class TaskGenerator:
         try:
             with sampling_rng(rng):
                 for name, expr in workflow.slots.items():
-                    env[name] = slots[name] = copy_state(evaluate(expr, env))
+                    env[name] = slots[name] = copy_state(self._sample_slot(workflow, name, expr, state_seed, env))
         except EvalError as exc:
             stats.reasons[f"slot sampling failed: {exc.message}"] += 1
             return None
@@ -127,6 +130,26 @@ class TaskGenerator:
         finally:
             if journal is not None:
                 rollback(journal)
+
+    def _sample_slot(self, workflow: ResolvedWorkflow, name: str, expr: Any, state_seed: int,
+                     env: dict[str, Any]) -> Any:
+        """A slot's value. ``sample(xs)``/``choice(xs)`` over a pool that depends only on the pooled state (no other
+        slot) evaluate the pool once per state seed and draw from it: same draws, far less work per task."""
+        key = (workflow.name, name)
+        pooled = self._poolable.get(key)
+        if pooled is None:
+            pooled = self._poolable[key] = _pool_call(expr, set(workflow.slots))
+        if not pooled:
+            return evaluate(expr, env)
+        func, pool_expr = pooled
+        cache_key = (workflow.name, name, state_seed)
+        pool = self._pools.get(cache_key)
+        if pool is None:
+            pool = self._pools[cache_key] = evaluate(pool_expr, env)
+        try:
+            return SAMPLING_FUNCTIONS[func].impl(pool)
+        except FunctionError as exc:
+            raise EvalError(f"{func}(): {exc}", getattr(expr, "pos", None)) from None
 
     def _initial_view(self, workflow: ResolvedWorkflow, initial: dict[str, Any]) -> dict[str, Any]:
         """What verifiers read as ``initial``: copies of just the state fields they name (all, if they name it bare)."""
@@ -248,6 +271,29 @@ class TaskGenerator:
         variant["user"]["pressure"] = [_PRESSURE[t] for t in persona.tactics if t in _PRESSURE]
         variant["id"] = data["id"].rsplit("/", 1)[0] + "/adv-" + data["id"].rsplit("/", 1)[1]
         return Task(variant)
+
+
+def _pool_call(expr: Any, slot_names: set[str]) -> tuple[str, Any] | tuple[()]:
+    """(function, pool expression) when ``expr`` is ``sample(pool)`` or ``choice(pool)`` and the pool names no slot."""
+    from aqwen_spec.expr import ast as A
+
+    if not (isinstance(expr, A.Call) and expr.func in ("sample", "choice") and len(expr.args) == 1
+            and not expr.kwargs):
+        return ()
+    names: set[str] = set()
+
+    def visit(node: Any) -> None:
+        if isinstance(node, A.Name):
+            names.add(node.id)
+        elif isinstance(node, tuple):
+            for item in node:
+                visit(item)
+        elif hasattr(node, "__dataclass_fields__"):
+            for field_name in node.__dataclass_fields__:
+                visit(getattr(node, field_name))
+
+    visit(expr.args[0])
+    return () if names & slot_names else (expr.func, expr.args[0])
 
 
 def _is_adversarial(persona: ResolvedPersona) -> bool:
