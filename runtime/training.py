@@ -44,6 +44,19 @@ def _log_callback(sink: Callable[[dict[str, Any]], None]) -> Any:
     return Sink()
 
 
+Row = dict[str, Any]
+
+
+def _recorder(metrics: list[Row], sink: Callable[[Row], None]) -> Callable[[Row], None]:
+    """Keep each logged row and pass it on to the run's metrics sink."""
+
+    def record(row: dict[str, Any]) -> None:
+        metrics.append(row)
+        sink(row)
+
+    return record
+
+
 def sft_dataset(traces: list[Rollout]) -> Any:
     from datasets import Dataset
 
@@ -68,10 +81,7 @@ def run_sft(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]],
     traces = [t for t in agent_traces(bundle, tasks, OracleAgent, fmt, config) if t.result.success]
     dataset = sft_dataset(traces)
     metrics: list[dict[str, Any]] = []
-
-    def record(row: dict[str, Any]) -> None:
-        metrics.append(row)
-        sink(row)
+    record = _recorder(metrics, sink)
 
     args = SFTConfig(
         output_dir=str(out / "trainer"), use_cpu=use_cpu, bf16=False, report_to="none",
@@ -149,10 +159,7 @@ def run_grpo(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]]
     components = ["aqwen_reward", "aqwen_success", "aqwen_gate_failed", "aqwen_malformed", "aqwen_turns"]
     dataset = Dataset.from_dict({"prompt": [[{"role": "user", "content": t["id"]}] for t in tasks]})
     metrics: list[dict[str, Any]] = []
-
-    def record(row: dict[str, Any]) -> None:
-        metrics.append(row)
-        sink(row)
+    record = _recorder(metrics, sink)
 
     args = GRPOConfig(
         output_dir=str(out / "trainer"), use_cpu=use_cpu, bf16=False, report_to="none",

@@ -536,6 +536,11 @@ def evaluate(expr: A.Expr, env: Env, *, max_steps: int = DEFAULT_MAX_STEPS) -> A
 # ---------------------------------------------------------------------------------------------- statements
 
 
+def copy_value(v: Any) -> Any:
+    """A deep copy of JSON-like data: what the evaluator stores into a state, so records never alias."""
+    return _copy(v)
+
+
 def _copy(v: Any) -> Any:
     t = type(v)
     if t is dict:
