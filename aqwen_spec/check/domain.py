@@ -279,12 +279,6 @@ def _generation_rules(checker: DocChecker, doc: Domain, state: RecordT) -> dict[
         count: Any = rule.count
         if isinstance(count, str):
             count = checker.expr(count, (*ypath, "count"), scope, INT, "'count'")
-        key = None
-        if isinstance(container, MapT):
-            if rule.key is None:
-                checker.report("AQ104", "missing required key 'key' (records of a map need a key)", ypath)
-            else:
-                key = checker.expr(rule.key, (*ypath, "key"), scope, None, "'key'")
         fields: dict[str, Any] = {}
         record = item if isinstance(item, RecordT) else None
         for field_name, text in rule.fields.items():
@@ -301,6 +295,12 @@ def _generation_rules(checker: DocChecker, doc: Domain, state: RecordT) -> dict[
                 if not is_assignable(_const_type(text), expected):
                     checker.report("AQ304", f"field '{field_name}' should be {expected.render()}", fpath)
                 fields[field_name] = text
+        key = None
+        if isinstance(container, MapT):  # checked after the fields: a key may use them
+            if rule.key is None:
+                checker.report("AQ104", "missing required key 'key' (records of a map need a key)", ypath)
+            else:
+                key = checker.expr(rule.key, (*ypath, "key"), scope, None, "'key'")
         if record is not None:
             for name, t in record.fields.items():
                 if (name not in fields and name not in record.defaults and not isinstance(t, OptionalT)

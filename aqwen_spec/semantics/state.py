@@ -49,12 +49,12 @@ def generate_state(domain: ResolvedDomain, seed: int) -> dict[str, Any]:
                     env = make_env(state)  # a step budget per record, not one for the whole rule
                     env["i"] = i
                     value: dict[str, Any] = {}
-                    key = evaluate(rule.key, env) if rule.key is not None else None
-                    if record is not None and "id" in record.fields and key is not None:
-                        value["id"] = key
                     for field, expr in rule.fields.items():
                         value[field] = expr if not hasattr(expr, "pos") else evaluate(expr, env)
-                        env[field] = value[field]  # later fields of the record may use earlier ones
+                        env[field] = value[field]  # later fields, and the key, may use earlier ones
+                    key = evaluate(rule.key, env) if rule.key is not None else None
+                    if record is not None and "id" in record.fields and key is not None and "id" not in value:
+                        value = {"id": key, **value}
                     if record is not None:
                         value = with_defaults(value, record)
                         for fname, fdefault in record.defaults.items():
