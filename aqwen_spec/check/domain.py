@@ -66,6 +66,14 @@ def _fill_record(
     for fname, fvalue in fields.items():
         fpath = (*ypath, fname)
         if isinstance(fvalue, dict) and "type" in fvalue:
+            unknown = [k for k in fvalue if k not in ("type", "description", "default")]
+            if unknown:
+                hint = did_you_mean(str(unknown[0]), ["type", "description", "default"]) or (
+                    "a field is {type: T, description: ..., default: ...}; in a flow mapping, quote values "
+                    "holding ',' or ': '")
+                checker.report("AQ103", f"unknown key '{unknown[0]}' in field '{fname}'", (*fpath, unknown[0]), hint,
+                               key=True)
+                continue
             try:
                 spec = FieldSpec.model_validate(fvalue)
             except Exception:
