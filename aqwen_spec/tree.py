@@ -100,7 +100,7 @@ class TreeProblem:
 class TreeParser:
     """Parse a workflow's ``tree`` into IR, collecting problems (never raising on bad input)."""
 
-    def __init__(self, ydoc: YamlDoc, tools: set[str] | None = None) -> None:
+    def __init__(self, ydoc: YamlDoc) -> None:
         self.ydoc = ydoc
         self.problems: list[TreeProblem] = []
         self.max_depth = 64

@@ -22,7 +22,7 @@ from aqwen_spec.loader import LoadedDocument, load_documents
 from aqwen_spec.resolved import Origin, ResolvedPersona, SpecSet
 from aqwen_spec.source import SourceFile
 from aqwen_spec.tactics import TACTICS
-from aqwen_spec.tree import Node, Select, Sequence, walk_actions, walk_branches
+from aqwen_spec.tree import Node, Select, Sequence, walk_actions
 
 
 @dataclass
@@ -201,4 +201,3 @@ def _unused(by_kind: dict[str, dict[str, LoadedDocument]], specs: SpecSet, diagn
     for name in specs.domains:
         if not specs.workflows_of(name):
             warn("Domain", name, f"domain '{name}' has no workflow")
-    _ = walk_branches

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,8 +23,3 @@ class Document(Model):
     kind: str
     name: Name
     description: str = ""
-
-
-def schema_of(value: Any) -> dict[str, Any]:
-    """A JSON Schema fragment accepted as-is (for parts validated by hand, such as behaviour trees)."""
-    return dict(value)

@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from aqwen_spec.expr.functions import ArgError, Builtin, FunctionError, elem_type
-from aqwen_spec.types import BOOL, FLOAT, INT, ListT, Type, is_numeric
+from aqwen_spec.types import FLOAT, INT, ListT, Type, is_numeric
 
 if TYPE_CHECKING:  # generators come from the caller: checking specs never imports random
     import random
@@ -123,5 +123,3 @@ SAMPLING_FUNCTIONS: Mapping[str, Builtin] = {
     ]
 }
 """Functions that draw from the installed random generator, by name."""
-
-_ = BOOL
