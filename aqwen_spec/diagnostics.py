@@ -6,7 +6,6 @@ diagnostics into a :class:`Diagnostics` bag instead of raising, so one run repor
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -171,5 +170,7 @@ class SpecError(Exception):
 
 def did_you_mean(word: str, options: Iterable[str]) -> str | None:
     """A hint naming the closest option, if one is close enough."""
+    import difflib  # only error paths need it
+
     matches = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
     return f"did you mean '{matches[0]}'?" if matches else None

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping, Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from aqwen_spec.diagnostics import Diagnostic, Severity
-from aqwen_spec.source import SourceFile
+
+if TYPE_CHECKING:
+    from aqwen_spec.source import SourceFile
 
 _RED, _YELLOW, _CYAN, _BOLD, _DIM, _RESET = "\033[31m", "\033[33m", "\033[36m", "\033[1m", "\033[2m", "\033[0m"
 

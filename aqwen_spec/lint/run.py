@@ -6,9 +6,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aqwen_spec.diagnostics import Diagnostic
-from aqwen_spec.source import SourceFile
+
+if TYPE_CHECKING:
+    from aqwen_spec.source import SourceFile
 
 _DOMAIN_DOC = re.compile(r"^kind:\s*Domain\b", re.MULTILINE)
 
@@ -45,8 +48,20 @@ def spec_tree_root(path: Path, top: Path | None = None) -> Path:
 
 def lint_paths(paths: Iterable[Path], expand_to_tree: bool = True) -> LintResult:
     """Check the given files and folders (with the whole spec tree of each file, unless told not to)."""
+    return lint_roots(resolve_roots(paths, expand_to_tree))
+
+
+def lint_roots(roots: list[Path]) -> LintResult:
+    """Check spec trees (as :func:`resolve_roots` gives them)."""
     from aqwen_spec.check import check_paths
 
+    result = check_paths(roots)
+    return LintResult(result.diagnostics.sorted(), result.sources, len(result.sources))
+
+
+def resolve_roots(paths: Iterable[Path], expand_to_tree: bool = True) -> list[Path]:
+    """The folders to check: each file's spec tree (unless told not to), folders inside others dropped; paths that
+    do not exist are kept, to be reported."""
     roots: list[Path] = []
     missing: list[Path] = []
     for path in paths:
@@ -61,5 +76,4 @@ def lint_paths(paths: Iterable[Path], expand_to_tree: bool = True) -> LintResult
     for root in dict.fromkeys(p.resolve() for p in roots):
         if not any(other != root and other in root.parents for other in dict.fromkeys(p.resolve() for p in roots)):
             unique.append(root)
-    result = check_paths([*unique, *missing])
-    return LintResult(result.diagnostics.sorted(), result.sources, len(result.sources))
+    return [*unique, *missing]
