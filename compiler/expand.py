@@ -13,6 +13,7 @@ from typing import Any
 from aqwen_spec.expr import EvalError, evaluate
 from aqwen_spec.resolved import ResolvedTool, ResolvedWorkflow
 from aqwen_spec.semantics import ToolRunner, copy_state
+from aqwen_spec.semantics.user import say
 from aqwen_spec.templates import render
 from aqwen_spec.tree import Action, Node, Select, Sequence
 
@@ -104,13 +105,13 @@ class TreeRunner:
             reveals = self._value(action, "reveals")
             self._say(f"Could you tell me {about}?")
             self.run.knows.append({"about": about, "value": copy_state(reveals)})
-            self.run.messages.append({"role": "user", "content": "" if reveals is None else _text(reveals)})
+            self.run.messages.append({"role": "user", "content": "" if reveals is None else say(reveals)})
             return True
         if kind == "inform_user":
             value = self._value(action, "value")
             about = self._value(action, "about")
             self.run.informs.append({"about": about, "value": copy_state(value)})
-            self._say(f"{about}: {_text(value)}" if about else _text(value))
+            self._say(f"{about}: {say(value)}" if about else say(value))
             return True
         if kind == "confirm":
             about = self._value(action, "about") or "this action"
@@ -144,16 +145,6 @@ class TreeRunner:
         self.run.calls.append({"name": tool, "arguments": args, "ok": True, "result": outcome.value})
         if bind:
             self.env[bind] = outcome.value
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, (dict, list)):
-        import json
-
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
 
 
 def _args_text(args: dict[str, Any]) -> str:

@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from aqwen_spec.semantics.user import opening
+
 FORMAT = "aqwen-bundle"
 SUPPORTED_MAJOR = 1
 
@@ -77,21 +79,6 @@ class BundleFiles:
                                                    "policy": self.body["domain"].get("policy", ""), "tools": names})
 
 
-def user_opening(task: dict[str, Any]) -> str:
-    """The user's first message, as the scripted user sends it (``runtime/users.py``: the instruction, with ids
-    held back under the ``withholds_id_until_asked`` tactic, then any pressure lines)."""
-    user = task.get("user", {})
-    text = str(user.get("instruction", ""))
-    if "withholds_id_until_asked" in user.get("tactics", []):
-        for item in user.get("knows", []):
-            value = item.get("value")
-            value = value if isinstance(value, str) else json.dumps(value) if value is not None else ""
-            if value and value in text:
-                about = str(item.get("about") or "it")
-                text = text.replace(f" ({value})", "").replace(value, f"(you can ask me for {about})")
-    return f"{text} {' '.join(user.get('pressure', []))}".strip()
-
-
 def openai_messages(gold: list[dict[str, Any]], task_id: str = "") -> list[dict[str, Any]]:
     """Gold messages with OpenAI-style tool calls: ids, ``type: function``, arguments as JSON text; each tool
     result carries the id of the call it answers."""
@@ -123,7 +110,7 @@ def chat_examples(bundle: BundleFiles) -> list[dict[str, Any]]:
     """One chat example per task: system prompt, the user's opening, the gold trajectory; and the tools."""
     system = bundle.system_prompt()
     tools = bundle.tool_schemas
-    return [{"messages": [{"role": "system", "content": system}, {"role": "user", "content": user_opening(t)},
+    return [{"messages": [{"role": "system", "content": system}, {"role": "user", "content": opening(t)},
                           *openai_messages(t["gold"]["messages"], str(t["id"]))],
              "tools": tools} for t in bundle.tasks]
 
@@ -150,7 +137,7 @@ def task_rows(bundle: BundleFiles) -> tuple[list[dict[str, Any]], dict[str, str]
             "id": str(t["id"]), "domain": str(t.get("domain", bundle.domain)), "workflow": str(t["workflow"]),
             "path": [str(p) for p in t.get("path", [])], "branch": str(t.get("branch", "")),
             "persona": None if t.get("persona") is None else str(t["persona"]),
-            "instruction": str(t.get("user", {}).get("instruction", "")), "opening": user_opening(t),
+            "instruction": str(t.get("user", {}).get("instruction", "")), "opening": opening(t),
             "gold_messages": json.dumps(t["gold"]["messages"], ensure_ascii=False),
             "gold_outcome": str(t["gold"].get("outcome", "")),
             "verifiers": [str(v) for v in t.get("verifiers", [])],

@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from aqwen_spec.semantics.user import opening, say
+
 STOP = "###STOP###"
 TRANSFER = "###TRANSFER###"
 
@@ -27,12 +29,6 @@ class User(Protocol):
 
 def _keywords(text: str) -> set[str]:
     return {w for w in _WORDS.findall(text.lower()) if w not in _STOPWORDS}
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def _wrong(value: str) -> str:
@@ -72,16 +68,7 @@ class ScriptedUser:
         return list(self._user.get("tactics", []))
 
     def opening(self) -> str:
-        user = self._user
-        text = str(user.get("instruction", ""))
-        if "withholds_id_until_asked" in self._tactics:
-            for item in user.get("knows", []):
-                value = _text(item.get("value"))
-                if value and value in text:
-                    about = str(item.get("about") or "it")
-                    text = text.replace(f" ({value})", "").replace(value, f"(you can ask me for {about})")
-        pressure = " ".join(user.get("pressure", []))
-        return f"{text} {pressure}".strip()
+        return opening(self.task)
 
     def reply(self, agent_message: str) -> str:
         self.turns += 1
@@ -107,7 +94,7 @@ class ScriptedUser:
                 index = next((i for i in range(len(knows)) if i not in self.revealed), None)
             if index is None:
                 return "Yes." if _CONFIRM.search(agent_message) else "I don't know more than that."
-            value = _text(knows[index].get("value"))
+            value = say(knows[index].get("value"))
             if "gives_wrong_id_first" in self._tactics and not self.gave_wrong and any(c.isdigit() for c in value):
                 self.gave_wrong = True
                 return f"I think it's {_wrong(value)}."
