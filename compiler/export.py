@@ -15,68 +15,17 @@ file hashes are checked as ``Bundle.load`` checks them.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from aqwen_spec.semantics.user import opening
-
-FORMAT = "aqwen-bundle"
-SUPPORTED_MAJOR = 1
+from compiler.reader import BundleError, BundleFiles, read_bundle
 
 
 class ExportError(Exception):
-    """A folder that is not a readable bundle."""
-
-
-class BundleFiles:
-    """A bundle's manifest, body (``bundle.json``) and tasks, read and checked."""
-
-    def __init__(self, folder: Path | str) -> None:
-        self.path = Path(folder)
-        try:
-            self.manifest = json.loads((self.path / "manifest.json").read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ExportError(f"{self.path}: no manifest.json: not a bundle folder (run aqwen-compile first)") from None
-        except (OSError, ValueError) as exc:
-            raise ExportError(f"{self.path / 'manifest.json'}: cannot read: {exc}") from None
-        if not isinstance(self.manifest, dict) or self.manifest.get("format") != FORMAT:
-            raise ExportError(f"{self.path}: not an aqwen bundle")
-        major = str(self.manifest.get("format_version", "")).split(".")[0]
-        if not major.isdigit() or int(major) != SUPPORTED_MAJOR:
-            raise ExportError(f"{self.path}: bundle format version {self.manifest.get('format_version')!r} is not "
-                              f"{SUPPORTED_MAJOR}.x; recompile with aqwen-compile")
-        files: dict[str, bytes] = {}
-        for name in ("bundle.json", "tasks.jsonl"):
-            try:
-                data = (self.path / name).read_bytes()
-            except OSError as exc:
-                raise ExportError(f"{self.path / name}: cannot read: {exc.strerror or exc}") from None
-            expected = self.manifest.get("files", {}).get(name)
-            if expected != hashlib.sha256(data).hexdigest():
-                raise ExportError(f"{self.path / name}: does not match the manifest's hash; recompile with "
-                                  "aqwen-compile")
-            files[name] = data
-        self.body: dict[str, Any] = json.loads(files["bundle.json"])
-        self.tasks: list[dict[str, Any]] = [json.loads(line) for line in files["tasks.jsonl"].decode().splitlines()
-                                            if line.strip()]
-
-    @property
-    def domain(self) -> str:
-        return str(self.body["domain"]["name"])
-
-    @property
-    def tool_schemas(self) -> list[dict[str, Any]]:
-        return list(self.body["tool_schemas"])
-
-    def system_prompt(self) -> str:
-        from aqwen_spec.templates import render
-
-        names = ", ".join(s["function"]["name"] for s in self.tool_schemas)
-        return render(self.body["system_prompt"], {"domain": self.domain,
-                                                   "policy": self.body["domain"].get("policy", ""), "tools": names})
+    """Gold messages that cannot be converted."""
 
 
 def openai_messages(gold: list[dict[str, Any]], task_id: str = "") -> list[dict[str, Any]]:
@@ -196,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"{parser.prog}: error: give at least one of --tools, --dataset, --chat\n")
         return 2
     try:
-        bundle = BundleFiles(args.bundle)
+        bundle = read_bundle(args.bundle)
         if args.tools:
             _write_text(args.tools, json.dumps(bundle.tool_schemas, indent=2, ensure_ascii=False) + "\n")
             print(f"{args.tools}: {len(bundle.tool_schemas)} tools")
@@ -207,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.dataset:
             n = write_dataset(bundle, args.dataset)
             print(f"{args.dataset}: {n} tasks")
-    except ExportError as exc:
+    except (BundleError, ExportError) as exc:
         sys.stderr.write(f"{parser.prog}: error: {exc}\n")
         return 1
     return 0
