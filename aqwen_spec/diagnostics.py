@@ -49,6 +49,7 @@ CODES: dict[str, str] = {
     "AQ202": "invalid type declaration",
     "AQ203": "value does not match its declared type",
     "AQ204": "data file cannot be read",
+    "AQ205": "invalid full-text index",
     # expressions and templates
     "AQ301": "expression syntax error",
     "AQ302": "unknown name",

@@ -30,6 +30,15 @@ class RecordRuleIR:
     fields: dict[str, Any]  # field -> Expr or constant
 
 
+@dataclass(frozen=True)
+class FullTextIR:
+    """A full-text index of the SQL view: SQLite FTS5 table ``<field>_fts`` over ``columns`` of ``field``'s records."""
+
+    field: str
+    columns: tuple[str, ...]
+    tokenizer: str = "unicode61"
+
+
 @dataclass
 class ResolvedDomain:
     name: str
@@ -42,6 +51,7 @@ class ResolvedDomain:
     generate: dict[str, RecordRuleIR]
     origin: Origin
     data_files: list[str] = field(default_factory=list)
+    fulltext: tuple[FullTextIR, ...] = ()
 
 
 @dataclass
@@ -75,6 +85,8 @@ class ResolvedTool:
     python: str | None
     sql: str | None
     origin: Origin
+    fulltext: tuple[FullTextIR, ...] = ()
+    """For a ``sql`` tool: the domain's full-text indexes, which its SQL view builds (a runner sees only tools)."""
 
 
 @dataclass

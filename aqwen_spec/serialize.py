@@ -13,6 +13,7 @@ from aqwen_spec.expr.serialize import from_json as expr_from_json
 from aqwen_spec.expr.serialize import to_json as expr_to_json
 from aqwen_spec.resolved import (
     CheckIR,
+    FullTextIR,
     Origin,
     ParamIR,
     PreconditionIR,
@@ -119,6 +120,15 @@ def _expr(e: Any) -> Any:
     return None if e is None else expr_to_json(e)
 
 
+def _fulltext(indexes: tuple[FullTextIR, ...]) -> dict[str, Any]:
+    """``{"fulltext": [...]}`` with full-text indexes; nothing without (other bundles stay byte for byte the same)."""
+    return {"fulltext": [[i.field, list(i.columns), i.tokenizer] for i in indexes]} if indexes else {}
+
+
+def _fulltext_from(d: dict[str, Any]) -> tuple[FullTextIR, ...]:
+    return tuple(FullTextIR(f, tuple(cols), tok) for f, cols, tok in d.get("fulltext", ()))
+
+
 def domain_to_json(d: ResolvedDomain) -> dict[str, Any]:
     return {
         "name": d.name,
@@ -137,6 +147,7 @@ def domain_to_json(d: ResolvedDomain) -> dict[str, Any]:
             for k, r in d.generate.items()
         ],
         "origin": _origin(d.origin),
+        **_fulltext(d.fulltext),
     }
 
 
@@ -151,7 +162,7 @@ def domain_from_json(d: dict[str, Any]) -> ResolvedDomain:
                   for f, v in r["fields"]}
         generate[k] = RecordRuleIR(count, expr_from_json(r["key"]) if r["key"] else None, fields)
     return ResolvedDomain(d["name"], d["description"], named, state, d["policy"], d["system_prompt"],
-                          d["initial_data"], generate, _origin_from(d.get("origin")))
+                          d["initial_data"], generate, _origin_from(d.get("origin")), fulltext=_fulltext_from(d))
 
 
 def tool_to_json(t: ResolvedTool) -> dict[str, Any]:
@@ -172,6 +183,7 @@ def tool_to_json(t: ResolvedTool) -> dict[str, Any]:
         "python": t.python,
         "sql": t.sql,
         "origin": _origin(t.origin),
+        **_fulltext(t.fulltext),
     }
 
 
@@ -185,7 +197,8 @@ def tool_from_json(d: dict[str, Any], named: dict[str, Type]) -> ResolvedTool:
     effects = expr_from_json(d["effects"]) if d["effects"] else None
     returns = expr_from_json(d["returns"]) if d["returns"] else None
     return ResolvedTool(d["name"], d["domain"], d["description"], d["access"], params, requires, effects, returns,
-                        ANY, d["implementation"], d["python"], d["sql"], _origin_from(d.get("origin")))
+                        ANY, d["implementation"], d["python"], d["sql"], _origin_from(d.get("origin")),
+                        _fulltext_from(d))
 
 
 def persona_to_json(p: ResolvedPersona) -> dict[str, Any]:

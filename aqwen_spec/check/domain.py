@@ -10,12 +10,13 @@ from typing import Any
 from aqwen_spec.check.context import DocChecker
 from aqwen_spec.check.scopes import state_scope
 from aqwen_spec.diagnostics import did_you_mean
-from aqwen_spec.documents.domain import Domain, FieldSpec
-from aqwen_spec.resolved import Origin, RecordRuleIR, ResolvedDomain
+from aqwen_spec.documents.domain import Domain, FieldSpec, FullTextIndex
+from aqwen_spec.resolved import FullTextIR, Origin, RecordRuleIR, ResolvedDomain
 from aqwen_spec.source import YPath
 from aqwen_spec.types import (
     ANY,
     INT,
+    STR,
     EnumT,
     ListT,
     MapT,
@@ -113,13 +114,70 @@ def check_domain(checker: DocChecker, doc: Domain, base_dir: Path) -> ResolvedDo
                  named, checker, ("state",))
     initial = _initial_data(checker, doc, state, base_dir)
     generate = _generation_rules(checker, doc, state)
+    fulltext = _fulltext_indexes(checker, doc, state)
     if doc.system_prompt:
         checker.template(doc.system_prompt, ("system_prompt",), {"policy", "domain", "tools"})
     origin = Origin(checker.path, checker.pos(()))
     return ResolvedDomain(
         doc.name, doc.description, named, state, doc.policy, doc.system_prompt, initial, generate, origin,
-        [f.path for f in doc.initial_state.files],
+        [f.path for f in doc.initial_state.files], fulltext,
     )
+
+
+_FTS5_RESERVED = ("rank", "rowid")
+
+
+def _fulltext_indexes(checker: DocChecker, doc: Domain, state: RecordT) -> tuple[FullTextIR, ...]:
+    """``fulltext:``: each names a map or list of records and text fields of those records (AQ205 otherwise)."""
+    out: list[FullTextIR] = []
+    for fname, decl in doc.fulltext.items():
+        ypath: YPath = ("fulltext", fname)
+        columns, tokenizer = (decl.columns, decl.tokenizer) if isinstance(decl, FullTextIndex) else (decl, "unicode61")
+        cpath: YPath = (*ypath, "columns") if isinstance(decl, FullTextIndex) else ypath
+        ftype = state.fields.get(fname)
+        if ftype is None:
+            checker.report("AQ205", f"the state has no field '{fname}' to index", ypath,
+                           did_you_mean(fname, state.fields), key=True)
+            continue
+        if f"{fname}_fts" in state.fields:
+            checker.report("AQ205", f"the index table '{fname}_fts' would hide the state field of that name", ypath,
+                           key=True)
+            continue
+        container = ftype.inner if isinstance(ftype, OptionalT) else ftype
+        item = container.value if isinstance(container, MapT) else container.item if isinstance(
+            container, ListT) else None
+        if not isinstance(item, RecordT):
+            checker.report("AQ205", f"'{fname}' is {ftype.render()}: full-text indexes are over maps or lists of "
+                           "records", ypath, key=True)
+            continue
+        if not columns:
+            checker.report("AQ205", f"the index of '{fname}' names no field", ypath, "list the text fields to index")
+            continue
+        good: list[str] = []
+        for i, column in enumerate(columns):
+            ctype = item.fields.get(column)
+            if ctype is None:
+                checker.report("AQ205", f"{item.name} has no field '{column}'", (*cpath, i),
+                               did_you_mean(column, item.fields))
+            elif not _is_text(ctype):
+                checker.report("AQ205", f"field '{column}' of {item.name} is {ctype.render()}; only text is indexed "
+                               "(str, an enum, or a list of str)", (*cpath, i))
+            elif column in _FTS5_RESERVED:
+                checker.report("AQ205", f"'{column}' is a reserved column name of SQLite FTS5", (*cpath, i))
+            elif column in good:
+                checker.report("AQ205", f"field '{column}' is indexed twice", (*cpath, i))
+            else:
+                good.append(column)
+        if good:
+            out.append(FullTextIR(fname, tuple(good), tokenizer))
+    return tuple(out)
+
+
+def _is_text(t: Type) -> bool:
+    t = t.inner if isinstance(t, OptionalT) else t
+    if isinstance(t, ListT):
+        t = t.item.inner if isinstance(t.item, OptionalT) else t.item
+    return t == STR or isinstance(t, EnumT)
 
 
 def _check_variant(target: VariantT, decl: dict[str, Any], named: dict[str, Type], checker: DocChecker,

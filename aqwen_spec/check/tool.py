@@ -16,6 +16,7 @@ from aqwen_spec.values import check_value
 _PYTHON_REF = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*$")
 _SQL_START = re.compile(r"^\s*(select|with)\b", re.IGNORECASE)
 _SQL_PARAM = re.compile(r"(?<!:):([A-Za-z_]\w*)")
+_SQL_FTS = re.compile(r"\b([A-Za-z_]\w*)_fts\b")
 
 
 def check_tool(checker: DocChecker, doc: Tool, domain: ResolvedDomain | None) -> ResolvedTool:
@@ -62,7 +63,7 @@ def check_tool(checker: DocChecker, doc: Tool, domain: ResolvedDomain | None) ->
                                ("implementation", "python"))
         else:
             kind = "sql"
-            _check_sql(checker, impl.sql or "", params)
+            _check_sql(checker, impl.sql or "", params, domain)
         if kind != "declarative" and doc.effects is not None:
             checker.report("AQ106", f"a {kind} tool has no declarative effects", ("effects",))
     if doc.effects is not None and scope is not None:
@@ -81,11 +82,11 @@ def check_tool(checker: DocChecker, doc: Tool, domain: ResolvedDomain | None) ->
     return ResolvedTool(
         doc.name, doc.domain, doc.description, access, params, requires, effects, returns, returns_type,
         kind, impl.python if impl else None, impl.sql if impl else None,  # type: ignore[arg-type]
-        Origin(checker.path, checker.pos(())),
+        Origin(checker.path, checker.pos(())), domain.fulltext if domain and kind == "sql" else (),
     )
 
 
-def _check_sql(checker: DocChecker, sql: str, params: dict[str, ParamIR]) -> None:
+def _check_sql(checker: DocChecker, sql: str, params: dict[str, ParamIR], domain: ResolvedDomain | None) -> None:
     path = ("implementation", "sql")
     if not _SQL_START.match(sql):
         checker.report("AQ311", "SQL tools run read-only queries: start with SELECT or WITH", path)
@@ -96,3 +97,9 @@ def _check_sql(checker: DocChecker, sql: str, params: dict[str, ParamIR]) -> Non
         if name not in params:
             checker.report("AQ311", f"the query binds ':{name}', which is not a parameter", path,
                            did_you_mean(name, params))
+    if domain is not None:
+        indexed = {index.field for index in domain.fulltext}
+        for table in dict.fromkeys(_SQL_FTS.findall(sql)):
+            if table in domain.state.fields and table not in indexed and f"{table}_fts" not in domain.state.fields:
+                checker.report("AQ311", f"the query uses '{table}_fts', but the domain declares no full-text index "
+                               f"of '{table}'", path, f"declare one in the domain: fulltext: {{{table}: [TEXT_FIELD]}}")

@@ -44,6 +44,17 @@ class InitialState(Model):
     generate: dict[Name, RecordRule] = Field(default_factory=dict)
 
 
+class FullTextIndex(Model):
+    """The long form of a full-text index: the text fields to index and how words are split."""
+
+    columns: list[Name] = Field(min_length=1, description="The text fields of the records to index.")
+    tokenizer: Literal["unicode61", "porter", "trigram"] = Field(
+        "unicode61",
+        description="unicode61: words (case and accents folded); porter: words reduced to their stems "
+        "('plants' finds 'plant'); trigram: any substring of three or more characters.",
+    )
+
+
 class Domain(Document):
     kind: Literal["Domain"] = "Domain"
     types: dict[Name, dict[str, Any]] = Field(
@@ -54,3 +65,8 @@ class Domain(Document):
     policy: str = Field("", description="The policy text the agent must follow (shown in the system prompt).")
     system_prompt: str | None = Field(None, description="A Jinja2 template for the agent's system prompt.")
     initial_state: InitialState = Field(default_factory=InitialState)
+    fulltext: dict[Name, list[Name] | FullTextIndex] = Field(
+        default_factory=dict,
+        description="Full-text indexes for sql: tools: a map or list field of records -> the text fields to index "
+        "(or {columns, tokenizer}); each becomes an SQLite FTS5 table named <field>_fts.",
+    )
