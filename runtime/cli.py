@@ -6,6 +6,9 @@ into ``build/`` first), on CPU, writing ``runs/<name>/``; ``--resume`` continues
 ``aqwen-run eval BUILD/<domain> --agent oracle|noop|random [--k K] [--json] [--out DIR]`` runs every task K times
 and reports success, mean reward and pass^k per workflow, branch and persona.
 
+``aqwen-run report [RUN_DIR] [-o FILE] [--episodes N]`` writes a self-contained HTML page about a run folder
+(default ``runs/latest``, written to ``RUN_DIR/report.html``); see :mod:`runtime.report`.
+
 ``aqwen-run serve CHECKPOINT [--host 127.0.0.1] [--port 8000]`` serves a checkpoint over an OpenAI-compatible HTTP
 API (``/v1/chat/completions`` with tools, ``/v1/models``, ``/health``); see :mod:`runtime.serve`.
 """
@@ -40,6 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="folder for trajectories.jsonl and report.json (default: runs/eval-<domain>-<agent>)")
     ev.add_argument("--seed", type=int, default=0, help="seed of the random agent")
     ev.add_argument("--max-turns", type=int, default=20, help="assistant turns per episode")
+    from runtime.report import DEFAULT_EPISODES
+
+    rep = sub.add_parser("report", help="write a self-contained HTML report of a run folder")
+    rep.add_argument("run_dir", type=Path, nargs="?", default=Path("runs/latest"),
+                     help="a run folder written by aqwen-run (default: runs/latest)")
+    rep.add_argument("-o", "--output", type=Path, default=None, help="the HTML file (default: RUN_DIR/report.html)")
+    rep.add_argument("--episodes", type=int, default=DEFAULT_EPISODES,
+                     help="episodes sampled from each of the first and last evaluations (default: 40)")
     from runtime.serve import add_arguments as serve_arguments
 
     serve_arguments(sub.add_parser("serve", help="serve a checkpoint over an OpenAI-compatible HTTP API"))
@@ -66,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         from runtime.serve import run as serve
 
         return serve(args)
+    if args.command == "report":
+        return _report(args)
     if args.k < 1:
         sys.stderr.write("aqwen-run: error: --k must be at least 1\n")
         return 2
@@ -101,6 +114,21 @@ def _eval(args: argparse.Namespace) -> int:
     passes = "  ".join(f"pass^{k} {v:.3f}" for k, v in report.pass_hat().items())
     print(f"\nsuccess {report.success_rate:.3f}  mean reward {report.mean_reward:.3f}  {passes}")
     print(f"trajectories: {out / 'trajectories.jsonl'}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from runtime.report import ReportError, write_report
+
+    if args.episodes < 0:
+        sys.stderr.write("aqwen-run: error: --episodes must be 0 or more\n")
+        return 2
+    try:
+        out = write_report(args.run_dir, args.output, episodes=args.episodes)
+    except ReportError as exc:
+        sys.stderr.write(f"aqwen-run: error: {exc}\n")
+        return 1
+    print(f"report: {out}")
     return 0
 
 

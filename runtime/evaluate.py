@@ -120,7 +120,8 @@ class EvalReport:
         with path.open("w", encoding="utf-8") as f:
             for t in self.trials:
                 row = {"task_id": t.task["id"], "trial": t.trial, "workflow": t.task["workflow"],
-                       "path": t.task["path"], "persona": t.task.get("persona"), **t.result.to_json()}
+                       "path": t.task["path"], "persona": t.task.get("persona"),
+                       "difficulty": t.task.get("difficulty", {}), **t.result.to_json()}
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
