@@ -40,6 +40,19 @@ class OracleAgent:
         return "\n".join([turn["content"]] * bool(turn["content"]) + [format_tool_call(c) for c in calls])
 
 
+class ReplayAgent(OracleAgent):
+    """Replays given assistant turns (a teacher's episode) instead of the gold: for distillation."""
+
+    name = "replay"
+
+    def __init__(self, messages: list[dict[str, Any]]) -> None:
+        self.messages = messages
+
+    def start(self, task: dict[str, Any], tools: list[dict[str, Any]]) -> None:
+        self.turns = [m for m in self.messages if m["role"] == "assistant"]
+        self.index = 0
+
+
 class NoopAgent:
     """Ends the episode at once."""
 

@@ -55,11 +55,20 @@ class RunState:
         return cls(**json.loads((folder / "state.json").read_text()))
 
 
+# stages beyond eval/sft/grpo: "module:function", called as function(runner, model_path, stage, name, resume)
+STAGE_RUNNERS: dict[str, str] = {
+    "flywheel": "runtime.flywheel:run_flywheel_stage",
+    "distill": "runtime.distill:run_distill_stage",
+    "reasoning_flywheel": "runtime.reasoning:run_reasoning_stage",
+}
+
+
 class PipelineRunner:
     def __init__(self, pipeline: Pipeline, bundle: Bundle, run_dir: Path, progress: bool = True,
-                 echo: Callable[[str], None] = print) -> None:
+                 echo: Callable[[str], None] = print, specs: Path | None = None) -> None:
         self.pipeline = pipeline
         self.bundle = bundle
+        self.specs = specs  # the spec tree the bundle was compiled from (flywheels grow it)
         self.dir = run_dir
         self.progress = progress
         self.echo = echo
@@ -104,9 +113,10 @@ class PipelineRunner:
                 self.echo(f"[{name}] held-out success {report.success_rate:.3f}, mean reward "
                           f"{report.mean_reward:.3f} on {report.n_tasks} tasks")
             else:
-                checkpoint = self.train(state.model, stage, name, resume=name in state.results)
-                state.results[name] = {"stage": stage.stage, "checkpoint": str(checkpoint)}
-                state.model = str(checkpoint)
+                result = self.run_stage(state.model, stage, name, resume=name in state.results)
+                state.results[name] = {"stage": stage.stage, **result}
+                if result.get("checkpoint"):
+                    state.model = str(result["checkpoint"])
             state.results[name]["seconds"] = round(time.perf_counter() - start, 1)
             state.done.append(name)
             state.save(self.dir)
@@ -173,6 +183,16 @@ class PipelineRunner:
 
         return evaluate_concurrent(self.bundle, tasks, make_agent, k=stage.k, workers=spec.workers,
                                    config=self.config, on_done=lambda t: bar.update(1))
+
+    def run_stage(self, model_path: str, stage: Any, name: str, resume: bool) -> dict[str, Any]:
+        """Run a training-side stage; the result's ``checkpoint`` (if any) is the model the next stage starts from."""
+        if stage.stage in ("sft", "grpo"):
+            return {"checkpoint": str(self.train(model_path, stage, name, resume))}
+        from importlib import import_module
+
+        module, func = STAGE_RUNNERS[stage.stage].split(":")
+        result: dict[str, Any] = getattr(import_module(module), func)(self, model_path, stage, name, resume)
+        return result
 
     def train(self, model_path: str, stage: Any, name: str, resume: bool) -> Path:
         from runtime.training import run_grpo, run_sft

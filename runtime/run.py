@@ -87,7 +87,8 @@ def run_pipeline(args: argparse.Namespace) -> int:
     tmp_link.unlink(missing_ok=True)
     tmp_link.symlink_to(run_dir.resolve().name if run_dir.parent.resolve() == runs.resolve() else run_dir.resolve())
     os.replace(tmp_link, latest)
-    runner = PipelineRunner(pipeline, bundle, run_dir, progress=not args.no_progress)
+    runner = PipelineRunner(pipeline, bundle, run_dir, progress=not args.no_progress,
+                            specs=args.specs if args.specs.exists() else None)
     print(f"run {run_dir}: pipeline {pipeline.name}, model {pipeline.model.name}, {len(runner.train_tasks)} training "
           f"and {len(runner.heldout)} held-out tasks")
     summary = runner.run(state)

@@ -69,8 +69,13 @@ def sft_dataset(traces: list[Rollout]) -> Any:
 
 def run_sft(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]], out: Path, stage: Any,
             config: EpisodeConfig, sink: Callable[[dict[str, Any]], None], use_cpu: bool = True,
-            resume: bool = False, trainer_args: dict[str, Any] | None = None) -> StageResult:
-    """Fine-tune on the gold trajectories of ``tasks`` (played by the oracle through the environment)."""
+            resume: bool = False, trainer_args: dict[str, Any] | None = None,
+            make_traces: Callable[[ChatFormat], list[Rollout]] | None = None) -> StageResult:
+    """Fine-tune on the gold trajectories of ``tasks`` (played by the oracle through the environment).
+
+    ``make_traces`` replaces the oracle: it gets the model's chat format and returns the episodes to learn from
+    (a teacher's, for distillation), recorded through the same token path.
+    """
     from trl import SFTConfig, SFTTrainer
 
     from runtime.agents import OracleAgent
@@ -78,7 +83,10 @@ def run_sft(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]],
 
     model, tokenizer = load(model_path)
     fmt = ChatFormat(tokenizer, bundle.tool_schemas)
-    traces = [t for t in agent_traces(bundle, tasks, OracleAgent, fmt, config) if t.result.success]
+    if make_traces is not None:
+        traces = make_traces(fmt)
+    else:
+        traces = [t for t in agent_traces(bundle, tasks, OracleAgent, fmt, config) if t.result.success]
     dataset = sft_dataset(traces)
     metrics: list[dict[str, Any]] = []
     record = _recorder(metrics, sink)

@@ -41,9 +41,9 @@ class EvalStage(Model):
     temperature: float = Field(0.0, ge=0)
 
 
-class SFTStage(Model):
-    stage: Literal["sft"]
-    name: Name | None = None
+class SFTOptions(Model):
+    """Supervised fine-tuning on gold (or teacher) trajectories with TRL's SFTTrainer."""
+
     epochs: float = Field(1.0, gt=0)
     max_steps: int | None = Field(None, ge=1)
     learning_rate: float = Field(5e-4, gt=0)
@@ -52,9 +52,14 @@ class SFTStage(Model):
     lora: bool = False
 
 
-class GRPOStage(Model):
-    stage: Literal["grpo"]
+class SFTStage(SFTOptions):
+    stage: Literal["sft"]
     name: Name | None = None
+
+
+class GRPOOptions(Model):
+    """GRPO with TRL's GRPOTrainer over whole episodes."""
+
     max_steps: int = Field(20, ge=1)
     num_generations: int = Field(4, ge=2, description="Completions per prompt (the GRPO group).")
     batch_size: int = Field(8, ge=1, description="Completions per optimisation step.")
@@ -67,7 +72,105 @@ class GRPOStage(Model):
     vllm_mode: Literal["none", "colocate", "server"] = Field("none", description="vLLM generation (GPU only).")
 
 
-Stage = Annotated[EvalStage | SFTStage | GRPOStage, Field(discriminator="stage")]
+class GRPOStage(GRPOOptions):
+    stage: Literal["grpo"]
+    name: Name | None = None
+
+
+GrowthOperator = Literal[
+    "error_branch", "clarify", "confirm_write", "policy_branch", "chain", "distractor", "harder_persona"
+]
+GROWTH_OPERATORS: tuple[GrowthOperator, ...] = (
+    "error_branch", "clarify", "confirm_write", "policy_branch", "chain", "distractor", "harder_persona"
+)
+
+
+class FlywheelStage(Model):
+    """The agentic data flywheel: evaluate, keep what the model fails, grow harder workflows, retrain; N rounds."""
+
+    stage: Literal["flywheel"]
+    name: Name | None = None
+    rounds: int = Field(3, ge=1)
+    tasks_per_round: int = Field(24, ge=1, description="Tasks drawn from the generators each round.")
+    k: int = Field(4, ge=1, description="Rollouts of the current model per task.")
+    temperature: float = Field(1.0, ge=0, description="Sampling temperature of the evaluation rollouts.")
+    band: tuple[float, float] = Field(
+        (0.0, 1.0), description="Pass rates strictly inside (low, high) go to GRPO; at or below low (all fail) to "
+        "SFT on their gold trajectories; at or above high (all pass) are retired."
+    )
+    grow: list[GrowthOperator] = Field(
+        default_factory=lambda: list(GROWTH_OPERATORS), description="Growth operators applied to failed workflows."
+    )
+    grow_per_round: int = Field(4, ge=0, description="Most workflows grown in one round.")
+    sft: SFTOptions | None = Field(default_factory=lambda: SFTOptions(epochs=2.0),
+                                   description="Training on the all-fail tasks' gold (none: skip).")
+    grpo: GRPOOptions | None = Field(default_factory=lambda: GRPOOptions(max_steps=4),
+                                     description="Training on the in-band tasks (none: skip).")
+
+
+class TeacherSpec(Model):
+    """The model that solves tasks for distillation: any backend."""
+
+    name: str = Field(description="Like the pipeline's model: builtin:..., a local folder, a hub id, or the name a "
+                      "server knows it by.")
+    backend: Literal["hf", "vllm", "openai"] = "hf"
+    endpoint: str | None = Field(None, description="backend openai: the server's base URL.")
+    api_key_env: str | None = None
+    workers: int = Field(8, ge=1, description="backend openai: episodes run concurrently.")
+
+
+class DistillStage(Model):
+    """Rejection sampling: a teacher solves training tasks; its episodes the verifiers score 1.0 become SFT data."""
+
+    stage: Literal["distill"]
+    name: Name | None = None
+    teacher: TeacherSpec
+    k: int = Field(2, ge=1, description="Teacher attempts per task.")
+    temperature: float = Field(0.7, ge=0)
+    max_tasks: int | None = Field(None, ge=1)
+    sft: SFTOptions = Field(default_factory=lambda: SFTOptions())
+
+
+ReasoningOperator = Literal["harder", "compose", "persona"]
+REASONING_OPERATORS: tuple[ReasoningOperator, ...] = ("harder", "compose", "persona")
+
+
+class ReasoningFlywheelStage(Model):
+    """The reasoning flywheel: evaluate on Problem instances, grow harder problems from failures, retrain; N rounds."""
+
+    stage: Literal["reasoning_flywheel"]
+    name: Name | None = None
+    rounds: int = Field(3, ge=1)
+    problems: list[Name] = Field(default_factory=list, description="Problems to start from (empty: all of the domain).")
+    problems_per_round: int = Field(16, ge=1, description="Instances drawn and evaluated each round.")
+    k: int = Field(4, ge=1, description="Samples of the current model per instance.")
+    temperature: float = Field(1.0, ge=0, description="Sampling temperature of the evaluation (0: greedy).")
+    max_new_tokens: int = Field(64, ge=1, description="Tokens per answer.")
+    band: tuple[float, float] = Field(
+        (0.0, 1.0), description="Pass rates strictly inside (low, high) go to GRPO; at or below low to SFT on the "
+        "computed solution; problems whose instances all reach high are retired."
+    )
+    operators: list[ReasoningOperator] = Field(
+        default_factory=lambda: list(REASONING_OPERATORS), description="How failed problems grow."
+    )
+    knob_step: int = Field(1, ge=1, description="Steps a 'harder' problem turns one knob up.")
+    grow_per_round: int = Field(4, ge=0, description="Most problems added in one round.")
+    teacher: str | None = Field(
+        None, description="Rewrites questions for variety: 'builtin:paraphrase' or a model (none: no rewriting)."
+    )
+    solver: str = Field("model", description="Consistency filter: 'model' (the current model), 'builtin:parser', "
+                        "or a model reference.")
+    consistency_k: int = Field(2, ge=1, description="A rewrite is kept only if the solver agrees k of k times.")
+    sft: SFTOptions | None = Field(default_factory=lambda: SFTOptions(epochs=1.0),
+                                   description="Training on the all-fail instances' computed solutions (none: skip).")
+    grpo: GRPOOptions | None = Field(default_factory=lambda: GRPOOptions(max_steps=4),
+                                     description="Training on the in-band instances (none: skip).")
+
+
+Stage = Annotated[
+    EvalStage | SFTStage | GRPOStage | FlywheelStage | DistillStage | ReasoningFlywheelStage,
+    Field(discriminator="stage"),
+]
 
 
 class Pipeline(Document):

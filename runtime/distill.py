@@ -1,0 +1,128 @@
+"""Distillation by rejection sampling: a teacher solves training tasks, its perfect episodes become SFT data.
+
+The teacher is any backend: a local or built-in checkpoint through transformers (``hf``), a large model on vLLM
+(``vllm``, GPU only) or an OpenAI-compatible server (``openai``). Every teacher episode is scored by the task's
+verifiers; those scoring 1.0 are replayed through the environment in the *student's* chat format
+(:func:`runtime.rollout.agent_traces` with :class:`runtime.agents.ReplayAgent`), so the student trains on exactly
+the ids its own rollouts would produce, with tool outputs and user turns masked out, then SFT runs on them.
+
+Writes ``runs/<name>/distill/<stage>/report.json`` (attempts, teacher success, episodes kept) and
+``teacher.jsonl`` (every teacher episode with its reward).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+Task = dict[str, Any]
+
+
+def teacher_episodes(runner: Any, stage: Any, tasks: list[Task]) -> list[tuple[Task, Any]]:
+    """(task, EpisodeResult) for every teacher attempt: ``stage.k`` per task."""
+    teacher = stage.teacher
+    bundle = runner.bundle
+    if teacher.backend == "openai":
+        from runtime.backends.concurrent import evaluate_concurrent
+        from runtime.backends.openai import OpenAIAgent
+
+        key = os.environ.get(teacher.api_key_env) if teacher.api_key_env else None
+        max_tokens = runner.pipeline.budget.max_new_tokens
+
+        def make_agent() -> OpenAIAgent:
+            return OpenAIAgent(teacher.endpoint or "", teacher.name, api_key=key, temperature=stage.temperature,
+                               max_tokens=max_tokens)
+
+        report = evaluate_concurrent(bundle, tasks, make_agent, k=stage.k, workers=teacher.workers,
+                                     config=runner.config)
+        return [(t.task, t.result) for t in report.trials]
+    from runtime.models import domain_corpus, load, resolve_model
+    from runtime.rollout import ChatFormat, HFPolicy, run_rollouts
+
+    path = resolve_model(teacher.name, domain_corpus(bundle, runner.train_tasks))
+    policy: Any
+    if teacher.backend == "vllm":  # GPU only
+        from transformers import AutoTokenizer
+
+        from runtime.backends.vllm import VLLMPolicy
+
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+        policy = VLLMPolicy(path, temperature=stage.temperature, seed=runner.pipeline.seed)
+    else:
+        model, tokenizer = load(path)
+        policy = HFPolicy(model, tokenizer, temperature=stage.temperature, seed=runner.pipeline.seed)
+    fmt = ChatFormat(tokenizer, bundle.tool_schemas)
+    runs = [t for t in tasks for _ in range(stage.k)]
+    rollouts = run_rollouts(bundle, runs, policy, fmt, runner.config,
+                            max_new_tokens=runner.pipeline.budget.max_new_tokens, batch_size=8, stats=runner.stats)
+    return [(r.task, r.result) for r in rollouts]
+
+
+def perfect(result: Any) -> bool:
+    return bool(result.success) and result.reward >= 1.0
+
+
+def run_distill_stage(runner: Any, model_path: str, stage: Any, name: str, resume: bool) -> dict[str, Any]:
+    """The ``distill`` pipeline stage (see the module docstring)."""
+    from runtime.agents import ReplayAgent
+    from runtime.rollout import ChatFormat, Rollout, agent_traces
+    from runtime.training import run_sft
+
+    folder: Path = runner.dir / "distill" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    tasks = list(runner.train_tasks)
+    if stage.max_tasks and len(tasks) > stage.max_tasks:
+        stride = len(tasks) / stage.max_tasks
+        tasks = [tasks[int(i * stride)] for i in range(stage.max_tasks)]
+    runner.echo(f"[{name}] teacher {stage.teacher.name} ({stage.teacher.backend}): {stage.k} attempts on "
+                f"{len(tasks)} training tasks")
+    episodes = teacher_episodes(runner, stage, tasks)
+    with (folder / "teacher.jsonl").open("w", encoding="utf-8") as f:
+        for task, episode in episodes:
+            f.write(json.dumps({"task": task["id"], "reward": episode.reward, "success": episode.success,
+                                "messages": episode.messages}) + "\n")
+    kept: list[tuple[Task, list[dict[str, Any]]]] = []
+    seen: set[str] = set()
+    for task, episode in episodes:
+        key = json.dumps([task["id"], [m for m in episode.messages if m["role"] == "assistant"]], sort_keys=True)
+        if perfect(episode) and key not in seen:
+            seen.add(key)
+            kept.append((task, episode.messages))
+    replay_failures = 0
+
+    def make_traces(fmt: ChatFormat) -> list[Rollout]:
+        nonlocal replay_failures
+        traces: list[Rollout] = []
+        for task, messages in kept:
+            trace = agent_traces(runner.bundle, [task], partial(ReplayAgent, messages), fmt, runner.config)[0]
+            if perfect(trace.result):
+                traces.append(trace)
+            else:  # a teacher episode the environment does not reproduce (e.g. an LLM-simulated user)
+                replay_failures += 1
+        return traces
+
+    report: dict[str, Any] = {
+        "teacher": stage.teacher.name, "backend": stage.teacher.backend, "n_tasks": len(tasks),
+        "attempts": len(episodes),
+        "teacher_success_rate": round(sum(perfect(r) for _, r in episodes) / len(episodes), 4) if episodes else 0.0,
+        "kept_episodes": len(kept), "kept_tasks": len({t["id"] for t, _ in kept}),
+    }
+    result: dict[str, Any] = {k: report[k] for k in ("teacher_success_rate", "kept_episodes", "kept_tasks")}
+    if kept:
+        def sink(row: dict[str, Any]) -> None:
+            runner._metric({"stage": name, **row})
+
+        trained = run_sft(model_path, runner.bundle, [], runner.dir / "checkpoints" / name, stage.sft,
+                          runner.config, sink, resume=resume, make_traces=make_traces)
+        result["checkpoint"] = str(trained.checkpoint)
+    else:
+        runner.echo(f"[{name}] the teacher solved no task perfectly: nothing to distill, the model is unchanged")
+    report["replay_failures"] = replay_failures
+    result["replay_failures"] = replay_failures
+    (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    runner.echo(f"[{name}] teacher success {report['teacher_success_rate']:.3f}; {len(kept)} perfect episodes on "
+                f"{report['kept_tasks']} tasks distilled")
+    return result

@@ -1,0 +1,331 @@
+"""The agentic data flywheel: evaluate the current model, keep what it fails, grow harder workflows, train; N rounds.
+
+One round (``runs/<name>/flywheel/round_<k>/``):
+
+1. compile the working spec tree (``flywheel/specs/``: the pipeline's specs plus every growth kept so far) and draw
+   tasks: the tasks carried over from the previous round first (failed, in the band, or newly grown), then fresh
+   draws from the generators; held-out tasks are never drawn;
+2. roll out the current model ``k`` times per task and compute pass rates per task, workflow, branch and persona;
+3. sort the tasks by pass rate: inside the band (``low < p < high``) they go to GRPO (their groups carry signal),
+   at or below ``low`` (all fail) to SFT on their gold trajectories, at or above ``high`` (all pass) they retire;
+4. grow the workflows the model fails most with the growth operators (:mod:`compiler.growth`), written as YAML under
+   ``flywheel/specs/grown/``; a growth is kept only if the grown tree lints, compiles and every task of the new
+   workflow has a gold trajectory scoring 1.0 (the compiler's own checks), else it is dropped with the reason;
+5. draw tasks from every new workflow (their lineage names the failed task they grew from), train, and write
+   ``report.json`` and ``tasks.jsonl``.
+
+Everything is seeded: a round's report is the same for the same seed and the same model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from compiler.growth import OPERATORS, Growth, GrowthContext, branch_names, load_raw, yaml_documents
+
+Task = dict[str, Any]
+
+
+class FlywheelError(Exception):
+    """A flywheel cannot run (no spec tree to grow, or the working tree stopped compiling)."""
+
+
+def difficulty_score(task: Task) -> int:
+    """One number per task: tree depth + tool calls + extra user turns + 2 if the user is adversarial."""
+    d = task.get("difficulty") or {}
+    return int(d.get("depth", 0)) + int(d.get("calls", 0)) + max(0, int(d.get("user_turns", 1)) - 1) \
+        + 2 * bool(d.get("adversarial"))
+
+
+def _seed(*parts: Any) -> int:
+    return int(hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()[:8], 16)
+
+
+@dataclass
+class RoundData:
+    tasks: list[Task]
+    pass_rate: dict[str, float]
+
+
+class Flywheel:
+    def __init__(self, runner: Any, stage: Any, name: str) -> None:
+        if runner.specs is None:
+            raise FlywheelError("a flywheel stage needs the spec tree the bundle came from (aqwen-run --specs)")
+        self.runner = runner
+        self.stage = stage
+        self.name = name
+        self.domain = runner.bundle.name
+        self.folder = runner.dir / "flywheel"
+        self.work = self.folder / "specs"
+        self.seed = runner.pipeline.seed
+        self.heldout = {t["id"].replace("/adv-", "/") for t in runner.heldout}
+
+    # --- the spec tree -----------------------------------------------------------------------------------------
+
+    def _compile(self) -> Any:
+        from aqwen_spec.diagnostics import SpecError
+        from compiler import compile_specs
+
+        try:
+            return compile_specs(self.work, seed=self.seed, tasks_per_branch=2)
+        except SpecError as exc:
+            first = exc.diagnostics[0] if exc.diagnostics else None
+            where = f"{first.path}:{first.pos.line}:{first.pos.col}: {first.code} {first.message}" if first else ""
+            raise FlywheelError(f"the grown spec tree does not compile: {where}") from None
+
+    def _bundle(self, project: Any, folder: Path) -> Any:
+        from compiler import write_bundles
+        from runtime.bundle import Bundle
+
+        if folder.exists():
+            shutil.rmtree(folder)
+        for path in write_bundles(project, folder):
+            if path.name == self.domain:
+                return Bundle.load(path)
+        raise FlywheelError(f"the grown spec tree has no domain {self.domain}")
+
+    def _try_growths(self, candidates: list[Growth], round_no: int) -> tuple[list[Growth], list[dict[str, Any]], Any]:
+        """Keep each candidate whose spec tree still compiles with every gold at 1.0 (one at a time, in order)."""
+        from aqwen_spec.diagnostics import SpecError
+        from compiler import compile_specs
+
+        grown = self.work / "grown" / f"round_{round_no}.yaml"
+        grown.parent.mkdir(parents=True, exist_ok=True)
+        kept: list[Growth] = []
+        rejected: list[dict[str, Any]] = []
+        project = None
+        for growth in candidates:
+            grown.write_text(self._grown_text([*kept, growth], round_no), encoding="utf-8")
+            try:
+                project = compile_specs(self.work, seed=self.seed, tasks_per_branch=2)
+            except SpecError as exc:
+                codes = Counter(d.code for d in exc.diagnostics)
+                first = exc.diagnostics[0]
+                rejected.append({"operator": growth.operator, "workflow": growth.source,
+                                 "codes": dict(sorted(codes.items())), "first": f"{first.code} {first.message}"})
+                continue
+            kept.append(growth)
+        if kept:
+            grown.write_text(self._grown_text(kept, round_no), encoding="utf-8")
+        else:
+            grown.unlink(missing_ok=True)
+        if project is None or len(kept) != len(candidates):
+            project = self._compile()
+        return kept, rejected, project
+
+    @staticmethod
+    def _grown_text(growths: list[Growth], round_no: int) -> str:
+        head = [f"# Workflows grown in flywheel round {round_no}; each compiles and its gold trajectories score 1.0."]
+        head += [f"# {g.workflow}: {g.operator} from {g.source} ({g.note})" for g in growths]
+        return "\n".join(head) + "\n" + yaml_documents([d for g in growths for d in g.documents])
+
+    # --- rounds -------------------------------------------------------------------------------------------------
+
+    def run(self, model_path: str, resume: bool) -> dict[str, Any]:
+        if not self.work.exists():
+            shutil.copytree(self.runner.specs, self.work, ignore=shutil.ignore_patterns(".*"))
+        carried: list[Task] = []
+        rounds = []
+        for k in range(1, self.stage.rounds + 1):
+            rdir = self.folder / f"round_{k}"
+            report_file = rdir / "report.json"
+            if resume and report_file.exists():
+                report = json.loads(report_file.read_text())
+                model_path = report["model_after"]
+                carried = [json.loads(line) for line in (rdir / "carry.jsonl").read_text().splitlines() if line]
+                rounds.append(report)
+                self.runner.echo(f"[{self.name}] round {k} already done")
+                continue
+            rdir.mkdir(parents=True, exist_ok=True)
+            report, carried, model_path = self.round(k, model_path, carried, rdir)
+            rounds.append(report)
+        return {
+            "checkpoint": model_path,
+            "rounds": [{key: r[key] for key in ("round", "n_tasks", "pass_rate", "mean_difficulty", "kept",
+                                                 "to_sft", "retired", "new_workflows", "new_tasks")}
+                       for r in rounds],
+        }
+
+    def draw(self, generator: Any, n: int, round_no: int, exclude: set[str],
+             workflows: list[str] | None = None) -> list[Task]:
+        if n <= 0:
+            return []
+        out: list[Task] = []
+        for attempt in range(4):
+            drawn = generator.generate(n * 2, seed=_seed(self.seed, self.name, round_no, attempt, workflows),
+                                       workflows=workflows)
+            for task in drawn:
+                base = task.id.replace("/adv-", "/")
+                if base in self.heldout or task.id in exclude:
+                    continue
+                exclude.add(task.id)
+                out.append(task.data)
+                if len(out) >= n:
+                    return out
+        return out
+
+    def round(self, k: int, model_path: str, carried: list[Task], rdir: Path) -> tuple[dict[str, Any], list[Task], str]:
+        stage, start = self.stage, time.perf_counter()
+        project = self._compile()
+        bundle = self._bundle(project, rdir / "build")
+        generator = project.domains[self.domain].generator
+        seen = {t["id"] for t in carried}
+        tasks = carried[: stage.tasks_per_round]
+        tasks += self.draw(generator, stage.tasks_per_round - len(tasks), k, seen)
+        self.runner.echo(f"[{self.name}] round {k}: {len(tasks)} tasks ({len(carried)} carried), "
+                         f"{stage.k} rollouts each")
+        pass_rate = self.evaluate(bundle, model_path, tasks, k)
+
+        low, high = stage.band
+        to_grpo = [t for t in tasks if low < pass_rate[t["id"]] < high]
+        to_sft = [t for t in tasks if pass_rate[t["id"]] <= low]
+        retired = [t for t in tasks if pass_rate[t["id"]] >= high and not (low < pass_rate[t["id"]] < high)]
+
+        growths, rejected, project = self.grow(k, tasks, pass_rate)
+        lineage: list[dict[str, Any]] = []
+        new_tasks: list[Task] = []
+        if growths:
+            generator = project.domains[self.domain].generator
+            per = max(1, stage.tasks_per_round // (2 * len(growths)))
+            for g in growths:
+                for task in self.draw(generator, per, k, seen, workflows=[g.workflow]):
+                    task["lineage"] = {"grown_from": g.failed_task, "operator": g.operator,
+                                       "source_workflow": g.source, "round": k}
+                    new_tasks.append(task)
+                    lineage.append({"task": task["id"], "workflow": g.workflow, **task["lineage"]})
+
+        model_before = model_path
+        model_path = self.train(k, model_path, bundle, to_sft, to_grpo, rdir)
+
+        by = _groups(tasks, pass_rate)
+        difficulties = [difficulty_score(t) for t in tasks]
+        new_branches = [f"{g.workflow}:{b}" for g in growths for b in g.new_branches]
+        report = {
+            "round": k,
+            "n_tasks": len(tasks),
+            "k": stage.k,
+            "pass_rate": round(sum(pass_rate.values()) / len(tasks), 4) if tasks else 0.0,
+            "mean_difficulty": round(sum(difficulties) / len(difficulties), 3) if difficulties else 0.0,
+            "difficulty_histogram": {str(d): c for d, c in sorted(Counter(difficulties).items())},
+            "kept": len(to_grpo),
+            "to_sft": len(to_sft),
+            "retired": len(retired),
+            "retired_tasks": sorted(t["id"] for t in retired),
+            "by_workflow": by["workflow"],
+            "by_branch": by["branch"],
+            "by_persona": by["persona"],
+            "new_workflows": [{"workflow": g.workflow, "operator": g.operator, "source_workflow": g.source,
+                               "grown_from": g.failed_task, "note": g.note} for g in growths],
+            "new_branches": new_branches,
+            "rejected_growths": rejected,
+            "new_tasks": len(new_tasks),
+            "lineage": lineage,
+            "model_before": model_before,
+            "model_after": model_path,
+            "seconds": round(time.perf_counter() - start, 1),
+        }
+        with (rdir / "tasks.jsonl").open("w", encoding="utf-8") as f:
+            for t in tasks:
+                f.write(json.dumps({"id": t["id"], "workflow": t["workflow"], "branch": t["branch"],
+                                    "persona": t["persona"], "pass_rate": pass_rate[t["id"]],
+                                    "difficulty": difficulty_score(t), "lineage": t.get("lineage")}) + "\n")
+        # next round: the new tasks first, then what the model still fails, lowest pass rate first
+        failing = sorted(to_grpo + to_sft, key=lambda t: (pass_rate[t["id"]], t["id"]))
+        carry = new_tasks + failing
+        with (rdir / "carry.jsonl").open("w", encoding="utf-8") as f:
+            for t in carry:
+                f.write(json.dumps(t) + "\n")
+        (rdir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        self.runner._metric({"stage": self.name, "event": "flywheel_round", "round": k,
+                             "pass_rate": report["pass_rate"], "mean_difficulty": report["mean_difficulty"],
+                             "n_tasks": len(tasks), "new_workflows": len(growths), "retired": len(retired)})
+        self.runner.echo(f"[{self.name}] round {k}: pass rate {report['pass_rate']:.3f}, {len(to_grpo)} in band, "
+                         f"{len(to_sft)} all-fail, {len(retired)} retired, {len(growths)} workflows grown "
+                         f"({len(rejected)} growths rejected), {len(new_tasks)} new tasks")
+        return report, carry, model_path
+
+    def evaluate(self, bundle: Any, model_path: str, tasks: list[Task], k: int) -> dict[str, float]:
+        from runtime.models import load
+        from runtime.rollout import ChatFormat, HFPolicy, run_rollouts
+
+        model, tokenizer = load(model_path)
+        policy = HFPolicy(model, tokenizer, temperature=self.stage.temperature, seed=_seed(self.seed, "eval", k))
+        fmt = ChatFormat(tokenizer, bundle.tool_schemas)
+        runs = [t for t in tasks for _ in range(self.stage.k)]
+        rollouts = run_rollouts(bundle, runs, policy, fmt, self.runner.config,
+                                max_new_tokens=self.runner.pipeline.budget.max_new_tokens, batch_size=8,
+                                stats=self.runner.stats)
+        wins: dict[str, int] = defaultdict(int)
+        for r in rollouts:
+            wins[r.task["id"]] += int(r.result.success)
+        return {t["id"]: wins[t["id"]] / self.stage.k for t in tasks}
+
+    def grow(self, k: int, tasks: list[Task], pass_rate: dict[str, float]) -> tuple[list[Growth], list[Any], Any]:
+        """Grow the workflows with the lowest pass rates, rotating through the operators; keep what compiles."""
+        stage = self.stage
+        worst: dict[str, tuple[float, str]] = {}
+        for t in sorted(tasks, key=lambda t: t["id"]):
+            p = pass_rate[t["id"]]
+            if p < 1.0 and (t["workflow"] not in worst or p < worst[t["workflow"]][0]):
+                worst[t["workflow"]] = (p, t["id"])
+        order = sorted(worst, key=lambda w: (worst[w][0], w))[: stage.grow_per_round]
+        if not order or not stage.grow:
+            return [], [], self._compile()
+        from aqwen_spec.check import check_paths
+
+        ctx = GrowthContext(check_paths([self.work]).specs, load_raw(self.work), k)
+        candidates: list[Growth] = []
+        ops = list(stage.grow)
+        for i, workflow in enumerate(order):
+            for j in range(len(ops)):
+                op = ops[(i + k + j) % len(ops)]
+                growth = OPERATORS[op](ctx, workflow)
+                if growth is not None:
+                    growth.failed_task = worst[workflow][1]
+                    before = branch_names(ctx.raw[("Workflow", workflow)].data.get("tree"))
+                    after = {b for d in growth.documents if d.get("kind") == "Workflow"
+                             for b in branch_names(d.get("tree"))}
+                    growth.new_branches = sorted(after - before)
+                    candidates.append(growth)
+                    break
+        return self._try_growths(candidates, k)
+
+    def train(self, k: int, model_path: str, bundle: Any, to_sft: list[Task], to_grpo: list[Task],
+              rdir: Path) -> str:
+        from runtime.training import run_grpo, run_sft
+
+        def sink(row: dict[str, Any]) -> None:
+            self.runner._metric({"stage": self.name, "round": k, **row})
+
+        config = self.runner.config
+        if self.stage.sft is not None and to_sft:
+            self.runner.echo(f"[{self.name}] round {k}: SFT on the gold of {len(to_sft)} all-fail tasks")
+            model_path = str(run_sft(model_path, bundle, to_sft, rdir / "sft", self.stage.sft, config, sink).checkpoint)
+        if self.stage.grpo is not None and to_grpo:
+            self.runner.echo(f"[{self.name}] round {k}: GRPO on {len(to_grpo)} in-band tasks")
+            result = run_grpo(model_path, bundle, to_grpo, rdir / "grpo", self.stage.grpo, config,
+                              self.runner.pipeline.budget.max_new_tokens, sink, stats=self.runner.stats)
+            model_path = str(result.checkpoint)
+        return model_path
+
+
+def _groups(tasks: list[Task], pass_rate: dict[str, float]) -> dict[str, dict[str, dict[str, float]]]:
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for key in ("workflow", "branch", "persona"):
+        acc: dict[str, list[float]] = defaultdict(list)
+        for t in tasks:
+            acc[str(t.get(key))].append(pass_rate[t["id"]])
+        out[key] = {name: {"n": len(v), "pass_rate": round(sum(v) / len(v), 4)} for name, v in sorted(acc.items())}
+    return out
+
+
+def run_flywheel_stage(runner: Any, model_path: str, stage: Any, name: str, resume: bool) -> dict[str, Any]:
+    """The ``flywheel`` pipeline stage (see the module docstring)."""
+    return Flywheel(runner, stage, name).run(model_path, resume)
