@@ -44,6 +44,7 @@ CODES: dict[str, str] = {
     "AQ105": "wrong value type",
     "AQ106": "invalid value",
     "AQ107": "invalid name",
+    "AQ108": "invalid knob range or default",
     # types and schemas
     "AQ201": "unknown type",
     "AQ202": "invalid type declaration",
@@ -62,6 +63,7 @@ CODES: dict[str, str] = {
     "AQ309": "template uses an unknown name",
     "AQ310": "invalid python escape hatch reference",
     "AQ311": "invalid SQL",
+    "AQ312": "answer does not fit its check",
     # cross-document references
     "AQ401": "duplicate name",
     "AQ402": "unknown domain",
@@ -72,6 +74,8 @@ CODES: dict[str, str] = {
     "AQ407": "unknown verifier check or reference",
     "AQ408": "wrong tool call arguments",
     "AQ409": "unknown branch",
+    "AQ410": "no problems for a reasoning stage",
+    "AQ411": "unknown problem",
     # warnings
     "AQ501": "unused definition",
     "AQ502": "branch condition contradicts an earlier one",
@@ -81,6 +85,7 @@ CODES: dict[str, str] = {
     "AQ602": "gold trajectory does not earn full reward",
     "AQ603": "initial state generation failed",
     "AQ604": "no task could be drawn for a workflow",
+    "AQ605": "no instance could be drawn for a problem",
     # command line
     "AQ901": "path not found",
 }

@@ -146,6 +146,36 @@ class ResolvedVerifier:
 
 
 @dataclass
+class KnobIR:
+    name: str
+    min: float | int
+    max: float | int
+    default: float | int
+    step: float | int
+    type: Type  # INT or FLOAT
+    description: str = ""
+
+
+@dataclass
+class ResolvedProblem:
+    name: str
+    domain: str | None
+    description: str
+    knobs: dict[str, KnobIR]
+    params: dict[str, Any]  # name -> Expr (sampling allowed), in order
+    param_types: dict[str, Type]
+    constraints: list[Any]  # Expr
+    question: str  # Jinja template
+    answer: Any  # Expr, or None with answer_python
+    answer_python: str | None
+    answer_type: Type
+    check: Literal["exact", "numeric", "set", "list"]
+    tolerance: float | None
+    solution: str | None  # Jinja template
+    origin: Origin
+
+
+@dataclass
 class SpecSet:
     """Every checked definition of a spec tree, by name."""
 
@@ -155,10 +185,15 @@ class SpecSet:
     workflows: dict[str, ResolvedWorkflow] = field(default_factory=dict)
     verifiers: dict[str, ResolvedVerifier] = field(default_factory=dict)
     pipelines: dict[str, Any] = field(default_factory=dict)  # name -> documents.Pipeline (already typed)
+    problems: dict[str, ResolvedProblem] = field(default_factory=dict)
     source_files: list[str] = field(default_factory=list)
 
     def tools_of(self, domain: str) -> dict[str, ResolvedTool]:
         return {n: t for n, t in self.tools.items() if t.domain == domain}
+
+    def problems_of(self, domain: str) -> dict[str, ResolvedProblem]:
+        """The domain's problems and those with no domain (which every domain has)."""
+        return {n: p for n, p in self.problems.items() if p.domain in (None, domain)}
 
     def workflows_of(self, domain: str) -> dict[str, ResolvedWorkflow]:
         return {n: w for n, w in self.workflows.items() if w.domain == domain}

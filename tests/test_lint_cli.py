@@ -149,7 +149,7 @@ def test_json_format(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeyp
     payload = json.loads(capsys.readouterr().out)
     assert set(payload) == {"files_checked", "errors", "warnings", "diagnostics"}
     spec_files = len(list((tmp_path / "specs").rglob("*.yaml")))
-    assert payload["files_checked"] == spec_files == 7
+    assert payload["files_checked"] == spec_files == len(list(EXAMPLE.glob("*.yaml"))) + 2
     assert payload["errors"] == 1
     assert payload["warnings"] == 2  # both new tools are never called
     for d in payload["diagnostics"]:
@@ -261,7 +261,7 @@ def test_schema_validates_every_example_document(capsys: pytest.CaptureFixture[s
         errors = [e.message for e in validator.iter_errors(doc)]
         assert not errors, (name, doc.get("name"), errors)
         kinds.add(doc["kind"])
-    assert kinds == {"Domain", "Tool", "Persona", "Workflow", "Verifier", "Pipeline"}
+    assert kinds == {"Domain", "Tool", "Persona", "Workflow", "Verifier", "Pipeline", "Problem"}
 
 
 def test_schema_rejects_unknown_keys_and_kinds(capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from aqwen_spec.check.conditions import atoms, contradicts, implies
 from aqwen_spec.check.context import DocChecker
 from aqwen_spec.check.domain import check_domain
+from aqwen_spec.check.problem import check_problem
 from aqwen_spec.check.tool import check_tool
 from aqwen_spec.check.verifier import check_verifier
 from aqwen_spec.check.workflow import check_workflow
@@ -112,6 +113,11 @@ def check_documents(
             c.report("AQ405", f"unknown workflow '{target}'", ("for",), did_you_mean(target, specs.workflows))
         domain = specs.domains.get(workflow.domain) if workflow else None
         specs.verifiers[name] = check_verifier(c, item.doc, workflow, domain, specs.tools)  # type: ignore[arg-type]
+    for name, item in by_kind.get("Problem", {}).items():
+        c = checker(item)
+        if item.doc.domain is not None:  # type: ignore[attr-defined]
+            domain_of(item)
+        specs.problems[name] = check_problem(c, item.doc)  # type: ignore[arg-type]
     for name, item in by_kind.get("Pipeline", {}).items():
         _check_pipeline(checker(item), item, specs, broken)
         specs.pipelines[name] = item.doc
@@ -138,6 +144,22 @@ def _check_pipeline(c: DocChecker, item: LoadedDocument, specs: SpecSet, broken:
         if doc.backend == "openai" and stage.stage != "eval":
             c.report("AQ106", f"a {stage.stage} stage trains the model: it needs backend hf or vllm, not openai",
                      ("stages", i, "stage"), "evaluate a served model with backend openai; train with hf")
+        if stage.stage == "reasoning_flywheel":
+            _check_reasoning_stage(c, stage, ("stages", i), doc.domain, specs, broken)
+
+
+def _check_reasoning_stage(c: DocChecker, stage: Any, ypath: tuple[Any, ...], domain: str, specs: SpecSet,
+                           broken: set[tuple[str, str]]) -> None:
+    """A reasoning flywheel needs Problem documents of its domain; the problems it names must exist."""
+    available = specs.problems_of(domain)
+    for j, name in enumerate(stage.problems):
+        if name not in available and ("Problem", name) not in broken:
+            message = f"problem '{name}' is not of domain '{domain}'" if name in specs.problems \
+                else f"unknown problem '{name}'"
+            c.report("AQ411", message, (*ypath, "problems", j), did_you_mean(name, available))
+    if not available and not any(kind == "Problem" for kind, _ in broken):
+        c.report("AQ410", f"a reasoning_flywheel stage needs Problem documents, and domain '{domain}' has none",
+                 (*ypath, "stage"), "add kind: Problem documents with this domain (or with no domain)")
 
 
 def _check_persona(c: DocChecker, item: LoadedDocument, specs: SpecSet) -> ResolvedPersona:

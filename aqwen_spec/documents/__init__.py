@@ -9,6 +9,7 @@ from aqwen_spec.documents.base import Document, Model
 from aqwen_spec.documents.domain import Domain
 from aqwen_spec.documents.persona import Persona
 from aqwen_spec.documents.pipeline import Pipeline
+from aqwen_spec.documents.problem import Problem
 from aqwen_spec.documents.tool import Tool
 from aqwen_spec.documents.verifier import Verifier
 from aqwen_spec.documents.workflow import Workflow
@@ -20,6 +21,7 @@ KINDS: dict[str, type[Document]] = {
     "Workflow": Workflow,
     "Verifier": Verifier,
     "Pipeline": Pipeline,
+    "Problem": Problem,
 }
 
-__all__ = ["KINDS", "Document", "Domain", "Model", "Persona", "Pipeline", "Tool", "Verifier", "Workflow"]
+__all__ = ["KINDS", "Document", "Domain", "Model", "Persona", "Pipeline", "Problem", "Tool", "Verifier", "Workflow"]
