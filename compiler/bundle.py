@@ -24,7 +24,7 @@ from compiler.expand import TRANSFER_TOOL
 from compiler.project import CompiledDomain, CompiledProject
 
 FORMAT = "aqwen-bundle"
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
 """Major.minor. A reader accepts bundles of its own major version; minor versions only add optional fields."""
 
 DEFAULT_SYSTEM_PROMPT = """You are a tool-using assistant for the {{ domain }} domain.
@@ -99,6 +99,7 @@ def manifest_json(project: CompiledProject, compiled: CompiledDomain, files: dic
     used |= {w.origin.path for w in specs.workflows_of(compiled.name).values()}
     used |= {v.origin.path for w in specs.workflows_of(compiled.name) for v in specs.verifiers_of(w)}
     used |= {p.origin.path for p in specs.personas.values() if not p.domains or compiled.name in p.domains}
+    used |= {p.origin.path for p in specs.problems_of(compiled.name).values()}
     sources = {}
     for path in sorted(used):
         sources[_rel(path, root)] = sha256(Path(path).read_bytes())
@@ -108,6 +109,11 @@ def manifest_json(project: CompiledProject, compiled: CompiledDomain, files: dic
         if full.exists():
             sources[_rel(str(full), root)] = sha256(full.read_bytes())
     tasks = [t.data for t in compiled.tasks]
+    counts: dict[str, Any] = {}
+    if "problems.jsonl" in files:  # format 1.1: Problem instances (absent when the domain has no problems)
+        instances = project.problems.get(compiled.name, [])
+        counts["problems"] = len(specs.problems_of(compiled.name))
+        counts["problem_instances"] = dict(sorted(Counter(i["problem"] for i in instances).items()))
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -123,6 +129,7 @@ def manifest_json(project: CompiledProject, compiled: CompiledDomain, files: dic
             "branches": dict(sorted(Counter(f"{t['workflow']}/{'.'.join(t['path'])}" for t in tasks).items())),
             "personas": dict(sorted(Counter(str(t["persona"]) for t in tasks).items())),
             "adversarial": sum(1 for t in tasks if t["adversarial"]),
+            **counts,
         },
     }
 
@@ -136,6 +143,12 @@ def write_bundles(project: CompiledProject, build: Path) -> list[Path]:
             "bundle.json": (_dumps(bundle_json(project.specs, name)) + "\n").encode(),
             "tasks.jsonl": "".join(_dumps(t.data) + "\n" for t in compiled.tasks).encode(),
         }
+        if project.specs.problems_of(name):
+            from compiler.problems import problem_to_json
+
+            defs = {n: problem_to_json(p) for n, p in sorted(project.specs.problems_of(name).items())}
+            files["problems.json"] = (_dumps({"problems": defs}) + "\n").encode()
+            files["problems.jsonl"] = "".join(_dumps(i) + "\n" for i in project.problems.get(name, [])).encode()
         manifest = manifest_json(project, compiled, files)
         files["manifest.json"] = (json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
         target = build / name

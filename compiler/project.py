@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aqwen_spec.check import check_paths
 from aqwen_spec.diagnostics import Diagnostic, Diagnostics, SpecError
@@ -37,6 +38,7 @@ class CompiledProject:
     domains: dict[str, CompiledDomain] = field(default_factory=dict)
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
     sources: dict[str, SourceFile] = field(default_factory=dict)
+    problems: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # domain -> Problem instances
 
 
 def compile_specs(
@@ -51,6 +53,10 @@ def compile_specs(
         raise SpecError(checked.diagnostics.errors)
     for name in sorted(checked.specs.domains):
         _compile_domain(project, name)
+    if checked.specs.problems:
+        from compiler.problems import compile_problems
+
+        compile_problems(project)
     if project.diagnostics.has_errors():
         raise SpecError(project.diagnostics.errors)
     return project

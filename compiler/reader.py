@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,8 @@ class BundleFiles:
     manifest: dict[str, Any]
     body: dict[str, Any]
     tasks: list[dict[str, Any]]
+    problem_defs: dict[str, Any] = field(default_factory=dict)  # format 1.1: Problem definitions (IR), by name
+    problems: list[dict[str, Any]] = field(default_factory=list)  # format 1.1: Problem instances
 
     @property
     def domain(self) -> str:
@@ -81,7 +83,9 @@ def read_bundle(path: Path | str) -> BundleFiles:
             raise BundleError(f"{folder}: the manifest lists no {required}")
     body = json.loads(files["bundle.json"])
     tasks = [json.loads(line) for line in files["tasks.jsonl"].decode().splitlines() if line.strip()]
-    return BundleFiles(folder, manifest, body, tasks)
+    defs = json.loads(files["problems.json"])["problems"] if "problems.json" in files else {}
+    problems = [json.loads(line) for line in files.get("problems.jsonl", b"").decode().splitlines() if line.strip()]
+    return BundleFiles(folder, manifest, body, tasks, defs, problems)
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:

@@ -61,7 +61,9 @@ def test_every_branch_of_every_workflow_has_tasks(build: Path) -> None:
 
 def test_manifest_records_hashes_of_sources_and_files(build: Path) -> None:
     manifest = json.loads((build / "plant_maintenance" / "manifest.json").read_text())
-    assert set(manifest["files"]) == {"bundle.json", "tasks.jsonl"}
+    # problems.json and problems.jsonl (format 1.1) because the example domain has Problem documents
+    assert set(manifest["files"]) == {"bundle.json", "tasks.jsonl", "problems.json", "problems.jsonl"}
+    assert "plant_maintenance/problems.yaml" in manifest["sources"]
     assert "plant_maintenance/tools.yaml" in manifest["sources"]
     assert "plant_maintenance/data/parts.csv" in manifest["sources"]
     assert manifest["format_version"].startswith("1.")
