@@ -172,3 +172,42 @@ def test_a_round_is_deterministic_for_a_fixed_seed_and_model(tiny_path: str, tmp
         grown = runner.dir / "flywheel" / "specs" / "grown" / "round_1.yaml"
         reports[-1]["grown_yaml"] = grown.read_text() if grown.exists() else ""
     assert _strip(reports[0]) == _strip(reports[1])
+
+
+# --- distillation ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def teacher(tiny_path: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[dict[str, Any]]]:
+    """The built-in model, fine-tuned until it solves four training tasks: a stand-in for a large teacher."""
+    from aqwen_spec.documents.pipeline import SFTOptions
+    from runtime.env import EpisodeConfig
+    from runtime.training import run_sft
+
+    out = tmp_path_factory.mktemp("teacher")
+    bundle = Bundle.load(write_bundles(compile_specs(ROOT / "specs"), out / "build")[0])
+    tasks = [t for t in bundle.tasks if t["workflow"] == "line_backlog"][:4]
+    options = SFTOptions(epochs=40, learning_rate=0.003, batch_size=4)
+    result = run_sft(tiny_path, bundle, tasks, out / "sft", options, EpisodeConfig(max_turns=4), lambda row: None)
+    return str(result.checkpoint), tasks
+
+
+def test_distillation_keeps_only_perfect_teacher_episodes(teacher: tuple[str, list[dict[str, Any]]], tiny_path: str,
+                                                          specs: Path, tmp_path: Path) -> None:
+    from runtime.distill import run_distill_stage
+
+    checkpoint, tasks = teacher
+    runner = _runner(tmp_path, specs, {"stage": "distill", "teacher": {"name": checkpoint}, "k": 2,
+                                       "temperature": 0.0, "sft": {"max_steps": 2, "batch_size": 2}})
+    runner.train_tasks = tasks + [t for t in runner.train_tasks if t["workflow"] == "reserve_spare_part"][:2]
+    result = run_distill_stage(runner, tiny_path, runner.pipeline.stages[0], "distill", resume=False)
+    report = json.loads((runner.dir / "distill" / "distill" / "report.json").read_text())
+    episodes = [json.loads(line) for line in (runner.dir / "distill" / "distill" / "teacher.jsonl").open()]
+    assert report["attempts"] == len(episodes) == 2 * len(runner.train_tasks)
+    perfect = [e for e in episodes if e["success"] and e["reward"] >= 1.0]
+    assert perfect, "the fine-tuned teacher solves the tasks it was trained on"
+    assert report["teacher_success_rate"] == round(len(perfect) / len(episodes), 4)
+    # greedy decoding twice gives the same episode: kept once
+    assert report["kept_episodes"] == len({(e["task"], json.dumps(e["messages"])) for e in perfect})
+    assert report["replay_failures"] == 0
+    assert Path(result["checkpoint"]).exists() and result["checkpoint"] != tiny_path
