@@ -107,7 +107,7 @@ class GrowthContext:
 
 
 def yaml_documents(docs: list[dict[str, Any]]) -> str:
-    return "---\n".join(yaml.safe_dump(d, sort_keys=False, allow_unicode=True, width=110) for d in docs)
+    return "---\n".join(yaml.safe_dump(d, sort_keys=False, allow_unicode=True, width=4096) for d in docs)
 
 
 # --- reading trees as written ----------------------------------------------------------------------------------
@@ -202,7 +202,8 @@ def rename(text: str, names: dict[str, str]) -> str:
 
 
 def _substitute(expr: str, args: dict[str, str]) -> str:
-    return rename(expr, {k: f"({v})" for k, v in args.items()})
+    simple = re.compile(r"^[A-Za-z_][\w.]*$|^\"[^\"]*\"$|^-?\d+(\.\d+)?$")
+    return rename(expr, {k: v if simple.match(v) else f"({v})" for k, v in args.items()})
 
 
 def _humanize(name: str) -> str:
