@@ -248,6 +248,7 @@ class ReasoningFlywheel:
             return None
         shift = _hash(v["id"], round_no) % len(partners)
         partners = partners[shift:] + partners[:shift]
+        pairs: list[tuple[ResolvedProblem, dict[str, Any] | None, ResolvedProblem, dict[str, Any] | None]]
         pairs = [(failed, dict(v["knobs"]), self.problems[n], None) for n in partners]
         pairs += [(self.problems[n], None, failed, dict(v["knobs"])) for n in partners]
         for first, first_knobs, second, second_knobs in pairs:
