@@ -477,6 +477,9 @@ def run_reasoning_stage(runner: Any, model_path: str, stage: Any, name: str, res
         instances, rewrites = fly.prepare(1, teacher, (lambda: consistency(model)) if consistency else None)
     summary = []
     for r in range(first, stage.rounds + 1):
+        if not instances:
+            runner.echo(f"[{name}] round {r}: no problem left to draw (all retired); stopping")
+            break
         new_model, instances, report = fly.run_round(r, instances, model, make_solver, train, teacher, consistency,
                                                      rewrites)
         trained = trained or new_model != model
@@ -494,7 +497,7 @@ def run_reasoning_stage(runner: Any, model_path: str, stage: Any, name: str, res
         tmp.write_text(json.dumps({"stage": name, "round": r, "model": model, "trained": trained,
                                    "population": fly.population.to_json(), "rewrites": rewrites}, indent=2) + "\n")
         os.replace(tmp, state_file)
-    result: dict[str, Any] = {"rounds": stage.rounds, "active_problems": len(fly.population.active),
+    result: dict[str, Any] = {"rounds": first - 1 + len(summary), "active_problems": len(fly.population.active),
                               "retired_problems": len(fly.population.retired),
                               "problems_made": len(fly.population.variants), "per_round": summary}
     if summary:

@@ -53,6 +53,9 @@ class ModelSolver:
                 self.generated.append((prompt, ids, logprobs))
                 ended = bool(ids) and ids[-1] == self.fmt.eos_id
                 texts.append(self.fmt.decode(ids[:-1] if ended else ids))
+        release = getattr(self.policy, "release", None)  # single turns: nothing to keep between calls
+        if release is not None:
+            release()
         return [texts[i * k:(i + 1) * k] for i in range(len(items))]
 
 
