@@ -65,6 +65,8 @@ class Flywheel:
         self.folder = runner.dir / "flywheel"
         self.work = self.folder / "specs"
         self.seed = runner.pipeline.seed
+        # compile with the bundle's seed: the same initial states as the held-out tasks, which are then excluded
+        self.compile_seed = int(runner.bundle.manifest.get("seed", self.seed))
         self.heldout = {t["id"].replace("/adv-", "/") for t in runner.heldout}
 
     # --- the spec tree -----------------------------------------------------------------------------------------
@@ -74,7 +76,7 @@ class Flywheel:
         from compiler import compile_specs
 
         try:
-            return compile_specs(self.work, seed=self.seed, tasks_per_branch=2)
+            return compile_specs(self.work, seed=self.compile_seed, tasks_per_branch=2)
         except SpecError as exc:
             first = exc.diagnostics[0] if exc.diagnostics else None
             where = f"{first.path}:{first.pos.line}:{first.pos.col}: {first.code} {first.message}" if first else ""
@@ -104,7 +106,7 @@ class Flywheel:
         for growth in candidates:
             grown.write_text(self._grown_text([*kept, growth], round_no), encoding="utf-8")
             try:
-                project = compile_specs(self.work, seed=self.seed, tasks_per_branch=2)
+                project = compile_specs(self.work, seed=self.compile_seed, tasks_per_branch=2)
             except SpecError as exc:
                 codes = Counter(d.code for d in exc.diagnostics)
                 first = exc.diagnostics[0]
@@ -236,9 +238,10 @@ class Flywheel:
                 f.write(json.dumps({"id": t["id"], "workflow": t["workflow"], "branch": t["branch"],
                                     "persona": t["persona"], "pass_rate": pass_rate[t["id"]],
                                     "difficulty": difficulty_score(t), "lineage": t.get("lineage")}) + "\n")
-        # next round: the new tasks first, then what the model still fails, lowest pass rate first
-        failing = sorted(to_grpo + to_sft, key=lambda t: (pass_rate[t["id"]], t["id"]))
-        carry = new_tasks + failing
+        # next round: the new tasks first, then the in-band ones (the all-fail ones were just trained on their gold);
+        # at most half a round, so fresh draws keep measuring the generators as they grow
+        in_band = sorted(to_grpo, key=lambda t: (pass_rate[t["id"]], t["id"]))
+        carry = (new_tasks + in_band)[: max(1, stage.tasks_per_round // 2)]
         with (rdir / "carry.jsonl").open("w", encoding="utf-8") as f:
             for t in carry:
                 f.write(json.dumps(t) + "\n")
@@ -306,8 +309,12 @@ class Flywheel:
 
         config = self.runner.config
         if self.stage.sft is not None and to_sft:
-            self.runner.echo(f"[{self.name}] round {k}: SFT on the gold of {len(to_sft)} all-fail tasks")
-            model_path = str(run_sft(model_path, bundle, to_sft, rdir / "sft", self.stage.sft, config, sink).checkpoint)
+            pool = sorted(self.runner.train_tasks, key=lambda t: _seed(self.seed, k, t["id"]))
+            replay = pool[: self.stage.replay]
+            self.runner.echo(f"[{self.name}] round {k}: SFT on the gold of {len(to_sft)} all-fail tasks "
+                             f"and {len(replay)} replayed training tasks")
+            result = run_sft(model_path, bundle, to_sft + replay, rdir / "sft", self.stage.sft, config, sink)
+            model_path = str(result.checkpoint)
         if self.stage.grpo is not None and to_grpo:
             self.runner.echo(f"[{self.name}] round {k}: GRPO on {len(to_grpo)} in-band tasks")
             result = run_grpo(model_path, bundle, to_grpo, rdir / "grpo", self.stage.grpo, config,

@@ -102,6 +102,8 @@ class FlywheelStage(Model):
         default_factory=lambda: list(GROWTH_OPERATORS), description="Growth operators applied to failed workflows."
     )
     grow_per_round: int = Field(4, ge=0, description="Most workflows grown in one round.")
+    replay: int = Field(24, ge=0, description="Gold trajectories of the pipeline's training tasks mixed into each "
+                        "round's SFT, so the model keeps what it knew.")
     sft: SFTOptions | None = Field(default_factory=lambda: SFTOptions(epochs=2.0),
                                    description="Training on the all-fail tasks' gold (none: skip).")
     grpo: GRPOOptions | None = Field(default_factory=lambda: GRPOOptions(max_steps=4),
