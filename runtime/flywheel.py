@@ -131,6 +131,9 @@ class Flywheel:
     # --- rounds -------------------------------------------------------------------------------------------------
 
     def run(self, model_path: str, resume: bool) -> dict[str, Any]:
+        if not resume:  # a fresh start: nothing grown by an earlier attempt may leak in
+            for old in [self.work, *self.folder.glob("round_*")]:
+                shutil.rmtree(old, ignore_errors=True)
         if not self.work.exists():
             shutil.copytree(self.runner.specs, self.work, ignore=shutil.ignore_patterns(".*"))
         carried: list[Task] = []
@@ -146,6 +149,7 @@ class Flywheel:
                 self.runner.echo(f"[{self.name}] round {k} already done")
                 continue
             rdir.mkdir(parents=True, exist_ok=True)
+            (self.work / "grown" / f"round_{k}.yaml").unlink(missing_ok=True)  # an interrupted try of this round
             report, carried, model_path = self.round(k, model_path, carried, rdir)
             rounds.append(report)
         return {

@@ -44,6 +44,7 @@ class RunState:
     model: str
     done: list[str] = field(default_factory=list)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    started: list[str] = field(default_factory=list)  # stages begun: an interrupted one resumes from its checkpoint
 
     def save(self, folder: Path) -> None:
         tmp = folder / "state.json.tmp"
@@ -113,7 +114,11 @@ class PipelineRunner:
                 self.echo(f"[{name}] held-out success {report.success_rate:.3f}, mean reward "
                           f"{report.mean_reward:.3f} on {report.n_tasks} tasks")
             else:
-                result = self.run_stage(state.model, stage, name, resume=name in state.results)
+                resume = name in state.started
+                if not resume:
+                    state.started.append(name)
+                    state.save(self.dir)
+                result = self.run_stage(state.model, stage, name, resume=resume)
                 state.results[name] = {"stage": stage.stage, **result}
                 if result.get("checkpoint"):
                     state.model = str(result["checkpoint"])

@@ -145,6 +145,14 @@ def test_three_rounds_end_to_end_with_lineage(tiny_path: str, specs: Path, tmp_p
             carried = {t["id"] for t in tasks if t.get("lineage")}
             assert previous <= carried | {t["id"] for t in tasks}
     assert grown_workflows, "three rounds with an untrained model grow at least one workflow"
+    # an interrupted stage resumes after its last finished round
+    (runner.dir / "flywheel" / "round_3" / "report.json").unlink()
+    said: list[str] = []
+    runner.echo = said.append
+    again = run_flywheel_stage(runner, tiny_path, stage, "flywheel", resume=True)
+    assert [s for s in said if "already done" in s] == ["[flywheel] round 1 already done",
+                                                        "[flywheel] round 2 already done"]
+    assert (runner.dir / "flywheel" / "round_3" / "report.json").exists() and len(again["rounds"]) == 3
     # everything the flywheel wrote is a spec a person can keep: it lints clean and every gold scores 1.0
     work = runner.dir / "flywheel" / "specs"
     assert not check_paths([work]).diagnostics.has_errors()
