@@ -437,8 +437,7 @@ def chain(ctx: GrowthContext, source: str) -> Growth | None:
         wf["slots"] = slots
         wf["tree"] = sequence_of(first["tree"]) + sequence_of(tree2)
         opening = re.sub(r"\{\{\s*persona\.opening\s*\}\}\s*", "", str(second.get("instruction", "")))
-        wf["instruction"] = f"{first.get('instruction', '')} After that: " + _JINJA_VALUE.sub(
-            lambda m, names=names: "{{ " + rename(m.group(1), names) + " }}", opening)
+        wf["instruction"] = f"{first.get('instruction', '')} After that: " + _rename_template(opening, names)
         wf["personas"] = sorted(set(first.get("personas") or []) & set(second.get("personas") or [])) or \
             first.get("personas") or second.get("personas") or []
         if not wf["personas"]:
@@ -451,6 +450,10 @@ def chain(ctx: GrowthContext, source: str) -> Growth | None:
         verifiers = _verifiers_for(ctx, source, new["name"], extra, edit=_branch_to_path)
         return Growth("chain", source, new["name"], [new, *verifiers], note)
     return None
+
+
+def _rename_template(text: str, names: dict[str, str]) -> str:
+    return _JINJA_VALUE.sub(lambda m: "{{ " + rename(m.group(1), names) + " }}", text)
 
 
 def _guard(check: Any, cond: str) -> Any:
