@@ -10,7 +10,11 @@ Conventions for code blocks in ``docs/*.md``:
 - every other ```` ```yaml ```` block must at least be valid YAML;
 - a block whose info string has ``file=PATH`` (```` ```csv file=data/bikes.csv ````) is written to ``PATH`` in the
   page's spec tree, for data files the specs name;
+- a ```` ```yaml excerpt=PATH ```` block is part of a file shown elsewhere: not linted on its own;
 - in an ```` ```expr ```` block every line is an expression; an ```` ```effects ```` block is one effect program.
+
+Running the pages' commands, comparing what they show with what the commands print, and the ``<!-- not run: REASON
+-->`` markers are in ``tests/test_docs_blocks.py``. Relative links between the pages must resolve, anchors included.
 """
 
 from __future__ import annotations
@@ -82,7 +86,7 @@ def test_spec_examples_lint_clean(page: Path, tmp_path: Path) -> None:
             target = folder / attrs["file"]
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(body, encoding="utf-8")
-        elif lang == "yaml" and _is_spec(body) and _expected(body) is None:
+        elif lang == "yaml" and _is_spec(body) and _expected(body) is None and "excerpt" not in attrs:
             (folder / f"block_{line:04d}.yaml").write_text(body, encoding="utf-8")
             n += 1
     if n == 0:
@@ -178,3 +182,40 @@ def test_template_fast_path_agrees_with_jinja(text: str) -> None:
 )
 def test_template_fast_path_leaves_the_rest_to_jinja(text: str) -> None:
     assert _simple_names(text) is None
+
+
+_LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
+_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
+
+
+def anchors(page: Path) -> set[str]:
+    """The anchors GitHub gives a page's headings: lowercase, punctuation dropped, spaces as hyphens, -1 on a repeat."""
+    text = _FENCE.sub("", page.read_text(encoding="utf-8"))
+    seen: dict[str, int] = {}
+    out = set()
+    for m in _HEADING.finditer(text):
+        heading = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", m.group(1))  # a link in a heading keeps its text
+        slug = re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+        n = seen.get(slug, 0)
+        seen[slug] = n + 1
+        out.add(slug if n == 0 else f"{slug}-{n}")
+    return out
+
+
+@pytest.mark.parametrize("page", [*DOCS, ROOT / "README.md"], ids=lambda p: p.name)
+def test_relative_links_resolve(page: Path) -> None:
+    text = _FENCE.sub(lambda m: "\n" * m.group(0).count("\n"), page.read_text(encoding="utf-8"))
+    text = re.sub(r"`[^`\n]*`", "", text)
+    broken = []
+    for m in _LINK.finditer(text):
+        target = m.group(1)
+        if re.match(r"[a-z][a-z0-9+.-]*:", target):  # http:, https:, mailto:
+            continue
+        path, _, anchor = target.partition("#")
+        file = (page.parent / path).resolve() if path else page
+        line = text.count("\n", 0, m.start()) + 1
+        if not file.exists():
+            broken.append(f"{page.name}:{line}: {target}: no such file")
+        elif anchor and file.suffix == ".md" and anchor not in anchors(file):
+            broken.append(f"{page.name}:{line}: {target}: no heading with that anchor in {file.name}")
+    assert not broken, "\n".join(broken)
