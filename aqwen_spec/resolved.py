@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from aqwen_spec.diagnostics import Pos
 from aqwen_spec.tree import Node
-from aqwen_spec.types import RecordT, Type
+from aqwen_spec.types import ListT, MapT, OptionalT, RecordT, Type, VariantT
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,32 @@ class FullTextIR:
     field: str
     columns: tuple[str, ...]
     tokenizer: str = "unicode61"
+
+
+SqlTable = tuple[str, tuple[str, ...]]
+"""A table of the SQL view: a state field holding a map or list of records, and the records' fields in order."""
+
+
+def sql_tables(state: RecordT) -> tuple[SqlTable, ...]:
+    """The tables of the SQL view of a state declared as ``state``: each map or list of records, with its fields."""
+    out: list[SqlTable] = []
+    for name, ftype in state.fields.items():
+        item = table_item(ftype)
+        if isinstance(item, RecordT):
+            out.append((name, tuple(item.fields)))
+        elif isinstance(item, VariantT):
+            cols = dict.fromkeys([item.tag])
+            for case in item.cases.values():
+                cols.update(dict.fromkeys(case.fields))
+            out.append((name, tuple(cols)))
+    return tuple(out)
+
+
+def table_item(ftype: Type) -> Type | None:
+    """The item type of a map or list (optional or not), the rows of a table when they are records; else None."""
+    container = ftype.inner if isinstance(ftype, OptionalT) else ftype
+    item = container.value if isinstance(container, MapT) else container.item if isinstance(container, ListT) else None
+    return item.inner if isinstance(item, OptionalT) else item
 
 
 @dataclass
@@ -87,6 +113,8 @@ class ResolvedTool:
     origin: Origin
     fulltext: tuple[FullTextIR, ...] = ()
     """For a ``sql`` tool: the domain's full-text indexes, which its SQL view builds (a runner sees only tools)."""
+    tables: tuple[SqlTable, ...] = ()
+    """For a ``sql`` tool: the tables of its SQL view, from the domain's state, there even when they hold no rows."""
 
 
 @dataclass

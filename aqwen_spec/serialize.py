@@ -22,6 +22,7 @@ from aqwen_spec.resolved import (
     ResolvedPersona,
     ResolvedTool,
     ResolvedVerifier,
+    SqlTable,
 )
 from aqwen_spec.types import ANY, EnumT, ListT, MapT, OptionalT, Prim, RecordT, Type, VariantT
 
@@ -129,6 +130,15 @@ def _fulltext_from(d: dict[str, Any]) -> tuple[FullTextIR, ...]:
     return tuple(FullTextIR(f, tuple(cols), tok) for f, cols, tok in d.get("fulltext", ()))
 
 
+def _tables(tables: tuple[SqlTable, ...]) -> dict[str, Any]:
+    """``{"tables": [...]}`` for a ``sql`` tool; nothing for the others (their bundles stay byte for byte the same)."""
+    return {"tables": [[name, list(cols)] for name, cols in tables]} if tables else {}
+
+
+def _tables_from(d: dict[str, Any]) -> tuple[SqlTable, ...]:
+    return tuple((name, tuple(cols)) for name, cols in d.get("tables", ()))
+
+
 def domain_to_json(d: ResolvedDomain) -> dict[str, Any]:
     return {
         "name": d.name,
@@ -184,6 +194,7 @@ def tool_to_json(t: ResolvedTool) -> dict[str, Any]:
         "sql": t.sql,
         "origin": _origin(t.origin),
         **_fulltext(t.fulltext),
+        **_tables(t.tables),
     }
 
 
@@ -198,7 +209,7 @@ def tool_from_json(d: dict[str, Any], named: dict[str, Type]) -> ResolvedTool:
     returns = expr_from_json(d["returns"]) if d["returns"] else None
     return ResolvedTool(d["name"], d["domain"], d["description"], d["access"], params, requires, effects, returns,
                         ANY, d["implementation"], d["python"], d["sql"], _origin_from(d.get("origin")),
-                        _fulltext_from(d))
+                        _fulltext_from(d), _tables_from(d))
 
 
 def persona_to_json(p: ResolvedPersona) -> dict[str, Any]:

@@ -7,6 +7,7 @@ timestamps stay ISO strings, and every value and key keeps its ``line:col`` for 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +83,25 @@ class YamlDoc:
         if rel.line == 1:
             return Pos(info.pos.line, info.pos.col + rel.col - 1 + (1 if info.style in ("'", '"') else 0))
         return Pos(info.pos.line + rel.line - 1, rel.col)
+
+    def word_pos(self, ypath: YPath, word: str, nth: int = 0) -> Pos:
+        """The file position of the ``nth`` (from 0) whole-word ``word`` in the string at ``ypath``.
+
+        Found in the file's text from where the string starts, so it works for every style, folded ones included
+        (folding changes only the spaces between words); the string's own position when it is not found.
+        """
+        info = self.scalars.get(ypath)
+        if info is None:
+            return self.value_pos(ypath)
+        text = self.source.text
+        block = info.style in ("|", ">")
+        first = info.pos.line if block else info.pos.line - 1  # a block's text starts on the next line
+        offset = sum(len(line) + 1 for line in text.split("\n")[:first]) + (0 if block else info.pos.col - 1)
+        for i, m in enumerate(re.finditer(rf"(?<!\w){re.escape(word)}(?!\w)", text[offset:])):
+            if i == nth:
+                at = offset + m.start()
+                return Pos(text.count("\n", 0, at) + 1, at - (text.rfind("\n", 0, at) + 1) + 1)
+        return self.value_pos(ypath)
 
 
 class _TooManyNodes(Exception):

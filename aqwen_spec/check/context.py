@@ -35,9 +35,15 @@ class DocChecker:
         key: bool = False,
         warning: bool = False,
         rel: Pos | None = None,
+        at: Pos | None = None,
     ) -> None:
         ydoc = self.loaded.yaml
-        pos = ydoc.text_pos(ypath, rel) if rel is not None else ydoc.key_pos(ypath) if key else ydoc.value_pos(ypath)
+        if at is not None:  # a position already in the file (e.g. a word found in a folded string)
+            pos = at
+        elif rel is not None:
+            pos = ydoc.text_pos(ypath, rel)
+        else:
+            pos = ydoc.key_pos(ypath) if key else ydoc.value_pos(ypath)
         severity = Severity.WARNING if warning else Severity.ERROR
         self.diagnostics.add(Diagnostic(code, message, self.path, pos, severity, hint))
 

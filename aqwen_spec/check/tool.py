@@ -9,14 +9,27 @@ from aqwen_spec.check.domain import type_from_yaml
 from aqwen_spec.check.scopes import state_scope
 from aqwen_spec.diagnostics import did_you_mean
 from aqwen_spec.documents.tool import Param, Tool
-from aqwen_spec.resolved import Origin, ParamIR, PreconditionIR, ResolvedDomain, ResolvedTool
-from aqwen_spec.types import ANY, BOOL, NULL, OptionalT, Type
+from aqwen_spec.resolved import (
+    Origin,
+    ParamIR,
+    PreconditionIR,
+    ResolvedDomain,
+    ResolvedTool,
+    sql_tables,
+    table_item,
+)
+from aqwen_spec.types import ANY, BOOL, NULL, OptionalT, RecordT, Type, VariantT
 from aqwen_spec.values import check_value
 
 _PYTHON_REF = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*$")
 _SQL_START = re.compile(r"^\s*(select|with)\b", re.IGNORECASE)
 _SQL_PARAM = re.compile(r"(?<!:):([A-Za-z_]\w*)")
 _SQL_FTS = re.compile(r"\b([A-Za-z_]\w*)_fts\b")
+_SQL_NOISE = re.compile(r"'(?:[^']|'')*'?|--[^\n]*|/\*.*?(?:\*/|$)", re.DOTALL)  # strings and comments
+_SQL_CTE = re.compile(r"\b([A-Za-z_]\w*)\s*(?:\([^()]*\)\s*)?AS\s+(?:NOT\s+)?(?:MATERIALIZED\s+)?\(", re.IGNORECASE)
+# a table after FROM or JOIN; not a table-valued function (json_each(...)), a schema (main.t) or a subquery
+_SQL_TABLE = re.compile(r'\b(?:FROM|JOIN)\s+("?)([A-Za-z_]\w*)(?!\w)\1(?!\s*[(.])', re.IGNORECASE)
+_SQL_DISTINCT = re.compile(r"\bDISTINCT\s*$", re.IGNORECASE)  # IS [NOT] DISTINCT FROM an expression
 
 
 def check_tool(checker: DocChecker, doc: Tool, domain: ResolvedDomain | None) -> ResolvedTool:
@@ -83,6 +96,7 @@ def check_tool(checker: DocChecker, doc: Tool, domain: ResolvedDomain | None) ->
         doc.name, doc.domain, doc.description, access, params, requires, effects, returns, returns_type,
         kind, impl.python if impl else None, impl.sql if impl else None,  # type: ignore[arg-type]
         Origin(checker.path, checker.pos(())), domain.fulltext if domain and kind == "sql" else (),
+        sql_tables(domain.state) if domain and kind == "sql" else (),
     )
 
 
@@ -103,3 +117,41 @@ def _check_sql(checker: DocChecker, sql: str, params: dict[str, ParamIR], domain
             if table in domain.state.fields and table not in indexed and f"{table}_fts" not in domain.state.fields:
                 checker.report("AQ311", f"the query uses '{table}_fts', but the domain declares no full-text index "
                                f"of '{table}'", path, f"declare one in the domain: fulltext: {{{table}: [TEXT_FIELD]}}")
+        _check_sql_tables(checker, sql, domain)
+
+
+def _check_sql_tables(checker: DocChecker, sql: str, domain: ResolvedDomain) -> None:
+    """Every table read after FROM or JOIN is one of the SQL view (a map or list of records, an index) or a CTE."""
+    path = ("implementation", "sql")
+    fields = domain.state.fields
+    tables = [name for name, t in fields.items() if _may_be_table(t)]
+    known = {t.casefold() for t in [*tables, *(f"{i.field}_fts" for i in domain.fulltext)]}
+    clean = _SQL_NOISE.sub(lambda m: " " * len(m.group()), sql)
+    known.update(m.group(1).casefold() for m in _SQL_CTE.finditer(clean))
+    folded = {name.casefold(): name for name in fields}
+    word = re.compile(r"(?<!\w)\w+(?!\w)")
+    reported: set[str] = set()
+    for m in _SQL_TABLE.finditer(clean):
+        name = m.group(2)
+        key = name.casefold()
+        if key in known or key in reported or key.startswith("sqlite_") or _SQL_DISTINCT.search(clean, 0, m.start()):
+            continue
+        if key.endswith("_fts") and key.removesuffix("_fts") in folded:
+            continue  # a full-text index that is not declared: reported above
+        reported.add(key)
+        nth = sum(1 for w in word.finditer(sql, 0, m.start(2)) if w.group() == name)
+        at = checker.loaded.yaml.word_pos(path, name, nth)
+        if key in folded:
+            field = folded[key]
+            checker.report("AQ311", f"the query reads '{name}', but {field} is {fields[field].render()}: the SQL view "
+                           "has a table for each map or list of records", path, at=at)
+        else:
+            hint = did_you_mean(name, tables) or (f"the tables are {', '.join(tables)}" if tables else None)
+            checker.report("AQ311", f"the query reads a table '{name}' that the SQL view does not have", path, hint,
+                           at=at)
+
+
+def _may_be_table(ftype: Type) -> bool:
+    """A state field the SQL view may have a table for: a map or list of records, or of values of unknown type."""
+    item = table_item(ftype)
+    return isinstance(item, (RecordT, VariantT)) or item == ANY or ftype == ANY

@@ -4,6 +4,10 @@ Every map or list of records becomes a table named after its state field, one co
 lists and records are stored as JSON text (query them with SQLite's JSON functions). The connection is read-only
 for queries (``PRAGMA query_only``).
 
+The tables come from the declared state (:func:`aqwen_spec.resolved.sql_tables`): a field that holds no records yet
+still has its table, and a record field that no row has is a column of NULLs; columns are in declaration order, then
+any field the data has beyond the declaration. Without a declaration (``tables=()``) the tables follow the data.
+
 Full-text indexes (a domain's ``fulltext:``) become SQLite FTS5 tables named ``<field>_fts``: one column per indexed
 field, and the ``rowid`` of the record's row in ``<field>``, to join the other fields::
 
@@ -23,14 +27,14 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from aqwen_spec.resolved import FullTextIR
+from aqwen_spec.resolved import FullTextIR, SqlTable
 
 _TOKENIZERS = {"unicode61": "unicode61", "porter": "porter unicode61", "trigram": "trigram"}
 _WORD = re.compile(r"\w+")
 
 
-def _columns(rows: list[dict[str, Any]]) -> list[str]:
-    cols: dict[str, None] = {}
+def _columns(rows: list[dict[str, Any]], declared: tuple[str, ...] = ()) -> list[str]:
+    cols: dict[str, None] = dict.fromkeys(declared)
     for row in rows:
         cols.update(dict.fromkeys(row))
     return list(cols)
@@ -48,15 +52,24 @@ def fts_any(text: Any) -> str:
     return " OR ".join(f'"{w}"' for w in dict.fromkeys(words)) or '""'
 
 
-def build_database(state: dict[str, Any], fulltext: Iterable[FullTextIR] = ()) -> sqlite3.Connection:
+def build_database(state: dict[str, Any], fulltext: Iterable[FullTextIR] = (),
+                   tables: Iterable[SqlTable] = ()) -> sqlite3.Connection:
+    """The SQL view of ``state``: a table per declared map or list of records (``tables``, from
+    :func:`aqwen_spec.resolved.sql_tables`) and per other field whose value is records; the indexes ``fulltext``."""
     conn = sqlite3.connect(":memory:", check_same_thread=False)
     conn.create_function("fts_any", 1, fts_any, deterministic=True)
-    tables: dict[str, list[str]] = {}
-    for name, value in state.items():
-        rows = list(value.values()) if isinstance(value, dict) else value if isinstance(value, list) else None
-        if not rows or not all(isinstance(r, dict) for r in rows):
+    declared = dict(tables)
+    made: dict[str, list[str]] = {}
+    for name in dict.fromkeys([*declared, *state]):
+        value = state.get(name)
+        rows = list(value.values()) if isinstance(value, dict) else value if isinstance(value, list) else []
+        if name in declared:
+            rows = [r for r in rows if isinstance(r, dict)]
+        elif not rows or not all(isinstance(r, dict) for r in rows):
             continue
-        cols = tables[name] = _columns(rows)
+        cols = made[name] = _columns(rows, declared.get(name, ()))
+        if not cols:
+            continue  # a record with no fields: SQLite has no table without columns
         quoted = ", ".join(f'"{c}"' for c in cols)
         conn.execute(f'CREATE TABLE "{name}" ({quoted})')
         marks = ", ".join("?" for _ in cols)
@@ -69,7 +82,7 @@ def build_database(state: dict[str, Any], fulltext: Iterable[FullTextIR] = ()) -
         quoted = ", ".join(f'"{c}"' for c in index.columns)
         tokenize = _TOKENIZERS.get(index.tokenizer, "unicode61")
         conn.execute(f"CREATE VIRTUAL TABLE \"{index.field}_fts\" USING fts5({quoted}, tokenize='{tokenize}')")
-        present = tables.get(index.field, [])
+        present = made.get(index.field, [])
         if present:
             # the same rowid as the record's row in the field's table; a field no record has is indexed as empty
             values = ", ".join(f'"{c}"' if c in present else "NULL" for c in index.columns)

@@ -97,7 +97,7 @@ class ToolRunner:
         """Whether a python tool changed the state (such changes are not journaled)."""
         self._compiled: dict[str, list[tuple[Any, str]]] = {}
         self.version = 0  # bumped by every successful write: SQL views rebuild when it changes
-        self._sql: tuple[tuple[int, Any], sqlite3.Connection] | None = None
+        self._sql: tuple[tuple[int, Any, Any], sqlite3.Connection] | None = None
 
     def call(self, name: str, args: Any) -> ToolOutcome:
         tool = self.tools.get(name)
@@ -186,11 +186,11 @@ class ToolRunner:
         return ToolOutcome(True, copy_state(value))
 
     def _call_sql(self, tool: ResolvedTool, args: dict[str, Any]) -> ToolOutcome:
-        key = (self.version, tool.fulltext)
+        key = (self.version, tool.fulltext, tool.tables)
         if self._sql is None or self._sql[0] != key:
             from aqwen_spec.semantics.sqlview import build_database
 
-            self._sql = (key, build_database(self.state, tool.fulltext))
+            self._sql = (key, build_database(self.state, tool.fulltext, tool.tables))
         conn = self._sql[1]
         try:
             cur = conn.execute(tool.sql or "", args)
