@@ -8,6 +8,7 @@ these ids, and training uses exactly these ids: nothing is re-tokenised, so roll
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -100,7 +101,11 @@ def _for_template(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class Policy(Protocol):
-    """Generates one turn for each of a batch of token contexts."""
+    """Generates one turn for each of a batch of token contexts.
+
+    A policy may also have ``release(context)``: :func:`run_rollouts` calls it with an episode's final context when
+    the episode ends, so that state kept for it between turns (:class:`HFPolicy`'s KV cache) is freed at once.
+    """
 
     def generate(self, contexts: list[list[int]], max_new_tokens: int) -> list[tuple[list[int], list[float]]]: ...
 
@@ -118,6 +123,7 @@ class RolloutStats:
     model_seconds: float = 0.0
     env_seconds: float = 0.0
     generated_tokens: int = 0
+    observed_tokens: int = 0  # tool results, user replies and closing tokens: in the context, never trained on
 
     @property
     def outside_model_share(self) -> float:
@@ -142,6 +148,7 @@ def run_rollouts(
     the others back; tool calls and user replies of all episodes are handled between generation calls.
     """
     stats = stats if stats is not None else RolloutStats()
+    release = getattr(policy, "release", None)  # a policy that keeps per-episode state (a KV cache) frees it
     results: list[Rollout | None] = [None] * len(tasks)
     queue = list(range(len(tasks)))
     active: dict[int, tuple[Environment, TokenTrace]] = {}
@@ -168,32 +175,94 @@ def run_rollouts(
             step = env.step(text, tokens=len(ids))
             if not ended:
                 trace.append([fmt.eos_id], False)  # a cut-off turn is closed, so the context stays well formed
+                stats.observed_tokens += 1
             if step.done:
                 result = step.info.get("result") or env.result()
                 env.close()
+                if release is not None:
+                    release(trace.context)
                 rollout = Rollout(tasks[i], trace, result)
                 results[i] = rollout
                 del active[i]
                 if on_done is not None:
                     on_done(rollout)
                 continue
-            observations = env.messages[n_before + 1:]
-            trace.append(fmt.observation_ids(observations), False)
+            observed = fmt.observation_ids(env.messages[n_before + 1:])
+            trace.append(observed, False)
+            stats.observed_tokens += len(observed)
         stats.env_seconds += time.perf_counter() - start
     return [r for r in results if r is not None]
 
 
 class HFPolicy:
-    """Batched generation with transformers (CPU or GPU), returning token ids and their log-probs."""
+    """Batched generation with transformers (CPU or GPU), returning token ids and their log-probs.
 
-    def __init__(self, model: Any, tokenizer: Any, temperature: float = 0.0, seed: int = 0) -> None:
+    With ``kv_cache`` (the default) the keys and values of every context are kept after a turn, so the next turn of
+    the same episode only runs the model over what was appended since (the end of the turn, the observations, the
+    next assistant header): a call matches each context against the kept caches by token prefix, and a context
+    that extends none is encoded from the start. Caches that a call does not continue are dropped at that call,
+    and :meth:`release` drops an episode's cache as soon as it ends (:func:`run_rollouts` calls it). Tokens are
+    sampled by a loop over ``model.forward`` that draws exactly as ``model.generate`` does (temperature only: no
+    top-k, no top-p, same random draws for a given seed), and the log-probs are those of the distribution sampled
+    from. Models with sliding-window or non-attention layers fall back to ``model.generate`` without a kept cache,
+    as does ``kv_cache=False``.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, temperature: float = 0.0, seed: int = 0,
+                 kv_cache: bool = True) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.temperature = temperature
         self.seed = seed
         self.calls = 0
+        self.kv_cache = kv_cache and _full_attention_only(model)
+        self._kept: list[_KeptCache] = []
+        self.prefill_tokens = 0
+        """Context tokens run through the model so far (the rest came from kept caches)."""
+        self.reused_tokens = 0
+        """Context tokens whose keys and values came from a kept cache."""
+
+    @property
+    def cached_tokens(self) -> int:
+        """Tokens whose keys and values are held between calls (0 once every episode is released)."""
+        return sum(k.length for k in self._kept)
+
+    def holds(self, context: Sequence[int]) -> bool:
+        """Whether a kept cache covers a prefix of ``context`` (the episode's next turn would reuse it)."""
+        return any(_is_prefix(k.ids, context) for k in self._kept)
+
+    def release(self, context: Sequence[int] | None = None) -> None:
+        """Drop the kept cache that ``context`` extends (an episode that ended), or every kept cache."""
+        if context is None:
+            self._kept.clear()
+            return
+        self._kept = [k for k in self._kept if not _is_prefix(k.ids, context)]
 
     def generate(self, contexts: list[list[int]], max_new_tokens: int) -> list[tuple[list[int], list[float]]]:
+        import torch
+
+        if not contexts:
+            return []
+        torch.manual_seed(self.seed + self.calls)
+        self.calls += 1
+        if self.kv_cache:
+            return self._generate_cached(contexts, max_new_tokens)
+        self.prefill_tokens += sum(len(c) for c in contexts)
+        return self._generate_plain(contexts, max_new_tokens)
+
+    def _trim(self, tokens: list[int]) -> list[int]:
+        pad, eos = self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
+        kept: list[int] = []
+        for t in tokens:
+            kept.append(t)
+            if t == eos:
+                break
+        if kept and kept[-1] == pad and pad != eos:
+            while kept and kept[-1] == pad:
+                kept.pop()
+        return kept
+
+    def _generate_plain(self, contexts: list[list[int]], max_new_tokens: int) -> list[tuple[list[int], list[float]]]:
         import torch
 
         pad = self.tokenizer.pad_token_id
@@ -203,8 +272,6 @@ class HFPolicy:
         attention = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in contexts])
         device = next(self.model.parameters()).device
         sample = self.temperature > 0
-        torch.manual_seed(self.seed + self.calls)
-        self.calls += 1
         with torch.no_grad():
             out = self.model.generate(
                 input_ids=ids.to(device), attention_mask=attention.to(device), max_new_tokens=max_new_tokens,
@@ -216,17 +283,228 @@ class HFPolicy:
         steps = torch.stack(out.scores, dim=1).float().log_softmax(-1) if out.scores else None
         results = []
         for row, tokens in enumerate(new):
-            kept: list[int] = []
-            for t in tokens:
-                kept.append(t)
-                if t == eos:
-                    break
-            if kept and kept[-1] == pad and pad != eos:
-                while kept and kept[-1] == pad:
-                    kept.pop()
+            kept = self._trim(tokens)
             lps = [float(steps[row, j, t]) for j, t in enumerate(kept)] if steps is not None else [0.0] * len(kept)
             results.append((kept, lps))
         return results
+
+    def _take(self, context: list[int]) -> _KeptCache | None:
+        """The kept cache that ``context`` extends by at least one token (removed from the kept list)."""
+        for n, kept in enumerate(self._kept):
+            if kept.length < len(context) and _is_prefix(kept.ids, context):
+                return self._kept.pop(n)
+        return None
+
+    def _generate_cached(self, contexts: list[list[int]], max_new_tokens: int) -> list[tuple[list[int], list[float]]]:
+        import torch
+
+        pad = self.tokenizer.pad_token_id
+        eos = self.tokenizer.eos_token_id
+        eos_id = eos if isinstance(eos, int) else int(eos[0])
+        pasts = [self._take(c) for c in contexts]
+        self._kept = []  # caches no context continued: their episodes are over
+        shared = self._share_prompts(contexts, pasts)
+        cached = sum(p.length for p in pasts if p is not None)
+        self.reused_tokens += cached - shared
+        self.prefill_tokens += shared + sum(len(c) for c in contexts) - cached
+        out, cache, attention = self._prefill(contexts, pasts, max_new_tokens)
+        del pasts
+        device = attention.device
+        next_position = torch.tensor([len(c) for c in contexts], device=device)
+
+        sample = self.temperature > 0
+        generated: list[list[int]] = [[] for _ in contexts]
+        logprobs: list[list[float]] = [[] for _ in contexts]
+        running = torch.ones(len(contexts), dtype=torch.bool, device=device)
+        with torch.no_grad():
+            for step in range(max_new_tokens):
+                # as model.generate samples: float32 logits, divided by the temperature, softmax, one draw per row
+                scores = out.logits[:, -1].to(dtype=torch.float32)
+                if sample:
+                    if self.temperature != 1.0:
+                        scores = scores / self.temperature
+                    tokens = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
+                else:
+                    tokens = torch.argmax(scores, dim=-1)
+                chosen = scores.log_softmax(-1).gather(1, tokens[:, None]).squeeze(1)
+                was_running = running.tolist()
+                for row, (t, lp, live) in enumerate(zip(tokens.tolist(), chosen.tolist(), was_running, strict=True)):
+                    if live:
+                        generated[row].append(t)
+                        logprobs[row].append(lp)
+                running = running & (tokens != eos_id)
+                if step == max_new_tokens - 1 or not bool(running.any()):
+                    break
+                # feed the new tokens of the rows still running; rows that ended take masked padding
+                fed = torch.where(running, tokens, torch.full_like(tokens, pad))
+                attention = torch.cat([attention, running.long()[:, None]], dim=1)
+                out = self.model(input_ids=fed[:, None], attention_mask=attention,
+                                 position_ids=next_position[:, None], past_key_values=cache, use_cache=True,
+                                 logits_to_keep=1)
+                next_position = next_position + running.long()
+
+        results = []
+        for drawn, lps in zip(generated, logprobs, strict=True):
+            kept = self._trim(drawn)
+            results.append((kept, lps[: len(kept)]))
+        # the last token drawn in a row was never fed to the model
+        fed_ids = [c + g[:-1] for c, g in zip(contexts, generated, strict=True)]
+        self._kept.extend(k for k in self._extract(fed_ids, cache, attention) if k is not None)
+        return results
+
+    def _prefill(self, contexts: list[list[int]], pasts: list[_KeptCache | None],
+                 room: int) -> tuple[Any, Any, Any]:
+        """Run the model over what each context adds to its past (all of it where there is none), in one batch.
+
+        Each row is [padding, its cached tokens, padding, its new tokens]; padding is masked out and every real token
+        keeps its own position, so each row computes exactly what it would alone. The cache is one preallocated
+        buffer per layer with ``room`` columns left for generated tokens. Returns the model's output (the last
+        position's logits), the cache and the attention mask."""
+        import torch
+        from transformers.cache_utils import Cache
+
+        pad = self.tokenizer.pad_token_id
+        device = next(self.model.parameters()).device
+        batch = len(contexts)
+        cached = [p.length if p is not None else 0 for p in pasts]
+        news = [c[n:] for c, n in zip(contexts, cached, strict=True)]
+        width_past, width_new = max(cached), max(len(n) for n in news)
+        capacity = width_past + width_new + room
+        layer_class = _buffer_layer()
+        first = next((p for p in pasts if p is not None), None)
+        layers = []
+        for layer in range(len(first.layers) if first is not None else _num_layers(self.model)):
+            buffer = layer_class(capacity)
+            if first is not None:
+                k0, v0 = first.layers[layer]
+                keys = k0.new_zeros((batch, k0.shape[0], capacity, k0.shape[2]))
+                values = v0.new_zeros((batch, v0.shape[0], capacity, v0.shape[2]))
+                for row, past in enumerate(pasts):
+                    if past is not None:
+                        keys[row, :, width_past - past.length:width_past] = past.layers[layer][0]
+                        values[row, :, width_past - past.length:width_past] = past.layers[layer][1]
+                buffer.start(keys, values, width_past)
+            layers.append(buffer)
+        cache = Cache(layers=layers)
+        input_ids = torch.tensor([[pad] * (width_new - len(n)) + n for n in news], device=device)
+        attention = torch.tensor([[0] * (width_past - c) + [1] * c + [0] * (width_new - len(n)) + [1] * len(n)
+                                  for c, n in zip(cached, news, strict=True)], dtype=torch.long, device=device)
+        positions = torch.tensor([[c] * (width_new - len(n)) + list(range(c, c + len(n)))
+                                  for c, n in zip(cached, news, strict=True)], device=device)
+        with torch.no_grad():
+            out = self.model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
+                             past_key_values=cache, use_cache=True, logits_to_keep=1)
+        return out, cache, attention
+
+    def _share_prompts(self, contexts: list[list[int]], pasts: list[_KeptCache | None]) -> int:
+        """Rows with no kept cache and the same context (a GRPO group's prompt) get one cache of all but its last
+        token, computed once; returns the number of tokens so computed."""
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for row, (context, past) in enumerate(zip(contexts, pasts, strict=True)):
+            if past is None and len(context) > 1:
+                groups.setdefault(tuple(context), []).append(row)
+        shared = [rows for rows in groups.values() if len(rows) > 1]
+        if not shared:
+            return 0
+        prefixes = [contexts[rows[0]][:-1] for rows in shared]
+        _, cache, attention = self._prefill(prefixes, [None] * len(prefixes), 0)
+        for rows, kept in zip(shared, self._extract(prefixes, cache, attention), strict=True):
+            for row in rows:
+                pasts[row] = kept
+        return sum(len(p) for p in prefixes)
+
+    def _extract(self, fed: list[list[int]], cache: Any, attention: Any) -> list[_KeptCache | None]:
+        """Each row's keys and values (its real columns only), for the tokens ``fed[row]`` it holds."""
+        import torch
+
+        out: list[_KeptCache | None] = []
+        for row, ids in enumerate(fed):
+            columns = torch.nonzero(attention[row], as_tuple=True)[0]
+            if len(columns) != len(ids):  # cannot happen with the masks above; no cache rather than a wrong one
+                out.append(None)
+                continue
+            layers = [(layer.keys[row].index_select(1, columns), layer.values[row].index_select(1, columns))
+                      for layer in cache.layers]
+            out.append(_KeptCache(ids, layers))
+        return out
+
+
+@dataclass
+class _KeptCache:
+    ids: list[int]  # the tokens whose keys and values these are
+    layers: list[tuple[Any, Any]]  # per layer: keys, values, each (kv heads, len(ids), head dim)
+
+    @property
+    def length(self) -> int:
+        return len(self.ids)
+
+
+def _is_prefix(prefix: Sequence[int], seq: Sequence[int]) -> bool:
+    return len(prefix) <= len(seq) and list(seq[: len(prefix)]) == list(prefix)
+
+
+def _num_layers(model: Any) -> int:
+    config = model.config
+    text = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
+    return int(text.num_hidden_layers)
+
+
+@functools.cache
+def _buffer_layer() -> Any:
+    """A transformers cache layer over a preallocated buffer (built on first use: transformers loads lazily)."""
+    from transformers.cache_utils import DynamicLayer
+
+    class BufferLayer(DynamicLayer):
+        """Full attention over a buffer of fixed capacity: new keys and values are written in place (where
+        ``DynamicLayer`` concatenates, copying the whole cache at every token); ``keys`` and ``values`` are views
+        of the filled part."""
+
+        _layer_type = None  # never registered as the default layer of a type
+        is_croppable = False
+
+        def __init__(self, capacity: int) -> None:
+            super().__init__()
+            self.capacity = capacity
+            self.length = 0
+
+        def start(self, keys: Any, values: Any, length: int) -> None:
+            self.dtype, self.device = keys.dtype, keys.device
+            self.key_buffer, self.value_buffer, self.length = keys, values, length
+            self.keys, self.values = keys[:, :, :length], values[:, :, :length]
+            self.is_initialized = True
+
+        def lazy_initialization(self, key_states: Any, value_states: Any) -> None:
+            b, h, _, d = key_states.shape
+            self.start(key_states.new_zeros((b, h, self.capacity, d)),
+                       value_states.new_zeros((b, h, self.capacity, value_states.shape[-1])), 0)
+
+        def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            end = self.length + key_states.shape[-2]
+            self.key_buffer[:, :, self.length:end] = key_states
+            self.value_buffer[:, :, self.length:end] = value_states
+            self.length = end
+            self.keys, self.values = self.key_buffer[:, :, :end], self.value_buffer[:, :, :end]
+            return self.keys, self.values
+
+        def get_seq_length(self) -> int:
+            return self.length
+
+        def get_max_length(self) -> int:
+            return self.capacity
+
+    return BufferLayer
+
+
+def _full_attention_only(model: Any) -> bool:
+    """Whether every layer of ``model`` is full attention, so a kept cache is exactly its keys and values."""
+    config = getattr(model, "config", None)
+    if config is None or getattr(config, "is_encoder_decoder", False):
+        return False
+    text = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
+    types = getattr(text, "layer_types", None)
+    return types is None or all(t == "full_attention" for t in types)
 
 
 def agent_traces(bundle: Bundle, tasks: list[dict[str, Any]], make_agent: Callable[[], Any], fmt: ChatFormat,

@@ -112,10 +112,14 @@ def run_sft(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]],
 def run_grpo(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]], out: Path, stage: Any,
              config: EpisodeConfig, max_new_tokens: int, sink: Callable[[dict[str, Any]], None],
              use_cpu: bool = True, resume: bool = False, stats: RolloutStats | None = None,
-             trainer_args: dict[str, Any] | None = None) -> StageResult:
+             trainer_args: dict[str, Any] | None = None, kv_cache: bool = True) -> StageResult:
     """GRPO over whole episodes of ``tasks`` with TRL's GRPOTrainer and our rollouts.
 
     ``trainer_args`` are merged last into the ``GRPOConfig`` (DeepSpeed and vLLM settings under ``accelerate``).
+    ``kv_cache``: rollouts keep each episode's KV cache between its turns (``HFPolicy``); False re-encodes every
+    episode from the start at each turn (the same tokens, slower; for comparison).
+    The stage's ``vllm_mode`` (``colocate`` or ``server``; or ``use_vllm`` in ``trainer_args``) has TRL start vLLM,
+    and the rollouts then generate through it (``runtime.backends.trl_vllm``; GPU only).
     """
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
@@ -133,29 +137,28 @@ def run_grpo(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]]
         from trl.models import unwrap_model_for_generation
 
         chosen = [by_id[p[-1]["content"]] for p in prompts]
+        if getattr(trainer, "use_vllm", False):  # TRL's vLLM engine, weights already synced by TRL
+            from runtime.backends.trl_vllm import TRLVLLMPolicy
+
+            engine = TRLVLLMPolicy(trainer, max_new_tokens)
+            rollouts = run_rollouts(bundle, chosen, engine, fmt, config, max_new_tokens=max_new_tokens,
+                                    batch_size=len(chosen), stats=stats)
+            engine.finish()  # other ranks may still be generating
+            return _grpo_outputs(rollouts)
         # gathers ZeRO-3 shards for generation (once per rollout, not per forward pass)
         gather = trainer.args.ds3_gather_for_generation
         with unwrap_model_for_generation(trainer.model_wrapped, trainer.accelerator,
                                          gather_deepspeed3_params=gather) as policy_model:
             was_training = policy_model.training
             policy_model.eval()
-            policy = HFPolicy(policy_model, tokenizer, temperature=stage.temperature, seed=1000 * seed["calls"])
+            policy = HFPolicy(policy_model, tokenizer, temperature=stage.temperature, seed=1000 * seed["calls"],
+                              kv_cache=kv_cache)
             seed["calls"] += 1
             rollouts = run_rollouts(bundle, chosen, policy, fmt, config, max_new_tokens=max_new_tokens,
                                     batch_size=len(chosen), stats=stats)
             if was_training:
                 policy_model.train()
-        return {
-            "prompt_ids": [r.trace.prompt_ids for r in rollouts],
-            "completion_ids": [r.trace.completion_ids for r in rollouts],
-            "logprobs": [r.trace.logprobs for r in rollouts],
-            "env_mask": [r.trace.mask for r in rollouts],
-            "aqwen_reward": [r.result.reward for r in rollouts],
-            "aqwen_success": [float(r.result.success) for r in rollouts],
-            "aqwen_gate_failed": [float(r.result.score.gate_failed) for r in rollouts],
-            "aqwen_malformed": [float(r.result.metrics.get("malformed", 0)) for r in rollouts],
-            "aqwen_turns": [float(r.result.metrics.get("turns", 0)) for r in rollouts],
-        }
+        return _grpo_outputs(rollouts)
 
     def field(name: str) -> Any:
         def reward(prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float]:
@@ -176,7 +179,7 @@ def run_grpo(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]]
         max_completion_length=stage.max_completion_length, temperature=stage.temperature, logging_steps=1,
         save_strategy="steps", save_steps=5, save_total_limit=1, gradient_checkpointing=False,
         reward_weights=[1.0] + [0.0] * (len(components) - 1), seed=0, disable_tqdm=False,
-        log_completions=False, **(trainer_args or {}),
+        log_completions=False, **{**_vllm_args(stage), **(trainer_args or {})},
     )
     trainer = GRPOTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                           reward_funcs=[field(c) for c in components], rollout_func=rollout_func,
@@ -186,6 +189,27 @@ def run_grpo(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]]
     final = out / "model"
     _save_final(trainer, tokenizer, final)
     return StageResult(final, metrics)
+
+
+def _grpo_outputs(rollouts: list[Rollout]) -> dict[str, Any]:
+    """What ``rollout_func`` returns to TRL: the exact token traces, and the reward and its parts per episode."""
+    return {
+        "prompt_ids": [r.trace.prompt_ids for r in rollouts],
+        "completion_ids": [r.trace.completion_ids for r in rollouts],
+        "logprobs": [r.trace.logprobs for r in rollouts],
+        "env_mask": [r.trace.mask for r in rollouts],
+        "aqwen_reward": [r.result.reward for r in rollouts],
+        "aqwen_success": [float(r.result.success) for r in rollouts],
+        "aqwen_gate_failed": [float(r.result.score.gate_failed) for r in rollouts],
+        "aqwen_malformed": [float(r.result.metrics.get("malformed", 0)) for r in rollouts],
+        "aqwen_turns": [float(r.result.metrics.get("turns", 0)) for r in rollouts],
+    }
+
+
+def _vllm_args(stage: Any) -> dict[str, Any]:
+    """GRPOConfig fields for the stage's ``vllm_mode`` (TRL then starts vLLM; ``trainer_args`` may refine them)."""
+    mode = getattr(stage, "vllm_mode", "none")
+    return {"use_vllm": True, "vllm_mode": mode} if mode in ("colocate", "server") else {}
 
 
 def _lora() -> Any:

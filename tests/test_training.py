@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ pytest.importorskip("trl")
 from compiler.cli import main as compile_main  # noqa: E402
 from runtime.bundle import Bundle  # noqa: E402
 from runtime.env import EpisodeConfig  # noqa: E402
-from runtime.rollout import ChatFormat, HFPolicy, agent_traces, run_rollouts  # noqa: E402
+from runtime.rollout import ChatFormat, HFPolicy, Rollout, agent_traces, run_rollouts  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,11 +40,11 @@ def tiny(bundle: Bundle) -> tuple:
 class RecordingPolicy(HFPolicy):
     """The real HF policy, remembering what it was given and what it produced."""
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.log: list[tuple[list[int], list[int], list[float]]] = []
 
-    def generate(self, contexts, max_new_tokens):  # type: ignore[no-untyped-def]
+    def generate(self, contexts: list[list[int]], max_new_tokens: int) -> list[tuple[list[int], list[float]]]:
         out = super().generate(contexts, max_new_tokens)
         self.log.extend((list(c), ids, lps) for c, (ids, lps) in zip(contexts, out, strict=True))
         return out
@@ -91,6 +92,115 @@ def test_multi_turn_rollout_keeps_exact_ids_masks_and_logprobs(bundle: Bundle, t
             for j in range(s, e):
                 token = trace.completion_ids[j]
                 assert trace.logprobs[j] == pytest.approx(float(logits[offset + j - 1, token]), abs=2e-3)
+
+
+def _rollouts(bundle: Bundle, tiny: tuple, policy: HFPolicy, batch_size: int, **kwargs: object) -> list:
+    fmt = ChatFormat(tiny[1], bundle.tool_schemas)
+    tasks = [t for t in bundle.tasks[:3] for _ in range(2)]
+    return run_rollouts(bundle, tasks, policy, fmt, EpisodeConfig(max_turns=4, max_tokens=120), max_new_tokens=32,
+                        batch_size=batch_size, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_kv_cache_turns_match_generate_on_the_whole_context(bundle: Bundle, tiny: tuple, temperature: float) -> None:
+    """Turn by turn, greedy and under a fixed seed, the cached policy draws exactly what ``model.generate`` draws on
+    the whole context, while episodes leave the batch and new ones join it."""
+    fmt = ChatFormat(tiny[1], bundle.tool_schemas)
+    observation = fmt.observation_ids([{"role": "tool", "name": "get_work_order", "content": '{"id": "WO-1001"}'}])
+    reply = fmt.observation_ids([{"role": "user", "content": "Yes, go ahead."}])
+    prompts = [fmt.prompt_ids([{"role": "system", "content": "s"}, {"role": "user", "content": u}])
+               for u in ("Assign T-4 to WO-1008.", "Close WO-1001.", "Hello", "Order parts for WO-1003.")]
+    plain = HFPolicy(tiny[0], tiny[1], temperature=temperature, seed=5, kv_cache=False)
+    cached = HFPolicy(tiny[0], tiny[1], temperature=temperature, seed=5)
+    contexts = {i: list(p) for i, p in enumerate(prompts[:3])}
+    for turn in range(4):
+        if turn == 1:
+            del contexts[1]  # an episode ends
+        if turn == 2:
+            contexts[3] = list(prompts[3])  # a new one starts beside episodes with long contexts
+        order = sorted(contexts)
+        batch = [contexts[i] for i in order]
+        expected = plain.generate(batch, 12)
+        got = cached.generate(batch, 12)
+        assert [ids for ids, _ in got] == [ids for ids, _ in expected]
+        for (_, lps), (_, want) in zip(got, expected, strict=True):
+            assert lps == pytest.approx(want, abs=1e-4)
+        for i, (ids, _) in zip(order, got, strict=True):
+            contexts[i] += ids + ([] if ids and ids[-1] == fmt.eos_id else [fmt.eos_id])
+            contexts[i] += observation if turn % 2 == 0 else reply
+    assert cached.reused_tokens > plain.prefill_tokens / 2
+    assert cached.prefill_tokens + cached.reused_tokens == plain.prefill_tokens
+
+
+@pytest.mark.parametrize("batch_size", [6, 3])
+def test_kv_cache_gives_the_same_episodes_as_encoding_every_turn(bundle: Bundle, tiny: tuple, batch_size: int) -> None:
+    """Whole episodes under a fixed seed: the same tokens and log-probs with and without the kept caches. With
+    batch_size 3, episodes join the batch while others are mid-episode (rows with and without a cache)."""
+    temperature = 1.0
+    plain_policy = HFPolicy(tiny[0], tiny[1], temperature=temperature, seed=11, kv_cache=False)
+    cached_policy = HFPolicy(tiny[0], tiny[1], temperature=temperature, seed=11)
+    plain = _rollouts(bundle, tiny, plain_policy, batch_size)
+    cached = _rollouts(bundle, tiny, cached_policy, batch_size)
+    assert sum(len(r.trace.turns) for r in cached) > len(cached), "some episodes have several turns"
+    for a, b in zip(plain, cached, strict=True):
+        assert a.trace.prompt_ids == b.trace.prompt_ids
+        assert a.trace.completion_ids == b.trace.completion_ids and a.trace.mask == b.trace.mask
+        assert b.trace.logprobs == pytest.approx(a.trace.logprobs, abs=1e-4)
+    # later turns ran the model over the new tokens only
+    assert cached_policy.reused_tokens > 0
+    assert cached_policy.prefill_tokens + cached_policy.reused_tokens == plain_policy.prefill_tokens
+    assert cached_policy.prefill_tokens < plain_policy.prefill_tokens / 1.5
+
+
+def test_kv_cache_of_an_episode_is_freed_when_it_ends(bundle: Bundle, tiny: tuple) -> None:
+    import gc
+    import weakref
+
+    class Watched(HFPolicy):
+        """Weak references to the tensors of every cache kept after a call, by the tokens they cover."""
+
+        def __init__(self, model: object, tokenizer: object) -> None:
+            super().__init__(model, tokenizer, temperature=1.0, seed=11)
+            self.refs: list[tuple[list[int], list[weakref.ref]]] = []
+
+        def generate(self, contexts: list[list[int]], max_new_tokens: int) -> list[tuple[list[int], list[float]]]:
+            out = super().generate(contexts, max_new_tokens)
+            for kept in self._kept:
+                self.refs.append((kept.ids, [weakref.ref(t) for layer in kept.layers for t in layer]))
+            return out
+
+    ended: list[int] = []
+
+    def on_done(rollout: Rollout) -> None:
+        context = rollout.trace.context
+        assert not policy.holds(context)
+        gc.collect()
+        mine = [refs for ids, refs in policy.refs if context[: len(ids)] == ids]
+        assert mine and all(ref() is None for refs in mine for ref in refs), "the episode's cache is freed"
+        ended.append(policy.cached_tokens)
+
+    policy = Watched(tiny[0], tiny[1])
+    rollouts = _rollouts(bundle, tiny, policy, 3, on_done=on_done)
+    assert len(ended) == len(rollouts) == 6
+    assert ended[-1] == 0 and policy.cached_tokens == 0
+    assert any(n > 0 for n in ended[:-1]), "caches of running episodes are kept meanwhile"
+
+
+def test_grpo_stage_vllm_mode_has_trl_start_vllm(bundle: Bundle, tmp_path: Path) -> None:
+    """A stage's vllm_mode reaches TRL's GRPOConfig (use_vllm, vllm_mode): TRL then builds its vLLM engine, which
+    needs vLLM and a GPU; here (no vLLM) TRL refuses at that point, before any training."""
+    import importlib.util
+
+    from aqwen_spec.documents.pipeline import GRPOStage
+    from runtime.models import domain_corpus, resolve_model
+    from runtime.training import run_grpo
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vLLM is installed here: this test checks the refusal without it")
+    stage = GRPOStage(stage="grpo", max_steps=1, num_generations=2, batch_size=2, vllm_mode="colocate")
+    model = resolve_model("builtin:tiny-qwen3", domain_corpus(bundle))
+    with pytest.raises(ImportError, match="vLLM is not available"):
+        run_grpo(model, bundle, bundle.tasks[:2], tmp_path, stage, EpisodeConfig(max_turns=2), 8, lambda row: None)
 
 
 def test_sft_data_is_the_oracles_episodes_with_assistant_masks(bundle: Bundle, tiny: tuple) -> None:
