@@ -191,10 +191,13 @@ def branch_names(node: Any) -> set[str]:
 
 
 def rename(text: str, names: dict[str, str]) -> str:
-    """Rename free identifiers of an expression (not fields after a dot, not text inside quotes)."""
-    out = []
+    """Rename free identifiers of an expression (not fields after a dot, not text inside quotes, except inside the
+    ``{...}`` of an f-string)."""
+    out: list[str] = []
     for piece in re.split(r"(\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*')", text):
         if piece[:1] in "\"'" and len(piece) > 1:
+            if out and re.search(r"(?<![\w.])f$", out[-1]):
+                piece = re.sub(r"\{([^{}]*)\}", lambda m: "{" + rename(m.group(1), names) + "}", piece)
             out.append(piece)
         else:
             out.append(_FREE.sub(lambda m: names.get(m.group(1), m.group(1)), piece))
@@ -453,7 +456,9 @@ def chain(ctx: GrowthContext, source: str) -> Growth | None:
 
 
 def _rename_template(text: str, names: dict[str, str]) -> str:
-    return _JINJA_VALUE.sub(lambda m: "{{ " + rename(m.group(1), names) + " }}", text)
+    """Rename slots inside a template's ``{{ ... }}`` and ``{% ... %}``."""
+    return re.sub(r"(\{\{|\{%)(.*?)(\}\}|%\})", lambda m: m.group(1) + rename(m.group(2), names) + m.group(3),
+                  text, flags=re.S)
 
 
 def _guard(check: Any, cond: str) -> Any:
@@ -523,8 +528,10 @@ def _rename_tree(node: Any, names: dict[str, str], branches: dict[str, str]) -> 
         for key, value in node.items():
             if key == "name" and isinstance(value, str):
                 out[key] = branches.get(value, value)
-            elif key in ("about", "reason") or (key == "as"):
+            elif key == "as":
                 out[key] = value
+            elif key in ("about", "reason") and isinstance(value, str):  # text, possibly with template values
+                out[key] = _rename_template(value, names)
             else:
                 out[key] = _rename_tree(value, names, branches)
         return out
