@@ -258,3 +258,20 @@ def test_pipeline_runs_end_to_end_and_resumes(bundle: Bundle, tmp_path: Path, ca
     assert run_main([*args[:-2], "--resume"]) == 0
     out = capsys.readouterr().out
     assert "[before] already done" in out and "[grpo] already done" in out and "[after] held-out success" in out
+
+
+def test_observation_tokens_do_not_depend_on_the_tool_schemas(bundle: Bundle, tiny: tuple) -> None:
+    """Observations are rendered without the tool schemas (they only go into the system block): same tokens."""
+    fmt = ChatFormat(tiny[1], bundle.tool_schemas)
+    dummy = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"},
+             {"role": "assistant", "content": "\u2063AQWEN\u2063"}]
+    for observations in (
+        [{"role": "tool", "name": "get_work_order", "content": '{"id": "WO-1001"}'}],
+        [{"role": "tool", "name": "a", "content": "1"}, {"role": "tool", "name": "b", "content": "2"}],
+        [{"role": "user", "content": "Yes, go ahead."}],
+    ):
+        full = fmt.render(dummy + observations, True)
+        end = fmt.tokenizer.decode([fmt.eos_id])
+        delta = full[full.index("\u2063AQWEN\u2063" + end) + len("\u2063AQWEN\u2063" + end):]
+        assert fmt.observation_ids(observations) == fmt.encode(delta)
+    assert fmt.prompt_ids(dummy[:2]) == fmt.encode(fmt.render(dummy[:2], True))
