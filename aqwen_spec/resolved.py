@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from aqwen_spec.diagnostics import Pos
 from aqwen_spec.tree import Node
-from aqwen_spec.types import ListT, MapT, OptionalT, RecordT, Type, VariantT
+from aqwen_spec.types import ListT, MapT, RecordT, Type, VariantT, unwrap_optional
 
 
 @dataclass(frozen=True)
@@ -58,11 +58,16 @@ def sql_tables(state: RecordT) -> tuple[SqlTable, ...]:
     return tuple(out)
 
 
+def container_item(ftype: Type) -> Type | None:
+    """The item type of a map or list (optional or not), as declared; None for any other type."""
+    container = unwrap_optional(ftype)
+    return container.value if isinstance(container, MapT) else container.item if isinstance(container, ListT) else None
+
+
 def table_item(ftype: Type) -> Type | None:
     """The item type of a map or list (optional or not), the rows of a table when they are records; else None."""
-    container = ftype.inner if isinstance(ftype, OptionalT) else ftype
-    item = container.value if isinstance(container, MapT) else container.item if isinstance(container, ListT) else None
-    return item.inner if isinstance(item, OptionalT) else item
+    item = container_item(ftype)
+    return None if item is None else unwrap_optional(item)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from aqwen_spec.check.context import DocChecker
 from aqwen_spec.check.scopes import state_scope
 from aqwen_spec.diagnostics import did_you_mean
 from aqwen_spec.documents.domain import Domain, FieldSpec, FullTextIndex
-from aqwen_spec.resolved import FullTextIR, Origin, RecordRuleIR, ResolvedDomain
+from aqwen_spec.resolved import FullTextIR, Origin, RecordRuleIR, ResolvedDomain, container_item
 from aqwen_spec.source import YPath
 from aqwen_spec.types import (
     ANY,
@@ -27,6 +27,7 @@ from aqwen_spec.types import (
     VariantT,
     is_assignable,
     parse_type_text,
+    unwrap_optional,
 )
 from aqwen_spec.values import check_value, coerce_text, with_defaults
 
@@ -143,9 +144,7 @@ def _fulltext_indexes(checker: DocChecker, doc: Domain, state: RecordT) -> tuple
             checker.report("AQ205", f"the index table '{fname}_fts' would hide the state field of that name", ypath,
                            key=True)
             continue
-        container = ftype.inner if isinstance(ftype, OptionalT) else ftype
-        item = container.value if isinstance(container, MapT) else container.item if isinstance(
-            container, ListT) else None
+        item = container_item(ftype)
         if not isinstance(item, RecordT):
             checker.report("AQ205", f"'{fname}' is {ftype.render()}: full-text indexes are over maps or lists of "
                            "records", ypath, key=True)
@@ -174,9 +173,9 @@ def _fulltext_indexes(checker: DocChecker, doc: Domain, state: RecordT) -> tuple
 
 
 def _is_text(t: Type) -> bool:
-    t = t.inner if isinstance(t, OptionalT) else t
+    t = unwrap_optional(t)
     if isinstance(t, ListT):
-        t = t.item.inner if isinstance(t.item, OptionalT) else t.item
+        t = unwrap_optional(t.item)
     return t == STR or isinstance(t, EnumT)
 
 

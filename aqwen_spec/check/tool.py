@@ -30,6 +30,7 @@ _SQL_CTE = re.compile(r"\b([A-Za-z_]\w*)\s*(?:\([^()]*\)\s*)?AS\s+(?:NOT\s+)?(?:
 # a table after FROM or JOIN; not a table-valued function (json_each(...)), a schema (main.t) or a subquery
 _SQL_TABLE = re.compile(r'\b(?:FROM|JOIN)\s+("?)([A-Za-z_]\w*)(?!\w)\1(?!\s*[(.])', re.IGNORECASE)
 _SQL_DISTINCT = re.compile(r"\bDISTINCT\s*$", re.IGNORECASE)  # IS [NOT] DISTINCT FROM an expression
+_WORD = re.compile(r"(?<!\w)\w+(?!\w)")
 
 
 def check_tool(checker: DocChecker, doc: Tool, domain: ResolvedDomain | None) -> ResolvedTool:
@@ -129,7 +130,6 @@ def _check_sql_tables(checker: DocChecker, sql: str, domain: ResolvedDomain) -> 
     clean = _SQL_NOISE.sub(lambda m: " " * len(m.group()), sql)
     known.update(m.group(1).casefold() for m in _SQL_CTE.finditer(clean))
     folded = {name.casefold(): name for name in fields}
-    word = re.compile(r"(?<!\w)\w+(?!\w)")
     reported: set[str] = set()
     for m in _SQL_TABLE.finditer(clean):
         name = m.group(2)
@@ -139,7 +139,7 @@ def _check_sql_tables(checker: DocChecker, sql: str, domain: ResolvedDomain) -> 
         if key.endswith("_fts") and key.removesuffix("_fts") in folded:
             continue  # a full-text index that is not declared: reported above
         reported.add(key)
-        nth = sum(1 for w in word.finditer(sql, 0, m.start(2)) if w.group() == name)
+        nth = sum(1 for w in _WORD.finditer(sql, 0, m.start(2)) if w.group() == name)
         at = checker.loaded.yaml.word_pos(path, name, nth)
         if key in folded:
             field = folded[key]
