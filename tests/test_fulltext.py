@@ -6,9 +6,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from sql_specs import lint_errors, runner_of, write_tree
 
-from aqwen_spec.check import check_paths
-from aqwen_spec.diagnostics import Severity
+from aqwen_spec.check import check_paths, load_specs
 from aqwen_spec.resolved import FullTextIR, SpecSet
 from aqwen_spec.semantics import ToolRunner, generate_state
 from aqwen_spec.semantics.sqlview import build_database, fts_any
@@ -77,22 +77,15 @@ implementation:
 
 
 def _tree(tmp_path: Path, domain: str = DOMAIN, tools: str = TOOLS) -> Path:
-    root = tmp_path / "specs" / "help_centre"
-    root.mkdir(parents=True)
-    (root / "domain.yaml").write_text(domain, encoding="utf-8")
-    (root / "tools.yaml").write_text(tools, encoding="utf-8")
-    return tmp_path / "specs"
+    return write_tree(tmp_path, "help_centre", domain, tools)
 
 
 def _specs(tmp_path: Path) -> SpecSet:
-    result = check_paths([_tree(tmp_path)])
-    errors = [f"{d.location()}: {d.code} {d.message}" for d in result.diagnostics if d.severity is Severity.ERROR]
-    assert not errors
-    return result.specs
+    return load_specs(_tree(tmp_path))
 
 
 def _runner(specs: SpecSet) -> ToolRunner:
-    return ToolRunner(specs.tools_of("help_centre"), generate_state(specs.domains["help_centre"], 0))
+    return runner_of(specs, "help_centre")
 
 
 def _ids(runner: ToolRunner, query: str) -> list[str]:
@@ -228,9 +221,7 @@ def test_bundles_carry_the_indexes(tmp_path: Path) -> None:
 
 def _diagnostics(tmp_path: Path, fulltext: str, tools: str = "") -> list[tuple[str, int, int, str, str | None]]:
     domain = DOMAIN.replace("fulltext:\n  articles: {columns: [title, body, tags], tokenizer: porter}\n", fulltext)
-    result = check_paths([_tree(tmp_path, domain, tools or TOOLS)])
-    return [(d.code, d.pos.line, d.pos.col, d.message, d.hint) for d in result.diagnostics.sorted()
-            if d.severity is Severity.ERROR]
+    return lint_errors(_tree(tmp_path, domain, tools or TOOLS))
 
 
 @pytest.mark.parametrize(
@@ -258,8 +249,7 @@ def test_lint_reports_a_bad_declaration_where_it_is(tmp_path: Path, fulltext: st
 def test_lint_reports_an_index_of_something_that_is_not_records(tmp_path: Path) -> None:
     domain = DOMAIN.replace("  articles: map[Article]\n", "  articles: map[Article]\n  motd: str\n")
     domain = domain.replace("  articles: {columns", "  motd: [title]\n  articles: {columns")
-    root = _tree(tmp_path, domain)
-    found = [(d.code, d.message) for d in check_paths([root]).diagnostics if d.severity is Severity.ERROR]
+    found = [(code, message) for code, _, _, message, _ in lint_errors(_tree(tmp_path, domain))]
     assert found == [("AQ205", "'motd' is str: full-text indexes are over maps or lists of records")]
 
 
@@ -267,8 +257,7 @@ def test_lint_reports_a_reserved_column_name(tmp_path: Path) -> None:
     domain = DOMAIN.replace("    views: int\n", "    views: int\n    rank: str\n").replace(
         "[title, body, tags]", "[title, rank]").replace("tags: [returns], views: 120}", "tags: [returns], views: 120,"
                                                         " rank: a}")
-    found = [(d.code, d.message) for d in check_paths([_tree(tmp_path, domain)]).diagnostics
-             if d.severity is Severity.ERROR]
+    found = [(code, message) for code, _, _, message, _ in lint_errors(_tree(tmp_path, domain))]
     assert ("AQ205", "'rank' is a reserved column name of SQLite FTS5") in found
 
 

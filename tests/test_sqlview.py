@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from sql_specs import lint_errors, runner_of, write_tree
 
-from aqwen_spec.check import check_paths
-from aqwen_spec.diagnostics import Severity
+from aqwen_spec.check import check_paths, load_specs
 from aqwen_spec.resolved import SpecSet, sql_tables
 from aqwen_spec.semantics import ToolRunner, generate_state
 from aqwen_spec.semantics.sqlview import build_database
@@ -87,22 +87,15 @@ effects: delete holds[hold_id]
 
 
 def _tree(tmp_path: Path, tools: str = TOOLS) -> Path:
-    root = tmp_path / "specs" / "line_quality"
-    root.mkdir(parents=True)
-    (root / "domain.yaml").write_text(DOMAIN, encoding="utf-8")
-    (root / "tools.yaml").write_text(tools, encoding="utf-8")
-    return tmp_path / "specs"
+    return write_tree(tmp_path, "line_quality", DOMAIN, tools)
 
 
 def _specs(tmp_path: Path) -> SpecSet:
-    result = check_paths([_tree(tmp_path)])
-    errors = [f"{d.location()}: {d.code} {d.message}" for d in result.diagnostics if d.severity is Severity.ERROR]
-    assert not errors
-    return result.specs
+    return load_specs(_tree(tmp_path))
 
 
 def _runner(specs: SpecSet) -> ToolRunner:
-    return ToolRunner(specs.tools_of("line_quality"), generate_state(specs.domains["line_quality"], 0))
+    return runner_of(specs, "line_quality")
 
 
 # --- the tables ----------------------------------------------------------------------------------------------------
@@ -200,9 +193,7 @@ def test_a_bundle_without_tables_still_runs_its_sql_tools(tmp_path: Path) -> Non
 
 def _errors(tmp_path: Path, sql: str) -> list[tuple[str, int, int, str, str | None]]:
     tools = TOOLS.replace("SELECT id, supervisor FROM lines ORDER BY id", sql)
-    result = check_paths([_tree(tmp_path, tools)])
-    return [(d.code, d.pos.line, d.pos.col, d.message, d.hint) for d in result.diagnostics.sorted()
-            if d.severity is Severity.ERROR]
+    return lint_errors(_tree(tmp_path, tools))
 
 
 def test_lint_reports_an_unknown_table_where_it_is(tmp_path: Path) -> None:
