@@ -101,6 +101,10 @@ class World:
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [d for d in self.docs.values() if d["kind"] == kind]
 
+    def pointing_at(self, kind: str, relation: str, doc_id: str) -> list[dict[str, Any]]:
+        """The documents of ``kind`` whose ``relation`` is ``doc_id``, by id."""
+        return sorted((d for d in self.of(kind) if d[relation] == doc_id), key=lambda d: d["id"])
+
     # --- the entities -------------------------------------------------------------------------------------------
 
     def build(self) -> None:
@@ -205,13 +209,13 @@ class World:
         f = d["facts"]
         out = [f"{d['title']} is {_a(rng.choice(CITY_KINDS))} in {d['region']}.",
                f"It was founded in {f['founded']} and has about {f['population']:,} inhabitants."]
-        plants = sorted((p for p in self.of("plant") if p["city"] == d["id"]), key=lambda p: p["id"])
+        plants = self.pointing_at("plant", "city", d["id"])
         if len(plants) == 1:
             out.append(f"The only industrial plant in the city is {self.mention(d, plants[0]['id'])}.")
         elif plants:
             names = [self.mention(d, p["id"]) for p in plants]
             out.append(f"Its {len(plants)} industrial plants are {_list(names)}.")
-        hq = sorted((c for c in self.of("company") if c["city"] == d["id"]), key=lambda c: c["id"])
+        hq = self.pointing_at("company", "city", d["id"])
         if hq:
             names = [self.mention(d, c["id"]) for c in hq]
             verb = "has its" if len(hq) == 1 else "have their"
@@ -234,7 +238,7 @@ class World:
         else:
             out.append(rng.choice(["The company has not made public who leads it today.",
                                    "Who leads the company today is not recorded."]))
-        plants = sorted((p for p in self.of("plant") if p["owner"] == d["id"]), key=lambda p: p["id"])
+        plants = self.pointing_at("plant", "owner", d["id"])
         names = [f"{self.mention(d, p['id'])} in {self.mention(d, p['city'])}" for p in plants]
         if len(names) == 1:
             out.append(f"It runs a single plant, {names[0]}.")
