@@ -23,13 +23,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runtime.report.aggregate import DIFFICULTY_FEATURES
-from runtime.report.assets import CSS, SCRIPT
-from runtime.report.charts import COLORS, line_chart
-from runtime.report.episodes import DEFAULT_EPISODES, sample_episodes
-from runtime.report.markup import e
+from runtime.report.episodes import DEFAULT_EPISODES
 from runtime.report.page import render
-from runtime.report.runfolder import EvalStage, ReportError, Row, Run, load_run
+from runtime.report.runfolder import ReportError, load_run
 
 
 def write_report(run_dir: Path, out: Path | None = None, episodes: int = DEFAULT_EPISODES) -> Path:
@@ -45,5 +41,4 @@ def write_report(run_dir: Path, out: Path | None = None, episodes: int = DEFAULT
     return target
 
 
-__all__ = ["COLORS", "CSS", "DEFAULT_EPISODES", "DIFFICULTY_FEATURES", "SCRIPT", "EvalStage", "ReportError", "Row",
-           "Run", "e", "line_chart", "load_run", "render", "sample_episodes", "write_report"]
+__all__ = ["DEFAULT_EPISODES", "ReportError", "write_report"]
