@@ -13,7 +13,6 @@ Writes ``runs/<name>/distill/<stage>/report.json`` (attempts, teacher success, e
 from __future__ import annotations
 
 import json
-import os
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -24,41 +23,14 @@ Task = dict[str, Any]
 def teacher_episodes(runner: Any, stage: Any, tasks: list[Task]) -> list[tuple[Task, Any]]:
     """(task, EpisodeResult) for every teacher attempt: ``stage.k`` per task."""
     teacher = stage.teacher
-    bundle = runner.bundle
-    if teacher.backend == "openai":
-        from runtime.backends.concurrent import evaluate_concurrent
-        from runtime.backends.openai import OpenAIAgent
+    path = teacher.name
+    if teacher.backend != "openai":
+        from runtime.models import domain_corpus, resolve_model
 
-        key = os.environ.get(teacher.api_key_env) if teacher.api_key_env else None
-        max_tokens = runner.pipeline.budget.max_new_tokens
-
-        def make_agent() -> OpenAIAgent:
-            return OpenAIAgent(teacher.endpoint or "", teacher.name, api_key=key, temperature=stage.temperature,
-                               max_tokens=max_tokens)
-
-        report = evaluate_concurrent(bundle, tasks, make_agent, k=stage.k, workers=teacher.workers,
-                                     config=runner.config)
-        return [(t.task, t.result) for t in report.trials]
-    from runtime.models import domain_corpus, load, resolve_model
-    from runtime.rollout import ChatFormat, HFPolicy, run_rollouts
-
-    path = resolve_model(teacher.name, domain_corpus(bundle, runner.train_tasks))
-    policy: Any
-    if teacher.backend == "vllm":  # GPU only
-        from transformers import AutoTokenizer
-
-        from runtime.backends.vllm import VLLMPolicy
-
-        tokenizer = AutoTokenizer.from_pretrained(str(path))
-        policy = VLLMPolicy(path, temperature=stage.temperature, seed=runner.pipeline.seed)
-    else:
-        model, tokenizer = load(path)
-        policy = HFPolicy(model, tokenizer, temperature=stage.temperature, seed=runner.pipeline.seed)
-    fmt = ChatFormat(tokenizer, bundle.tool_schemas)
-    runs = [t for t in tasks for _ in range(stage.k)]
-    rollouts = run_rollouts(bundle, runs, policy, fmt, runner.config,
-                            max_new_tokens=runner.pipeline.budget.max_new_tokens, batch_size=8, stats=runner.stats)
-    return [(r.task, r.result) for r in rollouts]
+        path = str(resolve_model(teacher.name, domain_corpus(runner.bundle, runner.train_tasks)))
+    report = runner.play(path, tasks, stage.k, stage.temperature, name="teacher", backend=teacher.backend,
+                         server=teacher)
+    return [(t.task, t.result) for t in report.trials]
 
 
 def perfect(result: Any) -> bool:
@@ -68,15 +40,13 @@ def perfect(result: Any) -> bool:
 def run_distill_stage(runner: Any, model_path: str, stage: Any, name: str, resume: bool) -> dict[str, Any]:
     """The ``distill`` pipeline stage (see the module docstring)."""
     from runtime.agents import ReplayAgent
+    from runtime.pipeline import spread
     from runtime.rollout import ChatFormat, Rollout, agent_traces
     from runtime.training import run_sft
 
     folder: Path = runner.dir / "distill" / name
     folder.mkdir(parents=True, exist_ok=True)
-    tasks = list(runner.train_tasks)
-    if stage.max_tasks and len(tasks) > stage.max_tasks:
-        stride = len(tasks) / stage.max_tasks
-        tasks = [tasks[int(i * stride)] for i in range(stage.max_tasks)]
+    tasks = spread(runner.train_tasks, stage.max_tasks)
     runner.echo(f"[{name}] teacher {stage.teacher.name} ({stage.teacher.backend}): {stage.k} attempts on "
                 f"{len(tasks)} training tasks")
     episodes = teacher_episodes(runner, stage, tasks)

@@ -259,19 +259,12 @@ class Flywheel:
         return report, carry, model_path
 
     def evaluate(self, bundle: Any, model_path: str, tasks: list[Task], k: int) -> dict[str, float]:
-        from runtime.models import load
-        from runtime.rollout import ChatFormat, HFPolicy, run_rollouts
-
-        model, tokenizer = load(model_path)
-        policy = HFPolicy(model, tokenizer, temperature=self.stage.temperature, seed=_seed(self.seed, "eval", k))
-        fmt = ChatFormat(tokenizer, bundle.tool_schemas)
-        runs = [t for t in tasks for _ in range(self.stage.k)]
-        rollouts = run_rollouts(bundle, runs, policy, fmt, self.runner.config,
-                                max_new_tokens=self.runner.pipeline.budget.max_new_tokens, batch_size=8,
-                                stats=self.runner.stats)
+        """Pass rate per task over ``stage.k`` rollouts of the current model (transformers, on the round's bundle)."""
+        report = self.runner.play(model_path, tasks, self.stage.k, self.stage.temperature, name=f"round_{k}",
+                                  backend="hf", bundle=bundle, seed=_seed(self.seed, "eval", k))
         wins: dict[str, int] = defaultdict(int)
-        for r in rollouts:
-            wins[r.task["id"]] += int(r.result.success)
+        for trial in report.trials:
+            wins[trial.task["id"]] += int(trial.result.success)
         return {t["id"]: wins[t["id"]] / self.stage.k for t in tasks}
 
     def grow(self, k: int, tasks: list[Task], pass_rate: dict[str, float]) -> tuple[list[Growth], list[Any], Any]:

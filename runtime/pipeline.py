@@ -37,6 +37,14 @@ def split_tasks(tasks: Tasks, heldout_fraction: float, seed: int) -> tuple[Tasks
     return train, heldout
 
 
+def spread(tasks: Tasks, n: int | None) -> Tasks:
+    """At most ``n`` tasks, spread over the list (over workflows and branches), not the first few."""
+    if not n or len(tasks) <= n:
+        return tasks
+    stride = len(tasks) / n
+    return [tasks[int(i * stride)] for i in range(n)]
+
+
 @dataclass
 class RunState:
     """What ``--resume`` needs: the stages finished and the model to continue from."""
@@ -132,39 +140,11 @@ class PipelineRunner:
         return summary
 
     def evaluate(self, model_path: str, stage: Any, name: str) -> EvalReport:
-        from runtime.models import load
-
         tasks = self.heldout if stage.split == "heldout" else self.train_tasks if stage.split == "train" \
             else self.bundle.tasks
-        if stage.max_tasks and len(tasks) > stage.max_tasks:
-            stride = len(tasks) / stage.max_tasks  # spread over workflows and branches, not the first few
-            tasks = [tasks[int(i * stride)] for i in range(stage.max_tasks)]
-        runs = [t for t in tasks for _ in range(stage.k)]
-        bar = _progress(len(runs), f"eval {name}", self.progress)
-        if self.pipeline.backend == "openai":
-            report = self._evaluate_served(tasks, stage, bar)
-        else:
-            policy: Any
-            if self.pipeline.backend == "vllm":  # GPU only
-                from transformers import AutoTokenizer
-
-                from runtime.backends.vllm import VLLMPolicy
-
-                tokenizer = AutoTokenizer.from_pretrained(model_path)
-                policy = VLLMPolicy(model_path, temperature=stage.temperature, seed=self.pipeline.seed)
-            else:
-                model, tokenizer = load(model_path)
-                policy = HFPolicy(model, tokenizer, temperature=stage.temperature, seed=self.pipeline.seed)
-            fmt = ChatFormat(tokenizer, self.bundle.tool_schemas)
-            rollouts = run_rollouts(self.bundle, runs, policy, fmt, self.config,
-                                    max_new_tokens=self.pipeline.budget.max_new_tokens, batch_size=8,
-                                    stats=self.stats, on_done=lambda r: bar.update(1))
-            report = EvalReport(name, self.bundle.name, stage.k)
-            counts: dict[str, int] = {}
-            for r in rollouts:
-                trial = counts.get(r.task["id"], 0)
-                counts[r.task["id"]] = trial + 1
-                report.trials.append(Trial(r.task, trial, r.result))
+        tasks = spread(tasks, stage.max_tasks)
+        bar = _progress(len(tasks) * stage.k, f"eval {name}", self.progress)
+        report = self.play(model_path, tasks, stage.k, stage.temperature, name=name, on_done=lambda: bar.update(1))
         bar.close()
         folder = self.dir / "eval" / name
         folder.mkdir(parents=True, exist_ok=True)
@@ -174,20 +154,55 @@ class PipelineRunner:
                       "mean_reward": report.mean_reward})
         return report
 
-    def _evaluate_served(self, tasks: Tasks, stage: Any, bar: Any) -> EvalReport:
-        """Episodes against an OpenAI-compatible server (e.g. ``vllm serve``), many at a time."""
-        from runtime.backends.concurrent import evaluate_concurrent
-        from runtime.backends.openai import OpenAIAgent
+    def play(self, model_path: str, tasks: Tasks, k: int, temperature: float, *, name: str = "play",
+             backend: str | None = None, server: Any = None, bundle: Bundle | None = None, seed: int | None = None,
+             on_done: Callable[[], None] | None = None) -> EvalReport:
+        """``k`` episodes of each task with a model on any backend: ``hf`` (transformers) and ``vllm`` (GPU) on a
+        checkpoint at ``model_path``, ``openai`` against the server ``server`` describes (``endpoint``,
+        ``served_name`` or ``name``, ``api_key_env``, ``workers``). Defaults: the pipeline's backend and model, its
+        bundle and its seed."""
+        backend = backend or self.pipeline.backend
+        bundle = bundle or self.bundle
+        seed = self.pipeline.seed if seed is None else seed
+        done = on_done or (lambda: None)
+        if backend == "openai":
+            from runtime.backends.concurrent import evaluate_concurrent
+            from runtime.backends.openai import OpenAIAgent
 
-        spec = self.pipeline.model
-        key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
+            spec = server or self.pipeline.model
+            key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
+            served = getattr(spec, "served_name", None) or spec.name
 
-        def make_agent() -> OpenAIAgent:
-            return OpenAIAgent(spec.endpoint or "", spec.served_name or spec.name, api_key=key,
-                               temperature=stage.temperature, max_tokens=self.pipeline.budget.max_new_tokens)
+            def make_agent() -> OpenAIAgent:
+                return OpenAIAgent(spec.endpoint or "", served, api_key=key, temperature=temperature,
+                                   max_tokens=self.pipeline.budget.max_new_tokens)
 
-        return evaluate_concurrent(self.bundle, tasks, make_agent, k=stage.k, workers=spec.workers,
-                                   config=self.config, on_done=lambda t: bar.update(1))
+            return evaluate_concurrent(bundle, tasks, make_agent, k=k, workers=spec.workers, config=self.config,
+                                       on_done=lambda t: done())
+        from runtime.models import load
+
+        policy: Any
+        if backend == "vllm":  # GPU only
+            from transformers import AutoTokenizer
+
+            from runtime.backends.vllm import VLLMPolicy
+
+            tokenizer = AutoTokenizer.from_pretrained(model_path)
+            policy = VLLMPolicy(model_path, temperature=temperature, seed=seed)
+        else:
+            model, tokenizer = load(model_path)
+            policy = HFPolicy(model, tokenizer, temperature=temperature, seed=seed)
+        fmt = ChatFormat(tokenizer, bundle.tool_schemas)
+        rollouts = run_rollouts(bundle, [t for t in tasks for _ in range(k)], policy, fmt, self.config,
+                                max_new_tokens=self.pipeline.budget.max_new_tokens, batch_size=8, stats=self.stats,
+                                on_done=lambda r: done())
+        report = EvalReport(name, bundle.name, k)
+        counts: dict[str, int] = {}
+        for r in rollouts:
+            trial = counts.get(r.task["id"], 0)
+            counts[r.task["id"]] = trial + 1
+            report.trials.append(Trial(r.task, trial, r.result))
+        return report
 
     def run_stage(self, model_path: str, stage: Any, name: str, resume: bool) -> dict[str, Any]:
         """Run a training-side stage; the result's ``checkpoint`` (if any) is the model the next stage starts from."""
