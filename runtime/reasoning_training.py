@@ -39,6 +39,16 @@ def sft_dataset(fmt: Any, items: list[Instance]) -> Any:
     return Dataset.from_dict(rows)
 
 
+def _train_and_save(trainer: Any, tokenizer: Any, out: Path, metrics: list[dict[str, Any]],
+                    resume: bool) -> StageResult:
+    """Train (from the last checkpoint under ``out/trainer`` when resuming) and save the model to ``out/model``."""
+    checkpoint = _last_checkpoint(out / "trainer") if resume else None
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    final = out / "model"
+    _save_final(trainer, tokenizer, final)
+    return StageResult(final, metrics)
+
+
 def run_problem_sft(model_path: Path | str, items: list[Instance], out: Path, options: Any, sink: Sink,
                     use_cpu: bool = True, resume: bool = False, seed: int = 0) -> StageResult:
     """Fine-tune on the computed solutions of ``items``."""
@@ -62,11 +72,7 @@ def run_problem_sft(model_path: Path | str, items: list[Instance], out: Path, op
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=_lora() if options.lora else None,
                          callbacks=[_log_callback(_recorder(metrics, sink))])
-    checkpoint = _last_checkpoint(out / "trainer") if resume else None
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    final = out / "model"
-    _save_final(trainer, tokenizer, final)
-    return StageResult(final, metrics)
+    return _train_and_save(trainer, tokenizer, out, metrics, resume)
 
 
 def run_problem_grpo(model_path: Path | str, items: list[Instance], out: Path, options: Any, sink: Sink,
@@ -78,7 +84,7 @@ def run_problem_grpo(model_path: Path | str, items: list[Instance], out: Path, o
 
     from runtime.models import load
     from runtime.reasoning.answers import check_answer
-    from runtime.reasoning.solvers import messages_for
+    from runtime.reasoning.solvers import messages_for, reply_text
     from runtime.rollout import ChatFormat, HFPolicy
 
     model, tokenizer = load(model_path)
@@ -104,8 +110,7 @@ def run_problem_grpo(model_path: Path | str, items: list[Instance], out: Path, o
                 policy.train()
         rewards, malformed = [], []
         for item, (ids, _) in zip(chosen, generated, strict=True):
-            text = fmt.decode(ids[:-1] if ids and ids[-1] == fmt.eos_id else ids)
-            verdict = check_answer(text, item["answer"], item["check"], item.get("tolerance"))
+            verdict = check_answer(reply_text(fmt, ids), item["answer"], item["check"], item.get("tolerance"))
             rewards.append(1.0 if verdict.correct else 0.0)
             malformed.append(1.0 if verdict.malformed else 0.0)
         return {"prompt_ids": contexts, "completion_ids": [ids for ids, _ in generated],
@@ -138,8 +143,4 @@ def run_problem_grpo(model_path: Path | str, items: list[Instance], out: Path, o
                           reward_funcs=[field("reasoning_reward"), field("reasoning_malformed")],
                           rollout_func=rollout_func, peft_config=_lora() if options.lora else None,
                           callbacks=[_log_callback(_recorder(metrics, sink))])
-    checkpoint = _last_checkpoint(out / "trainer") if resume else None
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    final = out / "model"
-    _save_final(trainer, tokenizer, final)
-    return StageResult(final, metrics)
+    return _train_and_save(trainer, tokenizer, out, metrics, resume)

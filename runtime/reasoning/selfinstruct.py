@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from aqwen_spec.resolved import ResolvedProblem
 from runtime.reasoning.answers import check_answer
-from runtime.reasoning.solvers import Instance, Solver
+from runtime.reasoning.solvers import Instance, Solver, reply_text
 
 
 class Teacher(Protocol):
@@ -62,9 +62,7 @@ class ModelTeacher:
                      "name and what is asked. Reply with the rewritten problem only."},
                     {"role": "user", "content": question}]
         ids, _ = self.policy.generate([self.fmt.prompt_ids(messages)], self.max_new_tokens)[0]
-        if ids and ids[-1] == self.fmt.eos_id:
-            ids = ids[:-1]
-        return self.fmt.decode(ids).strip()
+        return reply_text(self.fmt, ids).strip()
 
 
 @dataclass

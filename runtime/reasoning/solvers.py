@@ -21,6 +21,11 @@ def messages_for(question: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": question}]
 
 
+def reply_text(fmt: Any, ids: list[int]) -> str:
+    """The text of a generated reply (a ``ChatFormat``'s ids), without its end-of-turn token."""
+    return fmt.decode(ids[:-1] if ids and ids[-1] == fmt.eos_id else ids)
+
+
 class Solver(Protocol):
     """Answers each instance's ``question`` ``k`` times."""
 
@@ -38,21 +43,18 @@ class ModelSolver:
         self.policy = HFPolicy(model, tokenizer, temperature=temperature, seed=seed)
         self.max_new_tokens = max_new_tokens
         self.batch_rows = batch_rows
-        self.generated: list[tuple[list[int], list[int], list[float]]] = []  # (prompt, completion, log-probs)
 
     def prompt_ids(self, question: str) -> list[int]:
         return self.fmt.prompt_ids(messages_for(question))
 
     def solve(self, items: list[Instance], k: int) -> list[list[str]]:
-        rows = [self.prompt_ids(item["question"]) for item in items for _ in range(k)]
+        prompts = [self.prompt_ids(item["question"]) for item in items]  # each question tokenised once
+        rows = [prompt for prompt in prompts for _ in range(k)]
         texts: list[str] = []
-        self.generated = []
         for start in range(0, len(rows), self.batch_rows):
             chunk = rows[start:start + self.batch_rows]
-            for prompt, (ids, logprobs) in zip(chunk, self.policy.generate(chunk, self.max_new_tokens), strict=True):
-                self.generated.append((prompt, ids, logprobs))
-                ended = bool(ids) and ids[-1] == self.fmt.eos_id
-                texts.append(self.fmt.decode(ids[:-1] if ended else ids))
+            generated = self.policy.generate(chunk, self.max_new_tokens)
+            texts += [reply_text(self.fmt, ids) for _, (ids, _) in zip(chunk, generated, strict=True)]
         release = getattr(self.policy, "release", None)  # single turns: nothing to keep between calls
         if release is not None:
             release()
