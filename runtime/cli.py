@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a run folder written by aqwen-run (default: runs/latest)")
     rep.add_argument("-o", "--output", type=Path, default=None, help="the HTML file (default: RUN_DIR/report.html)")
     rep.add_argument("--episodes", type=int, default=DEFAULT_EPISODES,
-                     help="episodes sampled from each of the first and last evaluations (default: 40)")
+                     help="episodes sampled from each of the first and last evaluations (default: %(default)s)")
     from runtime.serve import add_arguments as serve_arguments
 
     serve_arguments(sub.add_parser("serve", help="serve a checkpoint over an OpenAI-compatible HTTP API"))
