@@ -85,29 +85,35 @@ GROWTH_OPERATORS: tuple[GrowthOperator, ...] = (
 )
 
 
-class FlywheelStage(Model):
+class FlywheelRounds(Model):
+    """What both data flywheels share: rounds of evaluating k samples per item, sorting the items by pass rate
+    (inside ``(low, high)``: GRPO; at or below ``low``: SFT; at or above ``high``: retired), growing, training."""
+
+    name: Name | None = None
+    rounds: int = Field(3, ge=1)
+    k: int = Field(4, ge=1, description="Samples of the current model per task or problem instance.")
+    temperature: float = Field(1.0, ge=0, description="Sampling temperature of the evaluation (0: greedy).")
+    band: tuple[float, float] = Field(
+        (0.0, 1.0), description="Pass rates strictly inside (low, high) go to GRPO; at or below low (all fail) to "
+        "SFT on the gold (the computed solution); at or above high (all pass) are retired."
+    )
+    grow_per_round: int = Field(4, ge=0, description="Most workflows or problems grown in one round.")
+    grpo: GRPOOptions | None = Field(default_factory=lambda: GRPOOptions(max_steps=4),
+                                     description="Training on the in-band items (none: skip).")
+
+
+class FlywheelStage(FlywheelRounds):
     """The agentic data flywheel: evaluate, keep what the model fails, grow harder workflows, retrain; N rounds."""
 
     stage: Literal["flywheel"]
-    name: Name | None = None
-    rounds: int = Field(3, ge=1)
     tasks_per_round: int = Field(24, ge=1, description="Tasks drawn from the generators each round.")
-    k: int = Field(4, ge=1, description="Rollouts of the current model per task.")
-    temperature: float = Field(1.0, ge=0, description="Sampling temperature of the evaluation rollouts.")
-    band: tuple[float, float] = Field(
-        (0.0, 1.0), description="Pass rates strictly inside (low, high) go to GRPO; at or below low (all fail) to "
-        "SFT on their gold trajectories; at or above high (all pass) are retired."
-    )
     grow: list[GrowthOperator] = Field(
         default_factory=lambda: list(GROWTH_OPERATORS), description="Growth operators applied to failed workflows."
     )
-    grow_per_round: int = Field(4, ge=0, description="Most workflows grown in one round.")
     replay: int = Field(24, ge=0, description="Gold trajectories of the pipeline's training tasks mixed into each "
                         "round's SFT, so the model keeps what it knew.")
     sft: SFTOptions | None = Field(default_factory=lambda: SFTOptions(epochs=2.0),
                                    description="Training on the all-fail tasks' gold (none: skip).")
-    grpo: GRPOOptions | None = Field(default_factory=lambda: GRPOOptions(max_steps=4),
-                                     description="Training on the in-band tasks (none: skip).")
 
 
 class TeacherSpec(Model):
@@ -137,26 +143,17 @@ ReasoningOperator = Literal["harder", "compose", "persona"]
 REASONING_OPERATORS: tuple[ReasoningOperator, ...] = ("harder", "compose", "persona")
 
 
-class ReasoningFlywheelStage(Model):
+class ReasoningFlywheelStage(FlywheelRounds):
     """The reasoning flywheel: evaluate on Problem instances, grow harder problems from failures, retrain; N rounds."""
 
     stage: Literal["reasoning_flywheel"]
-    name: Name | None = None
-    rounds: int = Field(3, ge=1)
     problems: list[Name] = Field(default_factory=list, description="Problems to start from (empty: all of the domain).")
     problems_per_round: int = Field(16, ge=1, description="Instances drawn and evaluated each round.")
-    k: int = Field(4, ge=1, description="Samples of the current model per instance.")
-    temperature: float = Field(1.0, ge=0, description="Sampling temperature of the evaluation (0: greedy).")
     max_new_tokens: int = Field(64, ge=1, description="Tokens per answer.")
-    band: tuple[float, float] = Field(
-        (0.0, 1.0), description="Pass rates strictly inside (low, high) go to GRPO; at or below low to SFT on the "
-        "computed solution; problems whose instances all reach high are retired."
-    )
     operators: list[ReasoningOperator] = Field(
         default_factory=lambda: list(REASONING_OPERATORS), description="How failed problems grow."
     )
     knob_step: int = Field(1, ge=1, description="Steps a 'harder' problem turns one knob up.")
-    grow_per_round: int = Field(4, ge=0, description="Most problems added in one round.")
     teacher: str | None = Field(
         None, description="Rewrites questions for variety: 'builtin:paraphrase' or a model (none: no rewriting)."
     )
@@ -165,8 +162,6 @@ class ReasoningFlywheelStage(Model):
     consistency_k: int = Field(2, ge=1, description="A rewrite is kept only if the solver agrees k of k times.")
     sft: SFTOptions | None = Field(default_factory=lambda: SFTOptions(epochs=1.0),
                                    description="Training on the all-fail instances' computed solutions (none: skip).")
-    grpo: GRPOOptions | None = Field(default_factory=lambda: GRPOOptions(max_steps=4),
-                                     description="Training on the in-band instances (none: skip).")
 
 
 Stage = Annotated[
