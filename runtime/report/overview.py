@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from runtime.report.markup import e
+from runtime.report.markup import change, e, number
 from runtime.report.runfolder import Row, Run, training_rows
 from runtime.report.values import as_list, as_num, as_obj, dec, general, pct
 
@@ -16,17 +16,14 @@ def stats(run: Run) -> str:
         first, last = run.evals[0].report, run.evals[-1].report
         for key, label, percent in (("success_rate", "held-out success", True), ("mean_reward", "mean reward", False)):
             b, a = as_num(first.get(key)), as_num(last.get(key))
-            value = pct(a) if percent else dec(a)
             if len(run.evals) > 1 and a is not None and b is not None:
-                d = a - b
-                cls = "up" if d > 1e-12 else "down" if d < -1e-12 else "flat"
-                change = f"{100 * d:+.1f} pts" if percent else f"{d:+.3f}"
-                before = pct(b) if percent else dec(b)
-                sub = f'<div class="d"><span class="muted">from {before} ·</span> <span class="{cls}">{change}</span>' \
-                      "</div>"
+                cls, text = change(b, a, percent)
+                sub = f'<div class="d"><span class="muted">from {number(b, percent)} ·</span> ' \
+                      f'<span class="{cls}">{text}</span></div>'
             else:
                 sub = f'<div class="d muted">{e(run.evals[-1].name)}</div>'
-            cards.append(f'<div class="stat"><div class="k">{label}</div><div class="v">{value}</div>{sub}</div>')
+            cards.append(f'<div class="stat"><div class="k">{label}</div><div class="v">{number(a, percent)}</div>'
+                         f"{sub}</div>")
         passes = last.get("pass_hat_k")
         if isinstance(passes, dict) and len(passes) > 1:
             text = " · ".join(f"pass^{e(k)} {pct(as_num(v))}" for k, v in passes.items())
