@@ -76,9 +76,9 @@ def _difficulty_value(feature: str) -> Callable[[Row], str | None]:
     return key
 
 
-def by_difficulty(stages: list[EvalStage]) -> tuple[list[str], list[dict[str, Cell]], list[tuple[str, list[str]]]]:
-    """The difficulty features found in the trajectories, the groups ``"<feature> = <value>"`` of each stage, and
-    the table's sections (a feature and its groups in order); no features: nothing to show."""
+def by_difficulty(stages: list[EvalStage]) -> tuple[list[dict[str, Cell]], list[tuple[str, list[str]]]]:
+    """The groups ``"<feature> = <value>"`` of each stage, and the table's sections: each difficulty feature found
+    in the trajectories with its groups in order (none: nothing to show)."""
     features: list[str] = []
     for s in stages:
         for t in s.trajectories or []:
@@ -96,7 +96,7 @@ def by_difficulty(stages: list[EvalStage]) -> tuple[list[str], list[dict[str, Ce
                 merged[i][f"{feature} = {value}"] = cell
                 values.add(value)
         sections.append((feature, [f"{feature} = {v}" for v in sorted(values, key=sort_key)]))
-    return features, merged, sections
+    return merged, sections
 
 
 # --- training curves --------------------------------------------------------------------------------------------

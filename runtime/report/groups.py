@@ -65,11 +65,11 @@ def groups_section(run: Run) -> str:
         parts.append(f'<details class="card" open><summary><h3>By {e(slug)}</h3>'
                      f'<span class="muted">{len(names)} group{"s" if len(names) != 1 else ""}</span></summary>'
                      f"{table}</details>")
-    features, merged, sections = by_difficulty(stages)
-    if features:
+    merged, sections = by_difficulty(stages)
+    if sections:
         table = _table("groups-difficulty", "Difficulty", stages, merged, sections)
         parts.append('<details class="card" open><summary><h3>By difficulty</h3><span class="muted">task features: '
-                     f'{e(", ".join(features))}</span></summary>{table}</details>')
+                     f'{e(", ".join(feature for feature, _ in sections))}</span></summary>{table}</details>')
     else:
         parts.append('<p class="muted">No difficulty features in the trajectories.</p>')
     parts.append("</section>")
