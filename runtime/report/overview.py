@@ -38,9 +38,9 @@ def stats(run: Run) -> str:
                                      f"{general(evaluated)} evaluated" if evaluated is not None else "") if x)
         cards.append(f'<div class="stat"><div class="k">held-out tasks</div><div class="v">{e(held)}</div>'
                      f'<div class="d muted">{sub}</div></div>')
-    steps = len(training_rows(run))
-    if steps:
-        stages = len({str(r.get("stage")) for r in training_rows(run)})
+    training = training_rows(run)
+    if training:
+        steps, stages = len(training), len({str(r.get("stage")) for r in training})
         cards.append(f'<div class="stat"><div class="k">training steps logged</div><div class="v">{steps}</div>'
                      f'<div class="d muted">in {stages} stage{"s" if stages != 1 else ""}</div></div>')
     if run.rounds:
@@ -68,12 +68,11 @@ def stage_table(run: Run) -> str:
             '</th><th class="num">mean reward</th><th class="num">logged steps</th><th class="num">seconds</th>'
             "</tr></thead><tbody>"]
     for s in stages:
-        name = str(s.get("name"))
+        name, seconds = str(s.get("name")), as_num(s.get("seconds"))
         rows.append(f'<tr><td>{e(name)}</td><td><span class="kind">{e(s.get("stage", ""))}</span></td>'
                     f'<td class="num">{pct(as_num(s.get("success_rate")))}</td>'
                     f'<td class="num">{dec(as_num(s.get("mean_reward")))}</td>'
                     f'<td class="num">{steps.get(name, "") or "—"}</td>'
-                    f'<td class="num">{e(general(as_num(s.get("seconds")) or 0)) if as_num(s.get("seconds")) else "—"}'
-                    "</td></tr>")
+                    f'<td class="num">{e(general(seconds)) if seconds else "—"}</td></tr>')
     rows.append("</tbody></table>")
     return f'<div class="card"><h3>Stages</h3><div class="scroll">{"".join(rows)}</div></div>'

@@ -65,8 +65,8 @@ def flywheel_section(run: Run) -> str:
     for r in run.rounds:
         cells = [f"<td>{e(r['_path'])}</td>"] if nested else []
         for c in columns:
-            cells.append(bar_cell(as_num(r.get(c)), True) if c == "pass_rate" and as_num(r.get(c)) is not None
-                         else _cell(r.get(c)))
+            rate = as_num(r.get(c)) if c == "pass_rate" else None
+            cells.append(bar_cell(rate, True) if rate is not None else _cell(r.get(c)))
         rows.append(f"<tr>{''.join(cells)}</tr>")
     rows.append("</tbody></table>")
     x_names = [str(r.get("round", i + 1)) for i, r in enumerate(run.rounds)]
