@@ -27,6 +27,8 @@ _FRACTION = re.compile(r"^([+-]?\d+)\s*/\s*(\d+)$")
 _LATEX_FRACTION = re.compile(r"^([+-]?)\\[dt]?frac\s*\{?\s*(\d+)\s*\}?\s*\{?\s*(\d+)\s*\}?$")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?:\D|$))")
 _SPECIAL = re.compile(r"<\|[^|>]*\|>")
+_EXACT_TOLERANCE = 1e-9
+"""How far a number in an exact, list or set answer may be from the computed one (float rounding only)."""
 
 
 @dataclass(frozen=True)
@@ -79,10 +81,15 @@ def _unwrap(text: str) -> str:
     return s.rstrip(".").strip()
 
 
+def _plain_number_text(text: str) -> str:
+    """``text`` unwrapped, without thousands separators, a leading currency sign or a trailing percent sign."""
+    s = _THOUSANDS.sub("", _unwrap(text)).replace("\u2212", "-")
+    return re.sub(r"^[$\u20ac\u00a3]\s*", "", s).rstrip("%").strip()
+
+
 def parse_number(text: str) -> float | None:
     """A number written in an answer: ``42``, ``-3.5``, ``1,250``, ``12.5%``, ``$40``, ``3/4``, ``84 hours``."""
-    s = _THOUSANDS.sub("", _unwrap(text)).replace("\u2212", "-")
-    s = re.sub(r"^[$\u20ac\u00a3]\s*", "", s).rstrip("%").strip()
+    s = _plain_number_text(text)
     m = _LATEX_FRACTION.match(s)
     if m:
         s = f"{m.group(1)}{m.group(2)}/{m.group(3)}"
@@ -137,10 +144,14 @@ def _same_item(given: str, expected: Any, tolerance: float) -> bool:
         return False
 
 
+def _same_list(items: list[str], expected: list[Any]) -> bool:
+    return len(items) == len(expected) and all(_same_item(g, e, _EXACT_TOLERANCE)
+                                               for g, e in zip(items, expected, strict=True))
+
+
 def _strict_number(text: str) -> float | None:
     """A number only when the whole item is one (so ids like 'M-101' stay text)."""
-    s = _THOUSANDS.sub("", _unwrap(text)).replace("\u2212", "-")
-    s = re.sub(r"^[$\u20ac\u00a3]\s*", "", s).rstrip("%").strip()
+    s = _plain_number_text(text)
     return parse_number(s) if _NUMBER.fullmatch(s) or _FRACTION.match(s) else None
 
 
@@ -154,7 +165,6 @@ def check_answer(text: str, expected: Any, check: str = "exact", tolerance: floa
     given = extract_answer(text)
     if given is None:
         return Checked("no_answer")
-    exact_tol = 1e-9
     if check == "numeric":
         value = parse_number(given)
         if value is None or not isinstance(expected, (int, float)):
@@ -166,8 +176,7 @@ def check_answer(text: str, expected: Any, check: str = "exact", tolerance: floa
         if items is None or not isinstance(expected, list):
             return Checked("unparseable", given)
         if check == "list":
-            ok = len(items) == len(expected) and all(
-                _same_item(g, e, exact_tol) for g, e in zip(items, expected, strict=True))
+            ok = _same_list(items, expected)
         else:
             want = sorted(_key(e if isinstance(e, str) else json.dumps(e)) for e in expected)
             ok = sorted(_key(g) for g in items) == want
@@ -176,9 +185,7 @@ def check_answer(text: str, expected: Any, check: str = "exact", tolerance: floa
         items = parse_items(given)
         if items is None:
             return Checked("unparseable", given)
-        ok = len(items) == len(expected) and all(_same_item(g, e, exact_tol)
-                                                 for g, e in zip(items, expected, strict=True))
-        return Checked("correct" if ok else "wrong", given)
+        return Checked("correct" if _same_list(items, expected) else "wrong", given)
     if isinstance(expected, (int, float)) and not isinstance(expected, bool) and parse_number(given) is None:
         return Checked("unparseable", given)
-    return Checked("correct" if _same_item(given, expected, exact_tol) else "wrong", given)
+    return Checked("correct" if _same_item(given, expected, _EXACT_TOLERANCE) else "wrong", given)

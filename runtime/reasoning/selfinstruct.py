@@ -69,8 +69,11 @@ class ModelTeacher:
 class FilterStats:
     tried: int = 0
     kept: int = 0
-    dropped: int = 0
-    reasons: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)  # why each dropped rewrite was dropped
+
+    @property
+    def dropped(self) -> int:
+        return sum(self.reasons.values())
 
     def to_json(self) -> dict[str, Any]:
         return {"tried": self.tried, "kept": self.kept, "dropped": self.dropped,
@@ -82,24 +85,20 @@ def consistency_filter(instances: list[Instance], teacher: Teacher, solver: Solv
     """Each instance with its question rewritten where the rewrite passed the filter, else as it was."""
     from compiler.problems import DrawError, recompute
 
-    stats = FilterStats()
+    stats = FilterStats(tried=len(instances))
     candidates: list[tuple[int, Instance, Any]] = []
     for i, inst in enumerate(instances):
-        stats.tried += 1
         try:
             rewritten = teacher.rewrite(inst["question"], dict(inst["params"]))
         except Exception as exc:  # any backend: a failed rewrite is a dropped rewrite
-            stats.dropped += 1
             stats.reasons[f"teacher failed: {type(exc).__name__}"] += 1
             continue
         if not rewritten or rewritten.strip() == inst["question"].strip():
-            stats.dropped += 1
             stats.reasons["unchanged"] += 1
             continue
         try:
             answer = recompute(inst, problems)  # from the params, never from the rewrite
         except DrawError:
-            stats.dropped += 1
             stats.reasons["answer cannot be recomputed"] += 1
             continue
         candidates.append((i, {**inst, "question": rewritten}, answer))
@@ -113,6 +112,5 @@ def consistency_filter(instances: list[Instance], teacher: Teacher, solver: Solv
                 stats.kept += 1
                 out[i] = {**candidate, "answer": answer, "original_question": original["question"], "rewritten": True}
             else:
-                stats.dropped += 1
                 stats.reasons["solver disagreed"] += 1
     return out, stats
