@@ -26,7 +26,7 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,15 +148,13 @@ Trainer = Callable[[str, str, list[Instance], Path], Path]
 class ReasoningFlywheel:
     def __init__(self, problems: dict[str, ResolvedProblem], personas: dict[str, ResolvedPersona], stage: Any,
                  seed: int, folder: Path, start: list[str] | None = None,
-                 echo: Callable[[str], None] = print, metric: Callable[[dict[str, Any]], None] | None = None,
-                 relative_to: Path | None = None) -> None:
+                 metric: Callable[[dict[str, Any]], None] | None = None, relative_to: Path | None = None) -> None:
         self.problems = problems
         self.pool = sorted(start or problems)  # the problems this flywheel starts from and composes with
         self.personas = dict(sorted(personas.items()))
         self.stage = stage
         self.seed = seed
         self.folder = folder
-        self.echo = echo
         self.metric = metric or (lambda row: None)
         self.relative_to = relative_to
         self.population = Population()
@@ -211,16 +209,19 @@ class ReasoningFlywheel:
 
     # --- growing ------------------------------------------------------------------------------------------------
 
-    def _valid(self, child: Variant, round_no: int) -> Variant | None:
+    def _valid(self, child: Variant, round_no: int) -> bool:
+        """A new variant that can be drawn."""
         if child["id"] in self.population.variants:
-            return None
+            return False
         try:
             draw_instance(child, self.problems, self.personas, seed=_hash(self.seed, round_no, child["id"], "check"))
         except DrawError:
-            return None
-        return child
+            return False
+        return True
 
-    def _harder(self, v: Variant, parent: dict[str, Any], round_no: int) -> Variant | None:
+    # each operator yields its candidate children in order of preference; the first valid one is taken
+
+    def _harder(self, v: Variant, parent: dict[str, Any], round_no: int) -> Iterator[Variant]:
         problem = self.problems[v["problem"]]
         turned = turn_up(problem, v["knobs"], self.stage.knob_step, start=round_no)
         compose = v.get("compose")
@@ -228,24 +229,24 @@ class ReasoningFlywheel:
             inner = self.problems[compose["problem"]]
             inner_turned = turn_up(inner, compose["knobs"], self.stage.knob_step, start=round_no)
             if inner_turned is None:
-                return None
+                return
             compose = {**compose, "knobs": {**compose["knobs"], inner_turned[0]: inner_turned[1]}}
             knobs = v["knobs"]
         elif turned is None:
-            return None
+            return
         else:
             knobs = {**v["knobs"], turned[0]: turned[1]}
-        return make_variant(problem, knobs, persona=v.get("persona"), compose=compose, **parent)
+        yield make_variant(problem, knobs, persona=v.get("persona"), compose=compose, **parent)
 
-    def _compose(self, v: Variant, parent: dict[str, Any], round_no: int) -> Variant | None:
+    def _compose(self, v: Variant, parent: dict[str, Any], round_no: int) -> Iterator[Variant]:
         """Two parts: the failed problem's answer feeds a parameter of another problem or, when it cannot, another
         problem's answer feeds one of the failed problem's parameters."""
         if v.get("compose"):
-            return None
+            return
         failed = self.problems[v["problem"]]
         partners = [n for n in self.pool if n != failed.name]
         if not partners:
-            return None
+            return
         shift = _hash(v["id"], round_no) % len(partners)
         partners = partners[shift:] + partners[:shift]
         pairs: list[tuple[ResolvedProblem, dict[str, Any] | None, ResolvedProblem, dict[str, Any] | None]]
@@ -254,19 +255,15 @@ class ReasoningFlywheel:
         for first, first_knobs, second, second_knobs in pairs:
             for into in compose_targets(first, second):
                 compose = {"problem": first.name, "knobs": first_knobs or default_knobs(first), "into": into}
-                child = make_variant(second, second_knobs or default_knobs(second), persona=v.get("persona"),
-                                     compose=compose, **parent)
-                if self._valid(child, round_no) is not None:
-                    return child
-        return None
+                yield make_variant(second, second_knobs or default_knobs(second), persona=v.get("persona"),
+                                   compose=compose, **parent)
 
-    def _persona(self, v: Variant, parent: dict[str, Any], round_no: int) -> Variant | None:
+    def _persona(self, v: Variant, parent: dict[str, Any], round_no: int) -> Iterator[Variant]:
         if v.get("persona") or not self.personas:
-            return None
+            return
         names = list(self.personas)
         name = names[_hash(v["id"], round_no) % len(names)]
-        return make_variant(self.problems[v["problem"]], v["knobs"], persona=name, compose=v.get("compose"),
-                            **parent)
+        yield make_variant(self.problems[v["problem"]], v["knobs"], persona=name, compose=v.get("compose"), **parent)
 
     def grow(self, evaluated: list[Evaluated], round_no: int) -> list[dict[str, Any]]:
         """New problems from the instances the model does not always solve; returns their lineage."""
@@ -284,8 +281,9 @@ class ReasoningFlywheel:
             parent = {"parent": v["id"], "parent_instance": e.instance["id"], "round": round_no}
             for t in range(len(operators)):
                 op = operators[(turn + t) % len(operators)]
-                child = apply[op](v, {**parent, "operator": op}, round_no)
-                if child is not None and self._valid(child, round_no) is not None:
+                candidates = apply[op](v, {**parent, "operator": op}, round_no)
+                child = next((c for c in candidates if self._valid(c, round_no)), None)
+                if child is not None:
                     self.population.add(child)
                     lineage.append({"problem": child["id"], "base": child["problem"], "operator": op,
                                     "parent": v["id"], "parent_instance": e.instance["id"],
@@ -322,10 +320,10 @@ class ReasoningFlywheel:
             return "sft" if e.pass_rate <= low else "solved" if e.pass_rate >= high else "grpo"
 
         buckets = {e.instance["id"]: bucket(e) for e in evaluated}
-        evaluated_variants = sorted({e.instance["variant"] for e in evaluated})
         per_variant: dict[str, list[Evaluated]] = {}
         for e in evaluated:
             per_variant.setdefault(e.instance["variant"], []).append(e)
+        evaluated_variants = sorted(per_variant)
 
         folder = self.folder / f"reasoning_round_{round_no}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -343,11 +341,12 @@ class ReasoningFlywheel:
 
         retired = []
         for vid in evaluated_variants:
-            if all(bucket(e) == "solved" for e in per_variant[vid]):
+            if all(buckets[e.instance["id"]] == "solved" for e in per_variant[vid]):
                 self.population.retire(vid, f"always solved in round {round_no}")
                 retired.append(vid)
         lineage = self.grow(evaluated, round_no)
         added = [entry["problem"] for entry in lineage]
+        added_ids = set(added)
         self.population.fresh = list(added)
 
         start = time.perf_counter()
@@ -357,22 +356,23 @@ class ReasoningFlywheel:
 
         statuses = Counter(s["status"] for e in evaluated for s in e.samples)
         n_samples = sum(statuses.values())
+        malformed = statuses["no_answer"] + statuses["unparseable"]
+        variants = self.population.variants
         report = {
             "round": round_no,
             "n_problems": len(evaluated_variants),
             "n_instances": len(evaluated),
             "k": stage.k,
             "pass_rate": round_(sum(e.pass_rate for e in evaluated) / len(evaluated)) if evaluated else 0.0,
-            "malformed": statuses["no_answer"] + statuses["unparseable"],
-            "malformed_rate": round_((statuses["no_answer"] + statuses["unparseable"]) / n_samples)
-            if n_samples else 0.0,
+            "malformed": malformed,
+            "malformed_rate": round_(malformed / n_samples) if n_samples else 0.0,
             "statuses": dict(sorted(statuses.items())),
             "buckets": dict(sorted(Counter(buckets.values()).items())),
             "difficulty": difficulty([e.instance for e in evaluated], self.problems),
-            "per_problem": {vid: {"problem": self.population.variants[vid]["problem"],
-                                  "knobs": self.population.variants[vid]["knobs"],
-                                  "persona": self.population.variants[vid]["persona"],
-                                  "composed_with": (self.population.variants[vid]["compose"] or {}).get("problem"),
+            "per_problem": {vid: {"problem": variants[vid]["problem"],
+                                  "knobs": variants[vid]["knobs"],
+                                  "persona": variants[vid]["persona"],
+                                  "composed_with": (variants[vid]["compose"] or {}).get("problem"),
                                   "instances": len(per_variant[vid]),
                                   "pass_rate": round_(sum(e.pass_rate for e in per_variant[vid])
                                                       / len(per_variant[vid]))}
@@ -389,7 +389,7 @@ class ReasoningFlywheel:
             "timings": timings,
         }
         _write_jsonl(folder / "instances.jsonl", [e.to_json(buckets[e.instance["id"]]) for e in evaluated])
-        _write_jsonl(folder / "new_instances.jsonl", [i for i in next_instances if i["variant"] in set(added)])
+        _write_jsonl(folder / "new_instances.jsonl", [i for i in next_instances if i["variant"] in added_ids])
         _write_jsonl(folder / "next_instances.jsonl", next_instances)
         (folder / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n",
                                             encoding="utf-8")
@@ -435,7 +435,7 @@ def run_reasoning_stage(runner: Any, model_path: str, stage: Any, name: str, res
     folder = runner.dir / "flywheel"
     state_file = folder / "reasoning_state.json"
     fly = ReasoningFlywheel(problems, runner.bundle.personas, stage, seed, folder, stage.problems or None,
-                            echo=runner.echo, metric=lambda row: runner._metric({"stage": name, **row}),
+                            metric=lambda row: runner._metric({"stage": name, **row}),
                             relative_to=runner.dir)
     ckpt = runner.dir / "checkpoints" / name
 
