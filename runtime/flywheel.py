@@ -71,16 +71,23 @@ class Flywheel:
 
     # --- the spec tree -----------------------------------------------------------------------------------------
 
-    def _compile(self) -> Any:
+    def _try_compile(self) -> tuple[Any, Any]:
+        """(the compiled working tree, None), or (None, the SpecError saying why it does not compile)."""
         from aqwen_spec.diagnostics import SpecError
         from compiler import compile_specs
 
         try:
-            return compile_specs(self.work, seed=self.compile_seed, tasks_per_branch=2)
+            return compile_specs(self.work, seed=self.compile_seed, tasks_per_branch=2), None
         except SpecError as exc:
-            first = exc.diagnostics[0] if exc.diagnostics else None
+            return None, exc
+
+    def _compile(self) -> Any:
+        project, error = self._try_compile()
+        if project is None:
+            first = error.diagnostics[0] if error.diagnostics else None
             where = f"{first.path}:{first.pos.line}:{first.pos.col}: {first.code} {first.message}" if first else ""
-            raise FlywheelError(f"the grown spec tree does not compile: {where}") from None
+            raise FlywheelError(f"the grown spec tree does not compile: {where}")
+        return project
 
     def _bundle(self, project: Any, folder: Path) -> Any:
         from compiler import write_bundles
@@ -94,32 +101,29 @@ class Flywheel:
         raise FlywheelError(f"the grown spec tree has no domain {self.domain}")
 
     def _try_growths(self, candidates: list[Growth], round_no: int) -> tuple[list[Growth], list[dict[str, Any]], Any]:
-        """Keep each candidate whose spec tree still compiles with every gold at 1.0 (one at a time, in order)."""
-        from aqwen_spec.diagnostics import SpecError
-        from compiler import compile_specs
-
+        """Keep each candidate whose spec tree still compiles with every gold at 1.0 (one at a time, in order).
+        Returns the kept growths, the rejected ones with their diagnostic codes, and the compiled tree with the kept
+        growths (None when none was kept: the tree is as it was)."""
         grown = self.work / "grown" / f"round_{round_no}.yaml"
         grown.parent.mkdir(parents=True, exist_ok=True)
         kept: list[Growth] = []
         rejected: list[dict[str, Any]] = []
-        project = None
+        project = None  # always the tree of exactly the growths kept so far
         for growth in candidates:
             grown.write_text(self._grown_text([*kept, growth], round_no), encoding="utf-8")
-            try:
-                project = compile_specs(self.work, seed=self.compile_seed, tasks_per_branch=2)
-            except SpecError as exc:
-                codes = Counter(d.code for d in exc.diagnostics)
-                first = exc.diagnostics[0]
+            compiled, error = self._try_compile()
+            if compiled is None:
+                codes = Counter(d.code for d in error.diagnostics)
+                first = error.diagnostics[0]
                 rejected.append({"operator": growth.operator, "workflow": growth.source,
                                  "codes": dict(sorted(codes.items())), "first": f"{first.code} {first.message}"})
                 continue
             kept.append(growth)
+            project = compiled
         if kept:
             grown.write_text(self._grown_text(kept, round_no), encoding="utf-8")
         else:
             grown.unlink(missing_ok=True)
-        if project is None or len(kept) != len(candidates):
-            project = self._compile()
         return kept, rejected, project
 
     @staticmethod
@@ -192,13 +196,13 @@ class Flywheel:
         low, high = stage.band
         to_grpo = [t for t in tasks if low < pass_rate[t["id"]] < high]
         to_sft = [t for t in tasks if pass_rate[t["id"]] <= low]
-        retired = [t for t in tasks if pass_rate[t["id"]] >= high and not (low < pass_rate[t["id"]] < high)]
+        retired = [t for t in tasks if pass_rate[t["id"]] >= high]
 
-        growths, rejected, project = self.grow(k, tasks, pass_rate)
+        growths, rejected, grown = self.grow(k, project, tasks, pass_rate)
         lineage: list[dict[str, Any]] = []
         new_tasks: list[Task] = []
-        if growths:
-            generator = project.domains[self.domain].generator
+        if grown is not None:
+            generator = grown.domains[self.domain].generator
             per = max(1, stage.tasks_per_round // (2 * len(growths)))
             for g in growths:
                 for task in self.draw(generator, per, k, seen, workflows=[g.workflow]):
@@ -267,8 +271,10 @@ class Flywheel:
             wins[trial.task["id"]] += int(trial.result.success)
         return {t["id"]: wins[t["id"]] / self.stage.k for t in tasks}
 
-    def grow(self, k: int, tasks: list[Task], pass_rate: dict[str, float]) -> tuple[list[Growth], list[Any], Any]:
-        """Grow the workflows with the lowest pass rates, rotating through the operators; keep what compiles."""
+    def grow(self, k: int, project: Any, tasks: list[Task],
+             pass_rate: dict[str, float]) -> tuple[list[Growth], list[Any], Any]:
+        """Grow the workflows with the lowest pass rates, rotating through the operators; keep what compiles.
+        ``project`` is the round's compiled tree; the result's is the grown one (None: nothing grown)."""
         stage = self.stage
         worst: dict[str, tuple[float, str]] = {}
         for t in sorted(tasks, key=lambda t: t["id"]):
@@ -277,10 +283,8 @@ class Flywheel:
                 worst[t["workflow"]] = (p, t["id"])
         order = sorted(worst, key=lambda w: (worst[w][0], w))[: stage.grow_per_round]
         if not order or not stage.grow:
-            return [], [], self._compile()
-        from aqwen_spec.check import check_paths
-
-        ctx = GrowthContext(check_paths([self.work]).specs, load_raw(self.work), k)
+            return [], [], None
+        ctx = GrowthContext(project.specs, load_raw(self.work), k)
         candidates: list[Growth] = []
         ops = list(stage.grow)
         for i, workflow in enumerate(order):
