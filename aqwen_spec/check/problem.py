@@ -96,10 +96,9 @@ def check_problem(checker: DocChecker, doc: Problem) -> ResolvedProblem:
             checker.report("AQ310", f"'{answer_python}' is not a 'package.module:function' reference",
                            ("answer", "python"))
     else:
-        answer = checker.expr(doc.answer, ("answer",), Scope(names), None, "the answer")
+        answer = checker.parse_expr(doc.answer, ("answer",))
         if answer is not None:
-            typ, problems = check_expr(answer, Scope(names))
-            answer_type = ANY if problems else typ
+            answer_type = checker.check_expr(answer, ("answer",), Scope(names), None, "the answer")
             why = _answer_fits(doc.check, answer_type)
             if why is not None:
                 checker.report("AQ312", why, ("check",), f"use check: {_suggest(answer_type)}")
