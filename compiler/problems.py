@@ -220,8 +220,7 @@ def _draw_one(problem: ResolvedProblem, knobs: dict[str, Any], rng: random.Rando
 
 
 def _solution(problem: ResolvedProblem, values: dict[str, Any], answer: Any) -> str:
-    body = _render(problem.solution, {**values, "answer": answer}, "solution") if problem.solution else ""
-    return body
+    return _render(problem.solution, {**values, "answer": answer}, "solution") if problem.solution else ""
 
 
 def _params(problem: ResolvedProblem, values: dict[str, Any]) -> dict[str, Any]:
@@ -343,11 +342,13 @@ def compile_problems(project: CompiledProject, per_problem: int = DEFAULT_INSTAN
     """Draw every domain's problems into ``project.problems``; a problem that cannot be drawn at its default, lowest
     or highest knob settings is ``AQ605``."""
     specs = project.specs
-    reported: set[str] = set()
+    failed: set[str] = set()  # a problem of every domain fails the same way in each: reported and tried once
     for domain in sorted(project.domains):
         problems = specs.problems_of(domain)
         instances: list[dict[str, Any]] = []
         for name in sorted(problems):
+            if name in failed:
+                continue
             problem = problems[name]
             try:
                 for extreme in ("min", "max"):
@@ -355,8 +356,7 @@ def compile_problems(project: CompiledProject, per_problem: int = DEFAULT_INSTAN
                     draw_instance(make_variant(problem, knobs), problems, seed=project.seed)
                 instances.extend(draw_instances(seed_variant(problem), problems, per_problem, project.seed))
             except DrawError as exc:
-                if name not in reported:
-                    reported.add(name)
-                    project.diagnostics.add(Diagnostic("AQ605", str(exc), problem.origin.path, problem.origin.pos,
-                                                       hint="loosen the constraints or the knob range"))
+                failed.add(name)
+                project.diagnostics.add(Diagnostic("AQ605", str(exc), problem.origin.path, problem.origin.pos,
+                                                   hint="loosen the constraints or the knob range"))
         project.problems[domain] = instances
