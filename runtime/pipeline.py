@@ -37,6 +37,13 @@ def split_tasks(tasks: Tasks, heldout_fraction: float, seed: int) -> tuple[Tasks
     return train, heldout
 
 
+def eval_result(report: EvalReport, model: str) -> dict[str, Any]:
+    """An eval stage's entry in ``state.json`` and ``summary.json``."""
+    return {"stage": "eval", "success_rate": report.success_rate, "mean_reward": report.mean_reward,
+            "n_tasks": report.n_tasks, "pass_hat_k": {str(k): v for k, v in report.pass_hat().items()},
+            "model": model}
+
+
 def spread(tasks: Tasks, n: int | None) -> Tasks:
     """At most ``n`` tasks, spread over the list (over workflows and branches), not the first few."""
     if not n or len(tasks) <= n:
@@ -115,10 +122,7 @@ class PipelineRunner:
             start = time.perf_counter()
             if stage.stage == "eval":
                 report = self.evaluate(state.model, stage, name)
-                state.results[name] = {"stage": "eval", "success_rate": report.success_rate,
-                                       "mean_reward": report.mean_reward, "n_tasks": report.n_tasks,
-                                       "pass_hat_k": {str(k): v for k, v in report.pass_hat().items()},
-                                       "model": state.model}
+                state.results[name] = eval_result(report, state.model)
                 self.echo(f"[{name}] held-out success {report.success_rate:.3f}, mean reward "
                           f"{report.mean_reward:.3f} on {report.n_tasks} tasks")
             else:
@@ -146,13 +150,17 @@ class PipelineRunner:
         bar = _progress(len(tasks) * stage.k, f"eval {name}", self.progress)
         report = self.play(model_path, tasks, stage.k, stage.temperature, name=name, on_done=lambda: bar.update(1))
         bar.close()
+        self.record_eval(name, report)
+        return report
+
+    def record_eval(self, name: str, report: EvalReport) -> None:
+        """An eval stage's files: ``eval/<name>/`` (trajectories, report) and its row in ``metrics.jsonl``."""
         folder = self.dir / "eval" / name
         folder.mkdir(parents=True, exist_ok=True)
         report.write_trajectories(folder / "trajectories.jsonl")
         (folder / "report.json").write_text(json.dumps(report.summary(), indent=2) + "\n")
         self._metric({"stage": name, "event": "eval", "success_rate": report.success_rate,
                       "mean_reward": report.mean_reward})
-        return report
 
     def play(self, model_path: str, tasks: Tasks, k: int, temperature: float, *, name: str = "play",
              backend: str | None = None, server: Any = None, bundle: Bundle | None = None, seed: int | None = None,

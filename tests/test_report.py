@@ -46,15 +46,10 @@ def _chromium_run(page: Path, profile: Path, *extra: str, fragment: str = "") ->
 
 def _stage(runner: Any, name: str, report: Any, state: Any) -> None:
     """What PipelineRunner.evaluate and run write for an eval stage."""
-    folder = runner.dir / "eval" / name
-    folder.mkdir(parents=True, exist_ok=True)
-    report.write_trajectories(folder / "trajectories.jsonl")
-    (folder / "report.json").write_text(json.dumps(report.summary(), indent=2) + "\n")
-    runner._metric({"stage": name, "event": "eval", "success_rate": report.success_rate,
-                    "mean_reward": report.mean_reward})
-    state.results[name] = {"stage": "eval", "success_rate": report.success_rate, "mean_reward": report.mean_reward,
-                           "n_tasks": report.n_tasks, "model": state.model, "seconds": 1.0,
-                           "pass_hat_k": {str(k): v for k, v in report.pass_hat().items()}}
+    from runtime.pipeline import eval_result
+
+    runner.record_eval(name, report)
+    state.results[name] = {**eval_result(report, state.model), "seconds": 1.0}
     state.done.append(name)
 
 
