@@ -72,18 +72,29 @@ def _simple_names(text: str) -> set[str] | None:
         pos = m.end()
 
 
+def names_used(text: str) -> set[str]:
+    """The names a template reads from its context (Jinja's own globals left out). Raises
+    ``jinja2.TemplateSyntaxError`` for a template that does not parse."""
+    used = _simple_names(text)
+    return (used if used is not None else _jinja_names(text)) - _JINJA_GLOBALS
+
+
+def _jinja_names(text: str) -> set[str]:
+    from jinja2 import meta
+
+    return set(meta.find_undeclared_variables(environment().parse(text)))
+
+
 def check_template(text: str, known: set[str] | frozenset[str]) -> list[TemplateProblem]:
     """Syntax errors and names the template uses that are not in ``known``."""
     used = _simple_names(text)
     if used is None:
         import jinja2
-        from jinja2 import meta
 
         try:
-            ast = environment().parse(text)
+            used = _jinja_names(text)
         except jinja2.TemplateSyntaxError as exc:
             return [TemplateProblem("AQ308", f"template syntax error: {exc.message}", Pos(exc.lineno or 1, 1))]
-        used = meta.find_undeclared_variables(ast)
     problems = []
     for name in sorted(used - set(known) - _JINJA_GLOBALS):
         from aqwen_spec.diagnostics import did_you_mean

@@ -325,12 +325,12 @@ def recompute(instance: dict[str, Any], problems: dict[str, ResolvedProblem],
 
 def compose_targets(first: ResolvedProblem, second: ResolvedProblem) -> list[str]:
     """Params of ``second`` that can take ``first``'s answer: numbers used by its question, of a fitting type."""
-    from aqwen_spec.templates import check_template
+    from aqwen_spec.templates import names_used
     from aqwen_spec.types import ANY, is_assignable
 
     if first.answer_type == ANY or first.name == second.name:
         return []
-    used = {p.message.split("'")[1] for p in check_template(second.question, set()) if p.code == "AQ309"}
+    used = names_used(second.question)  # a checked problem's question parses
     return [n for n, t in second.param_types.items()
             if n in used and t != ANY and is_assignable(first.answer_type, t) and t.render() in ("int", "float")]
 
