@@ -75,7 +75,7 @@ class RunState:
 STAGE_RUNNERS: dict[str, str] = {
     "flywheel": "runtime.flywheel:run_flywheel_stage",
     "distill": "runtime.distill:run_distill_stage",
-    "reasoning_flywheel": "runtime.reasoning:run_reasoning_stage",
+    "reasoning_flywheel": "runtime.reasoning.flywheel:run_reasoning_stage",
 }
 
 

@@ -9,16 +9,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from runtime.reasoning.answers import Checked, check_answer, extract_answer
 
-
-def run_reasoning_stage(runner: Any, model_path: str, stage: Any, name: str, resume: bool) -> dict[str, Any]:
-    """The ``reasoning_flywheel`` stage of a Pipeline (see :mod:`runtime.reasoning.flywheel`)."""
-    from runtime.reasoning.flywheel import run_reasoning_stage as run
-
-    return run(runner, model_path, stage, name, resume)
-
-
-__all__ = ["Checked", "check_answer", "extract_answer", "run_reasoning_stage"]
+__all__ = ["Checked", "check_answer", "extract_answer"]
