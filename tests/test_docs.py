@@ -36,14 +36,15 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = sorted((ROOT / "docs").glob("*.md"))
 EXAMPLE = ROOT / "specs" / "plant_maintenance"
 
-_FENCE = re.compile(r"^```([\w-]*)([^\n]*)\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
+FENCE = re.compile(r"^```([\w-]*)([^\n]*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+"""A fenced block of a docs page: language, info string, body (tests/test_docs_blocks.py parses pages with it too)."""
 
 
 def blocks(page: Path) -> list[tuple[str, dict[str, str], str, int]]:
     """(language, info attributes, body, line) of every fenced block of a page."""
     text = page.read_text(encoding="utf-8")
     out = []
-    for m in _FENCE.finditer(text):
+    for m in FENCE.finditer(text):
         attrs = dict(re.findall(r"(\w+)=(\S+)", m.group(2)))
         out.append((m.group(1), attrs, m.group(3), text.count("\n", 0, m.start()) + 1))
     return out
@@ -190,7 +191,7 @@ _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
 def anchors(page: Path) -> set[str]:
     """The anchors GitHub gives a page's headings: lowercase, punctuation dropped, spaces as hyphens, -1 on a repeat."""
-    text = _FENCE.sub("", page.read_text(encoding="utf-8"))
+    text = FENCE.sub("", page.read_text(encoding="utf-8"))
     seen: dict[str, int] = {}
     out = set()
     for m in _HEADING.finditer(text):
@@ -204,7 +205,7 @@ def anchors(page: Path) -> set[str]:
 
 @pytest.mark.parametrize("page", [*DOCS, ROOT / "README.md"], ids=lambda p: p.name)
 def test_relative_links_resolve(page: Path) -> None:
-    text = _FENCE.sub(lambda m: "\n" * m.group(0).count("\n"), page.read_text(encoding="utf-8"))
+    text = FENCE.sub(lambda m: "\n" * m.group(0).count("\n"), page.read_text(encoding="utf-8"))
     text = re.sub(r"`[^`\n]*`", "", text)
     broken = []
     for m in _LINK.finditer(text):

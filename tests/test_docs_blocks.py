@@ -38,9 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from test_docs import DOCS, FENCE, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCS = sorted((ROOT / "docs").glob("*.md"))
 COPIED = ("specs", "examples", "docs/tutorial")
 
 SHELLS = {"bash", "sh", "shell"}
@@ -49,7 +48,6 @@ CHECKED = {"yaml", "expr", "effects", "json"}
 NOT_CODE = {"text"}
 TIMEOUT_S = 60
 
-_FENCE = re.compile(r"^```([\w-]*)([^\n]*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 _MARKER = re.compile(r"^<!--\s*not run\b(.*?)-->\s*$")
 
 
@@ -76,7 +74,7 @@ def page_blocks(page: Path) -> list[Block]:
     text = page.read_text(encoding="utf-8")
     out: list[Block] = []
     end = 0
-    for m in _FENCE.finditer(text):
+    for m in FENCE.finditer(text):
         before = [ln.strip() for ln in text[end : m.start()].splitlines() if ln.strip()]
         marker = _MARKER.match(before[-1]) if before else None
         info = m.group(2).split()
