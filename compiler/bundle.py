@@ -134,8 +134,9 @@ def manifest_json(project: CompiledProject, compiled: CompiledDomain, files: dic
     }
 
 
-def write_bundles(project: CompiledProject, build: Path) -> list[Path]:
+def write_bundles(project: CompiledProject, build: Path | str) -> list[Path]:
     """Write one bundle per domain under ``build``; returns their folders."""
+    build = Path(build)
     build.mkdir(parents=True, exist_ok=True)
     written = []
     for name, compiled in sorted(project.domains.items()):

@@ -155,27 +155,16 @@ class Environment:
             observations.append({"role": "tool", "name": "error",
                                  "content": json.dumps({"error": f"could not parse a tool call: {problem.message}"})})
         for call in turn.tool_calls:
-            if len(self.calls) >= self.config.max_tool_calls:
-                self._end("tool_budget")
+            made = self._call(call.name, call.arguments)
+            if made is None:
                 break
-            if call.name == TRANSFER_TOOL:
-                record = CallRecord(call.name, call.arguments, True)
-                self.calls.append(record)
-                calls.append(record)
-                observations.append({"role": "tool", "name": call.name, "content": '{"status": "transferred"}'})
-                self._end("transfer")
-                break
-            outcome = self.runner.call(call.name, call.arguments)
-            record = CallRecord(call.name, call.arguments, outcome.ok)
-            self.calls.append(record)
+            record, content, error = made
             calls.append(record)
-            self.counts["tool_calls"] += 1
-            if not outcome.ok:
-                self.counts[f"tool_error.{outcome.error_kind}"] += 1
-                errors.append(str(outcome.error_kind))
-                if outcome.error_kind in ("unknown_tool", "bad_arguments"):
-                    self.counts["malformed"] += 1
-            observations.append({"role": "tool", "name": call.name, "content": outcome.render()})
+            if error:
+                errors.append(error)
+            observations.append({"role": "tool", "name": call.name, "content": content})
+            if self.done:
+                break
         said = ""
         if not self.done and not turn.tool_calls and not turn.problems and not turn.content.strip():
             self._end("agent_end")  # an empty turn: the agent has nothing more to say
@@ -205,6 +194,57 @@ class Environment:
             info["result"] = result
             info["reward"] = result.reward
         return StepResult(observations, self.done, reward, info)
+
+    def _call(self, name: str, arguments: dict[str, Any]) -> tuple[CallRecord, str, str] | None:
+        """Run one tool call: its record, the result text and the error kind ("" when it succeeded); None when the
+        tool-call budget is spent (the episode ends)."""
+        if len(self.calls) >= self.config.max_tool_calls:
+            self._end("tool_budget")
+            return None
+        if name == TRANSFER_TOOL:
+            record = CallRecord(name, arguments, True)
+            self.calls.append(record)
+            self._end("transfer")
+            return record, '{"status": "transferred"}', ""
+        outcome = self.runner.call(name, arguments)
+        record = CallRecord(name, arguments, outcome.ok)
+        self.calls.append(record)
+        self.counts["tool_calls"] += 1
+        error = ""
+        if not outcome.ok:
+            error = str(outcome.error_kind)
+            self.counts[f"tool_error.{error}"] += 1
+            if error in ("unknown_tool", "bad_arguments"):
+                self.counts["malformed"] += 1
+        return record, outcome.render(), error
+
+    def call_tool(self, name: str, arguments: dict[str, Any]) -> str:
+        """One tool call outside an assistant turn, for tool loops that run each call themselves (TRL's
+        ``environment_factory``); returns the result text the model sees. The call is recorded and counted as in
+        :meth:`step`."""
+        if self.done:
+            return json.dumps({"error": "the episode is over"})
+        made = self._call(name, arguments)
+        if made is None:
+            return json.dumps({"error": "the tool-call budget of this episode is spent"})
+        call = {"name": name, "arguments": arguments}
+        self.messages += [{"role": "assistant", "content": "", "tool_calls": [call]},
+                          {"role": "tool", "name": name, "content": made[1]}]
+        return made[1]
+
+    def end_with(self, said: list[str], turns: int | None = None) -> EpisodeResult:
+        """End the episode on what the agent said, with no user reply in between (TRL's own tool loop), and score
+        it: every text in ``said`` counts as told to the user, even after a transfer ended the episode; ``turns``
+        sets the number of assistant turns the caller ran (for the extra-turn penalty)."""
+        if self._result is None:
+            for text in said:
+                if text.strip():
+                    self.said.append(text)
+                    self.messages.append({"role": "assistant", "content": text})
+            if turns is not None:
+                self.turn = turns
+        self._end("agent_end")
+        return self.result()
 
     def _end(self, why: str) -> None:
         if not self.done:
