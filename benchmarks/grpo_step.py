@@ -3,10 +3,20 @@
 - ours: ``runtime.training.run_grpo`` on the compiled plant-maintenance bundle (whole multi-turn episodes: tools,
   the simulated user, the verifier's reward) with ``rollout_func``; rollouts keep each episode's KV cache between
   turns (``--no-cache-run`` leaves out the comparison run that re-encodes every turn from the start);
-- bare: TRL's ``GRPOTrainer(environment_factory=...)`` with a one-tool environment (``reset``, a tool method with a
-  Google-style docstring, ``get_reward``): TRL's own tool loop, nothing of ours;
-- bare, equal prompt: the same, with a system message that makes its prompt as long as ours (our domain's system
-  prompt text, cut to length), so that the comparison isolates our overhead from our longer prompt.
+- ours, one turn: the same with episodes of one assistant turn of up to ``--max-tokens`` tokens: what TRL's loop
+  runs on our environment when the model makes no tool call (the random model never makes a valid one), so that the
+  work per step is the same as bare, same environment's and only the machinery differs;
+- bare, same environment: TRL's own tool loop, ``GRPOTrainer(environment_factory=...)``, on the same bundle and
+  training tasks (``runtime.trl_environment``: the same prompts, the bundle's tools as methods, the verifiers'
+  reward); nothing of ours between the model and the tools. The comparison the goal is about;
+- bare, toy environment: the same loop with a one-tool environment (``reset``, a tool method with a Google-style
+  docstring, ``get_reward``) and a one-line prompt: TRL's floor;
+- bare, same environment, equal tokens (``--equal-tokens N``): the same-environment run with N completion tokens per
+  episode at most: TRL's loop ends an episode at the random model's first answer (it never makes a valid tool call),
+  one long generation, while ours goes on for several shorter turns with user replies; at N = ours' completion tokens
+  per episode both generate about as many tokens per step;
+- bare, toy, equal prompt (``--equal-prompt``): the toy with a system message that makes its prompt as long as ours
+  (our domain's system prompt text, cut to length).
 
 Same model (the built-in tiny Qwen3, random weights), same batch (completions per step), same group size, same
 completion budget per episode, one torch thread, CPU. Per step, TRL's logged ``step_time`` (wall) and this process's
@@ -18,9 +28,9 @@ between the runs, so time per completion token is reported too) and the prompt t
 share of rollout time spent outside the model (``RolloutStats``: environment, parsing, user, reward) is reported,
 and the observation tokens (tool results, user replies) that our episodes add to the trained sequences.
 
-Goal (issue: training at scale): ours at most 1.1x the bare step.
+Goal (issue: training at scale): ours at most 1.1x the bare step on the same environment.
 Run: python benchmarks/grpo_step.py [--rounds 3] [--steps 6] [--warmup 2] [--batch-size 8] [--num-generations 4]
-     [--json results.json]
+     [--equal-prompt] [--no-cache-run] [--json results.json]
 """
 
 from __future__ import annotations
@@ -110,15 +120,18 @@ def summarise(name: str, steps: list[dict[str, float]], rounds: list[float]) -> 
     }
 
 
-def run_ours(args: argparse.Namespace, model: str, bundle: Any, out: Path, kv_cache: bool,
-             stats: Any) -> list[dict[str, float]]:
+def run_ours(args: argparse.Namespace, model: str, bundle: Any, out: Path, kv_cache: bool, stats: Any,
+             one_turn: bool = False) -> list[dict[str, float]]:
+    """``one_turn``: episodes of one assistant turn of up to ``--max-tokens`` tokens (what TRL's loop runs when the
+    model makes no tool call), instead of ``--max-turns`` turns of ``--max-new-tokens``."""
     from aqwen_spec.documents.pipeline import GRPOStage
     from runtime.env import EpisodeConfig
     from runtime.training import run_grpo
 
     stage = GRPOStage(stage="grpo", max_steps=args.steps + args.warmup, num_generations=args.num_generations,
                       batch_size=args.batch_size, learning_rate=1e-5, max_completion_length=args.max_tokens)
-    config = EpisodeConfig(max_turns=args.max_turns, max_tokens=args.max_tokens)
+    config = EpisodeConfig(max_turns=1 if one_turn else args.max_turns, max_tokens=args.max_tokens)
+    per_turn = args.max_tokens if one_turn else args.max_new_tokens
     rows: list[dict[str, Any]] = []
     clock = Clock()
 
@@ -126,7 +139,7 @@ def run_ours(args: argparse.Namespace, model: str, bundle: Any, out: Path, kv_ca
         clock.tick(row)
         rows.append(row)
 
-    run_grpo(model, bundle, _train_tasks(bundle), out, stage, config, args.max_new_tokens, sink, stats=stats,
+    run_grpo(model, bundle, _train_tasks(bundle), out, stage, config, per_turn, sink, stats=stats,
              kv_cache=kv_cache)
     return _measure(rows, clock.steps, args.warmup, args.batch_size)
 
@@ -178,20 +191,39 @@ def bare_system_prompt(tokenizer: Any, target: float, text: str) -> str:
 
 
 def run_bare(args: argparse.Namespace, model: str, out: Path, system: str = "") -> list[dict[str, float]]:
+    """TRL's loop on the toy environment."""
     from datasets import Dataset
+
+    n = 4 * args.batch_size
+    messages = [{"role": "system", "content": system}] if system else []
+    dataset = Dataset.from_dict({"prompt": [[*messages, {"role": "user", "content": USER}]] * n,
+                                 "target": [1, 3] * (n // 2)})
+    return _run_trl_loop(args, model, out, dataset, CounterEnv, [])
+
+
+def run_bare_same_environment(args: argparse.Namespace, model: str, bundle: Any, out: Path,
+                              max_tokens: int | None = None) -> list[dict[str, float]]:
+    """TRL's loop on our bundle: the same training tasks, prompts, tools and verifiers as ours (``max_tokens``: another
+    completion budget per episode)."""
+    from runtime.env import EpisodeConfig
+    from runtime.trl_environment import TRLEnvironment
+
+    env = TRLEnvironment(bundle, EpisodeConfig(max_turns=args.max_turns, max_tokens=args.max_tokens))
+    return _run_trl_loop(args, model, out, env.dataset(_train_tasks(bundle)), env.factory, [env.reward], max_tokens)
+
+
+def _run_trl_loop(args: argparse.Namespace, model: str, out: Path, dataset: Any, factory: Any,
+                  reward_funcs: list[Any], max_tokens: int | None = None) -> list[dict[str, float]]:
     from trl import GRPOConfig, GRPOTrainer
 
     from runtime.models import load
 
     policy, tokenizer = load(model)
-    n = 4 * args.batch_size
-    messages = [{"role": "system", "content": system}] if system else []
-    dataset = Dataset.from_dict({"prompt": [[*messages, {"role": "user", "content": USER}]] * n,
-                                 "target": [1, 3] * (n // 2)})
     config = GRPOConfig(
         output_dir=str(out), use_cpu=True, bf16=False, report_to="none", per_device_train_batch_size=args.batch_size,
         num_generations=args.num_generations, max_steps=args.steps + args.warmup, learning_rate=1e-5,
-        beta=0.0, loss_type="dapo", max_completion_length=args.max_tokens, temperature=1.0, logging_steps=1,
+        beta=0.0, loss_type="dapo", max_completion_length=max_tokens or args.max_tokens, temperature=1.0,
+        logging_steps=1,
         save_strategy="no", gradient_checkpointing=False, seed=0, disable_tqdm=True, log_completions=False,
         max_tool_calling_iterations=args.max_turns, chat_template_kwargs={"enable_thinking": False},
     )
@@ -205,7 +237,7 @@ def run_bare(args: argparse.Namespace, model: str, out: Path, system: str = "") 
             clock.tick(logs or {})
 
     trainer = GRPOTrainer(model=policy, args=config, train_dataset=dataset, processing_class=tokenizer,
-                          environment_factory=CounterEnv, callbacks=[Tick()])
+                          environment_factory=factory, reward_funcs=reward_funcs, callbacks=[Tick()])
     trainer.train()
     return _measure(trainer.state.log_history, clock.steps, args.warmup, args.batch_size)
 
@@ -220,8 +252,12 @@ def main() -> None:
     parser.add_argument("--max-turns", type=int, default=4)
     parser.add_argument("--max-tokens", type=int, default=256, help="completion tokens per episode (both)")
     parser.add_argument("--max-new-tokens", type=int, default=64, help="tokens per assistant turn (ours)")
-    parser.add_argument("--no-equal-prompt", action="store_true", help="leave out the bare run at our prompt length")
+    parser.add_argument("--equal-prompt", action="store_true", help="add the toy run at our prompt length")
+    parser.add_argument("--equal-tokens", type=int, metavar="N",
+                        help="add a bare same-environment run whose episodes generate at most N tokens (set N to "
+                             "ours' completion tokens per episode to compare at equal generated tokens)")
     parser.add_argument("--no-cache-run", action="store_true", help="leave out our run without the KV cache")
+    parser.add_argument("--no-one-turn", action="store_true", help="leave out our run with one-turn episodes")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     args = parser.parse_args()
 
@@ -240,17 +276,24 @@ def main() -> None:
         model = str(resolve_model("builtin:tiny-qwen3", domain_corpus(bundle)))
         target, our_system = our_prompt(bundle, load(model)[1])
         equal_system = bare_system_prompt(load(model)[1], target, our_system)
-        stats = {"ours": RolloutStats(), "ours, no KV cache": RolloutStats()}
+        stats = {"ours": RolloutStats(), "ours, no KV cache": RolloutStats(), "ours, one turn": RolloutStats()}
         runs: dict[str, Any] = {
-            "bare": lambda out: run_bare(args, model, out),
-            "bare, equal prompt": lambda out: run_bare(args, model, out, equal_system),
+            "bare, same env": lambda out: run_bare_same_environment(args, model, bundle, out),
+            "bare, toy env": lambda out: run_bare(args, model, out),
+            "bare, toy, equal prompt": lambda out: run_bare(args, model, out, equal_system),
             "ours": lambda out: run_ours(args, model, bundle, out, True, stats["ours"]),
             "ours, no KV cache": lambda out: run_ours(args, model, bundle, out, False, stats["ours, no KV cache"]),
+            "ours, one turn": lambda out: run_ours(args, model, bundle, out, True, stats["ours, one turn"], True),
         }
-        if args.no_equal_prompt:
-            del runs["bare, equal prompt"]
+        if args.equal_tokens:
+            runs["bare, same env, equal tokens"] = lambda out: run_bare_same_environment(args, model, bundle, out,
+                                                                                         args.equal_tokens)
+        if not args.equal_prompt:
+            del runs["bare, toy, equal prompt"]
         if args.no_cache_run:
             del runs["ours, no KV cache"]
+        if args.no_one_turn:
+            del runs["ours, one turn"]
         names = list(runs)
         steps: dict[str, list[dict[str, float]]] = {n: [] for n in names}
         rounds: dict[str, list[float]] = {n: [] for n in names}
@@ -268,12 +311,15 @@ def main() -> None:
                 "model_seconds": round(st.model_seconds, 3), "env_seconds": round(st.env_seconds, 4),
                 "outside_model_share": round(st.outside_model_share, 4), "generated_tokens": st.generated_tokens,
                 "observed_tokens": st.observed_tokens}
-    ours = results["ours"]
-    ratios = {f"ours / {n}": {"step": ours["step_s_median"] / r["step_s_median"],
-                              "per_token": ours["ms_per_completion_token"] / r["ms_per_completion_token"],
-                              "cpu_step": ours["cpu_s_median"] / r["cpu_s_median"],
-                              "cpu_per_token": ours["cpu_ms_per_completion_token"] / r["cpu_ms_per_completion_token"]}
-              for n, r in results.items() if n != "ours"}
+    pairs = [("ours", n) for n in results if n != "ours"]
+    if "ours, one turn" in results:  # the same work per step as TRL's loop on our environment
+        pairs.append(("ours, one turn", "bare, same env"))
+    ratios = {f"{a} / {b}": {"step": results[a]["step_s_median"] / results[b]["step_s_median"],
+                             "per_token": results[a]["ms_per_completion_token"] / results[b]["ms_per_completion_token"],
+                             "cpu_step": results[a]["cpu_s_median"] / results[b]["cpu_s_median"],
+                             "cpu_per_token": (results[a]["cpu_ms_per_completion_token"]
+                                               / results[b]["cpu_ms_per_completion_token"])}
+              for a, b in pairs}
     report = {"results": results, "ratios": ratios, "our_prompt_tokens": target,
               "threads": 1, "batch_size": args.batch_size, "num_generations": args.num_generations,
               "rounds": args.rounds, "steps": args.steps, "warmup": args.warmup}
@@ -283,7 +329,7 @@ def main() -> None:
           f"{args.steps} steps after {args.warmup} warm-up, {args.max_tokens} completion tokens per episode at most")
     for r in results.values():
         prompt = r["prompt_tokens_per_episode"]
-        print(f"{r['name']:<20} step {r['step_s_median']:.3f} s wall (median; rounds "
+        print(f"{r['name']:<24} step {r['step_s_median']:.3f} s wall (median; rounds "
               f"{', '.join(f'{t:.2f}' for t in r['step_s_round_medians'])}), {r['cpu_s_median']:.3f} s CPU  "
               f"{r['completion_tokens_per_step']:.0f} completion tokens/step  "
               f"{r['ms_per_completion_token']:.2f} ms/token  prompt {prompt or 0:.0f} tokens")
