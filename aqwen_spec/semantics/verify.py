@@ -123,15 +123,23 @@ def outcome_of(calls: list[CallRecord], said: list[str], transfer_tool: str = "t
     return "done"
 
 
+# A number standing on its own: not part of a word or of an id such as WO-1042, P-11 or 2025-03-03 (a hyphen after a
+# letter or digit joins, it is no minus sign), and not a piece of a longer number (3 is not stated by 3.5).
+_NUMBER = re.compile(r"(?<![\w.])(?<![\w]-)-?\d[\d,]*(?:\.\d+)?(?![\w-]|\.\d)")
+
+
 def mentions(text: str, value: Any) -> bool:
-    """Whether the agent's text states ``value`` (numbers by value, strings case-insensitively)."""
+    """Whether the agent's text states ``value``: a number as a number standing on its own (``0`` is not stated by
+    ``WO-1002``, ``3`` not by ``3.5``), with thousands separators allowed; a string case-insensitively as a whole
+    token (``WO-100`` is not stated by ``WO-1002``, ``L1`` not by ``L10``); a bool as yes/true or no/false/not; a
+    list or a record when each of its values is stated."""
     if value is None:
         return True
     if isinstance(value, bool):
         words = ("yes", "true") if value else ("no", "false", "not")
         return any(re.search(rf"\b{w}\b", text, re.IGNORECASE) for w in words)
     if isinstance(value, (int, float)):
-        for match in re.finditer(r"-?\d[\d,]*(?:\.\d+)?", text):
+        for match in _NUMBER.finditer(text):
             try:
                 number = float(match.group().replace(",", ""))
             except ValueError:
@@ -143,7 +151,13 @@ def mentions(text: str, value: Any) -> bool:
         return all(mentions(text, v) for v in value)
     if isinstance(value, dict):
         return all(mentions(text, v) for v in value.values())
-    return str(value).lower() in text.lower()
+    needle = str(value).strip()
+    if not needle:
+        return True
+    # whole token: no letter or digit right before or after (what the value itself begins or ends with decides)
+    before = r"(?<![^\W_])" if re.match(r"[^\W_]", needle) else ""
+    after = r"(?![^\W_])" if re.search(r"[^\W_]$", needle) else ""
+    return re.search(before + re.escape(needle) + after, text, re.IGNORECASE) is not None
 
 
 def _matches(check: CheckIR, call: CallRecord, env: dict[str, Any]) -> bool:
