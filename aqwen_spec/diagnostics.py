@@ -86,6 +86,7 @@ CODES: dict[str, str] = {
     "AQ603": "initial state generation failed",
     "AQ604": "no task could be drawn for a workflow",
     "AQ605": "no instance could be drawn for a problem",
+    "AQ606": "the simulated user leaves before the gold trajectory ends",
     # command line
     "AQ901": "path not found",
 }

@@ -39,6 +39,8 @@ class GoldRun:
     informs: list[dict[str, Any]] = field(default_factory=list)
     outcome: str = "done"  # done | refused | transferred
     depth: int = 0
+    said_at: dict[int, Any] = field(default_factory=dict)
+    """The tree position (``Pos``) of the action behind each assistant statement, by message index."""
 
 
 class TreeRunner:
@@ -111,6 +113,7 @@ class TreeRunner:
             value = self._value(action, "value")
             about = self._value(action, "about")
             self.run.informs.append({"about": about, "value": copy_state(value)})
+            self.run.said_at[len(self.run.messages)] = action.pos
             self._say(f"{about}: {say(value)}" if about else say(value))
             return True
         if kind == "confirm":

@@ -18,6 +18,7 @@ from aqwen_spec.expr import SAMPLING_FUNCTIONS, EvalError, evaluate, make_env, r
 from aqwen_spec.expr.functions import FunctionError
 from aqwen_spec.resolved import ResolvedPersona, ResolvedWorkflow, SpecSet
 from aqwen_spec.semantics import copy_state, generate_state, score
+from aqwen_spec.semantics.user import leaves_before_the_end
 from aqwen_spec.semantics.verify import CallRecord, Evidence, initial_fields
 from aqwen_spec.tactics import TACTICS
 from aqwen_spec.templates import render
@@ -44,6 +45,18 @@ class GoldFailure:
     workflow: str
     verifier: str
     failed: list[str]
+
+
+@dataclass
+class EarlyLeave:
+    """A gold trajectory the scripted user walks out of: it has heard every value it came for once the gold said
+    ``told`` (the action at ``pos``), while the gold goes on with ``next`` (a tool call or a question)."""
+
+    task_id: str
+    workflow: str
+    pos: Any
+    told: str
+    next: str
 
 
 @dataclass
@@ -82,6 +95,7 @@ class TaskGenerator:
         self._states: dict[int, dict[str, Any]] = {}
         self.attempts: dict[str, Attempts] = {w: Attempts() for w in self.workflows}
         self.gold_failures: list[GoldFailure] = []
+        self.early_leaves: list[EarlyLeave] = []
         # python tools change the state behind the journal's back: with one that writes, copy states instead
         self._journaled = not any(t.implementation == "python" and t.access == "write" for t in self.tools.values())
         self._initial_fields: dict[str, set[str]] = {}
@@ -188,6 +202,15 @@ class TaskGenerator:
                 failed = [f"{c.name} ({c.detail})" if c.detail else c.name for c in result.failed()]
                 self.gold_failures.append(GoldFailure(task_id, wf.name, verifier.name, failed))
                 return None
+        gold = {"messages": run.messages, "calls": run.calls, "outcome": run.outcome, "informs": run.informs}
+        left = leaves_before_the_end(gold)
+        if left is not None:
+            after = next(m for m in run.messages[left + 1 :]
+                         if m["role"] == "assistant" and (m.get("tool_calls") or "?" in str(m.get("content"))))
+            calls = after.get("tool_calls") or []
+            self.early_leaves.append(EarlyLeave(task_id, wf.name, run.said_at.get(left, wf.origin.pos),
+                                                run.messages[left]["content"],
+                                                f"a call to {calls[0]['name']}" if calls else repr(after["content"])))
         n_branches = len(walk_branches(wf.tree))
         data = {
             "id": task_id,
@@ -206,8 +229,7 @@ class TaskGenerator:
                 "pressure": pressure,
                 "voice": persona_data.get("voice", ""),
             },
-            "gold": {"messages": run.messages, "calls": run.calls, "outcome": run.outcome,
-                     "informs": run.informs},
+            "gold": gold,
             "verifiers": [v.name for v in verifiers],
             "difficulty": {
                 "depth": run.depth,

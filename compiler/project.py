@@ -81,6 +81,17 @@ def _compile_domain(project: CompiledProject, name: str) -> None:
                f"failed {', '.join(failure.failed)}")
         project.diagnostics.add(Diagnostic("AQ602", msg, verifier.origin.path, verifier.origin.pos,
                                            hint="the check disagrees with what the workflow does on this path"))
+    seen = set()
+    for leave in generator.early_leaves:
+        if (leave.workflow, leave.pos) in seen:
+            continue
+        seen.add((leave.workflow, leave.pos))
+        wf = specs.workflows[leave.workflow]
+        msg = (f"the simulated user leaves after the gold says {leave.told!r} (task {leave.task_id}): it has heard "
+               f"every value it came for, but the gold goes on with {leave.next}")
+        project.diagnostics.add(Diagnostic("AQ606", msg, wf.origin.path, leave.pos,
+                                           hint="tell the user the results after the last tool call: the user ends "
+                                                "the conversation once every inform_user value has been said"))
     project.domains[name] = CompiledDomain(name, generator, tasks)
 
 

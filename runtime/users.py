@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from aqwen_spec.semantics.user import opening, say
+from aqwen_spec.semantics.user import heard_everything, opening, say
 
 STOP = "###STOP###"
 TRANSFER = "###TRANSFER###"
@@ -104,13 +104,9 @@ class ScriptedUser:
 
     def _statement(self, agent_message: str) -> str:
         """The agent told the user something: done when it told what the user came for, else nudge it on."""
-        from aqwen_spec.semantics.verify import mentions
-
         self.heard.append(agent_message)
         gold = self.task.get("gold", {})
-        heard = "\n".join(self.heard)
-        told = all(mentions(heard, item.get("value")) for item in gold.get("informs", []))
-        if told and gold.get("outcome", "done") == "done":
+        if heard_everything(gold.get("informs", []), "\n".join(self.heard)) and gold.get("outcome", "done") == "done":
             self.done = True
             return f"Thanks, that's all. {STOP}"
         self.nudges += 1

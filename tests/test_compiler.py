@@ -138,6 +138,27 @@ def test_gold_that_fails_its_verifier_is_a_compile_error(tmp_path: Path) -> None
     assert "close_after_repair_ok" in diag.message and "close_after_repair/close/" in diag.message
 
 
+def test_gold_the_simulated_user_walks_out_of_is_a_compile_error(tmp_path: Path) -> None:
+    """Telling the user the result before the write: the scripted user has heard what it came for and leaves, so
+    no agent could make the write. Reported at the inform_user, once, with the way out."""
+    specs = _copy_specs(tmp_path)
+    wf = specs / "plant_maintenance" / "workflows.yaml"
+    text = wf.read_text()
+    calls, informs = "            - close_work_order(order_id=wo.id)\n", \
+        "            - inform_user: {value: wo.id, about: the closed work order}\n"
+    assert calls + informs in text
+    text = text.replace(calls + informs, informs + calls)
+    wf.write_text(text)
+    line = text.splitlines().index(informs.rstrip("\n")) + 1
+    with pytest.raises(SpecError) as info:
+        compile_specs(specs)
+    [diag] = info.value.diagnostics
+    assert diag.code == "AQ606" and diag.path.endswith("workflows.yaml")
+    assert (diag.pos.line, diag.pos.col) == (line, 15)
+    assert "close_after_repair/close/" in diag.message and "a call to close_work_order" in diag.message
+    assert diag.hint and "after the last tool call" in diag.hint
+
+
 def test_failed_compile_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     specs = _copy_specs(tmp_path)
     tools = specs / "plant_maintenance" / "tools.yaml"

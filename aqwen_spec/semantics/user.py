@@ -30,3 +30,33 @@ def opening(task: dict[str, Any]) -> str:
                 about = str(item.get("about") or "it")
                 text = text.replace(f" ({value})", "").replace(value, f"(you can ask me for {about})")
     return f"{text} {' '.join(user.get('pressure', []))}".strip()
+
+
+def heard_everything(informs: list[dict[str, Any]], heard: str) -> bool:
+    """Whether ``heard`` (what the agent has told the user so far) states every value the task's gold informs the user
+    of: the scripted user then ends a conversation whose gold outcome is ``done``."""
+    from aqwen_spec.semantics.verify import mentions
+
+    return all(mentions(heard, item.get("value")) for item in informs)
+
+
+def leaves_before_the_end(gold: dict[str, Any]) -> int | None:
+    """The index of the gold message after which the scripted user would end the conversation (it has heard every
+    value it came for) while the gold still has work to do: a tool call or a question after it. None when nothing
+    that matters comes after (statements of values already told may). Only statements count as heard: assistant text
+    without tool calls, a question or a refusal."""
+    from aqwen_spec.semantics.verify import REFUSAL
+
+    if gold.get("outcome", "done") != "done":
+        return None
+    messages = gold.get("messages", [])
+    heard: list[str] = []
+    for i, message in enumerate(messages):
+        text = str(message.get("content") or "")
+        if message["role"] != "assistant" or message.get("tool_calls") or "?" in text or REFUSAL.search(text):
+            continue
+        heard.append(text)
+        if heard_everything(gold.get("informs", []), "\n".join(heard)):
+            rest = [m for m in messages[i + 1 :] if m["role"] == "assistant"]
+            return i if any(m.get("tool_calls") or "?" in str(m.get("content") or "") for m in rest) else None
+    return None
