@@ -86,7 +86,8 @@ def run_distill_stage(runner: Any, model_path: str, stage: Any, name: str, resum
             runner._metric({"stage": name, **row})
 
         trained = run_sft(model_path, runner.bundle, [], runner.dir / "checkpoints" / name, stage.sft,
-                          runner.config, sink, resume=resume, make_traces=make_traces)
+                          runner.config, sink, resume=resume, make_traces=make_traces,
+                          trainer_args=runner.trainer_args)
         result["checkpoint"] = str(trained.checkpoint)
     else:
         runner.echo(f"[{name}] the teacher solved no task perfectly: nothing to distill, the model is unchanged")

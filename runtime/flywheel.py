@@ -314,12 +314,14 @@ class Flywheel:
             replay = pool[: self.stage.replay]
             self.runner.echo(f"[{self.name}] round {k}: SFT on the gold of {len(to_sft)} all-fail tasks "
                              f"and {len(replay)} replayed training tasks")
-            result = run_sft(model_path, bundle, to_sft + replay, rdir / "sft", self.stage.sft, config, sink)
+            result = run_sft(model_path, bundle, to_sft + replay, rdir / "sft", self.stage.sft, config, sink,
+                             trainer_args=self.runner.trainer_args)
             model_path = str(result.checkpoint)
         if self.stage.grpo is not None and to_grpo:
             self.runner.echo(f"[{self.name}] round {k}: GRPO on {len(to_grpo)} in-band tasks")
             result = run_grpo(model_path, bundle, to_grpo, rdir / "grpo", self.stage.grpo, config,
-                              self.runner.pipeline.budget.max_new_tokens, sink, stats=self.runner.stats)
+                              self.runner.pipeline.budget.max_new_tokens, sink, stats=self.runner.stats,
+                              trainer_args=self.runner.trainer_args)
             model_path = str(result.checkpoint)
         return model_path
 

@@ -87,6 +87,8 @@ class PipelineRunner:
         self.specs = specs  # the spec tree the bundle was compiled from (flywheels grow it)
         self.dir = run_dir
         self.progress = progress
+        self.trainer_args: dict[str, Any] = {"disable_tqdm": not progress}
+        """Merged into every training stage's TRL config (no bars and no printed rows with ``progress=False``)."""
         self.echo = echo
         budget = pipeline.budget
         self.config = EpisodeConfig(max_turns=budget.max_turns, max_tokens=budget.max_tokens)
@@ -115,6 +117,8 @@ class PipelineRunner:
         import torch
 
         torch.set_num_threads(self.pipeline.model.threads or 1)
+        if not self.progress:
+            _no_library_bars()
         for name, stage in zip(self._stage_names(), self.pipeline.stages, strict=True):
             if name in state.done:
                 self.echo(f"[{name}] already done, skipping")
@@ -233,10 +237,12 @@ class PipelineRunner:
 
         self.echo(f"[{name}] {stage.stage} on {len(self.train_tasks)} training tasks")
         if stage.stage == "sft":
-            result = run_sft(model_path, self.bundle, self.train_tasks, out, stage, self.config, sink, resume=resume)
+            result = run_sft(model_path, self.bundle, self.train_tasks, out, stage, self.config, sink, resume=resume,
+                             trainer_args=self.trainer_args)
         else:
             result = run_grpo(model_path, self.bundle, self.train_tasks, out, stage, self.config,
-                              self.pipeline.budget.max_new_tokens, sink, resume=resume, stats=self.stats)
+                              self.pipeline.budget.max_new_tokens, sink, resume=resume, stats=self.stats,
+                              trainer_args=self.trainer_args)
         return result.checkpoint
 
     def summary(self, state: RunState) -> dict[str, Any]:
@@ -256,6 +262,15 @@ class PipelineRunner:
                              "env_seconds": round(self.stats.env_seconds, 3),
                              "outside_model_share": round(self.stats.outside_model_share, 4)},
         }
+
+
+def _no_library_bars() -> None:
+    """Turn off the progress bars transformers (loading weights) and datasets (preparing training data) draw."""
+    import datasets
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+    datasets.disable_progress_bars()
 
 
 def _progress(total: int, desc: str, enabled: bool) -> Any:

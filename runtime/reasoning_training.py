@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from runtime.training import StageResult, _last_checkpoint, _log_callback, _lora, _recorder, _save_final
+from runtime.training import StageResult, _last_checkpoint, _log_callback, _lora, _quiet, _recorder, _save_final
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
@@ -42,6 +42,7 @@ def sft_dataset(fmt: Any, items: list[Instance]) -> Any:
 def _train_and_save(trainer: Any, tokenizer: Any, out: Path, metrics: list[dict[str, Any]],
                     resume: bool) -> StageResult:
     """Train (from the last checkpoint under ``out/trainer`` when resuming) and save the model to ``out/model``."""
+    _quiet(trainer)
     checkpoint = _last_checkpoint(out / "trainer") if resume else None
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     final = out / "model"

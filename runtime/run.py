@@ -91,7 +91,12 @@ def run_pipeline(args: argparse.Namespace) -> int:
                             specs=args.specs if args.specs.exists() else None)
     print(f"run {run_dir}: pipeline {pipeline.name}, model {pipeline.model.name}, {len(runner.train_tasks)} training "
           f"and {len(runner.heldout)} held-out tasks")
-    summary = runner.run(state)
+    from runtime.training import TrainingError
+
+    try:
+        summary = runner.run(state)
+    except TrainingError as exc:
+        return _error(f"{run_dir}: {exc}")
     print()
     print(format_summary(summary))
     print(f"\nsummary: {run_dir / 'summary.json'}")

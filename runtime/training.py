@@ -26,6 +26,10 @@ from runtime.rollout import ChatFormat, HFPolicy, Rollout, RolloutStats, agent_t
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
 
+class TrainingError(ValueError):
+    """A training stage that cannot run as configured (reported by ``aqwen-run`` without a traceback)."""
+
+
 @dataclass
 class StageResult:
     checkpoint: Path
@@ -45,6 +49,22 @@ def _log_callback(sink: Callable[[dict[str, Any]], None]) -> Any:
 
 
 Row = dict[str, Any]
+
+
+def _quiet(trainer: Any) -> None:
+    """What a trainer prints: a progress bar, or nothing with ``disable_tqdm`` (``aqwen-run --no-progress``); never
+    every logged row (transformers prints each one, under the bar or instead of it): the rows go to the run's
+    metrics."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    class BarOnly(ProgressCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+            pass
+
+    if trainer.args.disable_tqdm:
+        trainer.remove_callback(PrinterCallback)
+    elif trainer.pop_callback(ProgressCallback) is not None:
+        trainer.add_callback(BarOnly())
 
 
 def _recorder(metrics: list[Row], sink: Callable[[Row], None]) -> Callable[[Row], None]:
@@ -87,21 +107,31 @@ def run_sft(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]],
         traces = make_traces(fmt)
     else:
         traces = [t for t in agent_traces(bundle, tasks, OracleAgent, fmt, config) if t.result.success]
+        if not traces:
+            raise TrainingError(
+                f"SFT has nothing to learn from: none of the {len(tasks)} tasks' gold trajectories succeeds within "
+                f"the episode budget (max_turns {config.max_turns}, max_tokens {config.max_tokens}); raise the "
+                "pipeline's budget")
+    if not traces:
+        raise TrainingError("SFT has nothing to learn from: no episode was given (a distillation whose teacher "
+                            "episodes all failed to replay)")
     dataset = sft_dataset(traces)
     metrics: list[dict[str, Any]] = []
     record = _recorder(metrics, sink)
 
-    args = SFTConfig(
-        output_dir=str(out / "trainer"), use_cpu=use_cpu, bf16=False, report_to="none",
-        per_device_train_batch_size=stage.batch_size, num_train_epochs=stage.epochs,
-        max_steps=stage.max_steps or -1, learning_rate=stage.learning_rate, lr_scheduler_type="cosine",
-        warmup_steps=2, logging_steps=1, save_strategy="steps", save_steps=50, save_total_limit=1,
-        max_length=stage.max_length, gradient_checkpointing=False, dataloader_num_workers=0,
-        disable_tqdm=False, seed=0, **(trainer_args or {}),
-    )
+    args = SFTConfig(**{
+        **dict(output_dir=str(out / "trainer"), use_cpu=use_cpu, bf16=False, report_to="none",
+               per_device_train_batch_size=stage.batch_size, num_train_epochs=stage.epochs,
+               max_steps=stage.max_steps or -1, learning_rate=stage.learning_rate, lr_scheduler_type="cosine",
+               warmup_steps=2, logging_steps=1, save_strategy="steps", save_steps=50, save_total_limit=1,
+               max_length=stage.max_length, gradient_checkpointing=False, dataloader_num_workers=0,
+               disable_tqdm=False, seed=0),
+        **(trainer_args or {}),
+    })
     peft_config = _lora() if stage.lora else None
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config, callbacks=[_log_callback(record)])
+    _quiet(trainer)
     checkpoint = _last_checkpoint(out / "trainer") if resume else None
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     final = out / "model"
@@ -172,18 +202,21 @@ def run_grpo(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]]
     metrics: list[dict[str, Any]] = []
     record = _recorder(metrics, sink)
 
-    args = GRPOConfig(
-        output_dir=str(out / "trainer"), use_cpu=use_cpu, bf16=False, report_to="none",
-        per_device_train_batch_size=stage.batch_size, num_generations=stage.num_generations,
-        max_steps=stage.max_steps, learning_rate=stage.learning_rate, beta=stage.beta, loss_type=stage.loss_type,
-        max_completion_length=stage.max_completion_length, temperature=stage.temperature, logging_steps=1,
-        save_strategy="steps", save_steps=5, save_total_limit=1, gradient_checkpointing=False,
-        reward_weights=[1.0] + [0.0] * (len(components) - 1), seed=0, disable_tqdm=False,
-        log_completions=False, **{**_vllm_args(stage), **(trainer_args or {})},
-    )
+    args = GRPOConfig(**{
+        **dict(output_dir=str(out / "trainer"), use_cpu=use_cpu, bf16=False, report_to="none",
+               per_device_train_batch_size=stage.batch_size, num_generations=stage.num_generations,
+               max_steps=stage.max_steps, learning_rate=stage.learning_rate, beta=stage.beta,
+               loss_type=stage.loss_type, max_completion_length=stage.max_completion_length,
+               temperature=stage.temperature, logging_steps=1, save_strategy="steps", save_steps=5,
+               save_total_limit=1, gradient_checkpointing=False,
+               reward_weights=[1.0] + [0.0] * (len(components) - 1), seed=0, disable_tqdm=False,
+               log_completions=False),
+        **_vllm_args(stage), **(trainer_args or {}),
+    })
     trainer = GRPOTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                           reward_funcs=[field(c) for c in components], rollout_func=rollout_func,
                           peft_config=_lora() if stage.lora else None, callbacks=[_log_callback(record)])
+    _quiet(trainer)
     checkpoint = _last_checkpoint(out / "trainer") if resume else None
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     final = out / "model"

@@ -239,7 +239,11 @@ def test_pipeline_runs_end_to_end_and_resumes(bundle: Bundle, tmp_path: Path, ca
     )
     args = ["--specs", str(specs), "--build", str(tmp_path / "build"), "--runs", str(tmp_path / "runs"),
             "--no-progress", "--name", "t"]
+    capsys.readouterr()
     assert run_main(args) == 0
+    printed = capsys.readouterr()
+    assert "it/s]" not in printed.err and "s/it]" not in printed.err  # --no-progress: no bars, ours or libraries'
+    assert "'loss'" not in printed.out + printed.err  # nor the trainers' rows (they go to metrics.jsonl)
     run = tmp_path / "runs" / "t"
     assert (tmp_path / "runs" / "latest").resolve() == run.resolve()
     summary = json.loads((run / "summary.json").read_text())
@@ -258,6 +262,26 @@ def test_pipeline_runs_end_to_end_and_resumes(bundle: Bundle, tmp_path: Path, ca
     assert run_main([*args[:-2], "--resume"]) == 0
     out = capsys.readouterr().out
     assert "[before] already done" in out and "[grpo] already done" in out and "[after] held-out success" in out
+
+
+def test_a_budget_no_gold_fits_is_an_error_not_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import shutil
+
+    from runtime.cli import main as run_main
+
+    specs = tmp_path / "specs"
+    shutil.copytree(ROOT / "specs", specs)
+    (specs / "plant_maintenance" / "pipeline.yaml").write_text(
+        "kind: Pipeline\nname: default\ndomain: plant_maintenance\nmodel: {name: 'builtin:tiny-qwen3'}\n"
+        "budget: {max_turns: 1, max_new_tokens: 16, max_tokens: 64}\nstages:\n"
+        "  - {stage: sft, name: warmup, max_steps: 2, batch_size: 2}\n"
+    )
+    capsys.readouterr()
+    assert run_main(["--specs", str(specs), "--build", str(tmp_path / "build"), "--runs", str(tmp_path / "runs"),
+                     "--no-progress", "--name", "t"]) == 1
+    err = capsys.readouterr().err
+    assert "aqwen-run: error:" in err and "tasks' gold trajectories succeeds within the episode budget" in err
+    assert "max_turns 1" in err and "Traceback" not in err
 
 
 def test_observation_tokens_do_not_depend_on_the_tool_schemas(bundle: Bundle, tiny: tuple) -> None:
