@@ -209,7 +209,8 @@ def run_grpo(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]]
                loss_type=stage.loss_type, max_completion_length=stage.max_completion_length,
                temperature=stage.temperature, logging_steps=1, save_strategy="steps", save_steps=5,
                save_total_limit=1, gradient_checkpointing=False,
-               reward_weights=[1.0] + [0.0] * (len(components) - 1), seed=0, disable_tqdm=False,
+               reward_weights=[float(c == f"aqwen_{_objective(stage)}") for c in components], seed=0,
+               disable_tqdm=False,
                log_completions=False),
         **_vllm_args(stage), **(trainer_args or {}),
     })
@@ -222,6 +223,11 @@ def run_grpo(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]]
     final = out / "model"
     _save_final(trainer, tokenizer, final)
     return StageResult(final, metrics)
+
+
+def _objective(stage: Any) -> str:
+    """The logged component GRPO maximises: ``reward`` (the verifier's) or ``success``."""
+    return "success" if getattr(stage, "reward", "verifier") == "success" else "reward"
 
 
 def _grpo_outputs(rollouts: list[Rollout]) -> dict[str, Any]:

@@ -203,6 +203,28 @@ def test_grpo_stage_vllm_mode_has_trl_start_vllm(bundle: Bundle, tmp_path: Path)
         run_grpo(model, bundle, bundle.tasks[:2], tmp_path, stage, EpisodeConfig(max_turns=2), 8, lambda row: None)
 
 
+@pytest.mark.parametrize("objective", ["verifier", "success"])
+def test_grpo_maximises_the_stages_reward(bundle: Bundle, tmp_path: Path, objective: str) -> None:
+    """``reward: success`` makes success (1 or 0) GRPO's reward, ``verifier`` the verifier's partial credit; both
+    stay logged."""
+    from aqwen_spec.documents.pipeline import GRPOStage
+    from runtime.models import domain_corpus, resolve_model
+    from runtime.training import run_grpo
+
+    stage = GRPOStage(stage="grpo", max_steps=2, num_generations=2, batch_size=4, reward=objective)
+    model = resolve_model("builtin:tiny-qwen3", domain_corpus(bundle))
+    rows: list[dict[str, Any]] = []
+    run_grpo(model, bundle, bundle.tasks[:4], tmp_path, stage, EpisodeConfig(max_turns=2, max_tokens=32), 16,
+             rows.append)
+    logged = [r for r in rows if "rewards/reward/mean" in r]
+    assert len(logged) == 2
+    key = "rewards/success/mean" if objective == "success" else "rewards/reward/mean"
+    for row in logged:
+        assert row["reward"] == pytest.approx(row[key])
+    if objective == "success":  # the random model earns partial credit but never succeeds
+        assert any(r["rewards/reward/mean"] > 0 for r in logged) and all(r["reward"] == 0 for r in logged)
+
+
 def test_sft_data_is_the_oracles_episodes_with_assistant_masks(bundle: Bundle, tiny: tuple) -> None:
     from runtime.agents import OracleAgent
     from runtime.training import sft_dataset

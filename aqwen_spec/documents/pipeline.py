@@ -68,6 +68,9 @@ class GRPOOptions(Model):
     loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo"] = "dapo"
     temperature: float = Field(1.0, gt=0)
     max_completion_length: int = Field(256, ge=8)
+    reward: Literal["verifier", "success"] = Field(
+        "verifier", description="What GRPO maximises: the verifier's reward (partial credit by check weights), or "
+        "success alone (1 or 0). Both are logged either way.")
     lora: bool = False
     vllm_mode: Literal["none", "colocate", "server"] = Field("none", description="vLLM generation (GPU only).")
 
