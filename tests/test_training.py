@@ -244,21 +244,27 @@ def test_sft_data_is_the_oracles_episodes_with_assistant_masks(bundle: Bundle, t
             assert message["content"] not in trained  # tool results are never trained on
 
 
-def test_pipeline_runs_end_to_end_and_resumes(bundle: Bundle, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def _specs_with_default_pipeline(tmp_path: Path, budget: str, *stages: str) -> Path:
+    """A copy of specs/ whose default pipeline is the built-in model with ``budget`` and ``stages`` (YAML lines)."""
     import shutil
-
-    from runtime.cli import main as run_main
 
     specs = tmp_path / "specs"
     shutil.copytree(ROOT / "specs", specs)
     (specs / "plant_maintenance" / "pipeline.yaml").write_text(
         "kind: Pipeline\nname: default\ndomain: plant_maintenance\nmodel: {name: 'builtin:tiny-qwen3'}\n"
-        "budget: {max_turns: 3, max_new_tokens: 16, max_tokens: 64}\nstages:\n"
-        "  - {stage: eval, name: before, max_tasks: 2}\n"
-        "  - {stage: sft, name: warmup, max_steps: 2, batch_size: 2}\n"
-        "  - {stage: grpo, name: grpo, max_steps: 1, num_generations: 2, batch_size: 2}\n"
-        "  - {stage: eval, name: after, max_tasks: 2}\n"
-    )
+        f"{budget}\nstages:\n" + "".join(f"{line}\n" for line in stages))
+    return specs
+
+
+def test_pipeline_runs_end_to_end_and_resumes(bundle: Bundle, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from runtime.cli import main as run_main
+
+    specs = _specs_with_default_pipeline(
+        tmp_path, "budget: {max_turns: 3, max_new_tokens: 16, max_tokens: 64}",
+        "  - {stage: eval, name: before, max_tasks: 2}",
+        "  - {stage: sft, name: warmup, max_steps: 2, batch_size: 2}",
+        "  - {stage: grpo, name: grpo, max_steps: 1, num_generations: 2, batch_size: 2}",
+        "  - {stage: eval, name: after, max_tasks: 2}")
     args = ["--specs", str(specs), "--build", str(tmp_path / "build"), "--runs", str(tmp_path / "runs"),
             "--no-progress", "--name", "t"]
     capsys.readouterr()
@@ -287,17 +293,10 @@ def test_pipeline_runs_end_to_end_and_resumes(bundle: Bundle, tmp_path: Path, ca
 
 
 def test_a_budget_no_gold_fits_is_an_error_not_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    import shutil
-
     from runtime.cli import main as run_main
 
-    specs = tmp_path / "specs"
-    shutil.copytree(ROOT / "specs", specs)
-    (specs / "plant_maintenance" / "pipeline.yaml").write_text(
-        "kind: Pipeline\nname: default\ndomain: plant_maintenance\nmodel: {name: 'builtin:tiny-qwen3'}\n"
-        "budget: {max_turns: 1, max_new_tokens: 16, max_tokens: 64}\nstages:\n"
-        "  - {stage: sft, name: warmup, max_steps: 2, batch_size: 2}\n"
-    )
+    specs = _specs_with_default_pipeline(tmp_path, "budget: {max_turns: 1, max_new_tokens: 16, max_tokens: 64}",
+                                         "  - {stage: sft, name: warmup, max_steps: 2, batch_size: 2}")
     capsys.readouterr()
     assert run_main(["--specs", str(specs), "--build", str(tmp_path / "build"), "--runs", str(tmp_path / "runs"),
                      "--no-progress", "--name", "t"]) == 1
