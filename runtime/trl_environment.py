@@ -113,8 +113,9 @@ class TRLEnvironment:
                                      f"{owner.bundle.domain.name}; the public methods are its tools."}
         for schema in self.bundle.tool_schemas:
             function = schema["function"]
-            if function["name"] in namespace:
-                raise ValueError(f"tool {function['name']!r} clashes with the environment's own methods")
+            if function["name"] in namespace or function["name"] == "get_reward" or function["name"].startswith("_"):
+                # TRL reads reset and get_reward as the environment's own, and never offers _names as tools
+                raise ValueError(f"tool {function['name']!r}: TRL's environment_factory reserves this name")
             namespace[function["name"]] = _tool_method(function)
         return type("BundleEnvironment", (), namespace)
 
