@@ -168,3 +168,14 @@ def test_grpo_trainer_trains_through_environment_factory(plant: Bundle, tmp_path
     for rewards, row in zip(scored, logged, strict=True):
         assert len(rewards) == 4
         assert row["rewards/reward/mean"] == pytest.approx(sum(rewards) / len(rewards), abs=1e-4)
+
+
+@pytest.mark.parametrize("name", ["reset", "get_reward", "_hidden", "not-an-identifier"])
+def test_tool_names_trl_cannot_offer_are_refused(plant: Bundle, name: str) -> None:
+    import copy
+
+    bundle = copy.copy(plant)
+    bundle.tool_schemas = [{"type": "function", "function": {"name": name, "description": "A tool.",
+                                                             "parameters": {"type": "object", "properties": {}}}}]
+    with pytest.raises(ValueError, match=repr(name)):
+        TRLEnvironment(bundle)
