@@ -30,7 +30,7 @@ and the observation tokens (tool results, user replies) that our episodes add to
 
 Goal (issue: training at scale): ours at most 1.1x the bare step on the same environment.
 Run: python benchmarks/grpo_step.py [--rounds 3] [--steps 6] [--warmup 2] [--batch-size 8] [--num-generations 4]
-     [--equal-prompt] [--no-cache-run] [--json results.json]
+     [--equal-tokens N] [--equal-prompt] [--no-cache-run] [--no-one-turn] [--json results.json]
 """
 
 from __future__ import annotations
