@@ -118,7 +118,7 @@ class PipelineRunner:
 
         torch.set_num_threads(self.pipeline.model.threads or 1)
         if not self.progress:
-            _no_library_bars()
+            no_library_bars()
         for name, stage in zip(self._stage_names(), self.pipeline.stages, strict=True):
             if name in state.done:
                 self.echo(f"[{name}] already done, skipping")
@@ -264,7 +264,7 @@ class PipelineRunner:
         }
 
 
-def _no_library_bars() -> None:
+def no_library_bars() -> None:
     """Turn off the progress bars transformers (loading weights) and datasets (preparing training data) draw."""
     import datasets
     from transformers.utils import logging

@@ -51,7 +51,10 @@ def run_pipeline(args: argparse.Namespace) -> int:
         return _error("training needs the train extra: pip install -e '.[train]'")
     from runtime.bundle import Bundle, BundleError
     from runtime.models import domain_corpus, resolve_model
-    from runtime.pipeline import PipelineRunner, RunState, format_summary
+    from runtime.pipeline import PipelineRunner, RunState, format_summary, no_library_bars
+
+    if args.no_progress:
+        no_library_bars()  # from here on: building the built-in model writes its weights with a bar
 
     try:
         bundle = Bundle.load(args.build / pipeline.domain)
