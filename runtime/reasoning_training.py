@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from runtime.training import StageResult, _last_checkpoint, _log_callback, _lora, _quiet, _recorder, _save_final
+from runtime.training import StageResult, _log_callback, _lora, _recorder, train_and_save
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
@@ -37,17 +37,6 @@ def sft_dataset(fmt: Any, items: list[Instance]) -> Any:
         rows["input_ids"].append(prompt + completion)
         rows["assistant_masks"].append([0] * len(prompt) + [1] * len(completion))
     return Dataset.from_dict(rows)
-
-
-def _train_and_save(trainer: Any, tokenizer: Any, out: Path, metrics: list[dict[str, Any]],
-                    resume: bool) -> StageResult:
-    """Train (from the last checkpoint under ``out/trainer`` when resuming) and save the model to ``out/model``."""
-    _quiet(trainer)
-    checkpoint = _last_checkpoint(out / "trainer") if resume else None
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    final = out / "model"
-    _save_final(trainer, tokenizer, final)
-    return StageResult(final, metrics)
 
 
 def run_problem_sft(model_path: Path | str, items: list[Instance], out: Path, options: Any, sink: Sink,
@@ -73,7 +62,7 @@ def run_problem_sft(model_path: Path | str, items: list[Instance], out: Path, op
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=_lora() if options.lora else None,
                          callbacks=[_log_callback(_recorder(metrics, sink))])
-    return _train_and_save(trainer, tokenizer, out, metrics, resume)
+    return train_and_save(trainer, tokenizer, out, metrics, resume)
 
 
 def run_problem_grpo(model_path: Path | str, items: list[Instance], out: Path, options: Any, sink: Sink,
@@ -144,4 +133,4 @@ def run_problem_grpo(model_path: Path | str, items: list[Instance], out: Path, o
                           reward_funcs=[field("reasoning_reward"), field("reasoning_malformed")],
                           rollout_func=rollout_func, peft_config=_lora() if options.lora else None,
                           callbacks=[_log_callback(_recorder(metrics, sink))])
-    return _train_and_save(trainer, tokenizer, out, metrics, resume)
+    return train_and_save(trainer, tokenizer, out, metrics, resume)

@@ -67,6 +67,17 @@ def _quiet(trainer: Any) -> None:
         trainer.add_callback(BarOnly())
 
 
+def train_and_save(trainer: Any, tokenizer: Any, out: Path, metrics: list[dict[str, Any]],
+                   resume: bool) -> StageResult:
+    """Train (from the last checkpoint under ``out/trainer`` when resuming) and save the model to ``out/model``."""
+    _quiet(trainer)
+    checkpoint = _last_checkpoint(out / "trainer") if resume else None
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    final = out / "model"
+    _save_final(trainer, tokenizer, final)
+    return StageResult(final, metrics)
+
+
 def _recorder(metrics: list[Row], sink: Callable[[Row], None]) -> Callable[[Row], None]:
     """Keep each logged row and pass it on to the run's metrics sink."""
 
@@ -131,12 +142,7 @@ def run_sft(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]],
     peft_config = _lora() if stage.lora else None
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config, callbacks=[_log_callback(record)])
-    _quiet(trainer)
-    checkpoint = _last_checkpoint(out / "trainer") if resume else None
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    final = out / "model"
-    _save_final(trainer, tokenizer, final)
-    return StageResult(final, metrics)
+    return train_and_save(trainer, tokenizer, out, metrics, resume)
 
 
 def run_grpo(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]], out: Path, stage: Any,
@@ -217,12 +223,7 @@ def run_grpo(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]]
     trainer = GRPOTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                           reward_funcs=[field(c) for c in components], rollout_func=rollout_func,
                           peft_config=_lora() if stage.lora else None, callbacks=[_log_callback(record)])
-    _quiet(trainer)
-    checkpoint = _last_checkpoint(out / "trainer") if resume else None
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    final = out / "model"
-    _save_final(trainer, tokenizer, final)
-    return StageResult(final, metrics)
+    return train_and_save(trainer, tokenizer, out, metrics, resume)
 
 
 def _objective(stage: Any) -> str:
