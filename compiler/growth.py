@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from aqwen_spec.expr.parser import outside_strings
 from aqwen_spec.resolved import SpecSet
 
 USER_ACTIONS = ("ask_user", "inform_user", "confirm", "refuse", "transfer")
@@ -126,18 +127,9 @@ def call_of(node: Any) -> tuple[str, str] | None:
 
 def split_args(text: str) -> dict[str, str]:
     """``a=x, b=f(y, z)`` -> {a: "x", b: "f(y, z)"} (top-level commas only; quotes and brackets respected)."""
-    parts, depth, quote, start = [], 0, "", 0
-    for i, ch in enumerate(text):
-        if quote:
-            if ch == quote and text[i - 1] != "\\":
-                quote = ""
-        elif ch in "\"'":
-            quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif ch == "," and depth == 0:
+    parts, start = [], 0
+    for i, ch, depth in outside_strings(text):
+        if ch == "," and depth == 0:
             parts.append(text[start:i])
             start = i + 1
     parts.append(text[start:])

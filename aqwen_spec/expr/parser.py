@@ -274,12 +274,15 @@ def _fstring_parts(tok: Token) -> tuple[str | A.Expr, ...]:
     return tuple(parts)
 
 
-def _matching_brace(body: str, start: int) -> int:
+def outside_strings(text: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
+    """``(index, character, bracket depth after it)`` for each character of ``text`` from ``start`` that is not in a
+    string literal (quote characters and escapes excluded): what scanning for a top-level comma or the bracket that
+    closes another needs."""
     depth = 0
     quote: str | None = None
     i = start
-    while i < len(body):
-        c = body[i]
+    while i < len(text):
+        c = text[i]
         if quote is not None:
             if c == "\\":
                 i += 1
@@ -287,14 +290,14 @@ def _matching_brace(body: str, start: int) -> int:
                 quote = None
         elif c in "\"'":
             quote = c
-        elif c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-            if depth == 0:
-                return i
+        else:
+            depth += (c in "([{") - (c in ")]}")
+            yield i, c, depth
         i += 1
-    return -1
+
+
+def _matching_brace(body: str, start: int) -> int:
+    return next((i for i, c, depth in outside_strings(body, start) if c in ")]}" and depth == 0), -1)
 
 
 def _nodes(children: list[Any]) -> list[Any]:
