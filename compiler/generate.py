@@ -203,14 +203,13 @@ class TaskGenerator:
                 self.gold_failures.append(GoldFailure(task_id, wf.name, verifier.name, failed))
                 return None
         gold = {"messages": run.messages, "calls": run.calls, "outcome": run.outcome, "informs": run.informs}
-        left = leaves_before_the_end(gold)
-        if left is not None:
-            after = next(m for m in run.messages[left + 1 :]
-                         if m["role"] == "assistant" and (m.get("tool_calls") or "?" in str(m.get("content"))))
-            calls = after.get("tool_calls") or []
-            self.early_leaves.append(EarlyLeave(task_id, wf.name, run.said_at.get(left, wf.origin.pos),
-                                                run.messages[left]["content"],
-                                                f"a call to {calls[0]['name']}" if calls else repr(after["content"])))
+        walkout = leaves_before_the_end(gold)
+        if walkout is not None:
+            left, needed = walkout
+            calls = run.messages[needed].get("tool_calls") or []
+            self.early_leaves.append(EarlyLeave(
+                task_id, wf.name, run.said_at.get(left, wf.origin.pos), run.messages[left]["content"],
+                f"a call to {calls[0]['name']}" if calls else repr(run.messages[needed]["content"])))
         n_branches = len(walk_branches(wf.tree))
         data = {
             "id": task_id,

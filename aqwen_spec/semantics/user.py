@@ -40,11 +40,11 @@ def heard_everything(informs: list[dict[str, Any]], heard: str) -> bool:
     return all(mentions(heard, item.get("value")) for item in informs)
 
 
-def leaves_before_the_end(gold: dict[str, Any]) -> int | None:
-    """The index of the gold message after which the scripted user would end the conversation (it has heard every
-    value it came for) while the gold still has work to do: a tool call or a question after it. None when nothing
-    that matters comes after (statements of values already told may). Only statements count as heard: assistant text
-    without tool calls, a question or a refusal."""
+def leaves_before_the_end(gold: dict[str, Any]) -> tuple[int, int] | None:
+    """Where the scripted user would walk out of a gold trajectory: the index of the message after which it has
+    heard every value it came for, and the index of the first later message that still needs it (a tool call or a
+    question); None when nothing that matters comes after (statements of values already told may). Only statements
+    count as heard: assistant text without tool calls, a question or a refusal."""
     from aqwen_spec.semantics.verify import REFUSAL
 
     if gold.get("outcome", "done") != "done":
@@ -57,6 +57,8 @@ def leaves_before_the_end(gold: dict[str, Any]) -> int | None:
             continue
         heard.append(text)
         if heard_everything(gold.get("informs", []), "\n".join(heard)):
-            rest = [m for m in messages[i + 1 :] if m["role"] == "assistant"]
-            return i if any(m.get("tool_calls") or "?" in str(m.get("content") or "") for m in rest) else None
+            later = (j for j, m in enumerate(messages[i + 1 :], i + 1) if m["role"] == "assistant"
+                     and (m.get("tool_calls") or "?" in str(m.get("content") or "")))
+            j = next(later, None)
+            return None if j is None else (i, j)
     return None
