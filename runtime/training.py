@@ -116,16 +116,13 @@ def run_sft(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]],
     fmt = ChatFormat(tokenizer, bundle.tool_schemas)
     if make_traces is not None:
         traces = make_traces(fmt)
+        why = "no episode was given (a distillation whose teacher episodes all failed to replay)"
     else:
         traces = [t for t in agent_traces(bundle, tasks, OracleAgent, fmt, config) if t.result.success]
-        if not traces:
-            raise TrainingError(
-                f"SFT has nothing to learn from: none of the {len(tasks)} tasks' gold trajectories succeeds within "
-                f"the episode budget (max_turns {config.max_turns}, max_tokens {config.max_tokens}); raise the "
-                "pipeline's budget")
+        why = (f"none of the {len(tasks)} tasks' gold trajectories succeeds within the episode budget (max_turns "
+               f"{config.max_turns}, max_tokens {config.max_tokens}); raise the pipeline's budget")
     if not traces:
-        raise TrainingError("SFT has nothing to learn from: no episode was given (a distillation whose teacher "
-                            "episodes all failed to replay)")
+        raise TrainingError(f"SFT has nothing to learn from: {why}")
     dataset = sft_dataset(traces)
     metrics: list[dict[str, Any]] = []
     record = _recorder(metrics, sink)
@@ -204,6 +201,7 @@ def run_grpo(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]]
         return reward
 
     components = ["aqwen_reward", "aqwen_success", "aqwen_gate_failed", "aqwen_malformed", "aqwen_turns"]
+    objective = "aqwen_success" if stage.reward == "success" else "aqwen_reward"  # what GRPO maximises
     dataset = Dataset.from_dict({"prompt": [[{"role": "user", "content": t["id"]}] for t in tasks]})
     metrics: list[dict[str, Any]] = []
     record = _recorder(metrics, sink)
@@ -215,8 +213,7 @@ def run_grpo(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]]
                loss_type=stage.loss_type, max_completion_length=stage.max_completion_length,
                temperature=stage.temperature, logging_steps=1, save_strategy="steps", save_steps=5,
                save_total_limit=1, gradient_checkpointing=False,
-               reward_weights=[float(c == f"aqwen_{_objective(stage)}") for c in components], seed=0,
-               disable_tqdm=False,
+               reward_weights=[float(c == objective) for c in components], seed=0, disable_tqdm=False,
                log_completions=False),
         **_vllm_args(stage), **(trainer_args or {}),
     })
@@ -224,11 +221,6 @@ def run_grpo(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]]
                           reward_funcs=[field(c) for c in components], rollout_func=rollout_func,
                           peft_config=_lora() if stage.lora else None, callbacks=[_log_callback(record)])
     return train_and_save(trainer, tokenizer, out, metrics, resume)
-
-
-def _objective(stage: Any) -> str:
-    """The logged component GRPO maximises: ``reward`` (the verifier's) or ``success``."""
-    return "success" if getattr(stage, "reward", "verifier") == "success" else "reward"
 
 
 def _grpo_outputs(rollouts: list[Rollout]) -> dict[str, Any]:
