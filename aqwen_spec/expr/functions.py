@@ -747,7 +747,9 @@ _F: list[Builtin] = [
     Builtin("remove", _mutating("remove"), _r_append, 2, 2, "remove(list, value)", statement=True),
 ]
 
-FUNCTIONS: Mapping[str, Builtin] = {f.name: f for f in _F}
+from aqwen_spec.expr.mathfunctions import MATH_FUNCTIONS  # noqa: E402  (built from this module's Builtin)
+
+FUNCTIONS: Mapping[str, Builtin] = {f.name: f for f in [*_F, *MATH_FUNCTIONS]}
 """Every builtin by name."""
 
 # Silence "unused" for names kept for type rules used by other modules.
