@@ -494,8 +494,20 @@ def _upper(s: Any) -> str:
     return _s(s, "upper").upper()
 
 
-def _strip(s: Any) -> str:
-    return _s(s, "strip").strip()
+def _stripper(name: str) -> Callable[..., str]:
+    def strip(s: Any, chars: Any = None) -> str:
+        text = _s(s, name)
+        return getattr(text, name)(None if chars is None else _s(chars, name))
+
+    return strip
+
+
+def _splitlines(s: Any) -> list[str]:
+    return _s(s, "splitlines").splitlines()
+
+
+def _byte_len(s: Any) -> int:
+    return len(_s(s, "byte_len").encode("utf-8"))
 
 
 def _mutating(name: str) -> Callable[..., Any]:
@@ -580,6 +592,11 @@ def _r_str_to_str(a: list[Type], k: dict[str, Type]) -> Type:
     for t in a:
         _want(t, _is_str, "a str")
     return STR
+
+
+def _r_byte_len(a: list[Type], k: dict[str, Type]) -> Type:
+    _want(a[0], _is_str, "a str")
+    return INT
 
 
 def _r_format(a: list[Type], k: dict[str, Type]) -> Type:
@@ -723,7 +740,11 @@ _F: list[Builtin] = [
     Builtin("last", _last, _r_first, 1, 1, "last(xs)"),
     Builtin("lower", _lower, _r_str_to_str, 1, 1, "lower(s)"),
     Builtin("upper", _upper, _r_str_to_str, 1, 1, "upper(s)"),
-    Builtin("strip", _strip, _r_str_to_str, 1, 1, "strip(s)"),
+    Builtin("strip", _stripper("strip"), _r_str_to_str, 1, 2, "strip(s, chars?)"),
+    Builtin("lstrip", _stripper("lstrip"), _r_str_to_str, 1, 2, "lstrip(s, chars?)"),
+    Builtin("rstrip", _stripper("rstrip"), _r_str_to_str, 1, 2, "rstrip(s, chars?)"),
+    Builtin("splitlines", _splitlines, _r_split, 1, 1, "splitlines(s)"),
+    Builtin("byte_len", _byte_len, _r_byte_len, 1, 1, "byte_len(s)"),
     Builtin("replace", _replace, _r_str_to_str, 3, 3, "replace(s, old, new)"),
     Builtin("format", _format, _r_format, 1, None, 'format("{} has {}", a, b)'),
     Builtin("str", to_str, _r_str, 1, 1, "str(x)"),

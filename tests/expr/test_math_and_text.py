@@ -1,4 +1,4 @@
-"""Math builtins: the same floats as Python's math module, bit for bit; errors are EvalErrors; types are checked."""
+"""Math and string builtins: the same results as Python (math bit for bit); errors are EvalErrors; types checked."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aqwen_spec.expr import EvalError, Scope, check_expr, evaluate, parse_expr
-from aqwen_spec.types import FLOAT, INT, OptionalT, Type
+from aqwen_spec.types import FLOAT, INT, STR, OptionalT, Type
 
 
 def bits(x: float) -> bytes:
@@ -80,3 +80,18 @@ def test_types(text: str, type_: Type) -> None:
 def test_misuse_is_reported(text: str) -> None:
     _, problems = _check(text, x=FLOAT, maybe=OptionalT(FLOAT))
     assert [code for code, _ in problems] == ["AQ306"]
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ('strip("  a b  ")', "a b"), ('strip("xxaxx", "x")', "a"), ('lstrip("007", "0")', "7"),
+    ('rstrip("12.500", "0")', "12.5"), ('rstrip("a\\n")', "a"), ('splitlines("a\\nb\\r\\nc")', ["a", "b", "c"]),
+    ('byte_len("é1")', 3), ('len("é1")', 2),
+])
+def test_string_functions(text: str, value: object) -> None:
+    assert ev(text) == value
+
+
+def test_string_functions_are_typed() -> None:
+    assert _check('rstrip(s, "0")', s=STR) == (STR, [])
+    assert _check("byte_len(s)", s=STR) == (INT, [])
+    assert [c for c, _ in _check("rstrip(s, 0)", s=STR)[1]] == ["AQ306"]
