@@ -125,7 +125,7 @@ def run_ours(args: argparse.Namespace, model: str, bundle: Any, out: Path, kv_ca
     """``one_turn``: episodes of one assistant turn of up to ``--max-tokens`` tokens (what TRL's loop runs when the
     model makes no tool call), instead of ``--max-turns`` turns of ``--max-new-tokens``."""
     from aqwen_spec.documents.pipeline import GRPOStage
-    from runtime.env import EpisodeConfig
+    from runtime.episodes.env import EpisodeConfig
     from runtime.training import run_grpo
 
     stage = GRPOStage(stage="grpo", max_steps=args.steps + args.warmup, num_generations=args.num_generations,
@@ -152,7 +152,7 @@ def _train_tasks(bundle: Any) -> list[dict[str, Any]]:
 
 def our_prompt(bundle: Any, tokenizer: Any) -> tuple[float, str]:
     """Our mean prompt length in tokens over the training tasks, and one of our system prompts."""
-    from runtime.env import Environment
+    from runtime.episodes.env import Environment
     from runtime.rollout import ChatFormat
 
     fmt = ChatFormat(tokenizer, bundle.tool_schemas)
@@ -205,7 +205,7 @@ def run_bare_same_environment(args: argparse.Namespace, model: str, bundle: Any,
                               max_tokens: int | None = None) -> list[dict[str, float]]:
     """TRL's loop on our bundle: the same training tasks, prompts, tools and verifiers as ours (``max_tokens``: another
     completion budget per episode)."""
-    from runtime.env import EpisodeConfig
+    from runtime.episodes.env import EpisodeConfig
     from runtime.trl_environment import TRLEnvironment
 
     env = TRLEnvironment(bundle, EpisodeConfig(max_turns=args.max_turns, max_tokens=args.max_tokens))
@@ -265,7 +265,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     from compiler.cli import main as compile_main
-    from runtime.bundle import Bundle
+    from runtime.episodes.bundle import Bundle
     from runtime.models import domain_corpus, load, resolve_model
     from runtime.rollout import RolloutStats
 

@@ -86,10 +86,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from runtime.agents import Agent, NoopAgent, OracleAgent, RandomAgent
-    from runtime.bundle import Bundle, BundleError
-    from runtime.env import EpisodeConfig
-    from runtime.evaluate import evaluate, format_table
+    from runtime.episodes.agents import Agent, NoopAgent, OracleAgent, RandomAgent
+    from runtime.episodes.bundle import Bundle, BundleError
+    from runtime.episodes.env import EpisodeConfig
+    from runtime.episodes.evaluate import evaluate, format_table
 
     try:
         bundle = Bundle.load(args.bundle)

@@ -91,7 +91,7 @@ class Flywheel:
 
     def _bundle(self, project: Any, folder: Path) -> Any:
         from compiler import write_bundles
-        from runtime.bundle import Bundle
+        from runtime.episodes.bundle import Bundle
 
         if folder.exists():
             shutil.rmtree(folder)

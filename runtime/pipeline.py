@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from aqwen_spec.documents.pipeline import Pipeline
-from runtime.bundle import Bundle
-from runtime.env import EpisodeConfig
-from runtime.evaluate import EvalReport, Trial
+from runtime.episodes.bundle import Bundle
+from runtime.episodes.env import EpisodeConfig
+from runtime.episodes.evaluate import EvalReport, Trial
 from runtime.rollout import ChatFormat, HFPolicy, RolloutStats, run_rollouts
 
 Tasks = list[dict[str, Any]]

@@ -49,7 +49,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
         import trl  # noqa: F401
     except ImportError:
         return _error("training needs the train extra: pip install -e '.[train]'")
-    from runtime.bundle import Bundle, BundleError
+    from runtime.episodes.bundle import Bundle, BundleError
     from runtime.models import domain_corpus, resolve_model
     from runtime.pipeline import PipelineRunner, RunState, format_summary, no_library_bars
 

@@ -29,7 +29,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from runtime.parsing import parse_assistant
+from runtime.episodes.parsing import parse_assistant
 
 MAX_BODY = 16 * 1024 * 1024
 DEFAULT_MAX_TOKENS = 1024

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runtime.bundle import Bundle
-from runtime.env import EpisodeConfig
+from runtime.episodes.bundle import Bundle
+from runtime.episodes.env import EpisodeConfig
 from runtime.rollout import ChatFormat, HFPolicy, Rollout, RolloutStats, agent_traces, run_rollouts
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
@@ -109,7 +109,7 @@ def run_sft(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]],
     """
     from trl import SFTConfig, SFTTrainer
 
-    from runtime.agents import OracleAgent
+    from runtime.episodes.agents import OracleAgent
     from runtime.models import load
 
     model, tokenizer = load(model_path)

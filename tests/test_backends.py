@@ -22,12 +22,12 @@ from typing import Any
 import pytest
 
 from compiler.cli import main as compile_main
-from runtime.agents import OracleAgent
 from runtime.backends import OpenAIAgent, evaluate_concurrent, from_openai_message, to_openai_messages
 from runtime.backends.concurrent import run_episode_counted
-from runtime.bundle import Bundle
-from runtime.env import Environment, EpisodeConfig
-from runtime.evaluate import Trial, evaluate, run_episode
+from runtime.episodes.agents import OracleAgent
+from runtime.episodes.bundle import Bundle
+from runtime.episodes.env import Environment, EpisodeConfig
+from runtime.episodes.evaluate import Trial, evaluate, run_episode
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "builtin:tiny-qwen3"

@@ -13,9 +13,9 @@ from aqwen_spec.check import check_paths
 from aqwen_spec.diagnostics import SpecError
 from compiler import compile_specs, write_bundles
 from compiler.growth import OPERATORS, GrowthContext, branch_names, load_raw, split_args, yaml_documents
-from runtime.agents import OracleAgent
-from runtime.bundle import Bundle
-from runtime.evaluate import evaluate
+from runtime.episodes.agents import OracleAgent
+from runtime.episodes.bundle import Bundle
+from runtime.episodes.evaluate import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -189,7 +189,7 @@ def test_a_round_is_deterministic_for_a_fixed_seed_and_model(tiny_path: str, tmp
 def teacher(tiny_path: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[dict[str, Any]]]:
     """The built-in model, fine-tuned until it solves four training tasks: a stand-in for a large teacher."""
     from aqwen_spec.documents.pipeline import SFTOptions
-    from runtime.env import EpisodeConfig
+    from runtime.episodes.env import EpisodeConfig
     from runtime.training import run_sft
 
     out = tmp_path_factory.mktemp("teacher")

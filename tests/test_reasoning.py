@@ -395,7 +395,7 @@ STAGE = {"stage": "reasoning_flywheel", "name": "reasoning", "rounds": 3, "probl
 
 def _runner(build: Path, run: Path, stage: dict[str, Any]) -> Any:
     from aqwen_spec.documents.pipeline import Pipeline
-    from runtime.bundle import Bundle
+    from runtime.episodes.bundle import Bundle
     from runtime.pipeline import PipelineRunner
 
     torch.set_num_threads(1)
@@ -407,7 +407,7 @@ def _runner(build: Path, run: Path, stage: dict[str, Any]) -> Any:
 
 @pytest.fixture(scope="module")
 def tiny(workshop: Path) -> str:
-    from runtime.bundle import Bundle
+    from runtime.episodes.bundle import Bundle
     from runtime.models import domain_corpus, resolve_model
 
     return str(resolve_model("builtin:tiny-qwen3", domain_corpus(Bundle.load(workshop / "workshop"))))

@@ -57,9 +57,9 @@ def _stage(runner: Any, name: str, report: Any, state: Any) -> None:
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from aqwen_spec.documents.pipeline import Pipeline
     from compiler import compile_specs, write_bundles
-    from runtime.agents import NoopAgent, OracleAgent, RandomAgent
-    from runtime.bundle import Bundle
-    from runtime.evaluate import EvalReport, evaluate
+    from runtime.episodes.agents import NoopAgent, OracleAgent, RandomAgent
+    from runtime.episodes.bundle import Bundle
+    from runtime.episodes.evaluate import EvalReport, evaluate
     from runtime.pipeline import PipelineRunner, RunState
 
     tmp = tmp_path_factory.mktemp("report")

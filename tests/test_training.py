@@ -15,8 +15,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("trl")
 
 from compiler.cli import main as compile_main  # noqa: E402
-from runtime.bundle import Bundle  # noqa: E402
-from runtime.env import EpisodeConfig  # noqa: E402
+from runtime.episodes.bundle import Bundle  # noqa: E402
+from runtime.episodes.env import EpisodeConfig  # noqa: E402
 from runtime.rollout import ChatFormat, HFPolicy, Rollout, agent_traces, run_rollouts  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -226,7 +226,7 @@ def test_grpo_maximises_the_stages_reward(bundle: Bundle, tmp_path: Path, object
 
 
 def test_sft_data_is_the_oracles_episodes_with_assistant_masks(bundle: Bundle, tiny: tuple) -> None:
-    from runtime.agents import OracleAgent
+    from runtime.episodes.agents import OracleAgent
     from runtime.training import sft_dataset
 
     _, tokenizer = tiny

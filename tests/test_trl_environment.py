@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("transformers")
 
 from compiler import compile_specs, write_bundles
-from runtime.bundle import Bundle
+from runtime.episodes.bundle import Bundle
 from runtime.trl_environment import TRLEnvironment
 
 ROOT = Path(__file__).resolve().parents[1]

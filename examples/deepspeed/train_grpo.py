@@ -93,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     from aqwen_spec.documents.pipeline import GRPOStage
-    from runtime.bundle import Bundle
-    from runtime.env import EpisodeConfig
+    from runtime.episodes.bundle import Bundle
+    from runtime.episodes.env import EpisodeConfig
     from runtime.pipeline import split_tasks
     from runtime.rollout import RolloutStats
     from runtime.training import run_grpo

@@ -2,10 +2,10 @@
 
 Everything is imported on first use: importing :mod:`runtime.backends` imports neither torch nor vLLM.
 
-- :class:`OpenAIAgent` (``runtime.backends.openai``): an :class:`runtime.agents.Agent` that asks any
+- :class:`OpenAIAgent` (``runtime.backends.openai``): an :class:`runtime.episodes.agents.Agent` that asks any
   OpenAI-compatible chat-completions server (vLLM, SGLang, ``aqwen-run serve``) for each turn; standard library only.
-- :func:`evaluate_concurrent` (``runtime.backends.concurrent``): :func:`runtime.evaluate.evaluate` with episodes in a
-  thread pool, so a slow reply never stalls other episodes.
+- :func:`evaluate_concurrent` (``runtime.backends.concurrent``): :func:`runtime.episodes.evaluate.evaluate` with
+  episodes in a thread pool, so a slow reply never stalls other episodes.
 - :class:`VLLMPolicy` (``runtime.backends.vllm``, GPU only): :class:`runtime.rollout.Policy` on ``vllm.LLM``.
 """
 
