@@ -21,7 +21,7 @@ from aqwen_spec.documents.pipeline import Pipeline
 from runtime.episodes.bundle import Bundle
 from runtime.episodes.env import EpisodeConfig
 from runtime.episodes.evaluate import EvalReport, Trial
-from runtime.rollout import ChatFormat, HFPolicy, RolloutStats, run_rollouts
+from runtime.training.rollout import ChatFormat, HFPolicy, RolloutStats, run_rollouts
 
 Tasks = list[dict[str, Any]]
 
@@ -191,7 +191,7 @@ class PipelineRunner:
 
             return evaluate_concurrent(bundle, tasks, make_agent, k=k, workers=spec.workers, config=self.config,
                                        on_done=lambda t: done())
-        from runtime.models import load
+        from runtime.training.models import load
 
         policy: Any
         if backend == "vllm":  # GPU only
@@ -227,7 +227,7 @@ class PipelineRunner:
         return result
 
     def train(self, model_path: str, stage: Any, name: str, resume: bool) -> Path:
-        from runtime.training import run_grpo, run_sft
+        from runtime.training.sft_grpo import run_grpo, run_sft
 
         out = self.dir / "checkpoints" / name
         out.mkdir(parents=True, exist_ok=True)

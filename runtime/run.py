@@ -50,8 +50,8 @@ def run_pipeline(args: argparse.Namespace) -> int:
     except ImportError:
         return _error("training needs the train extra: pip install -e '.[train]'")
     from runtime.episodes.bundle import Bundle, BundleError
-    from runtime.models import domain_corpus, resolve_model
     from runtime.pipeline import PipelineRunner, RunState, format_summary, no_library_bars
+    from runtime.training.models import domain_corpus, resolve_model
 
     if args.no_progress:
         no_library_bars()  # from here on: building the built-in model writes its weights with a bar
@@ -94,7 +94,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
                             specs=args.specs if args.specs.exists() else None)
     print(f"run {run_dir}: pipeline {pipeline.name}, model {pipeline.model.name}, {len(runner.train_tasks)} training "
           f"and {len(runner.heldout)} held-out tasks")
-    from runtime.training import TrainingError
+    from runtime.training.sft_grpo import TrainingError
 
     try:
         summary = runner.run(state)

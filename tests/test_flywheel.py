@@ -100,8 +100,8 @@ def _runner(tmp_path: Path, specs: Path, stage: dict[str, Any]) -> Any:
 def tiny_path(tmp_path_factory: pytest.TempPathFactory) -> str:
     torch = pytest.importorskip("torch")
     pytest.importorskip("trl")
-    from runtime.models import domain_corpus, resolve_model
     from runtime.pipeline import split_tasks
+    from runtime.training.models import domain_corpus, resolve_model
 
     torch.set_num_threads(1)
     bundle = Bundle.load(write_bundles(compile_specs(ROOT / "specs"), tmp_path_factory.mktemp("b"))[0])
@@ -190,7 +190,7 @@ def teacher(tiny_path: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[s
     """The built-in model, fine-tuned until it solves four training tasks: a stand-in for a large teacher."""
     from aqwen_spec.documents.pipeline import SFTOptions
     from runtime.episodes.env import EpisodeConfig
-    from runtime.training import run_sft
+    from runtime.training.sft_grpo import run_sft
 
     out = tmp_path_factory.mktemp("teacher")
     bundle = Bundle.load(write_bundles(compile_specs(ROOT / "specs"), out / "build")[0])

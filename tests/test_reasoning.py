@@ -408,7 +408,7 @@ def _runner(build: Path, run: Path, stage: dict[str, Any]) -> Any:
 @pytest.fixture(scope="module")
 def tiny(workshop: Path) -> str:
     from runtime.episodes.bundle import Bundle
-    from runtime.models import domain_corpus, resolve_model
+    from runtime.training.models import domain_corpus, resolve_model
 
     return str(resolve_model("builtin:tiny-qwen3", domain_corpus(Bundle.load(workshop / "workshop"))))
 

@@ -55,8 +55,8 @@ def main(bundle_dir: str, model_dir: str, out: str) -> None:
     from runtime.backends.trl_vllm import TRLVLLMPolicy
     from runtime.episodes.bundle import Bundle
     from runtime.episodes.env import EpisodeConfig
-    from runtime.models import load
-    from runtime.rollout import ChatFormat, HFPolicy, run_rollouts
+    from runtime.training.models import load
+    from runtime.training.rollout import ChatFormat, HFPolicy, run_rollouts
 
     torch.set_num_threads(1)
     accelerator = Accelerator(cpu=True)

@@ -6,7 +6,7 @@ Everything is imported on first use: importing :mod:`runtime.backends` imports n
   OpenAI-compatible chat-completions server (vLLM, SGLang, ``aqwen-run serve``) for each turn; standard library only.
 - :func:`evaluate_concurrent` (``runtime.backends.concurrent``): :func:`runtime.episodes.evaluate.evaluate` with
   episodes in a thread pool, so a slow reply never stalls other episodes.
-- :class:`VLLMPolicy` (``runtime.backends.vllm``, GPU only): :class:`runtime.rollout.Policy` on ``vllm.LLM``.
+- :class:`VLLMPolicy` (``runtime.backends.vllm``, GPU only): :class:`runtime.training.rollout.Policy` on ``vllm.LLM``.
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ vLLM, for example::
     agent = OpenAIAgent("http://127.0.0.1:8000/v1", "Qwen/Qwen3-4B",
                         extra_body={"chat_template_kwargs": {"enable_thinking": False}})
 
-(``enable_thinking: False`` renders prompts as :class:`runtime.rollout.ChatFormat` does for training; vLLM's default
-for Qwen3 is thinking on. ``aqwen-run serve`` renders with thinking off unless asked.)
+(``enable_thinking: False`` renders prompts as :class:`runtime.training.rollout.ChatFormat` does for training; vLLM's
+default for Qwen3 is thinking on. ``aqwen-run serve`` renders with thinking off unless asked.)
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Compiled environments in TRL's own tool loop: ``GRPOTrainer(environment_factory=...)``.
 
-aqwen-run's GRPO stages use ``rollout_func`` (:mod:`runtime.training`), which plays whole episodes with the
+aqwen-run's GRPO stages use ``rollout_func`` (:mod:`runtime.training.sft_grpo`), which plays whole episodes with the
 simulated user. TRL's ``environment_factory`` loop is simpler: the model calls tools until it answers without one,
 and that answer ends the episode; no user speaks in between. Tasks whose opening message holds everything the agent
 needs play the same in both loops; tasks that need the user's answers mid-episode (clarifications, confirmations)
@@ -8,7 +8,7 @@ cannot be solved in TRL's. Use this to train on a bundle from TRL code of your o
 and as the baseline that ``benchmarks/grpo_step.py`` compares our GRPO step with::
 
     from trl import GRPOTrainer
-    from runtime.trl_environment import TRLEnvironment
+    from runtime.training.trl_environment import TRLEnvironment
 
     env = TRLEnvironment(bundle)
     trainer = GRPOTrainer(model=..., args=..., train_dataset=env.dataset(tasks),
