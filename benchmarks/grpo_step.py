@@ -145,7 +145,7 @@ def run_ours(args: argparse.Namespace, model: str, bundle: Any, out: Path, kv_ca
 
 
 def _train_tasks(bundle: Any) -> list[dict[str, Any]]:
-    from runtime.pipeline import split_tasks
+    from runtime.pipeline.runner import split_tasks
 
     return split_tasks(bundle.tasks, 0.3, 0)[0]
 

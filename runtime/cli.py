@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     if args.command == "run":
-        from runtime.run import run_pipeline
+        from runtime.pipeline.run import run_pipeline
 
         return run_pipeline(args)
     if args.command == "serve":

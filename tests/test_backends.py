@@ -443,7 +443,7 @@ def test_pipeline_eval_stage_against_a_served_model(server: Served, plant: Bundl
     import json
 
     from aqwen_spec.documents.pipeline import Pipeline
-    from runtime.pipeline import PipelineRunner, RunState
+    from runtime.pipeline.runner import PipelineRunner, RunState
 
     pipeline = Pipeline.model_validate({
         "kind": "Pipeline", "name": "served", "domain": "plant_maintenance", "backend": "openai",

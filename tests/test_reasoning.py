@@ -396,7 +396,7 @@ STAGE = {"stage": "reasoning_flywheel", "name": "reasoning", "rounds": 3, "probl
 def _runner(build: Path, run: Path, stage: dict[str, Any]) -> Any:
     from aqwen_spec.documents.pipeline import Pipeline
     from runtime.episodes.bundle import Bundle
-    from runtime.pipeline import PipelineRunner
+    from runtime.pipeline.runner import PipelineRunner
 
     torch.set_num_threads(1)
     pipeline = Pipeline.model_validate({"kind": "Pipeline", "name": "reasoning", "domain": "workshop", "seed": 0,
@@ -414,7 +414,7 @@ def tiny(workshop: Path) -> str:
 
 
 def _run_stage(workshop: Path, run: Path, model: str, stage: dict[str, Any]) -> dict[str, Any]:
-    from runtime.pipeline import RunState
+    from runtime.pipeline.runner import RunState
 
     runner = _runner(workshop, run, stage)
     summary = runner.run(RunState(model))

@@ -8,8 +8,8 @@
         --max-steps 200 --batch-size 8 --num-generations 8 --learning-rate 1e-6 --lora
 
 It runs ``runtime.training.sft_grpo.run_grpo`` (whole multi-turn episodes through our environments, the verifier's
-reward) on the training split of the bundle (``runtime.pipeline.split_tasks``: held-out tasks are never trained on),
-writes ``metrics.jsonl`` (rank 0) and the final model to ``OUT/model``, and TRL checkpoints under ``OUT/trainer``.
+reward) on the training split of the bundle (``runtime.pipeline.runner.split_tasks``: held-out tasks are never trained
+on), writes ``metrics.jsonl`` (rank 0) and the final model to ``OUT/model``, and TRL checkpoints under ``OUT/trainer``.
 
 DeepSpeed settings come from the accelerate config file alone. The GRPOConfig that ``run_grpo`` builds must agree
 with it (DeepSpeed refuses a ``gradient_accumulation_steps`` or bf16 mismatch), so this script copies them from the
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     from aqwen_spec.documents.pipeline import GRPOStage
     from runtime.episodes.bundle import Bundle
     from runtime.episodes.env import EpisodeConfig
-    from runtime.pipeline import split_tasks
+    from runtime.pipeline.runner import split_tasks
     from runtime.training.rollout import RolloutStats
     from runtime.training.sft_grpo import run_grpo
 

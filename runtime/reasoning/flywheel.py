@@ -417,7 +417,7 @@ def _teacher(spec: str | None) -> Teacher | None:
 
 
 def run_reasoning_stage(runner: Any, model_path: str, stage: Any, name: str, resume: bool) -> dict[str, Any]:
-    """The ``reasoning_flywheel`` pipeline stage (``runtime.pipeline.STAGE_RUNNERS``)."""
+    """The ``reasoning_flywheel`` pipeline stage (``runtime.pipeline.runner.STAGE_RUNNERS``)."""
     from compiler.problems import problem_from_json
     from compiler.reader import read_bundle
     from runtime.reasoning.solvers import ModelSolver, ParsingSolver

@@ -40,7 +40,7 @@ def perfect(result: Any) -> bool:
 def run_distill_stage(runner: Any, model_path: str, stage: Any, name: str, resume: bool) -> dict[str, Any]:
     """The ``distill`` pipeline stage (see the module docstring)."""
     from runtime.episodes.agents import ReplayAgent
-    from runtime.pipeline import spread
+    from runtime.pipeline.runner import spread
     from runtime.training.rollout import ChatFormat, Rollout, agent_traces
     from runtime.training.sft_grpo import run_sft
 

@@ -73,8 +73,8 @@ class RunState:
 
 # stages beyond eval/sft/grpo: "module:function", called as function(runner, model_path, stage, name, resume)
 STAGE_RUNNERS: dict[str, str] = {
-    "flywheel": "runtime.flywheel:run_flywheel_stage",
-    "distill": "runtime.distill:run_distill_stage",
+    "flywheel": "runtime.pipeline.flywheel:run_flywheel_stage",
+    "distill": "runtime.pipeline.distill:run_distill_stage",
     "reasoning_flywheel": "runtime.reasoning.flywheel:run_reasoning_stage",
 }
 

@@ -50,7 +50,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
     except ImportError:
         return _error("training needs the train extra: pip install -e '.[train]'")
     from runtime.episodes.bundle import Bundle, BundleError
-    from runtime.pipeline import PipelineRunner, RunState, format_summary, no_library_bars
+    from runtime.pipeline.runner import PipelineRunner, RunState, format_summary, no_library_bars
     from runtime.training.models import domain_corpus, resolve_model
 
     if args.no_progress:
@@ -74,7 +74,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
         if run_dir.exists():
             return _error(f"{run_dir} exists: pick another --name, or --resume it")
         run_dir.mkdir(parents=True)
-        from runtime.pipeline import split_tasks
+        from runtime.pipeline.runner import split_tasks
 
         train, _ = split_tasks(bundle.tasks, pipeline.heldout_fraction, pipeline.seed)
         model = resolve_model(pipeline.model.name, domain_corpus(bundle, train))
