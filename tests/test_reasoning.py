@@ -523,7 +523,7 @@ def test_in_band_instances_train_with_grpo_and_solved_problems_retire(
     """A scripted solver gets parity always right, total half the time and bins never: GRPO, retirement, SFT."""
     from aqwen_spec.documents.pipeline import ReasoningFlywheelStage
     from runtime.reasoning.flywheel import ReasoningFlywheel
-    from runtime.reasoning_training import run_problem_grpo, run_problem_sft
+    from runtime.reasoning.training import run_problem_grpo, run_problem_sft
 
     stage = ReasoningFlywheelStage.model_validate({**STAGE, "k": 2, "teacher": None})
     fly = ReasoningFlywheel(workshop_problems, {}, stage, seed=0, folder=tmp_path / "flywheel", relative_to=tmp_path)

@@ -421,7 +421,7 @@ def run_reasoning_stage(runner: Any, model_path: str, stage: Any, name: str, res
     from compiler.problems import problem_from_json
     from compiler.reader import read_bundle
     from runtime.reasoning.solvers import ModelSolver, ParsingSolver
-    from runtime.reasoning_training import run_problem_grpo, run_problem_sft
+    from runtime.reasoning.training import run_problem_grpo, run_problem_sft
     from runtime.training.models import load, resolve_model
 
     files = read_bundle(runner.bundle.path)
