@@ -306,7 +306,7 @@ def test_message_conversion_both_ways(plant: Bundle) -> None:
 
 
 def test_server_side_parsing_of_generated_text() -> None:
-    from runtime.serve import response_message
+    from runtime.serving.model_server import response_message
 
     message, calls = response_message('<think>\nplan\n</think>\n\nLet me look.\n<tool_call>\n'
                                       '{"name": "get_work_order", "arguments": {"order_id": "WO-1"}}\n</tool_call>')
