@@ -1,13 +1,13 @@
 """Wall time of one GRPO step through our environments against TRL's bare ``environment_factory`` GRPO.
 
-- ours: ``runtime.training.run_grpo`` on the compiled plant-maintenance bundle (whole multi-turn episodes: tools,
-  the simulated user, the verifier's reward) with ``rollout_func``; rollouts keep each episode's KV cache between
+- ours: ``runtime.training.sft_grpo.run_grpo`` on the compiled plant-maintenance bundle (whole multi-turn episodes:
+  tools, the simulated user, the verifier's reward) with ``rollout_func``; rollouts keep each episode's KV cache between
   turns (``--no-cache-run`` leaves out the comparison run that re-encodes every turn from the start);
 - ours, one turn: the same with episodes of one assistant turn of up to ``--max-tokens`` tokens: what TRL's loop
   runs on our environment when the model makes no tool call (the random model never makes a valid one), so that the
   work per step is the same as bare, same environment's and only the machinery differs;
 - bare, same environment: TRL's own tool loop, ``GRPOTrainer(environment_factory=...)``, on the same bundle and
-  training tasks (``runtime.trl_environment``: the same prompts, the bundle's tools as methods, the verifiers'
+  training tasks (``runtime.training.trl_environment``: the same prompts, the bundle's tools as methods, the verifiers'
   reward); nothing of ours between the model and the tools. The comparison the goal is about;
 - bare, toy environment: the same loop with a one-tool environment (``reset``, a tool method with a Google-style
   docstring, ``get_reward``) and a one-line prompt: TRL's floor;
@@ -125,8 +125,8 @@ def run_ours(args: argparse.Namespace, model: str, bundle: Any, out: Path, kv_ca
     """``one_turn``: episodes of one assistant turn of up to ``--max-tokens`` tokens (what TRL's loop runs when the
     model makes no tool call), instead of ``--max-turns`` turns of ``--max-new-tokens``."""
     from aqwen_spec.documents.pipeline import GRPOStage
-    from runtime.env import EpisodeConfig
-    from runtime.training import run_grpo
+    from runtime.episodes.env import EpisodeConfig
+    from runtime.training.sft_grpo import run_grpo
 
     stage = GRPOStage(stage="grpo", max_steps=args.steps + args.warmup, num_generations=args.num_generations,
                       batch_size=args.batch_size, learning_rate=1e-5, max_completion_length=args.max_tokens)
@@ -145,15 +145,15 @@ def run_ours(args: argparse.Namespace, model: str, bundle: Any, out: Path, kv_ca
 
 
 def _train_tasks(bundle: Any) -> list[dict[str, Any]]:
-    from runtime.pipeline import split_tasks
+    from runtime.pipeline.runner import split_tasks
 
     return split_tasks(bundle.tasks, 0.3, 0)[0]
 
 
 def our_prompt(bundle: Any, tokenizer: Any) -> tuple[float, str]:
     """Our mean prompt length in tokens over the training tasks, and one of our system prompts."""
-    from runtime.env import Environment
-    from runtime.rollout import ChatFormat
+    from runtime.episodes.env import Environment
+    from runtime.training.rollout import ChatFormat
 
     fmt = ChatFormat(tokenizer, bundle.tool_schemas)
     lengths, system = [], ""
@@ -205,8 +205,8 @@ def run_bare_same_environment(args: argparse.Namespace, model: str, bundle: Any,
                               max_tokens: int | None = None) -> list[dict[str, float]]:
     """TRL's loop on our bundle: the same training tasks, prompts, tools and verifiers as ours (``max_tokens``: another
     completion budget per episode)."""
-    from runtime.env import EpisodeConfig
-    from runtime.trl_environment import TRLEnvironment
+    from runtime.episodes.env import EpisodeConfig
+    from runtime.training.trl_environment import TRLEnvironment
 
     env = TRLEnvironment(bundle, EpisodeConfig(max_turns=args.max_turns, max_tokens=args.max_tokens))
     return _run_trl_loop(args, model, out, env.dataset(_train_tasks(bundle)), env.factory, [env.reward], max_tokens)
@@ -216,7 +216,7 @@ def _run_trl_loop(args: argparse.Namespace, model: str, out: Path, dataset: Any,
                   reward_funcs: list[Any], max_tokens: int | None = None) -> list[dict[str, float]]:
     from trl import GRPOConfig, GRPOTrainer
 
-    from runtime.models import load
+    from runtime.training.models import load
 
     policy, tokenizer = load(model)
     config = GRPOConfig(
@@ -265,9 +265,9 @@ def main() -> None:
 
     torch.set_num_threads(1)
     from compiler.cli import main as compile_main
-    from runtime.bundle import Bundle
-    from runtime.models import domain_corpus, load, resolve_model
-    from runtime.rollout import RolloutStats
+    from runtime.episodes.bundle import Bundle
+    from runtime.training.models import domain_corpus, load, resolve_model
+    from runtime.training.rollout import RolloutStats
 
     with tempfile.TemporaryDirectory() as tmp:
         build = Path(tmp) / "build"

@@ -56,9 +56,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=2000)
     args = parser.parse_args()
 
-    from runtime.bundle import Bundle
-    from runtime.env import Environment, EpisodeConfig
-    from runtime.parsing import AssistantTurn, ToolCall
+    from runtime.episodes.bundle import Bundle
+    from runtime.episodes.env import Environment, EpisodeConfig
+    from runtime.episodes.parsing import AssistantTurn, ToolCall
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = build(args.records, Path(tmp))

@@ -1,6 +1,7 @@
 """Reading bundles back: format and major version checked, every file's hash verified.
 
-Both the runtime (``runtime.bundle.Bundle.load``) and the exporters (``compiler.export``) read bundles through here.
+Both the runtime (``runtime.episodes.bundle.Bundle.load``) and the exporters (``compiler.export``) read bundles
+through here.
 """
 
 from __future__ import annotations

@@ -3,6 +3,6 @@
 It reads bundles written by ``aqwen-compile``, never YAML.
 """
 
-from runtime.bundle import Bundle, BundleError
+from runtime.episodes.bundle import Bundle, BundleError
 
 __all__ = ["Bundle", "BundleError"]

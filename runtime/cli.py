@@ -10,7 +10,7 @@ and reports success, mean reward and pass^k per workflow, branch and persona.
 (default ``runs/latest``, written to ``RUN_DIR/report.html``); see :mod:`runtime.report`.
 
 ``aqwen-run serve CHECKPOINT [--host 127.0.0.1] [--port 8000]`` serves a checkpoint over an OpenAI-compatible HTTP
-API (``/v1/chat/completions`` with tools, ``/v1/models``, ``/health``); see :mod:`runtime.serve`.
+API (``/v1/chat/completions`` with tools, ``/v1/models``, ``/health``); see :mod:`runtime.serving.model_server`.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("-o", "--output", type=Path, default=None, help="the HTML file (default: RUN_DIR/report.html)")
     rep.add_argument("--episodes", type=int, default=DEFAULT_EPISODES,
                      help="episodes sampled from each of the first and last evaluations (default: %(default)s)")
-    from runtime.serve import add_arguments as serve_arguments
+    from runtime.serving.model_server import add_arguments as serve_arguments
 
     serve_arguments(sub.add_parser("serve", help="serve a checkpoint over an OpenAI-compatible HTTP API"))
     return parser
@@ -70,11 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     if args.command == "run":
-        from runtime.run import run_pipeline
+        from runtime.pipeline.run import run_pipeline
 
         return run_pipeline(args)
     if args.command == "serve":
-        from runtime.serve import run as serve
+        from runtime.serving.model_server import run as serve
 
         return serve(args)
     if args.command == "report":
@@ -86,10 +86,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from runtime.agents import Agent, NoopAgent, OracleAgent, RandomAgent
-    from runtime.bundle import Bundle, BundleError
-    from runtime.env import EpisodeConfig
-    from runtime.evaluate import evaluate, format_table
+    from runtime.episodes.agents import Agent, NoopAgent, OracleAgent, RandomAgent
+    from runtime.episodes.bundle import Bundle, BundleError
+    from runtime.episodes.env import EpisodeConfig
+    from runtime.episodes.evaluate import evaluate, format_table
 
     try:
         bundle = Bundle.load(args.bundle)

@@ -22,12 +22,12 @@ from typing import Any
 import pytest
 
 from compiler.cli import main as compile_main
-from runtime.agents import OracleAgent
 from runtime.backends import OpenAIAgent, evaluate_concurrent, from_openai_message, to_openai_messages
 from runtime.backends.concurrent import run_episode_counted
-from runtime.bundle import Bundle
-from runtime.env import Environment, EpisodeConfig
-from runtime.evaluate import Trial, evaluate, run_episode
+from runtime.episodes.agents import OracleAgent
+from runtime.episodes.bundle import Bundle
+from runtime.episodes.env import Environment, EpisodeConfig
+from runtime.episodes.evaluate import Trial, evaluate, run_episode
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "builtin:tiny-qwen3"
@@ -306,7 +306,7 @@ def test_message_conversion_both_ways(plant: Bundle) -> None:
 
 
 def test_server_side_parsing_of_generated_text() -> None:
-    from runtime.serve import response_message
+    from runtime.serving.model_server import response_message
 
     message, calls = response_message('<think>\nplan\n</think>\n\nLet me look.\n<tool_call>\n'
                                       '{"name": "get_work_order", "arguments": {"order_id": "WO-1"}}\n</tool_call>')
@@ -443,7 +443,7 @@ def test_pipeline_eval_stage_against_a_served_model(server: Served, plant: Bundl
     import json
 
     from aqwen_spec.documents.pipeline import Pipeline
-    from runtime.pipeline import PipelineRunner, RunState
+    from runtime.pipeline.runner import PipelineRunner, RunState
 
     pipeline = Pipeline.model_validate({
         "kind": "Pipeline", "name": "served", "domain": "plant_maintenance", "backend": "openai",

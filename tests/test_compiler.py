@@ -15,7 +15,7 @@ from aqwen_spec.tree import walk_branches
 from compiler import TaskGenerator, compile_specs, write_bundles
 from compiler.cli import main as compile_main
 from compiler.expand import TRANSFER_TOOL
-from runtime.bundle import Bundle, BundleError
+from runtime.episodes.bundle import Bundle, BundleError
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"

@@ -1,6 +1,6 @@
 """The DeepSpeed ZeRO-2 path on CPU: ``accelerate launch`` with examples/deepspeed/zero2_cpu.yaml runs the project's
-GRPO stage (examples/deepspeed/train_grpo.py → runtime.training.run_grpo) for two optimizer steps with the built-in
-tiny model.
+GRPO stage (examples/deepspeed/train_grpo.py → runtime.training.sft_grpo.run_grpo) for two optimizer steps with the
+built-in tiny model.
 
 Checks the wiring only: accelerate's DeepSpeed plugin, the GRPOConfig agreeing with the DeepSpeed config, the
 DeepSpeed engine and its optimizer stepping, metrics reaching the sink, a DeepSpeed (ZeRO) checkpoint and the final

@@ -8,9 +8,9 @@ import pytest
 
 from aqwen_spec.check import check_paths
 from compiler import compile_specs, write_bundles
-from runtime.agents import NoopAgent, OracleAgent, RandomAgent
-from runtime.bundle import Bundle
-from runtime.evaluate import evaluate
+from runtime.episodes.agents import NoopAgent, OracleAgent, RandomAgent
+from runtime.episodes.bundle import Bundle
+from runtime.episodes.evaluate import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if (p / "specs").is_dir())

@@ -13,9 +13,9 @@ from aqwen_spec.check import check_paths
 from aqwen_spec.diagnostics import SpecError
 from compiler import compile_specs, write_bundles
 from compiler.growth import OPERATORS, GrowthContext, branch_names, load_raw, split_args, yaml_documents
-from runtime.agents import OracleAgent
-from runtime.bundle import Bundle
-from runtime.evaluate import evaluate
+from runtime.episodes.agents import OracleAgent
+from runtime.episodes.bundle import Bundle
+from runtime.episodes.evaluate import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,7 +84,7 @@ def test_error_branch_adds_a_refusal_for_a_failing_precondition(specs: Path) -> 
 
 def _runner(tmp_path: Path, specs: Path, stage: dict[str, Any]) -> Any:
     from aqwen_spec.documents.pipeline import Pipeline
-    from runtime.pipeline import PipelineRunner
+    from runtime.pipeline.runner import PipelineRunner
 
     build = tmp_path / "build"
     bundle = Bundle.load(write_bundles(compile_specs(specs), build)[0])
@@ -100,8 +100,8 @@ def _runner(tmp_path: Path, specs: Path, stage: dict[str, Any]) -> Any:
 def tiny_path(tmp_path_factory: pytest.TempPathFactory) -> str:
     torch = pytest.importorskip("torch")
     pytest.importorskip("trl")
-    from runtime.models import domain_corpus, resolve_model
-    from runtime.pipeline import split_tasks
+    from runtime.pipeline.runner import split_tasks
+    from runtime.training.models import domain_corpus, resolve_model
 
     torch.set_num_threads(1)
     bundle = Bundle.load(write_bundles(compile_specs(ROOT / "specs"), tmp_path_factory.mktemp("b"))[0])
@@ -115,7 +115,7 @@ STAGE = {"stage": "flywheel", "rounds": 3, "tasks_per_round": 8, "k": 2, "grow_p
 
 
 def test_three_rounds_end_to_end_with_lineage(tiny_path: str, specs: Path, tmp_path: Path) -> None:
-    from runtime.flywheel import run_flywheel_stage
+    from runtime.pipeline.flywheel import run_flywheel_stage
 
     runner = _runner(tmp_path, specs, STAGE)
     stage = runner.pipeline.stages[0]
@@ -167,7 +167,7 @@ def _strip(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_a_round_is_deterministic_for_a_fixed_seed_and_model(tiny_path: str, tmp_path: Path) -> None:
-    from runtime.flywheel import run_flywheel_stage
+    from runtime.pipeline.flywheel import run_flywheel_stage
 
     stage = {**STAGE, "rounds": 1, "sft": None, "grpo": None}
     reports = []
@@ -189,8 +189,8 @@ def test_a_round_is_deterministic_for_a_fixed_seed_and_model(tiny_path: str, tmp
 def teacher(tiny_path: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[dict[str, Any]]]:
     """The built-in model, fine-tuned until it solves four training tasks: a stand-in for a large teacher."""
     from aqwen_spec.documents.pipeline import SFTOptions
-    from runtime.env import EpisodeConfig
-    from runtime.training import run_sft
+    from runtime.episodes.env import EpisodeConfig
+    from runtime.training.sft_grpo import run_sft
 
     out = tmp_path_factory.mktemp("teacher")
     bundle = Bundle.load(write_bundles(compile_specs(ROOT / "specs"), out / "build")[0])
@@ -202,7 +202,7 @@ def teacher(tiny_path: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[s
 
 def test_distillation_keeps_only_perfect_teacher_episodes(teacher: tuple[str, list[dict[str, Any]]], tiny_path: str,
                                                           specs: Path, tmp_path: Path) -> None:
-    from runtime.distill import run_distill_stage
+    from runtime.pipeline.distill import run_distill_stage
 
     checkpoint, tasks = teacher
     runner = _runner(tmp_path, specs, {"stage": "distill", "teacher": {"name": checkpoint}, "k": 2,

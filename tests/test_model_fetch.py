@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime import models
+from runtime.training import models
 
 
 def _wheel(path: Path, payload: bytes, recorded: bytes | None = None) -> Path:

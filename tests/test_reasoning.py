@@ -395,8 +395,8 @@ STAGE = {"stage": "reasoning_flywheel", "name": "reasoning", "rounds": 3, "probl
 
 def _runner(build: Path, run: Path, stage: dict[str, Any]) -> Any:
     from aqwen_spec.documents.pipeline import Pipeline
-    from runtime.bundle import Bundle
-    from runtime.pipeline import PipelineRunner
+    from runtime.episodes.bundle import Bundle
+    from runtime.pipeline.runner import PipelineRunner
 
     torch.set_num_threads(1)
     pipeline = Pipeline.model_validate({"kind": "Pipeline", "name": "reasoning", "domain": "workshop", "seed": 0,
@@ -407,14 +407,14 @@ def _runner(build: Path, run: Path, stage: dict[str, Any]) -> Any:
 
 @pytest.fixture(scope="module")
 def tiny(workshop: Path) -> str:
-    from runtime.bundle import Bundle
-    from runtime.models import domain_corpus, resolve_model
+    from runtime.episodes.bundle import Bundle
+    from runtime.training.models import domain_corpus, resolve_model
 
     return str(resolve_model("builtin:tiny-qwen3", domain_corpus(Bundle.load(workshop / "workshop"))))
 
 
 def _run_stage(workshop: Path, run: Path, model: str, stage: dict[str, Any]) -> dict[str, Any]:
-    from runtime.pipeline import RunState
+    from runtime.pipeline.runner import RunState
 
     runner = _runner(workshop, run, stage)
     summary = runner.run(RunState(model))
@@ -523,7 +523,7 @@ def test_in_band_instances_train_with_grpo_and_solved_problems_retire(
     """A scripted solver gets parity always right, total half the time and bins never: GRPO, retirement, SFT."""
     from aqwen_spec.documents.pipeline import ReasoningFlywheelStage
     from runtime.reasoning.flywheel import ReasoningFlywheel
-    from runtime.reasoning_training import run_problem_grpo, run_problem_sft
+    from runtime.reasoning.training import run_problem_grpo, run_problem_sft
 
     stage = ReasoningFlywheelStage.model_validate({**STAGE, "k": 2, "teacher": None})
     fly = ReasoningFlywheel(workshop_problems, {}, stage, seed=0, folder=tmp_path / "flywheel", relative_to=tmp_path)

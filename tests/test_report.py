@@ -46,7 +46,7 @@ def _chromium_run(page: Path, profile: Path, *extra: str, fragment: str = "") ->
 
 def _stage(runner: Any, name: str, report: Any, state: Any) -> None:
     """What PipelineRunner.evaluate and run write for an eval stage."""
-    from runtime.pipeline import eval_result
+    from runtime.pipeline.runner import eval_result
 
     runner.record_eval(name, report)
     state.results[name] = {**eval_result(report, state.model), "seconds": 1.0}
@@ -57,10 +57,10 @@ def _stage(runner: Any, name: str, report: Any, state: Any) -> None:
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from aqwen_spec.documents.pipeline import Pipeline
     from compiler import compile_specs, write_bundles
-    from runtime.agents import NoopAgent, OracleAgent, RandomAgent
-    from runtime.bundle import Bundle
-    from runtime.evaluate import EvalReport, evaluate
-    from runtime.pipeline import PipelineRunner, RunState
+    from runtime.episodes.agents import NoopAgent, OracleAgent, RandomAgent
+    from runtime.episodes.bundle import Bundle
+    from runtime.episodes.evaluate import EvalReport, evaluate
+    from runtime.pipeline.runner import PipelineRunner, RunState
 
     tmp = tmp_path_factory.mktemp("report")
     build = tmp / "build"
@@ -142,7 +142,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     def by(key: str, chosen: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
         return {str(t[key]): {"n": 1, "pass_rate": 0.5} for t in chosen}
 
-    # what runtime/flywheel.py writes each round, plus keys it may add later; some rounds lack optional keys
+    # what runtime/pipeline/flywheel.py writes each round, plus keys it may add later; some rounds lack optional keys
     rounds: list[dict[str, Any]] = [
         {"round": 1, "n_tasks": 24, "k": 4, "pass_rate": 0.25, "mean_difficulty": 2.5,
          "difficulty_histogram": {"2": 12, "3": 12}, "kept": 18, "to_sft": 3, "retired": 6,

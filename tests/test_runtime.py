@@ -11,13 +11,13 @@ import pytest
 
 from aqwen_spec.semantics import ToolRunner, copy_state
 from compiler.cli import main as compile_main
-from runtime.agents import NoopAgent, OracleAgent, RandomAgent
-from runtime.bundle import Bundle
 from runtime.cli import main as run_main
-from runtime.env import Environment, EpisodeConfig, gold_progress
-from runtime.evaluate import evaluate, pass_hat_k, run_episode
-from runtime.parsing import parse_assistant
-from runtime.users import STOP, LLMUser, ScriptedUser
+from runtime.episodes.agents import NoopAgent, OracleAgent, RandomAgent
+from runtime.episodes.bundle import Bundle
+from runtime.episodes.env import Environment, EpisodeConfig, gold_progress
+from runtime.episodes.evaluate import evaluate, pass_hat_k, run_episode
+from runtime.episodes.parsing import parse_assistant
+from runtime.episodes.users import STOP, LLMUser, ScriptedUser
 
 ROOT = Path(__file__).resolve().parents[1]
 RETAIL = ROOT / "tests" / "fixtures" / "retail"

@@ -15,9 +15,9 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("trl")
 
 from compiler.cli import main as compile_main  # noqa: E402
-from runtime.bundle import Bundle  # noqa: E402
-from runtime.env import EpisodeConfig  # noqa: E402
-from runtime.rollout import ChatFormat, HFPolicy, Rollout, agent_traces, run_rollouts  # noqa: E402
+from runtime.episodes.bundle import Bundle  # noqa: E402
+from runtime.episodes.env import EpisodeConfig  # noqa: E402
+from runtime.training.rollout import ChatFormat, HFPolicy, Rollout, agent_traces, run_rollouts  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,7 +31,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
 
 @pytest.fixture(scope="module")
 def tiny(bundle: Bundle) -> tuple:
-    from runtime.models import domain_corpus, load, resolve_model
+    from runtime.training.models import domain_corpus, load, resolve_model
 
     torch.set_num_threads(1)
     return load(resolve_model("builtin:tiny-qwen3", domain_corpus(bundle)))
@@ -192,8 +192,8 @@ def test_grpo_stage_vllm_mode_has_trl_start_vllm(bundle: Bundle, tmp_path: Path)
     import importlib.util
 
     from aqwen_spec.documents.pipeline import GRPOStage
-    from runtime.models import domain_corpus, resolve_model
-    from runtime.training import run_grpo
+    from runtime.training.models import domain_corpus, resolve_model
+    from runtime.training.sft_grpo import run_grpo
 
     if importlib.util.find_spec("vllm") is not None:
         pytest.skip("vLLM is installed here: this test checks the refusal without it")
@@ -208,8 +208,8 @@ def test_grpo_maximises_the_stages_reward(bundle: Bundle, tmp_path: Path, object
     """``reward: success`` makes success (1 or 0) GRPO's reward, ``verifier`` the verifier's partial credit; both
     stay logged."""
     from aqwen_spec.documents.pipeline import GRPOStage
-    from runtime.models import domain_corpus, resolve_model
-    from runtime.training import run_grpo
+    from runtime.training.models import domain_corpus, resolve_model
+    from runtime.training.sft_grpo import run_grpo
 
     stage = GRPOStage(stage="grpo", max_steps=2, num_generations=2, batch_size=4, reward=objective)
     model = resolve_model("builtin:tiny-qwen3", domain_corpus(bundle))
@@ -226,8 +226,8 @@ def test_grpo_maximises_the_stages_reward(bundle: Bundle, tmp_path: Path, object
 
 
 def test_sft_data_is_the_oracles_episodes_with_assistant_masks(bundle: Bundle, tiny: tuple) -> None:
-    from runtime.agents import OracleAgent
-    from runtime.training import sft_dataset
+    from runtime.episodes.agents import OracleAgent
+    from runtime.training.sft_grpo import sft_dataset
 
     _, tokenizer = tiny
     fmt = ChatFormat(tokenizer, bundle.tool_schemas)

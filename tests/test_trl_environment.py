@@ -15,8 +15,8 @@ import pytest
 pytest.importorskip("transformers")
 
 from compiler import compile_specs, write_bundles
-from runtime.bundle import Bundle
-from runtime.trl_environment import TRLEnvironment
+from runtime.episodes.bundle import Bundle
+from runtime.training.trl_environment import TRLEnvironment
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC_TREES = [ROOT / "specs", *sorted(p / "specs" for p in (ROOT / "examples").iterdir() if (p / "specs").is_dir())]
@@ -142,7 +142,7 @@ def test_grpo_trainer_trains_through_environment_factory(plant: Bundle, tmp_path
     pytest.importorskip("trl")
     from trl import GRPOConfig, GRPOTrainer
 
-    from runtime.models import domain_corpus, load, resolve_model
+    from runtime.training.models import domain_corpus, load, resolve_model
 
     torch.set_num_threads(1)
     model, tokenizer = load(resolve_model("builtin:tiny-qwen3", domain_corpus(plant)))

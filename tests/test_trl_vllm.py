@@ -31,8 +31,8 @@ def _free_port() -> int:
 
 
 def test_two_ranks_generate_in_lockstep_through_trls_server_mode(tmp_path: Path) -> None:
-    from runtime.bundle import Bundle
-    from runtime.models import domain_corpus, resolve_model
+    from runtime.episodes.bundle import Bundle
+    from runtime.training.models import domain_corpus, resolve_model
 
     [folder] = write_bundles(compile_specs(ROOT / "specs"), tmp_path / "build")
     model = resolve_model("builtin:tiny-qwen3", domain_corpus(Bundle.load(folder)))

@@ -53,10 +53,10 @@ def main(bundle_dir: str, model_dir: str, out: str) -> None:
     from trl.generation.vllm_generation import VLLMGeneration
 
     from runtime.backends.trl_vllm import TRLVLLMPolicy
-    from runtime.bundle import Bundle
-    from runtime.env import EpisodeConfig
-    from runtime.models import load
-    from runtime.rollout import ChatFormat, HFPolicy, run_rollouts
+    from runtime.episodes.bundle import Bundle
+    from runtime.episodes.env import EpisodeConfig
+    from runtime.training.models import load
+    from runtime.training.rollout import ChatFormat, HFPolicy, run_rollouts
 
     torch.set_num_threads(1)
     accelerator = Accelerator(cpu=True)

@@ -7,9 +7,9 @@
         --bundle build/plant_maintenance --model Qwen/Qwen3-8B --out runs/qwen3-8b-grpo --gpu \\
         --max-steps 200 --batch-size 8 --num-generations 8 --learning-rate 1e-6 --lora
 
-It runs ``runtime.training.run_grpo`` (whole multi-turn episodes through our environments, the verifier's reward)
-on the training split of the bundle (``runtime.pipeline.split_tasks``: held-out tasks are never trained on), writes
-``metrics.jsonl`` (rank 0) and the final model to ``OUT/model``, and TRL checkpoints under ``OUT/trainer``.
+It runs ``runtime.training.sft_grpo.run_grpo`` (whole multi-turn episodes through our environments, the verifier's
+reward) on the training split of the bundle (``runtime.pipeline.runner.split_tasks``: held-out tasks are never trained
+on), writes ``metrics.jsonl`` (rank 0) and the final model to ``OUT/model``, and TRL checkpoints under ``OUT/trainer``.
 
 DeepSpeed settings come from the accelerate config file alone. The GRPOConfig that ``run_grpo`` builds must agree
 with it (DeepSpeed refuses a ``gradient_accumulation_steps`` or bf16 mismatch), so this script copies them from the
@@ -77,7 +77,7 @@ def launcher_trainer_args(gpu: bool) -> dict[str, Any]:
 
 def resolve(name: str, bundle: Any) -> str:
     """The model folder; built-in models are built by local rank 0 while the other ranks wait for it."""
-    from runtime.models import cache_dir, domain_corpus, resolve_model
+    from runtime.training.models import cache_dir, domain_corpus, resolve_model
 
     if not name.startswith("builtin:") or int(os.environ.get("LOCAL_RANK", "0")) == 0:
         return str(resolve_model(name, domain_corpus(bundle)))
@@ -93,11 +93,11 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     from aqwen_spec.documents.pipeline import GRPOStage
-    from runtime.bundle import Bundle
-    from runtime.env import EpisodeConfig
-    from runtime.pipeline import split_tasks
-    from runtime.rollout import RolloutStats
-    from runtime.training import run_grpo
+    from runtime.episodes.bundle import Bundle
+    from runtime.episodes.env import EpisodeConfig
+    from runtime.pipeline.runner import split_tasks
+    from runtime.training.rollout import RolloutStats
+    from runtime.training.sft_grpo import run_grpo
 
     rank = int(os.environ.get("RANK", "0"))
     bundle = Bundle.load(args.bundle)

@@ -2,11 +2,11 @@
 
 Everything is imported on first use: importing :mod:`runtime.backends` imports neither torch nor vLLM.
 
-- :class:`OpenAIAgent` (``runtime.backends.openai``): an :class:`runtime.agents.Agent` that asks any
+- :class:`OpenAIAgent` (``runtime.backends.openai``): an :class:`runtime.episodes.agents.Agent` that asks any
   OpenAI-compatible chat-completions server (vLLM, SGLang, ``aqwen-run serve``) for each turn; standard library only.
-- :func:`evaluate_concurrent` (``runtime.backends.concurrent``): :func:`runtime.evaluate.evaluate` with episodes in a
-  thread pool, so a slow reply never stalls other episodes.
-- :class:`VLLMPolicy` (``runtime.backends.vllm``, GPU only): :class:`runtime.rollout.Policy` on ``vllm.LLM``.
+- :func:`evaluate_concurrent` (``runtime.backends.concurrent``): :func:`runtime.episodes.evaluate.evaluate` with
+  episodes in a thread pool, so a slow reply never stalls other episodes.
+- :class:`VLLMPolicy` (``runtime.backends.vllm``, GPU only): :class:`runtime.training.rollout.Policy` on ``vllm.LLM``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Evaluation with episodes in a thread pool: a slow model reply (an HTTP round trip) never stalls other episodes.
 
-Each episode has its own :class:`runtime.env.Environment` and its own agent; the bundle is shared (its
-:class:`runtime.state_pool.StatePool` is thread-safe). Threads fit because episodes wait on the network, not on
+Each episode has its own :class:`runtime.episodes.env.Environment` and its own agent; the bundle is shared (its
+:class:`runtime.episodes.state_pool.StatePool` is thread-safe). Threads fit because episodes wait on the network, not on
 Python: tool calls and verifiers are quick, model calls happen in the server.
 """
 
@@ -15,17 +15,17 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aqwen_spec.semantics.verify import Score
-from runtime.agents import Agent
-from runtime.bundle import Bundle
-from runtime.env import Environment, EpisodeConfig, EpisodeResult
-from runtime.evaluate import EvalReport, Trial
+from runtime.episodes.agents import Agent
+from runtime.episodes.bundle import Bundle
+from runtime.episodes.env import Environment, EpisodeConfig, EpisodeResult
+from runtime.episodes.evaluate import EvalReport, Trial
 
 log = logging.getLogger(__name__)
 
 
 def run_episode_counted(bundle: Bundle, task: dict[str, Any], agent: Agent,
                         config: EpisodeConfig | None = None) -> EpisodeResult:
-    """One episode, like :func:`runtime.evaluate.run_episode`, plus what the agent counted.
+    """One episode, like :func:`runtime.episodes.evaluate.run_episode`, plus what the agent counted.
 
     Completion tokens the agent reports (``agent.last_tokens``) go to ``Environment.step``, so token budgets
     work; the agent's numeric ``metrics`` are added to the result's as ``agent.<name>``; an episode that ended
@@ -72,10 +72,10 @@ def evaluate_concurrent(
 ) -> EvalReport:
     """Every task ``k`` times (``tasks=None``: all of the bundle's), ``workers`` episodes at a time.
 
-    Returns the same :class:`runtime.evaluate.EvalReport` as :func:`runtime.evaluate.evaluate`, trials in task
-    order whatever order they finished in. ``on_done(trial)`` is called (from a worker thread, one call at a time)
-    as each episode ends, e.g. for a progress bar. An exception inside one episode (an agent's bug) is logged and
-    recorded as a failed trial with ``terminated_by: exception`` so the others' results are kept;
+    Returns the same :class:`runtime.episodes.evaluate.EvalReport` as :func:`runtime.episodes.evaluate.evaluate`,
+    trials in task order whatever order they finished in. ``on_done(trial)`` is called (from a worker thread, one call
+    at a time) as each episode ends, e.g. for a progress bar. An exception inside one episode (an agent's bug) is
+    logged and recorded as a failed trial with ``terminated_by: exception`` so the others' results are kept;
     ``raise_errors=True`` re-raises it instead.
     """
     if k < 1:

@@ -3,7 +3,8 @@
 Standard library only (``urllib``): no ``openai`` package. The episode's messages are converted to OpenAI's format
 (assistant tool calls with ids, tool results answering them), the bundle's tool schemas go as ``tools``, and the
 reply, whether it carries structured ``tool_calls`` (a server-side parser such as vLLM's ``hermes``) or raw
-``<tool_call>`` text, comes back as raw text in Qwen3's format for :meth:`runtime.env.Environment.step` to parse.
+``<tool_call>`` text, comes back as raw text in Qwen3's format for :meth:`runtime.episodes.env.Environment.step`
+to parse.
 
 A server that fails (connection refused, timeout, HTTP 5xx/429, a body that is not a chat completion) is retried a
 bounded number of times with exponential backoff; after that the turn is empty, which ends the episode, and the
@@ -15,8 +16,8 @@ vLLM, for example::
     agent = OpenAIAgent("http://127.0.0.1:8000/v1", "Qwen/Qwen3-4B",
                         extra_body={"chat_template_kwargs": {"enable_thinking": False}})
 
-(``enable_thinking: False`` renders prompts as :class:`runtime.rollout.ChatFormat` does for training; vLLM's default
-for Qwen3 is thinking on. ``aqwen-run serve`` renders with thinking off unless asked.)
+(``enable_thinking: False`` renders prompts as :class:`runtime.training.rollout.ChatFormat` does for training; vLLM's
+default for Qwen3 is thinking on. ``aqwen-run serve`` renders with thinking off unless asked.)
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from runtime.parsing import format_tool_call
+from runtime.episodes.parsing import format_tool_call
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -154,11 +155,12 @@ def from_openai_message(message: dict[str, Any]) -> str:
 
 
 class OpenAIAgent:
-    """An :class:`runtime.agents.Agent` that asks an OpenAI-compatible ``/chat/completions`` endpoint for each turn.
+    """An :class:`runtime.episodes.agents.Agent` that asks an OpenAI-compatible ``/chat/completions`` endpoint for
+    each turn.
 
     ``base_url`` is the API root (``http://host:8000/v1``; a bare ``http://host:8000`` gets ``/v1``). Make one agent
-    per episode (``make_agent`` in :func:`runtime.evaluate.evaluate` and :func:`runtime.backends.evaluate_concurrent`
-    does);
+    per episode (``make_agent`` in :func:`runtime.episodes.evaluate.evaluate` and
+    :func:`runtime.backends.evaluate_concurrent` does);
     :attr:`metrics` counts requests, retries, errors by kind, failed turns and token usage for the caller.
     """
 

@@ -3,7 +3,7 @@
 With a GRPO stage's ``vllm_mode: colocate`` or ``server`` (or ``--trainer-arg use_vllm=true``), TRL 1.16 starts vLLM
 itself (``trl.generation.vllm_generation.VLLMGeneration``: an in-process ``vllm.LLM`` per rank, or a client of
 ``trl vllm-serve``) and pushes the policy's weights into it before each ``rollout_func`` call. :class:`TRLVLLMPolicy`
-implements :class:`runtime.rollout.Policy` on that engine: each turn's token contexts go to
+implements :class:`runtime.training.rollout.Policy` on that engine: each turn's token contexts go to
 ``trainer.vllm_generation.generate(prompts=token_ids, images=None, num_generations=1)`` as prompt token ids (never
 re-tokenised, so rollouts stay token-exact), and the generated ids come back with the sampled tokens' log-probs.
 vLLM caches shared prefixes, so each turn only computes what the last one appended.

@@ -1,16 +1,16 @@
 """GPU ONLY: a rollout policy on vLLM (``pip install -e '.[gpu]'``, vLLM 0.31, one CUDA GPU or more).
 
-:class:`VLLMPolicy` implements :class:`runtime.rollout.Policy`, the protocol of :class:`runtime.rollout.HFPolicy`:
-``generate(contexts, max_new_tokens)`` takes token-id contexts (prompts are never re-tokenised, so rollouts stay
-token-exact) and returns, per context, the generated ids (ending with the end-of-turn token when the turn ended)
-and the sampled tokens' log-probs.
+:class:`VLLMPolicy` implements :class:`runtime.training.rollout.Policy`, the protocol of
+:class:`runtime.training.rollout.HFPolicy`: ``generate(contexts, max_new_tokens)`` takes token-id contexts (prompts are
+never re-tokenised, so rollouts stay token-exact) and returns, per context, the generated ids (ending with the
+end-of-turn token when the turn ended) and the sampled tokens' log-probs.
 
 vLLM is imported when a policy is built, never when this module (or :mod:`runtime.backends`) is imported; without
 vLLM the constructor raises :class:`VLLMUnavailable` saying how to install it. This file cannot run on a machine
 without a GPU; its API use follows vLLM 0.31 as TRL 1.16's colocated generation uses it (``LLM.generate`` with
 ``{"prompt_token_ids": ...}`` prompts and ``SamplingParams(logprobs=0)``, where vLLM returns the sampled token's
 log-prob at each position; ``logprobs_mode="processed_logprobs"`` so the log-probs are those of the distribution
-sampled from, after temperature, as :class:`runtime.rollout.HFPolicy` computes them).
+sampled from, after temperature, as :class:`runtime.training.rollout.HFPolicy` computes them).
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@
 - :mod:`runtime.reasoning.solvers`: who answers (the model, or a parser of the givens);
 - :mod:`runtime.reasoning.selfinstruct`: teachers that rewrite questions, and the consistency filter;
 - :mod:`runtime.reasoning.flywheel`: the ``reasoning_flywheel`` pipeline stage.
+- :mod:`runtime.reasoning.training`: single-turn SFT and GRPO on problems.
 """
 
 from __future__ import annotations

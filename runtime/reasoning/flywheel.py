@@ -410,19 +410,19 @@ def _teacher(spec: str | None) -> Teacher | None:
 
     if spec == "builtin:paraphrase":
         return ParaphraseTeacher()
-    from runtime.models import load, resolve_model
+    from runtime.training.models import load, resolve_model
 
     model, tokenizer = load(resolve_model(spec))
     return ModelTeacher(model, tokenizer)
 
 
 def run_reasoning_stage(runner: Any, model_path: str, stage: Any, name: str, resume: bool) -> dict[str, Any]:
-    """The ``reasoning_flywheel`` pipeline stage (``runtime.pipeline.STAGE_RUNNERS``)."""
+    """The ``reasoning_flywheel`` pipeline stage (``runtime.pipeline.runner.STAGE_RUNNERS``)."""
     from compiler.problems import problem_from_json
     from compiler.reader import read_bundle
-    from runtime.models import load, resolve_model
     from runtime.reasoning.solvers import ModelSolver, ParsingSolver
-    from runtime.reasoning_training import run_problem_grpo, run_problem_sft
+    from runtime.reasoning.training import run_problem_grpo, run_problem_sft
+    from runtime.training.models import load, resolve_model
 
     files = read_bundle(runner.bundle.path)
     problems = {n: problem_from_json(d) for n, d in files.problem_defs.items()}

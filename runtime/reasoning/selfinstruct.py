@@ -51,7 +51,7 @@ class ModelTeacher:
     """A language model asked to reword the question (greedy, so the same model gives the same rewrite)."""
 
     def __init__(self, model: Any, tokenizer: Any, max_new_tokens: int = 192) -> None:
-        from runtime.rollout import ChatFormat, HFPolicy
+        from runtime.training.rollout import ChatFormat, HFPolicy
 
         self.fmt = ChatFormat(tokenizer, [])
         self.policy = HFPolicy(model, tokenizer, temperature=0.0)

@@ -37,7 +37,7 @@ class ModelSolver:
 
     def __init__(self, model: Any, tokenizer: Any, temperature: float = 1.0, seed: int = 0,
                  max_new_tokens: int = 64, batch_rows: int = 32) -> None:
-        from runtime.rollout import ChatFormat, HFPolicy
+        from runtime.training.rollout import ChatFormat, HFPolicy
 
         self.fmt = ChatFormat(tokenizer, [])
         self.policy = HFPolicy(model, tokenizer, temperature=temperature, seed=seed)

@@ -44,7 +44,7 @@ class Bundle:
 
     def __post_init__(self) -> None:
         from aqwen_spec.semantics import generate_state
-        from runtime.state_pool import StatePool
+        from runtime.episodes.state_pool import StatePool
 
         self.states = StatePool(lambda seed: generate_state(self.domain, seed))
         self._gold_final: dict[str, dict[str, Any]] = {}

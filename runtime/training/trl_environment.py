@@ -1,6 +1,6 @@
 """Compiled environments in TRL's own tool loop: ``GRPOTrainer(environment_factory=...)``.
 
-aqwen-run's GRPO stages use ``rollout_func`` (:mod:`runtime.training`), which plays whole episodes with the
+aqwen-run's GRPO stages use ``rollout_func`` (:mod:`runtime.training.sft_grpo`), which plays whole episodes with the
 simulated user. TRL's ``environment_factory`` loop is simpler: the model calls tools until it answers without one,
 and that answer ends the episode; no user speaks in between. Tasks whose opening message holds everything the agent
 needs play the same in both loops; tasks that need the user's answers mid-episode (clarifications, confirmations)
@@ -8,7 +8,7 @@ cannot be solved in TRL's. Use this to train on a bundle from TRL code of your o
 and as the baseline that ``benchmarks/grpo_step.py`` compares our GRPO step with::
 
     from trl import GRPOTrainer
-    from runtime.trl_environment import TRLEnvironment
+    from runtime.training.trl_environment import TRLEnvironment
 
     env = TRLEnvironment(bundle)
     trainer = GRPOTrainer(model=..., args=..., train_dataset=env.dataset(tasks),
@@ -16,7 +16,7 @@ and as the baseline that ``benchmarks/grpo_step.py`` compares our GRPO step with
 
 Each instance of ``env.factory`` plays one task at a time: ``reset(task_id=...)`` starts it on a fresh state, and its
 public methods are the bundle's tools (a signature and a Google-style docstring per tool, from which TRL renders the
-tool schemas); every call goes to the tool runner and is recorded as in :meth:`runtime.env.Environment.step`.
+tool schemas); every call goes to the tool runner and is recorded as in :meth:`runtime.episodes.env.Environment.step`.
 ``env.reward`` hands the text of each rollout's assistant messages to its environment as what the agent told the user
 (there is no user turn to tell it in) and returns the verifiers' reward.
 """
@@ -28,8 +28,8 @@ import json
 import os
 from typing import Any, Optional
 
-from runtime.bundle import Bundle
-from runtime.env import Environment, EpisodeConfig, EpisodeResult
+from runtime.episodes.bundle import Bundle
+from runtime.episodes.env import Environment, EpisodeConfig, EpisodeResult
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # environment_factory is marked experimental in TRL
 

@@ -3,8 +3,8 @@
 The teacher is any backend: a local or built-in checkpoint through transformers (``hf``), a large model on vLLM
 (``vllm``, GPU only) or an OpenAI-compatible server (``openai``). Every teacher episode is scored by the task's
 verifiers; those scoring 1.0 are replayed through the environment in the *student's* chat format
-(:func:`runtime.rollout.agent_traces` with :class:`runtime.agents.ReplayAgent`), so the student trains on exactly
-the ids its own rollouts would produce, with tool outputs and user turns masked out, then SFT runs on them.
+(:func:`runtime.training.rollout.agent_traces` with :class:`runtime.episodes.agents.ReplayAgent`), so the student trains
+on exactly the ids its own rollouts would produce, with tool outputs and user turns masked out, then SFT runs on them.
 
 Writes ``runs/<name>/distill/<stage>/report.json`` (attempts, teacher success, episodes kept) and
 ``teacher.jsonl`` (every teacher episode with its reward).
@@ -25,7 +25,7 @@ def teacher_episodes(runner: Any, stage: Any, tasks: list[Task]) -> list[tuple[T
     teacher = stage.teacher
     path = teacher.name
     if teacher.backend != "openai":
-        from runtime.models import domain_corpus, resolve_model
+        from runtime.training.models import domain_corpus, resolve_model
 
         path = str(resolve_model(teacher.name, domain_corpus(runner.bundle, runner.train_tasks)))
     report = runner.play(path, tasks, stage.k, stage.temperature, name="teacher", backend=teacher.backend,
@@ -39,10 +39,10 @@ def perfect(result: Any) -> bool:
 
 def run_distill_stage(runner: Any, model_path: str, stage: Any, name: str, resume: bool) -> dict[str, Any]:
     """The ``distill`` pipeline stage (see the module docstring)."""
-    from runtime.agents import ReplayAgent
-    from runtime.pipeline import spread
-    from runtime.rollout import ChatFormat, Rollout, agent_traces
-    from runtime.training import run_sft
+    from runtime.episodes.agents import ReplayAgent
+    from runtime.pipeline.runner import spread
+    from runtime.training.rollout import ChatFormat, Rollout, agent_traces
+    from runtime.training.sft_grpo import run_sft
 
     folder: Path = runner.dir / "distill" / name
     folder.mkdir(parents=True, exist_ok=True)

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from aqwen_spec.documents.pipeline import Pipeline
-from runtime.bundle import Bundle
-from runtime.env import EpisodeConfig
-from runtime.evaluate import EvalReport, Trial
-from runtime.rollout import ChatFormat, HFPolicy, RolloutStats, run_rollouts
+from runtime.episodes.bundle import Bundle
+from runtime.episodes.env import EpisodeConfig
+from runtime.episodes.evaluate import EvalReport, Trial
+from runtime.training.rollout import ChatFormat, HFPolicy, RolloutStats, run_rollouts
 
 Tasks = list[dict[str, Any]]
 
@@ -73,8 +73,8 @@ class RunState:
 
 # stages beyond eval/sft/grpo: "module:function", called as function(runner, model_path, stage, name, resume)
 STAGE_RUNNERS: dict[str, str] = {
-    "flywheel": "runtime.flywheel:run_flywheel_stage",
-    "distill": "runtime.distill:run_distill_stage",
+    "flywheel": "runtime.pipeline.flywheel:run_flywheel_stage",
+    "distill": "runtime.pipeline.distill:run_distill_stage",
     "reasoning_flywheel": "runtime.reasoning.flywheel:run_reasoning_stage",
 }
 
@@ -191,7 +191,7 @@ class PipelineRunner:
 
             return evaluate_concurrent(bundle, tasks, make_agent, k=k, workers=spec.workers, config=self.config,
                                        on_done=lambda t: done())
-        from runtime.models import load
+        from runtime.training.models import load
 
         policy: Any
         if backend == "vllm":  # GPU only
@@ -227,7 +227,7 @@ class PipelineRunner:
         return result
 
     def train(self, model_path: str, stage: Any, name: str, resume: bool) -> Path:
-        from runtime.training import run_grpo, run_sft
+        from runtime.training.sft_grpo import run_grpo, run_sft
 
         out = self.dir / "checkpoints" / name
         out.mkdir(parents=True, exist_ok=True)

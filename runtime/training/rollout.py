@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from runtime.bundle import Bundle
-from runtime.env import Environment, EpisodeConfig, EpisodeResult
+from runtime.episodes.bundle import Bundle
+from runtime.episodes.env import Environment, EpisodeConfig, EpisodeResult
 
 _MARK = "\u2063AQWEN\u2063"  # content of a dummy assistant turn, to find where a template's observation block starts
 
@@ -521,7 +521,7 @@ def agent_traces(bundle: Bundle, tasks: list[dict[str, Any]], make_agent: Callab
                  config: EpisodeConfig) -> list[Rollout]:
     """Episodes of a scripted agent (the oracle, a teacher) recorded through the same token path as a model's,
     so that SFT trains on exactly the ids a rollout of the model would produce."""
-    from runtime.agents import Agent
+    from runtime.episodes.agents import Agent
 
     out = []
     for task in tasks:

@@ -91,7 +91,7 @@ class Flywheel:
 
     def _bundle(self, project: Any, folder: Path) -> Any:
         from compiler import write_bundles
-        from runtime.bundle import Bundle
+        from runtime.episodes.bundle import Bundle
 
         if folder.exists():
             shutil.rmtree(folder)
@@ -303,7 +303,7 @@ class Flywheel:
 
     def train(self, k: int, model_path: str, bundle: Any, to_sft: list[Task], to_grpo: list[Task],
               rdir: Path) -> str:
-        from runtime.training import run_grpo, run_sft
+        from runtime.training.sft_grpo import run_grpo, run_sft
 
         def sink(row: dict[str, Any]) -> None:
             self.runner._metric({"stage": self.name, "round": k, **row})

@@ -9,7 +9,7 @@ import json
 import random
 from typing import Any, Protocol
 
-from runtime.parsing import format_tool_call
+from runtime.episodes.parsing import format_tool_call
 
 
 class Agent(Protocol):

@@ -9,8 +9,8 @@ Endpoints: ``POST /v1/chat/completions`` (``messages``, ``tools``, ``tool_choice
 ``chat_template_kwargs``; one choice, no streaming), ``GET /v1/models``, ``GET /health``.
 
 The prompt is rendered with the tokenizer's chat template, tools included, with thinking off unless the request's
-``chat_template_kwargs`` (or ``--enable-thinking``) say otherwise, as :class:`runtime.rollout.ChatFormat` renders
-it for training. ``<tool_call>`` blocks in the output come back as structured ``tool_calls`` (finish reason
+``chat_template_kwargs`` (or ``--enable-thinking``) say otherwise, as :class:`runtime.training.rollout.ChatFormat`
+renders it for training. ``<tool_call>`` blocks in the output come back as structured ``tool_calls`` (finish reason
 ``tool_calls``); output with a malformed call comes back whole as ``content``, as vLLM's ``hermes`` parser does, so
 the client sees exactly what the model wrote. Requests are served one generation at a time (a lock); the model is
 loaded before the port opens, so ``/health`` answering means ready.
@@ -29,7 +29,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from runtime.parsing import parse_assistant
+from runtime.episodes.parsing import parse_assistant
 
 MAX_BODY = 16 * 1024 * 1024
 DEFAULT_MAX_TOKENS = 1024
@@ -135,7 +135,7 @@ class ChatModel:
     @classmethod
     def load(cls, checkpoint: str, name: str | None = None, threads: int | None = None, dtype: str = "float32",
              enable_thinking: bool = False, max_model_len: int | None = None) -> ChatModel:
-        from runtime.models import load, resolve_model
+        from runtime.training.models import load, resolve_model
 
         model, tokenizer = load(resolve_model(checkpoint), dtype=dtype, threads=threads)
         return cls(model, tokenizer, name or checkpoint, enable_thinking, max_model_len)
@@ -382,7 +382,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m runtime.serve", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m runtime.serving.model_server", description=__doc__.split("\n")[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from runtime.training import StageResult, _log_callback, _lora, _recorder, train_and_save
+from runtime.training.sft_grpo import StageResult, _log_callback, _lora, _recorder, train_and_save
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
@@ -44,8 +44,8 @@ def run_problem_sft(model_path: Path | str, items: list[Instance], out: Path, op
     """Fine-tune on the computed solutions of ``items``."""
     from trl import SFTConfig, SFTTrainer
 
-    from runtime.models import load
-    from runtime.rollout import ChatFormat
+    from runtime.training.models import load
+    from runtime.training.rollout import ChatFormat
 
     model, tokenizer = load(model_path)
     dataset = sft_dataset(ChatFormat(tokenizer, []), items)
@@ -72,10 +72,10 @@ def run_problem_grpo(model_path: Path | str, items: list[Instance], out: Path, o
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
-    from runtime.models import load
     from runtime.reasoning.answers import check_answer
     from runtime.reasoning.solvers import messages_for, reply_text
-    from runtime.rollout import ChatFormat, HFPolicy
+    from runtime.training.models import load
+    from runtime.training.rollout import ChatFormat, HFPolicy
 
     model, tokenizer = load(model_path)
     model.train()

@@ -13,9 +13,9 @@ from math import comb
 from pathlib import Path
 from typing import Any
 
-from runtime.agents import Agent
-from runtime.bundle import Bundle
-from runtime.env import Environment, EpisodeConfig, EpisodeResult
+from runtime.episodes.agents import Agent
+from runtime.episodes.bundle import Bundle
+from runtime.episodes.env import Environment, EpisodeConfig, EpisodeResult
 
 
 def run_episode(bundle: Bundle, task: dict[str, Any], agent: Agent, config: EpisodeConfig | None = None,

@@ -49,9 +49,9 @@ def run_pipeline(args: argparse.Namespace) -> int:
         import trl  # noqa: F401
     except ImportError:
         return _error("training needs the train extra: pip install -e '.[train]'")
-    from runtime.bundle import Bundle, BundleError
-    from runtime.models import domain_corpus, resolve_model
-    from runtime.pipeline import PipelineRunner, RunState, format_summary, no_library_bars
+    from runtime.episodes.bundle import Bundle, BundleError
+    from runtime.pipeline.runner import PipelineRunner, RunState, format_summary, no_library_bars
+    from runtime.training.models import domain_corpus, resolve_model
 
     if args.no_progress:
         no_library_bars()  # from here on: building the built-in model writes its weights with a bar
@@ -74,7 +74,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
         if run_dir.exists():
             return _error(f"{run_dir} exists: pick another --name, or --resume it")
         run_dir.mkdir(parents=True)
-        from runtime.pipeline import split_tasks
+        from runtime.pipeline.runner import split_tasks
 
         train, _ = split_tasks(bundle.tasks, pipeline.heldout_fraction, pipeline.seed)
         model = resolve_model(pipeline.model.name, domain_corpus(bundle, train))
@@ -94,7 +94,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
                             specs=args.specs if args.specs.exists() else None)
     print(f"run {run_dir}: pipeline {pipeline.name}, model {pipeline.model.name}, {len(runner.train_tasks)} training "
           f"and {len(runner.heldout)} held-out tasks")
-    from runtime.training import TrainingError
+    from runtime.training.sft_grpo import TrainingError
 
     try:
         summary = runner.run(state)

@@ -1,7 +1,7 @@
 """Training stages on compiled environments: SFT on gold trajectories and GRPO, both with TRL.
 
-Both train on token traces from :mod:`runtime.rollout`: the exact ids a rollout of the model produces, with the loss
-on the model's own tokens only (tool results and user replies are masked out).
+Both train on token traces from :mod:`runtime.training.rollout`: the exact ids a rollout of the model produces, with the
+loss on the model's own tokens only (tool results and user replies are masked out).
 
 - SFT: the oracle's episodes (the gold trajectories played through the environment) as a pre-tokenised dataset for
   TRL's ``SFTTrainer`` (``assistant_masks`` = our mask).
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runtime.bundle import Bundle
-from runtime.env import EpisodeConfig
-from runtime.rollout import ChatFormat, HFPolicy, Rollout, RolloutStats, agent_traces, run_rollouts
+from runtime.episodes.bundle import Bundle
+from runtime.episodes.env import EpisodeConfig
+from runtime.training.rollout import ChatFormat, HFPolicy, Rollout, RolloutStats, agent_traces, run_rollouts
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
@@ -109,8 +109,8 @@ def run_sft(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]],
     """
     from trl import SFTConfig, SFTTrainer
 
-    from runtime.agents import OracleAgent
-    from runtime.models import load
+    from runtime.episodes.agents import OracleAgent
+    from runtime.training.models import load
 
     model, tokenizer = load(model_path)
     fmt = ChatFormat(tokenizer, bundle.tool_schemas)
@@ -157,7 +157,7 @@ def run_grpo(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]]
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
-    from runtime.models import load
+    from runtime.training.models import load
 
     model, tokenizer = load(model_path)
     model.train()

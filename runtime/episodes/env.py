@@ -17,9 +17,9 @@ from typing import Any
 from aqwen_spec.semantics import ToolRunner, score
 from aqwen_spec.semantics.state import copy_state
 from aqwen_spec.semantics.verify import CallRecord, Evidence, Score, initial_fields, outcome_of
-from runtime.bundle import Bundle
-from runtime.parsing import AssistantTurn, from_message, parse_assistant
-from runtime.users import STOP, TRANSFER, ScriptedUser, User
+from runtime.episodes.bundle import Bundle
+from runtime.episodes.parsing import AssistantTurn, from_message, parse_assistant
+from runtime.episodes.users import STOP, TRANSFER, ScriptedUser, User
 
 TRANSFER_TOOL = "transfer_to_human"
 
