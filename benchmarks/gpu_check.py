@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         project = compile_specs(ROOT / "specs")
         write_bundles(project, work / "build")
         bundle = Bundle.load(work / "build" / "plant_maintenance")
-        train, heldout = split_tasks(bundle.tasks, 0.3, 0)
+        train, _ = split_tasks(bundle.tasks, 0.3, 0)
         report["compile_s"] = round(time.perf_counter() - started, 2)
         os.environ.setdefault("XDG_CACHE_HOME", str(work / "cache"))
         model = resolve_model("builtin:tiny-qwen3", domain_corpus(bundle, train))
