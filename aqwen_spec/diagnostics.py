@@ -87,6 +87,7 @@ CODES: dict[str, str] = {
     "AQ604": "no task could be drawn for a workflow",
     "AQ605": "no instance could be drawn for a problem",
     "AQ606": "the simulated user leaves before the gold trajectory ends",
+    "AQ623": "a say text does not read as its action, or does not state its value",
     # command line
     "AQ901": "path not found",
 }

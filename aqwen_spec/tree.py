@@ -29,11 +29,18 @@ SHORT_ARG: dict[str, tuple[str, bool]] = {
     "transfer": ("reason", True),
 }
 ACTION_ARGS: dict[str, dict[str, bool]] = {  # argument -> is text (True) or an expression (False)
-    "ask_user": {"about": True, "reveals": False},
-    "inform_user": {"value": False, "about": True},
-    "confirm": {"about": True},
-    "refuse": {"reason": True},
-    "transfer": {"reason": True},
+    "ask_user": {"about": True, "reveals": False, "say": True},
+    "inform_user": {"value": False, "about": True, "say": True},
+    "confirm": {"about": True, "say": True},
+    "refuse": {"reason": True, "say": True},
+    "transfer": {"reason": True, "say": True},
+}
+SAY_NAMES: dict[str, tuple[str, ...]] = {  # what a ``say:`` template can name besides slots and bound results
+    "ask_user": ("about",),
+    "inform_user": ("value", "about"),
+    "confirm": ("about",),
+    "refuse": ("reason",),
+    "transfer": ("reason",),
 }
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from aqwen_spec.expr import EvalError, evaluate
 from aqwen_spec.resolved import ResolvedTool, ResolvedWorkflow
 from aqwen_spec.semantics import ToolRunner, copy_state
-from aqwen_spec.semantics.user import say
+from aqwen_spec.semantics.user import say, say_problem
 from aqwen_spec.templates import render
 from aqwen_spec.tree import Action, Node, Select, Sequence
 
@@ -41,6 +41,8 @@ class GoldRun:
     depth: int = 0
     said_at: dict[int, Any] = field(default_factory=dict)
     """The tree position (``Pos``) of the action behind each assistant statement, by message index."""
+    say_problems: list[tuple[Action, str]] = field(default_factory=list)
+    """``say:`` texts that would not work with the simulated user (AQ623), with the reason."""
 
 
 class TreeRunner:
@@ -105,7 +107,7 @@ class TreeRunner:
         if kind == "ask_user":
             about = self._value(action, "about") or "the details"
             reveals = self._value(action, "reveals")
-            self._say(f"Could you tell me {about}?")
+            self._say(self._spoken(action, f"Could you tell me {about}?", about=about))
             self.run.knows.append({"about": about, "value": copy_state(reveals)})
             self.run.messages.append({"role": "user", "content": "" if reveals is None else say(reveals)})
             return True
@@ -114,21 +116,23 @@ class TreeRunner:
             about = self._value(action, "about")
             self.run.informs.append({"about": about, "value": copy_state(value)})
             self.run.said_at[len(self.run.messages)] = action.pos
-            self._say(f"{about}: {say(value)}" if about else say(value))
+            default = f"{about}: {say(value)}" if about else say(value)
+            self._say(self._spoken(action, default, value=say(value), about=about or "", told=value))
             return True
         if kind == "confirm":
             about = self._value(action, "about") or "this action"
-            self._say(f"Please confirm: {about}. Shall I go ahead?")
+            self._say(self._spoken(action, f"Please confirm: {about}. Shall I go ahead?", about=about))
             self.run.messages.append({"role": "user", "content": "Yes, go ahead."})
             return True
         if kind == "refuse":
             reason = self._value(action, "reason") or "it is against the policy"
-            self._say(f"I'm sorry, I can't do that: {reason}.")
+            self._say(self._spoken(action, f"I'm sorry, I can't do that: {reason}.", reason=reason))
             self.run.outcome = "refused"
             return False
         if kind == "transfer":
             reason = self._value(action, "reason") or "this needs a person"
-            self.run.messages.append({"role": "assistant", "content": "",
+            spoken = self._spoken(action, "", reason=reason) if "say" in action.args else ""
+            self.run.messages.append({"role": "assistant", "content": spoken,
                                       "tool_calls": [{"name": TRANSFER_TOOL, "arguments": {"reason": reason}}]})
             self.run.messages.append({"role": "tool", "name": TRANSFER_TOOL,
                                       "content": '{"status": "transferred"}'})
@@ -137,6 +141,21 @@ class TreeRunner:
             self.run.outcome = "transferred"
             return False
         raise Rejected(f"unknown action {kind}")
+
+    def _spoken(self, action: Action, default: str, told: Any = None, **names: Any) -> str:
+        """The gold message of a user action: its ``say:`` template rendered (with the action's own values as
+        ``names``), checked to read as what the action is; else ``default``."""
+        template = action.args.get("say")
+        if template is None:
+            return default
+        try:
+            text = render(template.text, {**self.env, **names}).strip()
+        except Exception as exc:  # an undefined name for this sample: report, don't crash
+            raise Rejected(f"{action.kind}: cannot render its say text '{template.text}': {exc}") from None
+        problem = say_problem(action.kind, text, told)
+        if problem is not None:
+            self.run.say_problems.append((action, problem))
+        return text
 
     def _call(self, tool: str, args: dict[str, Any], bind: str | None) -> None:
         outcome = self.runner.call(tool, args)

@@ -96,6 +96,7 @@ class TaskGenerator:
         self.attempts: dict[str, Attempts] = {w: Attempts() for w in self.workflows}
         self.gold_failures: list[GoldFailure] = []
         self.early_leaves: list[EarlyLeave] = []
+        self.say_problems: dict[tuple[str, Any], tuple[str, str, Any]] = {}  # (workflow, action) -> task, why, pos
         # python tools change the state behind the journal's back: with one that writes, copy states instead
         self._journaled = not any(t.implementation == "python" and t.access == "write" for t in self.tools.values())
         self._initial_fields: dict[str, set[str]] = {}
@@ -189,6 +190,8 @@ class TaskGenerator:
         request = {"refused": "violation", "transferred": "escalation"}.get(run.outcome, "legal")
         digest = _stable_hash(wf.name, run.path, persona.name if persona else None, state_seed, slots, adversarial)
         task_id = f"{wf.name}/{'.'.join(run.path) or 'main'}/{persona.name if persona else 'none'}/{digest[:10]}"
+        for action, problem in run.say_problems:
+            self.say_problems.setdefault((wf.name, action.ypath), (task_id, problem, action.pos))
         verifiers = self.specs.verifiers_of(wf.name)
         evidence = Evidence(
             calls=[CallRecord(c["name"], c["arguments"], c["ok"]) for c in run.calls],

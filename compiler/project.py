@@ -92,6 +92,12 @@ def _compile_domain(project: CompiledProject, name: str) -> None:
         project.diagnostics.add(Diagnostic("AQ606", msg, wf.origin.path, leave.pos,
                                            hint="tell the user the results after the last tool call: the user ends "
                                                 "the conversation once every inform_user value has been said"))
+    for (wf_name, _), (task_id, problem, pos) in generator.say_problems.items():
+        wf = specs.workflows[wf_name]
+        project.diagnostics.add(Diagnostic("AQ623", f"the say text of this action does not work as a gold message "
+                                                    f"(task {task_id}): {problem}", wf.origin.path, pos,
+                                           hint="the simulated user and the verifiers read gold messages by rule: "
+                                                "see 'say:' in docs/spec-language.md"))
     project.domains[name] = CompiledDomain(name, generator, tasks)
 
 

@@ -9,7 +9,7 @@ from aqwen_spec.check.scopes import state_scope
 from aqwen_spec.diagnostics import did_you_mean
 from aqwen_spec.documents.workflow import Workflow
 from aqwen_spec.resolved import Origin, ResolvedDomain, ResolvedTool, ResolvedWorkflow
-from aqwen_spec.tree import Action, Node, Select, Sequence, TreeParser
+from aqwen_spec.tree import SAY_NAMES, Action, Node, Select, Sequence, TreeParser
 from aqwen_spec.types import ANY, BOOL, Type, is_assignable
 
 
@@ -78,7 +78,8 @@ def _check_action(checker: DocChecker, action: Action, domain: ResolvedDomain, t
     if action.kind != "call":
         for name, arg in action.args.items():
             if arg.is_text:
-                checker.template(arg.text, arg.ypath, {*slots, *bindings})
+                extra = SAY_NAMES[action.kind] if name == "say" else ()
+                checker.template(arg.text, arg.ypath, {*slots, *bindings, *extra})
             arg.expr = _arg_expr(checker, arg, scope, None, f"'{name}'")
         if action.kind == "inform_user" and "value" not in action.args:
             checker.report("AQ104", "inform_user needs the value the agent must tell", action.ypath)

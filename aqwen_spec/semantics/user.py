@@ -6,6 +6,7 @@ One place, so the compiler's gold trajectories and exports and the runtime's scr
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 
@@ -30,6 +31,45 @@ def opening(task: dict[str, Any]) -> str:
                 about = str(item.get("about") or "it")
                 text = text.replace(f" ({value})", "").replace(value, f"(you can ask me for {about})")
     return f"{text} {' '.join(user.get('pressure', []))}".strip()
+
+
+CONFIRM = re.compile(r"\b(confirm|shall i|should i|go ahead|proceed|ok to|okay to)\b", re.I)
+"""What makes the scripted user read a question as asking for its go-ahead."""
+
+
+def reads_as(text: str) -> str:
+    """How the scripted user reads an agent's message: ``refusal``, ``confirmation``, ``question`` or ``statement``."""
+    from aqwen_spec.semantics.verify import REFUSAL
+
+    if REFUSAL.search(text):
+        return "refusal"
+    if "?" in text:
+        return "confirmation" if CONFIRM.search(text) else "question"
+    return "statement"
+
+
+_SAY_READS = {"ask_user": ("question", "confirmation"), "confirm": ("confirmation",), "inform_user": ("statement",),
+              "refuse": ("refusal",)}
+_SAY_NEEDS = {"question": "a question (with a '?', and no refusal words)",
+              "confirmation": "a question asking for the go-ahead (a '?' and 'confirm', 'shall I', 'go ahead', "
+                              "'proceed' ...)",
+              "statement": "a statement (no '?', and no refusal words such as can't or unable to)",
+              "refusal": "a refusal (with can't, cannot, unable to, not allowed, must decline ...)"}
+
+
+def say_problem(kind: str, text: str, value: Any = None) -> str | None:
+    """Why a gold message written by a ``say:`` template would not work with the simulated user and the verifiers
+    (None when it does): it must read as what its action is, and an ``inform_user`` text must state its value."""
+    from aqwen_spec.semantics.verify import mentions
+
+    wanted = _SAY_READS.get(kind)
+    if not text.strip():
+        return "it renders to an empty message"
+    if wanted is not None and reads_as(text) not in wanted:
+        return f"it must read as {_SAY_NEEDS[wanted[0]]}, but reads as a {reads_as(text)}: {text!r}"
+    if kind == "inform_user" and not mentions(text, value):
+        return f"it does not state the value {say(value)!r}: {text!r}"
+    return None
 
 
 def heard_everything(informs: list[dict[str, Any]], heard: str) -> bool:

@@ -9,13 +9,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from aqwen_spec.semantics.user import heard_everything, opening, say
+from aqwen_spec.semantics.user import CONFIRM, heard_everything, opening, say
 
 STOP = "###STOP###"
 TRANSFER = "###TRANSFER###"
 
 _WORDS = re.compile(r"[a-z0-9]+")
-_CONFIRM = re.compile(r"\b(confirm|shall i|should i|go ahead|proceed|ok to|okay to)\b", re.I)
+_CONFIRM = CONFIRM
 _STOPWORDS = frozenset(
     "the a an of to for your you me my is it this that please could would can tell give".split()  # noqa: SIM905
 )
