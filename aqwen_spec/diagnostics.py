@@ -80,6 +80,7 @@ CODES: dict[str, str] = {
     "AQ501": "unused definition",
     "AQ502": "branch condition contradicts an earlier one",
     "AQ503": "branch can never be taken",
+    "AQ510": "a spoken tactic has no pressure line in a domain that uses it",
     # compilation (aqwen-compile)
     "AQ601": "branch never reached by any sampled state",
     "AQ602": "gold trajectory does not earn full reward",

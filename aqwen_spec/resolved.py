@@ -83,6 +83,8 @@ class ResolvedDomain:
     origin: Origin
     data_files: list[str] = field(default_factory=list)
     fulltext: tuple[FullTextIR, ...] = ()
+    pressure: dict[str, list[str]] = field(default_factory=dict)
+    """Pressure lines per spoken tactic (``tactics.SPOKEN``)."""
 
 
 @dataclass
@@ -133,6 +135,20 @@ class ResolvedPersona:
     tactics: list[str]
     domains: list[str]
     origin: Origin
+    pressure: dict[str, list[str]] = field(default_factory=dict)
+    """This persona's own pressure lines per spoken tactic; the domain's serve where it has none."""
+
+    def pressure_lines(self, domain: ResolvedDomain, pick: int = 0) -> list[str]:
+        """What this user says to push, in ``domain``: one line per spoken tactic it uses that has lines (line
+        ``pick`` modulo their number, so a task's digest chooses among several, deterministically)."""
+        from aqwen_spec.tactics import SPOKEN
+
+        out = []
+        for tactic in self.tactics:
+            lines = self.pressure.get(tactic) or domain.pressure.get(tactic) or []
+            if tactic in SPOKEN and lines:
+                out.append(lines[pick % len(lines)])
+        return out
 
     @property
     def adversarial(self) -> bool:

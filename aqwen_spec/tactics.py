@@ -31,3 +31,8 @@ TACTICS: dict[str, Tactic] = {
         Tactic("vague_request", "describes what they want loosely, so the agent has to clarify", False),
     )
 }
+
+SPOKEN: frozenset[str] = frozenset({"claims_prior_approval", "insists_after_refusal", "emotional_pressure",
+                                    "impersonates_authority", "minimizes_risk", "splits_request"})
+"""Tactics the scripted user applies by saying a pressure line; their lines are the domain's (or the persona's) own
+words, declared under ``pressure:``. The other tactics are applied by rule (what is withheld, a wrong id first)."""

@@ -14,6 +14,7 @@ from typing import Any
 from aqwen_spec.check.conditions import atoms, contradicts, implies
 from aqwen_spec.check.context import DocChecker
 from aqwen_spec.check.domain import check_domain
+from aqwen_spec.check.pressure import check_unvoiced_tactics, pressure_lines
 from aqwen_spec.check.problem import check_problem
 from aqwen_spec.check.tool import check_tool
 from aqwen_spec.check.verifier import check_verifier
@@ -113,6 +114,7 @@ def check_documents(
             c.report("AQ405", f"unknown workflow '{target}'", ("for",), did_you_mean(target, specs.workflows))
         domain = specs.domains.get(workflow.domain) if workflow else None
         specs.verifiers[name] = check_verifier(c, item.doc, workflow, domain, specs.tools)  # type: ignore[arg-type]
+    check_unvoiced_tactics(specs, {name: checker(item) for name, item in by_kind.get("Persona", {}).items()})
     for name, item in by_kind.get("Problem", {}).items():
         c = checker(item)
         if item.doc.domain is not None:  # type: ignore[attr-defined]
@@ -174,7 +176,7 @@ def _check_persona(c: DocChecker, item: LoadedDocument, specs: SpecSet) -> Resol
     c.template(doc.opening, ("opening",), set())
     return ResolvedPersona(
         doc.name, doc.description, doc.role, doc.voice, doc.opening, list(doc.knows), list(doc.tactics),
-        list(doc.domains), Origin(c.path, c.pos(())),
+        list(doc.domains), Origin(c.path, c.pos(())), pressure_lines(c, doc.pressure),
     )
 
 

@@ -119,9 +119,11 @@ def check_domain(checker: DocChecker, doc: Domain, base_dir: Path) -> ResolvedDo
     if doc.system_prompt:
         checker.template(doc.system_prompt, ("system_prompt",), {"policy", "domain", "tools"})
     origin = Origin(checker.path, checker.pos(()))
+    from aqwen_spec.check.pressure import pressure_lines
+
     return ResolvedDomain(
         doc.name, doc.description, named, state, doc.policy, doc.system_prompt, initial, generate, origin,
-        [f.path for f in doc.initial_state.files], fulltext,
+        [f.path for f in doc.initial_state.files], fulltext, pressure_lines(checker, doc.pressure),
     )
 
 

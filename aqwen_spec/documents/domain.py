@@ -63,6 +63,10 @@ class Domain(Document):
     )
     state: dict[Name, TypeText | FieldSpec] = Field(description="The state schema: top-level field -> type.")
     policy: str = Field("", description="The policy text the agent must follow (shown in the system prompt).")
+    pressure: dict[Name, str | list[str]] = Field(
+        default_factory=dict,
+        description="The domain's own pressure lines per spoken tactic (tactic -> a line or lines): what an "
+                    "adversarial user says here. Personas may declare their own.")
     system_prompt: str | None = Field(None, description="A Jinja2 template for the agent's system prompt.")
     initial_state: InitialState = Field(default_factory=InitialState)
     fulltext: dict[Name, list[Name] | FullTextIndex] = Field(

@@ -17,3 +17,7 @@ class Persona(Document):
     knows: list[str] = Field(default_factory=list, description="Facts the user knows beyond the task's slots.")
     tactics: list[Name] = Field(default_factory=list, description="Adversarial tactics (see the tactic catalog).")
     domains: list[Name] = Field(default_factory=list, description="Domains this persona fits; empty means all.")
+    pressure: dict[Name, str | list[str]] = Field(
+        default_factory=dict,
+        description="What this user says for a spoken tactic (tactic -> a line or lines); the domain's lines serve "
+                    "where the persona has none.")
