@@ -80,6 +80,7 @@ CODES: dict[str, str] = {
     "AQ501": "unused definition",
     "AQ502": "branch condition contradicts an earlier one",
     "AQ503": "branch can never be taken",
+    "AQ505": "a name in a predicate is an element's field that hides an outer name",
     # compilation (aqwen-compile)
     "AQ601": "branch never reached by any sampled state",
     "AQ602": "gold trajectory does not earn full reward",

@@ -73,8 +73,8 @@ class DocChecker:
             return ANY
         typ, problems = check_expr(expr, scope)
         for p in problems:
-            self.report(p.code, p.message, ypath, p.hint, rel=p.pos)
-        if problems:
+            self.report(p.code, p.message, ypath, p.hint, rel=p.pos, warning=p.warning)
+        if any(not p.warning for p in problems):
             return ANY
         if expect is not None and not is_assignable(typ, expect):
             if expect == BOOL:
@@ -119,7 +119,7 @@ class DocChecker:
             return None
         for p in check_program(program, scope):
             at, rel = where(p.pos)
-            self.report(p.code, p.message, at, p.hint, rel=rel)
+            self.report(p.code, p.message, at, p.hint, rel=rel, warning=p.warning)
         return program
 
     def template(self, text: str, ypath: YPath, known: set[str]) -> None:

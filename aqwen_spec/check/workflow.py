@@ -106,7 +106,7 @@ def _check_action(checker: DocChecker, action: Action, domain: ResolvedDomain, t
             from aqwen_spec.expr import check_expr
 
             typ, problems = check_expr(arg.expr, scope)
-            if not problems and not is_assignable(typ, param.type):
+            if not [p for p in problems if not p.warning] and not is_assignable(typ, param.type):
                 checker.report("AQ408", f"argument '{name}' of '{tool.name}' should be {param.type.render()}, "
                                f"but it is {typ.render()}", action.ypath, rel=arg.offset)
     for name, param in tool.params.items():
