@@ -281,7 +281,7 @@ def _one_diagnostic(path: YPath, errors: list[Any], ydoc: YamlDoc, model: type[B
     if all(e["type"] in _TYPE_WORDS for e in errors):
         expected = " or ".join(dict.fromkeys(_TYPE_WORDS[e["type"]] for e in errors))
         msg = f"{where} should be {expected}, not {describe(value)}"
-        return Diagnostic("AQ105", msg, ydoc.path, ydoc.value_pos(path))
+        return Diagnostic("AQ105", msg, ydoc.path, ydoc.value_pos(path), hint=ydoc.bool_hint(path))
     err = next(e for e in errors if e["type"] not in _TYPE_WORDS)
     if err["type"] == "string_pattern_mismatch":
         msg = f"{where}: '{value}' is not a valid name (letters, digits and '_', not starting with a digit)"

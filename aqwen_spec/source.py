@@ -59,10 +59,18 @@ class YamlDoc:
     values: dict[YPath, Pos] = field(default_factory=dict)
     keys: dict[YPath, Pos] = field(default_factory=dict)
     scalars: dict[YPath, ScalarInfo] = field(default_factory=dict)
+    bool_words: dict[YPath, str] = field(default_factory=dict)
+    """Unquoted scalars YAML read as booleans, as written (``off``, ``yes``, ``True``)."""
 
     @property
     def path(self) -> str:
         return self.source.path
+
+    def bool_hint(self, ypath: YPath) -> str | None:
+        """A hint for a boolean found where text was meant: YAML 1.1 reads ``off``, ``on``, ``yes``, ``no``
+        unquoted as booleans."""
+        word = self.bool_words.get(ypath)
+        return f"`{word}` is read as a boolean by YAML: quote it" if word is not None else None
 
     def value_pos(self, ypath: YPath) -> Pos:
         """The position of the value at ``ypath``, or of its nearest existing ancestor."""
@@ -200,6 +208,8 @@ class _Builder:
         if tag == _YAML + "null":
             return None
         if tag == _YAML + "bool":
+            if style is None:
+                self.doc.bool_words[ypath] = node.value
             return _scalars.construct_yaml_bool(node)
         if tag == _YAML + "int":
             return _scalars.construct_yaml_int(node)
