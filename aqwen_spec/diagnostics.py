@@ -45,6 +45,7 @@ CODES: dict[str, str] = {
     "AQ106": "invalid value",
     "AQ107": "invalid name",
     "AQ108": "invalid knob range or default",
+    "AQ109": "checks skipped because a file does not parse or a document is invalid",
     # types and schemas
     "AQ201": "unknown type",
     "AQ202": "invalid type declaration",

@@ -8,14 +8,14 @@ from __future__ import annotations
 import re
 import types
 import typing
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from aqwen_spec.diagnostics import Diagnostic, Diagnostics, did_you_mean
+from aqwen_spec.diagnostics import Diagnostic, Diagnostics, Pos, did_you_mean
 from aqwen_spec.documents import KINDS, Document
 from aqwen_spec.source import SourceFile, YamlDoc, YPath, parse_yaml, read_source
 
@@ -36,26 +36,68 @@ class LoadedDocument:
 
 
 @dataclass
+class Broken:
+    """Documents that exist but failed to load, by (kind, name), each with why: references to them are not
+    reported again, and are counted, so the report can say how many checks a broken file or document held up."""
+
+    reasons: dict[tuple[str, str], tuple[str, Pos, str]] = field(default_factory=dict)
+    """(kind, name) -> (path, position, why), ``why`` as in "checks skipped because {why}"."""
+    skipped: dict[tuple[str, Pos, str], int] = field(default_factory=dict)
+
+    def add(self, key: tuple[str, str], path: str, pos: Pos, why: str) -> None:
+        self.reasons.setdefault(key, (path, pos, why))
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.reasons
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self.reasons)
+
+    def __bool__(self) -> bool:
+        return bool(self.reasons)
+
+    def skip(self, key: tuple[str, str]) -> bool:
+        """Whether a reference to ``key`` stems from a broken document; if so, it is counted as skipped."""
+        reason = self.reasons.get(key)
+        if reason is None:
+            return False
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        return True
+
+    def skip_kind(self, kind: str) -> bool:
+        """Whether some document of ``kind`` is broken (a check that needs all of them is skipped, and counted)."""
+        key = next((k for k in self.reasons if k[0] == kind), None)
+        return key is not None and self.skip(key)
+
+    def report(self, diagnostics: Diagnostics) -> None:
+        """One AQ109 note per broken file or document that held checks up, at its own problem."""
+        for (path, pos, why), n in sorted(self.skipped.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+            checks = "check" if n == 1 else "checks"
+            diagnostics.warning("AQ109", f"{n} further {checks} skipped because {why}", path, pos,
+                                "fix this first: the checks that refer to it run again then")
+
+
+@dataclass
 class LoadResult:
     documents: list[LoadedDocument]
     sources: dict[str, SourceFile]
     diagnostics: Diagnostics
     roots: list[Path]
-    broken: set[tuple[str, str]]
-    """(kind, name) of documents that exist but failed to load: references to them are not reported again."""
+    broken: Broken
+    """Documents that exist but failed to load: references to them are not reported again."""
 
 
 _KIND_LINE = re.compile(r"^kind:\s*([A-Za-z_]\w*)\s*$", re.MULTILINE)
 _NAME_LINE = re.compile(r"^name:\s*([A-Za-z_]\w*)\s*$", re.MULTILINE)
 
 
-def _declared_names(text: str) -> set[tuple[str, str]]:
+def _declared_names(text: str) -> list[tuple[str, str]]:
     """(kind, name) pairs read off the text of a file that did not parse, document by document."""
-    found = set()
+    found = []
     for chunk in re.split(r"^---\s*$", text, flags=re.MULTILINE):
         kind, name = _KIND_LINE.search(chunk), _NAME_LINE.search(chunk)
         if kind and name:
-            found.add((kind.group(1), name.group(1)))
+            found.append((kind.group(1), name.group(1)))
     return found
 
 
@@ -90,7 +132,7 @@ def load_documents(paths: Iterable[Path]) -> LoadResult:
     diagnostics = Diagnostics()
     documents: list[LoadedDocument] = []
     sources: dict[str, SourceFile] = {}
-    broken: set[tuple[str, str]] = set()
+    broken = Broken()
     roots = list(paths)
     files: list[Path] = []
     for root in roots:
@@ -107,13 +149,18 @@ def load_documents(paths: Iterable[Path]) -> LoadResult:
         docs, problems = parse_yaml(source)
         diagnostics.extend(problems)
         if problems:
-            broken |= _declared_names(source.text)
+            first = min(problems, key=lambda d: d.pos)
+            for key in _declared_names(source.text):
+                broken.add(key, source.path, first.pos, f"{Path(source.path).name} does not parse")
         for ydoc in docs:
+            before = len(diagnostics)
             loaded = validate_document(ydoc, diagnostics)
             if loaded is not None:
                 documents.append(loaded)
             elif isinstance(ydoc.data, dict) and isinstance(ydoc.data.get("name"), str):
-                broken.add((str(ydoc.data.get("kind")), ydoc.data["name"]))
+                kind, name = str(ydoc.data.get("kind")), ydoc.data["name"]
+                at = diagnostics.items[before].pos if len(diagnostics) > before else ydoc.pos
+                broken.add((kind, name), ydoc.path, at, f"{kind} '{name}' is invalid")
     return LoadResult(documents, sources, diagnostics, roots, broken)
 
 

@@ -19,7 +19,7 @@ from aqwen_spec.check.tool import check_tool
 from aqwen_spec.check.verifier import check_verifier
 from aqwen_spec.check.workflow import check_workflow
 from aqwen_spec.diagnostics import Diagnostics, SpecError, did_you_mean
-from aqwen_spec.loader import LoadedDocument, load_documents
+from aqwen_spec.loader import Broken, LoadedDocument, load_documents
 from aqwen_spec.resolved import Origin, ResolvedPersona, SpecSet
 from aqwen_spec.source import SourceFile
 from aqwen_spec.tactics import TACTICS
@@ -54,11 +54,11 @@ def load_specs(path: Path | str) -> SpecSet:
 
 
 def check_documents(
-    documents: list[LoadedDocument], diagnostics: Diagnostics, broken: set[tuple[str, str]] | None = None
+    documents: list[LoadedDocument], diagnostics: Diagnostics, broken: Broken | None = None
 ) -> SpecSet:
     """Check validated documents together. References to ``broken`` documents (which failed to load, and were
-    reported then) are not reported again, so one mistake gives one diagnostic."""
-    broken = broken or set()
+    reported then) are not reported again, so one mistake gives one diagnostic (and a count of what it held up)."""
+    broken = broken if broken is not None else Broken()
     by_kind: dict[str, dict[str, LoadedDocument]] = {}
     for item in documents:
         seen = by_kind.setdefault(item.doc.kind, {})
@@ -85,7 +85,7 @@ def check_documents(
     def domain_of(item: LoadedDocument, field: str = "domain") -> Any:
         name = getattr(item.doc, field)
         if name not in specs.domains:
-            if ("Domain", name) not in broken:
+            if not broken.skip(("Domain", name)):
                 hint = did_you_mean(name, specs.domains)
                 checker(item).report("AQ402", f"unknown domain '{name}'", (field,), hint)
             return None
@@ -98,7 +98,7 @@ def check_documents(
     for name, item in by_kind.get("Workflow", {}).items():
         c = checker(item)
         for i, persona in enumerate(item.doc.personas):  # type: ignore[attr-defined]
-            if persona not in specs.personas and ("Persona", persona) not in broken:
+            if persona not in specs.personas and not broken.skip(("Persona", persona)):
                 hint = did_you_mean(persona, specs.personas)
                 c.report("AQ404", f"unknown persona '{persona}'", ("personas", i), hint)
         wf = check_workflow(c, item.doc, domain_of(item), specs.tools, broken)  # type: ignore[arg-type]
@@ -109,10 +109,11 @@ def check_documents(
         c = checker(item)
         target = item.doc.for_  # type: ignore[attr-defined]
         workflow = specs.workflows.get(target)
-        if workflow is None and target not in by_kind.get("Workflow", {}) and ("Workflow", target) not in broken:
+        if workflow is None and target not in by_kind.get("Workflow", {}) and not broken.skip(("Workflow", target)):
             c.report("AQ405", f"unknown workflow '{target}'", ("for",), did_you_mean(target, specs.workflows))
         domain = specs.domains.get(workflow.domain) if workflow else None
-        specs.verifiers[name] = check_verifier(c, item.doc, workflow, domain, specs.tools)  # type: ignore[arg-type]
+        specs.verifiers[name] = check_verifier(c, item.doc, workflow, domain, specs.tools,  # type: ignore[arg-type]
+                                               broken)
     for name, item in by_kind.get("Problem", {}).items():
         c = checker(item)
         if item.doc.domain is not None:  # type: ignore[attr-defined]
@@ -121,16 +122,17 @@ def check_documents(
     for name, item in by_kind.get("Pipeline", {}).items():
         _check_pipeline(checker(item), item, specs, broken)
         specs.pipelines[name] = item.doc
-    _unused(by_kind, specs, diagnostics)
+    _unused(by_kind, specs, diagnostics, broken)
+    broken.report(diagnostics)
     return specs
 
 
 BUILTIN_MODELS = ("builtin:tiny-qwen3", "builtin:smollm2-135m")
 
 
-def _check_pipeline(c: DocChecker, item: LoadedDocument, specs: SpecSet, broken: set[tuple[str, str]]) -> None:
+def _check_pipeline(c: DocChecker, item: LoadedDocument, specs: SpecSet, broken: Broken) -> None:
     doc: Any = item.doc
-    if doc.domain not in specs.domains and ("Domain", doc.domain) not in broken:
+    if doc.domain not in specs.domains and not broken.skip(("Domain", doc.domain)):
         c.report("AQ402", f"unknown domain '{doc.domain}'", ("domain",), did_you_mean(doc.domain, specs.domains))
     model = doc.model.name
     if model.startswith("builtin:") and model not in BUILTIN_MODELS:
@@ -149,15 +151,15 @@ def _check_pipeline(c: DocChecker, item: LoadedDocument, specs: SpecSet, broken:
 
 
 def _check_reasoning_stage(c: DocChecker, stage: Any, ypath: tuple[Any, ...], domain: str, specs: SpecSet,
-                           broken: set[tuple[str, str]]) -> None:
+                           broken: Broken) -> None:
     """A reasoning flywheel needs Problem documents of its domain; the problems it names must exist."""
     available = specs.problems_of(domain)
     for j, name in enumerate(stage.problems):
-        if name not in available and ("Problem", name) not in broken:
+        if name not in available and not broken.skip(("Problem", name)):
             message = f"problem '{name}' is not of domain '{domain}'" if name in specs.problems \
                 else f"unknown problem '{name}'"
             c.report("AQ411", message, (*ypath, "problems", j), did_you_mean(name, available))
-    if not available and not any(kind == "Problem" for kind, _ in broken):
+    if not available and not broken.skip_kind("Problem"):
         c.report("AQ410", f"a reasoning_flywheel stage needs Problem documents, and domain '{domain}' has none",
                  (*ypath, "stage"), "add kind: Problem documents with this domain (or with no domain)")
 
@@ -201,7 +203,9 @@ def _check_branches(c: DocChecker, node: Node) -> None:
         _check_branches(c, branch.body)
 
 
-def _unused(by_kind: dict[str, dict[str, LoadedDocument]], specs: SpecSet, diagnostics: Diagnostics) -> None:
+def _unused(by_kind: dict[str, dict[str, LoadedDocument]], specs: SpecSet, diagnostics: Diagnostics,
+            broken: Broken) -> None:
+    """Warn about definitions nothing uses; a broken document that could use them holds the warning back."""
     called = {a.tool for wf in specs.workflows.values() for a in walk_actions(wf.tree) if a.kind == "call"}
     called |= {c.tool for v in specs.verifiers.values() for c in v.checks if c.tool}
     verified = {v.workflow for v in specs.verifiers.values()}
@@ -212,14 +216,14 @@ def _unused(by_kind: dict[str, dict[str, LoadedDocument]], specs: SpecSet, diagn
         diagnostics.warning("AQ501", message, item.path, item.yaml.value_pos(("name",)))
 
     for name in specs.tools:
-        if name not in called:
+        if name not in called and not (broken.skip_kind("Workflow") or broken.skip_kind("Verifier")):
             warn("Tool", name, f"tool '{name}' is never called by a workflow or named by a verifier")
     for name in specs.workflows:
-        if name not in verified:
+        if name not in verified and not broken.skip_kind("Verifier"):
             warn("Workflow", name, f"workflow '{name}' has no verifier, so its tasks cannot be scored")
     for name in specs.personas:
-        if name not in used_personas:
+        if name not in used_personas and not broken.skip_kind("Workflow"):
             warn("Persona", name, f"persona '{name}' is not used by any workflow")
     for name in specs.domains:
-        if not specs.workflows_of(name):
+        if not specs.workflows_of(name) and not broken.skip_kind("Workflow"):
             warn("Domain", name, f"domain '{name}' has no workflow")
