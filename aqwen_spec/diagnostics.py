@@ -177,9 +177,21 @@ class SpecError(Exception):
         super().__init__(summary + more)
 
 
+_NEGATIONS = ("dis", "un", "in", "im", "ir", "il", "non", "non_", "non-", "not_", "no_", "de", "anti")
+
+
+def is_opposite(a: str, b: str) -> bool:
+    """Whether one word is the other with a negating prefix (``connected``/``disconnected``, ``active``/``inactive``):
+    close in spelling, opposite in meaning, so never a suggestion for each other."""
+    a, b = a.lower(), b.lower()
+    short, long = sorted((a, b), key=len)
+    return any(long == p + short for p in _NEGATIONS)
+
+
 def did_you_mean(word: str, options: Iterable[str]) -> str | None:
-    """A hint naming the closest option, if one is close enough."""
+    """A hint naming the closest option, if one is close enough (and not its opposite)."""
     import difflib  # only error paths need it
 
-    matches = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    candidates = [o for o in options if not is_opposite(word, o)]
+    matches = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
     return f"did you mean '{matches[0]}'?" if matches else None

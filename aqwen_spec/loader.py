@@ -87,6 +87,7 @@ class LoadResult:
     """Documents that exist but failed to load: references to them are not reported again."""
 
 
+_TYPE_FORMS = ("enum", "list", "map", "optional")
 _KIND_LINE = re.compile(r"^kind:\s*([A-Za-z_]\w*)\s*$", re.MULTILINE)
 _NAME_LINE = re.compile(r"^name:\s*([A-Za-z_]\w*)\s*$", re.MULTILINE)
 
@@ -300,6 +301,20 @@ def map_validation_errors(exc: ValidationError, ydoc: YamlDoc, model: type[BaseM
             path, _ = _resolve_loc(ydoc.data, loc)
         by_path.setdefault(path, []).append(err)
 
+    # '{enum: [...]}' where a field or parameter mapping is expected: the type form belongs under 'type:'; say that
+    # once, at the form, instead of "missing 'type'" plus "unknown key 'enum'"
+    for path, errors in list(by_path.items()):
+        form = path[-1] if path else None
+        missing_type = (*path[:-1], "type")
+        if (
+            form in _TYPE_FORMS
+            and errors[0]["type"] == "extra_forbidden"
+            and missing_type in by_path
+            and all(e["type"] == "missing" for e in by_path[missing_type])
+        ):
+            del by_path[missing_type]
+            by_path[path] = [{**errors[0], "type": "type_form_outside_type"}]
+
     diags: list[Diagnostic] = []
     deepest = set(by_path)
     for path, errors in sorted(by_path.items(), key=lambda kv: (len(kv[0]), str(kv[0]))):
@@ -321,6 +336,14 @@ def _one_diagnostic(path: YPath, errors: list[Any], ydoc: YamlDoc, model: type[B
         allowed = _keys_of(_model_at(model, path[:-1]))
         hint = did_you_mean(str(key), allowed) or ("allowed keys: " + ", ".join(allowed) if allowed else None)
         return Diagnostic("AQ103", f"unknown key '{key}'", ydoc.path, ydoc.key_pos(path), hint=hint)
+    if kind == "type_form_outside_type":
+        rest = {k: v for k, v in (_get(ydoc.data, path[:-1]) or {}).items() if k != key}
+        more = "".join(f", {k}: ..." for k in rest)
+        written = _get(ydoc.data, path)
+        shown = "[" + ", ".join(map(str, written)) + "]" if isinstance(written, list) else str(written)
+        hint = f"the type goes under 'type': write {{type: {{{key}: {shown if len(shown) < 60 else '...'}}}{more}}}"
+        return Diagnostic("AQ103", f"'{key}' is a type, not a key of this mapping", ydoc.path, ydoc.key_pos(path),
+                          hint=hint)
     if kind == "missing":
         parent = path[:-1]
         return Diagnostic("AQ104", f"missing required key '{key}'", ydoc.path, ydoc.value_pos(parent))

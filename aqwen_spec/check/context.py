@@ -135,8 +135,8 @@ class DocChecker:
             self.report(p.code, p.message, at, p.hint, rel=rel, warning=p.warning)
         return program
 
-    def template(self, text: str, ypath: YPath, known: set[str]) -> None:
+    def template(self, text: str, ypath: YPath, known: set[str], types: dict[str, Type] | None = None) -> None:
         from aqwen_spec.templates import check_template
 
-        for p in check_template(text, known):
+        for p in check_template(text, known, types):
             self.report(p.code, p.message, ypath, p.hint, rel=p.pos)

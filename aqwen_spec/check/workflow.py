@@ -40,7 +40,7 @@ def check_workflow(
         if tree is not None:
             _check_node(checker, tree, domain, tools, slot_types, bindings, broken if broken is not None else Broken())
     known = {*doc.slots, "persona", *bindings}
-    checker.template(doc.instruction, ("instruction",), known)
+    checker.template(doc.instruction, ("instruction",), known, {**slot_types, **bindings})
     if tree is None:
         return None
     return ResolvedWorkflow(

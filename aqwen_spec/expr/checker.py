@@ -141,6 +141,22 @@ class Scope:
         return isinstance(name, str) and self.lookup(name) is not None
 
 
+def _rebind_hint(name: str, t: Type) -> str:
+    """How to change what a parameter or state field holds: through its fields or entries if it has any, else
+    with a local copy."""
+    u = unwrap_optional(t)
+    if isinstance(u, (RecordT, VariantT)):
+        return f"only names made with 'let' can be reassigned; assign its fields instead ({name}.field = ...)"
+    if isinstance(u, (MapT, ListT)):
+        return f"only names made with 'let' can be reassigned; assign its entries instead ({name}[key] = ...)"
+    if u == ANY:
+        return (
+            "only names made with 'let' can be reassigned; assign fields or entries instead "
+            f"({name}.field = ... or {name}[key] = ...)"
+        )
+    return f"only names made with 'let' can be reassigned: keep the new value in a local (let new_{name} = ...)"
+
+
 def _source_text(e: A.Expr) -> str:
     """How a predicate's source reads in a hint: ``users``, ``state.users``, else ``xs``."""
     if isinstance(e, A.Name):
@@ -615,13 +631,7 @@ class _Checker:
         if isinstance(target, A.Name):
             t = self.expr(target, scope)
             if rebind and target.id in scope and not scope.is_assignable(target.id):
-                self.report(
-                    "AQ307",
-                    f"'{target.id}' cannot be reassigned",
-                    target.pos,
-                    "only names made with 'let' can be reassigned; assign fields or entries instead "
-                    f"({target.id}.field = ... or {target.id}[key] = ...)",
-                )
+                self.report("AQ307", f"'{target.id}' cannot be reassigned", target.pos, _rebind_hint(target.id, t))
             return t
         if isinstance(target, (A.Field, A.Index)):
             root: A.Expr = target
@@ -687,7 +697,7 @@ class _Checker:
         if not isinstance(lt, ListT):
             return  # reported by the function's type rule
         if call.func == "append":
-            self.store(value, self._peek_in(value, scope), lt.item, f"a {lt.render()}", scope)
+            self.store(value, self._peek_in(value, scope), lt.item, "a list whose items are", scope)
         elif call.func == "extend":
             vt = self._peek_in(value, scope)
             self.store(value, vt, lt, "a list", scope)

@@ -677,6 +677,30 @@ def _friendly(e: UnexpectedInput, st: _LexState, text: str) -> ExprSyntaxError:
             return ExprSyntaxError(f"expected {what} after '{prev.value}', found {found}", pos, hint)
         if tok.type == "$END":
             return ExprSyntaxError("unexpected end of text", pos, hint)
+        if (
+            st.mode == "program"
+            and prev is not None
+            and prev.type == "RPAR"
+            and tok.type in ("LSQB", "DOT", "EQUAL", "AUGOP")
+            and "RPAR" not in expected
+        ):
+            # 'last(xs)["k"] = v': only append/extend/remove calls may start a statement, and no target is a call
+            return ExprSyntaxError(
+                "an assignment target cannot start with a call",
+                pos,
+                "name the value first, e.g. 'let item = last(xs)' then 'item[\"k\"] = v': 'let' names the stored "
+                "value itself, so the change reaches the state",
+            )
+        if tok.type == "_SEP" and "BLOCK_OPEN" in expected:
+            # only an if/elif/for header or an 'else' waits for a block: the line ended before its '{'
+            return ExprSyntaxError(
+                "unexpected end of statement, expected '{'",
+                pos,
+                "put '{' on the same line as 'else'"
+                if prev is not None and prev.type == "ELSE"
+                else "a condition may span lines only inside parentheses: 'if (a' then 'and b) {' on the next line; "
+                "the '{' goes where the condition ends",
+            )
         if tok.type == "IF" and prev is not None and prev.type == "ELSE":
             hint = "write 'elif'"
         elif tok.type in _EXPR_START and prev is not None and prev.type in _EXPR_END:
