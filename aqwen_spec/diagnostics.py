@@ -46,6 +46,7 @@ CODES: dict[str, str] = {
     "AQ107": "invalid name",
     "AQ108": "invalid knob range or default",
     "AQ109": "checks skipped because a file does not parse or a document is invalid",
+    "AQ110": "pipeline settings the trainer rejects",
     # types and schemas
     "AQ201": "unknown type",
     "AQ202": "invalid type declaration",

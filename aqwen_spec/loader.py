@@ -11,7 +11,7 @@ import typing
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
@@ -43,6 +43,8 @@ class Broken:
     reasons: dict[tuple[str, str], tuple[str, Pos, str]] = field(default_factory=dict)
     """(kind, name) -> (path, position, why), ``why`` as in "checks skipped because {why}"."""
     skipped: dict[tuple[str, Pos, str], int] = field(default_factory=dict)
+    invalid: list[YamlDoc] = field(default_factory=list)
+    """The YAML of documents that failed validation: checks that need only parts of them still run."""
 
     def add(self, key: tuple[str, str], path: str, pos: Pos, why: str) -> None:
         self.reasons.setdefault(key, (path, pos, why))
@@ -160,6 +162,7 @@ def load_documents(paths: Iterable[Path]) -> LoadResult:
                 documents.append(loaded)
             elif isinstance(ydoc.data, dict) and isinstance(ydoc.data.get("name"), str):
                 kind, name = str(ydoc.data.get("kind")), ydoc.data["name"]
+                broken.invalid.append(ydoc)
                 at = diagnostics.items[before].pos if len(diagnostics) > before else ydoc.pos
                 broken.add((kind, name), ydoc.path, at, f"{kind} '{name}' is invalid")
     return LoadResult(documents, sources, diagnostics, roots, broken)
@@ -266,12 +269,15 @@ def _field_annotation_models(annotation: Any) -> list[type[BaseModel]]:
     return []
 
 
-def _model_at(model: type[BaseModel], path: YPath) -> type[BaseModel] | None:
-    """The document model class describing the mapping at ``path`` (for did-you-mean on unknown keys)."""
+def _model_at(model: type[BaseModel], path: YPath, data: Any = None) -> type[BaseModel] | None:
+    """The document model class describing the mapping at ``path`` (for did-you-mean on unknown keys); with the
+    document's ``data``, a union (the stages of a pipeline) resolves to the member its discriminator names."""
     current: type[BaseModel] | None = model
-    for part in path:
+    node = data
+    for i, part in enumerate(path):
         if current is None:
             return None
+        node = _get(node, (part,)) if node is not None else None
         if isinstance(part, int):
             continue
         info = current.model_fields.get(part) or current.model_fields.get(part + "_")
@@ -279,8 +285,21 @@ def _model_at(model: type[BaseModel], path: YPath) -> type[BaseModel] | None:
             # dict values: a key of the data, not of the model; stay on the value model
             continue
         models = _field_annotation_models(info.annotation)
-        current = models[0] if models else None
+        target = _get(data, path[: i + 2]) if i + 1 < len(path) and isinstance(path[i + 1], int) else node
+        current = _by_discriminator(models, target) if len(models) > 1 else models[0] if models else None
     return current
+
+
+def _by_discriminator(models: list[type[BaseModel]], data: Any) -> type[BaseModel] | None:
+    """The model of a union whose Literal field matches ``data`` (``stage: grpo`` picks the GRPO stage)."""
+    if isinstance(data, dict):
+        for m in models:
+            for name, info in m.model_fields.items():
+                if typing.get_origin(info.annotation) is Literal and data.get(info.alias or name) in typing.get_args(
+                    info.annotation
+                ):
+                    return m
+    return models[0] if models else None
 
 
 def _keys_of(model: type[BaseModel] | None) -> list[str]:
@@ -333,7 +352,7 @@ def _one_diagnostic(path: YPath, errors: list[Any], ydoc: YamlDoc, model: type[B
     first = errors[0]
     kind = first["type"]
     if kind == "extra_forbidden":
-        allowed = _keys_of(_model_at(model, path[:-1]))
+        allowed = _keys_of(_model_at(model, path[:-1], ydoc.data))
         hint = did_you_mean(str(key), allowed) or ("allowed keys: " + ", ".join(allowed) if allowed else None)
         return Diagnostic("AQ103", f"unknown key '{key}'", ydoc.path, ydoc.key_pos(path), hint=hint)
     if kind == "type_form_outside_type":

@@ -14,11 +14,13 @@ from typing import Any
 from aqwen_spec.check.conditions import atoms, contradicts, implies
 from aqwen_spec.check.context import DocChecker
 from aqwen_spec.check.domain import check_domain
+from aqwen_spec.check.pipeline import check_pipeline
 from aqwen_spec.check.problem import check_problem
 from aqwen_spec.check.tool import check_tool
 from aqwen_spec.check.verifier import check_verifier
 from aqwen_spec.check.workflow import check_workflow
 from aqwen_spec.diagnostics import Diagnostics, SpecError, did_you_mean
+from aqwen_spec.documents.pipeline import Pipeline
 from aqwen_spec.loader import Broken, LoadedDocument, load_documents
 from aqwen_spec.resolved import Origin, ResolvedPersona, SpecSet
 from aqwen_spec.source import SourceFile
@@ -120,48 +122,15 @@ def check_documents(
             domain_of(item)
         specs.problems[name] = check_problem(c, item.doc)  # type: ignore[arg-type]
     for name, item in by_kind.get("Pipeline", {}).items():
-        _check_pipeline(checker(item), item, specs, broken)
+        check_pipeline(checker(item), item.yaml.data, specs, broken)
         specs.pipelines[name] = item.doc
+    for ydoc in broken.invalid:  # a pipeline with a schema error still gets its other problems reported
+        if ydoc.data.get("kind") == "Pipeline":
+            unchecked = Pipeline.model_construct()  # type: ignore[call-arg]  # only its YAML is read
+            check_pipeline(checker(LoadedDocument(unchecked, ydoc)), ydoc.data, specs, broken)
     _unused(by_kind, specs, diagnostics, broken)
     broken.report(diagnostics)
     return specs
-
-
-BUILTIN_MODELS = ("builtin:tiny-qwen3", "builtin:smollm2-135m")
-
-
-def _check_pipeline(c: DocChecker, item: LoadedDocument, specs: SpecSet, broken: Broken) -> None:
-    doc: Any = item.doc
-    if doc.domain not in specs.domains and not broken.skip(("Domain", doc.domain)):
-        c.report("AQ402", f"unknown domain '{doc.domain}'", ("domain",), did_you_mean(doc.domain, specs.domains))
-    model = doc.model.name
-    if model.startswith("builtin:") and model not in BUILTIN_MODELS:
-        c.report("AQ106", f"unknown built-in model '{model}'", ("model", "name"),
-                 did_you_mean(model, BUILTIN_MODELS) or "built-in models: " + ", ".join(BUILTIN_MODELS))
-    if doc.backend == "openai" and not doc.model.endpoint:
-        c.report("AQ104", "backend openai needs model.endpoint (the server's base URL)", ("model",))
-    for i, stage in enumerate(doc.stages):
-        if getattr(stage, "vllm_mode", "none") != "none" and doc.backend != "vllm":
-            c.report("AQ106", "vllm_mode needs backend: vllm", ("stages", i, "vllm_mode"))
-        if doc.backend == "openai" and stage.stage != "eval":
-            c.report("AQ106", f"a {stage.stage} stage trains the model: it needs backend hf or vllm, not openai",
-                     ("stages", i, "stage"), "evaluate a served model with backend openai; train with hf")
-        if stage.stage == "reasoning_flywheel":
-            _check_reasoning_stage(c, stage, ("stages", i), doc.domain, specs, broken)
-
-
-def _check_reasoning_stage(c: DocChecker, stage: Any, ypath: tuple[Any, ...], domain: str, specs: SpecSet,
-                           broken: Broken) -> None:
-    """A reasoning flywheel needs Problem documents of its domain; the problems it names must exist."""
-    available = specs.problems_of(domain)
-    for j, name in enumerate(stage.problems):
-        if name not in available and not broken.skip(("Problem", name)):
-            message = f"problem '{name}' is not of domain '{domain}'" if name in specs.problems \
-                else f"unknown problem '{name}'"
-            c.report("AQ411", message, (*ypath, "problems", j), did_you_mean(name, available))
-    if not available and not broken.skip_kind("Problem"):
-        c.report("AQ410", f"a reasoning_flywheel stage needs Problem documents, and domain '{domain}' has none",
-                 (*ypath, "stage"), "add kind: Problem documents with this domain (or with no domain)")
 
 
 def _check_persona(c: DocChecker, item: LoadedDocument, specs: SpecSet) -> ResolvedPersona:
