@@ -12,12 +12,12 @@ from runtime.report.values import dec
 
 
 def _table(table_id: str, title: str, stages: list[EvalStage], per_stage: list[dict[str, Cell]],
-           sections: list[tuple[str, list[str]]], success: str) -> str:
+           sections: list[tuple[str, list[str]]], success_label: str) -> str:
     names = [s.name for s in stages]
     two = len(stages) > 1
     span = len(stages) + (1 if two else 0)
     head1 = (f'<tr><th rowspan="2" class="group">{e(title)}</th><th rowspan="2" class="num">trials</th>'
-             f'<th colspan="{span}" class="span">{e(success)}</th>'
+             f'<th colspan="{span}" class="span">{e(success_label)}</th>'
              f'<th colspan="{span}" class="span">mean reward</th></tr>')
     stage_heads = "".join(f'<th class="num">{e(n)}</th>' for n in names)
     stage_heads += '<th class="num">change</th>' if two else ""
