@@ -99,3 +99,13 @@ def test_round_trip_through_a_bundle() -> None:
     assert back == expr
     assert isinstance(back.left.args[1], A.Each)
     assert evaluate(back, ENV) == 1 + 2
+
+
+def test_named_element_in_an_effect_loop() -> None:
+    from aqwen_spec.expr import execute, parse_program
+
+    state: dict[str, Any] = {"users": {k: dict(v) for k, v in USERS.items()}}
+    program = parse_program('for u in users where v: v.n < n { u.email = "x" }\n'
+                            'let k = count(v in users: v.email == "x")')
+    execute(program, {"users": state["users"], "n": 3}, state)
+    assert [u["email"] for u in state["users"].values()] == ["x", "bob@x.org", "x"]
