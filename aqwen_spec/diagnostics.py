@@ -189,6 +189,17 @@ def is_opposite(a: str, b: str) -> bool:
     return any(long == p + short for p in _NEGATIONS)
 
 
+def named_like(word: str, options: Iterable[str]) -> str | None:
+    """A hint naming an option that is ``word`` with an id-like suffix, or a field named ``word`` (``crew_id`` or
+    ``job.crew_id``, ``job.crew`` for ``crew``; options may be dotted fields): a closer fit than a collection
+    spelled like it (``crews``), which :func:`did_you_mean` would pick."""
+    import re
+
+    suffixed = re.compile(rf"(?:\w+\.)?{re.escape(word)}_(?:id|name|code|no|number)")
+    fits = [o for o in options if suffixed.fullmatch(o) or o.endswith("." + word)]
+    return f"did you mean '{min(fits, key=len)}'?" if fits else None
+
+
 def did_you_mean(word: str, options: Iterable[str]) -> str | None:
     """A hint naming the closest option, if one is close enough (and not its opposite)."""
     import difflib  # only error paths need it

@@ -116,9 +116,9 @@ def check_template(
 
 
 def _closer_field(name: str, known: Iterable[str], types: Mapping[str, Type]) -> str | None:
-    """A known name or a field of a known record that is ``name`` itself or ``name`` with a suffix (``crew_id``,
-    ``wo.crew_id`` for ``crew``): a closer fit than a collection spelled like it (``crews``), which a template rarely
-    shows whole."""
+    """A known name or a field of a known record that fits ``name`` better than a collection spelled like it: a
+    template rarely shows a whole collection."""
+    from aqwen_spec.diagnostics import named_like
     from aqwen_spec.types import RecordT, unwrap_optional
 
     options = list(known)
@@ -126,9 +126,7 @@ def _closer_field(name: str, known: Iterable[str], types: Mapping[str, Type]) ->
         record = unwrap_optional(t)
         if isinstance(record, RecordT):
             options += [f"{owner}.{f}" for f in record.fields]
-    fits = [o for o in options if re.fullmatch(rf"(?:\w+\.)?{re.escape(name)}_(?:id|name|code|no|number)", o)]
-    fits += [o for o in options if o.endswith("." + name)]
-    return f"did you mean '{min(fits, key=len)}'?" if fits else None
+    return named_like(name, options)
 
 
 def _find_name(text: str, name: str) -> tuple[int, int]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from aqwen_spec.diagnostics import Pos, did_you_mean
+from aqwen_spec.diagnostics import Pos, did_you_mean, named_like
 from aqwen_spec.expr import ast as A
 from aqwen_spec.expr.functions import (  # the runtime's own date validation
     FUNCTIONS,
@@ -157,6 +157,14 @@ def _rebind_hint(name: str, t: Type) -> str:
     return f"only names made with 'let' can be reassigned: keep the new value in a local (let new_{name} = ...)"
 
 
+def _name_hint(name: str, scope: Scope) -> str | None:
+    """Did-you-mean for an unknown name: a parameter or a record's field it abbreviates (``crew`` -> ``crew_id``,
+    ``job.crew_id``) before a collection spelled like it (``crews``)."""
+    names = scope.names()
+    fields = [f"{n}.{f}" for n in names for f in _fields_of(unwrap_optional(scope.lookup(n) or ANY)) or ()]
+    return named_like(name, [*names, *fields]) or did_you_mean(name, names)
+
+
 def _source_text(e: A.Expr) -> str:
     """How a predicate's source reads in a hint: ``users``, ``state.users``, else ``xs``."""
     if isinstance(e, A.Name):
@@ -221,7 +229,7 @@ class _Checker:
             return t
         if scope.has_open_fields():
             return ANY
-        self.report("AQ302", f"unknown name '{e.id}'", e.pos, did_you_mean(e.id, scope.names()))
+        self.report("AQ302", f"unknown name '{e.id}'", e.pos, _name_hint(e.id, scope))
         return ANY
 
     def shadowing(self, e: A.Name, scope: Scope) -> None:
