@@ -62,6 +62,15 @@ def type_from_yaml(value: Any, named: dict[str, Type], checker: DocChecker, ypat
         return ListT(sub) if form == "list" else MapT(sub) if form == "map" else OptionalT(sub)
     if isinstance(value, dict) and "type" in value:
         return type_from_yaml(value["type"], named, checker, (*ypath, "type"))
+    forms = [k for k in value if k in _TYPE_FORMS] if isinstance(value, dict) else []
+    if forms and len(value) > 1:  # {enum: [...], description: ...}: the long form keeps the type under 'type'
+        rest = "".join(f", {k}: ..." for k in value if k != forms[0])
+        inner = value[forms[0]]
+        shown = "[" + ", ".join(map(str, inner)) + "]" if isinstance(inner, list) else str(inner)
+        shown = shown if len(shown) < 60 else "..."
+        checker.report("AQ202", f"'{forms[0]}' with other keys is not a type", (*ypath, forms[0]),
+                       f"the type goes under 'type': write {{type: {{{forms[0]}: {shown}}}{rest}}}", key=True)
+        return None
     hint = "write a type name (str, int, list[T], map[T], T?) or {enum: [...]}, {list: T}, {map: T}, {optional: T}"
     checker.report("AQ202", "not a type", ypath, hint)
     return None
