@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import types
 import typing
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -48,15 +48,6 @@ class Broken:
 
     def add(self, key: tuple[str, str], path: str, pos: Pos, why: str) -> None:
         self.reasons.setdefault(key, (path, pos, why))
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.reasons
-
-    def __iter__(self) -> Iterator[tuple[str, str]]:
-        return iter(self.reasons)
-
-    def __bool__(self) -> bool:
-        return bool(self.reasons)
 
     def skip(self, key: tuple[str, str]) -> bool:
         """Whether a reference to ``key`` stems from a broken document; if so, it is counted as skipped."""
@@ -163,7 +154,7 @@ def load_documents(paths: Iterable[Path]) -> LoadResult:
             elif isinstance(ydoc.data, dict) and isinstance(ydoc.data.get("name"), str):
                 kind, name = str(ydoc.data.get("kind")), ydoc.data["name"]
                 broken.invalid.append(ydoc)
-                at = diagnostics.items[before].pos if len(diagnostics) > before else ydoc.pos
+                at = min((d.pos for d in diagnostics.items[before:]), default=ydoc.pos)
                 broken.add((kind, name), ydoc.path, at, f"{kind} '{name}' is invalid")
     return LoadResult(documents, sources, diagnostics, roots, broken)
 
