@@ -45,6 +45,8 @@ CODES: dict[str, str] = {
     "AQ106": "invalid value",
     "AQ107": "invalid name",
     "AQ108": "invalid knob range or default",
+    "AQ109": "checks skipped because a file does not parse or a document is invalid",
+    "AQ110": "pipeline settings the trainer rejects",
     # types and schemas
     "AQ201": "unknown type",
     "AQ202": "invalid type declaration",
@@ -80,6 +82,7 @@ CODES: dict[str, str] = {
     "AQ501": "unused definition",
     "AQ502": "branch condition contradicts an earlier one",
     "AQ503": "branch can never be taken",
+    "AQ505": "a name in a predicate is an element's field that hides an outer name",
     "AQ510": "a spoken tactic has no pressure line in a domain that uses it",
     # compilation (aqwen-compile)
     "AQ601": "branch never reached by any sampled state",
@@ -177,9 +180,32 @@ class SpecError(Exception):
         super().__init__(summary + more)
 
 
+_NEGATIONS = ("dis", "un", "in", "im", "ir", "il", "non", "non_", "non-", "not_", "no_", "de", "anti")
+
+
+def is_opposite(a: str, b: str) -> bool:
+    """Whether one word is the other with a negating prefix (``connected``/``disconnected``, ``active``/``inactive``):
+    close in spelling, opposite in meaning, so never a suggestion for each other."""
+    a, b = a.lower(), b.lower()
+    short, long = sorted((a, b), key=len)
+    return any(long == p + short for p in _NEGATIONS)
+
+
+def named_like(word: str, options: Iterable[str]) -> str | None:
+    """A hint naming an option that is ``word`` with an id-like suffix, or a field named ``word`` (``crew_id`` or
+    ``job.crew_id``, ``job.crew`` for ``crew``; options may be dotted fields): a closer fit than a collection
+    spelled like it (``crews``), which :func:`did_you_mean` would pick."""
+    import re
+
+    suffixed = re.compile(rf"(?:\w+\.)?{re.escape(word)}_(?:id|name|code|no|number)")
+    fits = [o for o in options if suffixed.fullmatch(o) or o.endswith("." + word)]
+    return f"did you mean '{min(fits, key=len)}'?" if fits else None
+
+
 def did_you_mean(word: str, options: Iterable[str]) -> str | None:
-    """A hint naming the closest option, if one is close enough."""
+    """A hint naming the closest option, if one is close enough (and not its opposite)."""
     import difflib  # only error paths need it
 
-    matches = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    candidates = [o for o in options if not is_opposite(word, o)]
+    matches = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
     return f"did you mean '{matches[0]}'?" if matches else None

@@ -9,13 +9,13 @@ import re
 import types
 import typing
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from aqwen_spec.diagnostics import Diagnostic, Diagnostics, did_you_mean
+from aqwen_spec.diagnostics import Diagnostic, Diagnostics, Pos, did_you_mean
 from aqwen_spec.documents import KINDS, Document
 from aqwen_spec.source import SourceFile, YamlDoc, YPath, parse_yaml, read_source
 
@@ -36,26 +36,62 @@ class LoadedDocument:
 
 
 @dataclass
+class Broken:
+    """Documents that exist but failed to load, by (kind, name), each with why: references to them are not
+    reported again, and are counted, so the report can say how many checks a broken file or document held up."""
+
+    reasons: dict[tuple[str, str], tuple[str, Pos, str]] = field(default_factory=dict)
+    """(kind, name) -> (path, position, why), ``why`` as in "checks skipped because {why}"."""
+    skipped: dict[tuple[str, Pos, str], int] = field(default_factory=dict)
+    invalid: list[YamlDoc] = field(default_factory=list)
+    """The YAML of documents that failed validation: checks that need only parts of them still run."""
+
+    def add(self, key: tuple[str, str], path: str, pos: Pos, why: str) -> None:
+        self.reasons.setdefault(key, (path, pos, why))
+
+    def skip(self, key: tuple[str, str]) -> bool:
+        """Whether a reference to ``key`` stems from a broken document; if so, it is counted as skipped."""
+        reason = self.reasons.get(key)
+        if reason is None:
+            return False
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        return True
+
+    def skip_kind(self, kind: str) -> bool:
+        """Whether some document of ``kind`` is broken (a check that needs all of them is skipped, and counted)."""
+        key = next((k for k in self.reasons if k[0] == kind), None)
+        return key is not None and self.skip(key)
+
+    def report(self, diagnostics: Diagnostics) -> None:
+        """One AQ109 note per broken file or document that held checks up, at its own problem."""
+        for (path, pos, why), n in sorted(self.skipped.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+            checks = "check" if n == 1 else "checks"
+            diagnostics.warning("AQ109", f"{n} further {checks} skipped because {why}", path, pos,
+                                "fix this first: the checks that refer to it run again then")
+
+
+@dataclass
 class LoadResult:
     documents: list[LoadedDocument]
     sources: dict[str, SourceFile]
     diagnostics: Diagnostics
     roots: list[Path]
-    broken: set[tuple[str, str]]
-    """(kind, name) of documents that exist but failed to load: references to them are not reported again."""
+    broken: Broken
+    """Documents that exist but failed to load: references to them are not reported again."""
 
 
+_TYPE_FORMS = ("enum", "list", "map", "optional")
 _KIND_LINE = re.compile(r"^kind:\s*([A-Za-z_]\w*)\s*$", re.MULTILINE)
 _NAME_LINE = re.compile(r"^name:\s*([A-Za-z_]\w*)\s*$", re.MULTILINE)
 
 
-def _declared_names(text: str) -> set[tuple[str, str]]:
+def _declared_names(text: str) -> list[tuple[str, str]]:
     """(kind, name) pairs read off the text of a file that did not parse, document by document."""
-    found = set()
+    found = []
     for chunk in re.split(r"^---\s*$", text, flags=re.MULTILINE):
         kind, name = _KIND_LINE.search(chunk), _NAME_LINE.search(chunk)
         if kind and name:
-            found.add((kind.group(1), name.group(1)))
+            found.append((kind.group(1), name.group(1)))
     return found
 
 
@@ -90,7 +126,7 @@ def load_documents(paths: Iterable[Path]) -> LoadResult:
     diagnostics = Diagnostics()
     documents: list[LoadedDocument] = []
     sources: dict[str, SourceFile] = {}
-    broken: set[tuple[str, str]] = set()
+    broken = Broken()
     roots = list(paths)
     files: list[Path] = []
     for root in roots:
@@ -107,13 +143,19 @@ def load_documents(paths: Iterable[Path]) -> LoadResult:
         docs, problems = parse_yaml(source)
         diagnostics.extend(problems)
         if problems:
-            broken |= _declared_names(source.text)
+            first = min(problems, key=lambda d: d.pos)
+            for key in _declared_names(source.text):
+                broken.add(key, source.path, first.pos, f"{Path(source.path).name} does not parse")
         for ydoc in docs:
+            before = len(diagnostics)
             loaded = validate_document(ydoc, diagnostics)
             if loaded is not None:
                 documents.append(loaded)
             elif isinstance(ydoc.data, dict) and isinstance(ydoc.data.get("name"), str):
-                broken.add((str(ydoc.data.get("kind")), ydoc.data["name"]))
+                kind, name = str(ydoc.data.get("kind")), ydoc.data["name"]
+                broken.invalid.append(ydoc)
+                at = min((d.pos for d in diagnostics.items[before:]), default=ydoc.pos)
+                broken.add((kind, name), ydoc.path, at, f"{kind} '{name}' is invalid")
     return LoadResult(documents, sources, diagnostics, roots, broken)
 
 
@@ -218,12 +260,15 @@ def _field_annotation_models(annotation: Any) -> list[type[BaseModel]]:
     return []
 
 
-def _model_at(model: type[BaseModel], path: YPath) -> type[BaseModel] | None:
-    """The document model class describing the mapping at ``path`` (for did-you-mean on unknown keys)."""
+def _model_at(model: type[BaseModel], path: YPath, data: Any = None) -> type[BaseModel] | None:
+    """The document model class describing the mapping at ``path`` (for did-you-mean on unknown keys); with the
+    document's ``data``, a union (the stages of a pipeline) resolves to the member its discriminator names."""
     current: type[BaseModel] | None = model
-    for part in path:
+    node = data
+    for i, part in enumerate(path):
         if current is None:
             return None
+        node = _get(node, (part,)) if node is not None else None
         if isinstance(part, int):
             continue
         info = current.model_fields.get(part) or current.model_fields.get(part + "_")
@@ -231,8 +276,21 @@ def _model_at(model: type[BaseModel], path: YPath) -> type[BaseModel] | None:
             # dict values: a key of the data, not of the model; stay on the value model
             continue
         models = _field_annotation_models(info.annotation)
-        current = models[0] if models else None
+        target = _get(data, path[: i + 2]) if i + 1 < len(path) and isinstance(path[i + 1], int) else node
+        current = _by_discriminator(models, target) if len(models) > 1 else models[0] if models else None
     return current
+
+
+def _by_discriminator(models: list[type[BaseModel]], data: Any) -> type[BaseModel] | None:
+    """The model of a union whose Literal field matches ``data`` (``stage: grpo`` picks the GRPO stage)."""
+    if isinstance(data, dict):
+        for m in models:
+            for name, info in m.model_fields.items():
+                if typing.get_origin(info.annotation) is Literal and data.get(info.alias or name) in typing.get_args(
+                    info.annotation
+                ):
+                    return m
+    return models[0] if models else None
 
 
 def _keys_of(model: type[BaseModel] | None) -> list[str]:
@@ -253,6 +311,20 @@ def map_validation_errors(exc: ValidationError, ydoc: YamlDoc, model: type[BaseM
             path, _ = _resolve_loc(ydoc.data, loc)
         by_path.setdefault(path, []).append(err)
 
+    # '{enum: [...]}' where a field or parameter mapping is expected: the type form belongs under 'type:'; say that
+    # once, at the form, instead of "missing 'type'" plus "unknown key 'enum'"
+    for path, errors in list(by_path.items()):
+        form = path[-1] if path else None
+        missing_type = (*path[:-1], "type")
+        if (
+            form in _TYPE_FORMS
+            and errors[0]["type"] == "extra_forbidden"
+            and missing_type in by_path
+            and all(e["type"] == "missing" for e in by_path[missing_type])
+        ):
+            del by_path[missing_type]
+            by_path[path] = [{**errors[0], "type": "type_form_outside_type"}]
+
     diags: list[Diagnostic] = []
     deepest = set(by_path)
     for path, errors in sorted(by_path.items(), key=lambda kv: (len(kv[0]), str(kv[0]))):
@@ -271,9 +343,17 @@ def _one_diagnostic(path: YPath, errors: list[Any], ydoc: YamlDoc, model: type[B
     first = errors[0]
     kind = first["type"]
     if kind == "extra_forbidden":
-        allowed = _keys_of(_model_at(model, path[:-1]))
+        allowed = _keys_of(_model_at(model, path[:-1], ydoc.data))
         hint = did_you_mean(str(key), allowed) or ("allowed keys: " + ", ".join(allowed) if allowed else None)
         return Diagnostic("AQ103", f"unknown key '{key}'", ydoc.path, ydoc.key_pos(path), hint=hint)
+    if kind == "type_form_outside_type":
+        rest = {k: v for k, v in (_get(ydoc.data, path[:-1]) or {}).items() if k != key}
+        more = "".join(f", {k}: ..." for k in rest)
+        written = _get(ydoc.data, path)
+        shown = "[" + ", ".join(map(str, written)) + "]" if isinstance(written, list) else str(written)
+        hint = f"the type goes under 'type': write {{type: {{{key}: {shown if len(shown) < 60 else '...'}}}{more}}}"
+        return Diagnostic("AQ103", f"'{key}' is a type, not a key of this mapping", ydoc.path, ydoc.key_pos(path),
+                          hint=hint)
     if kind == "missing":
         parent = path[:-1]
         return Diagnostic("AQ104", f"missing required key '{key}'", ydoc.path, ydoc.value_pos(parent))
@@ -281,7 +361,7 @@ def _one_diagnostic(path: YPath, errors: list[Any], ydoc: YamlDoc, model: type[B
     if all(e["type"] in _TYPE_WORDS for e in errors):
         expected = " or ".join(dict.fromkeys(_TYPE_WORDS[e["type"]] for e in errors))
         msg = f"{where} should be {expected}, not {describe(value)}"
-        return Diagnostic("AQ105", msg, ydoc.path, ydoc.value_pos(path))
+        return Diagnostic("AQ105", msg, ydoc.path, ydoc.value_pos(path), hint=ydoc.bool_hint(path))
     err = next(e for e in errors if e["type"] not in _TYPE_WORDS)
     if err["type"] == "string_pattern_mismatch":
         msg = f"{where}: '{value}' is not a valid name (letters, digits and '_', not starting with a digit)"

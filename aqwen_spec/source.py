@@ -59,10 +59,18 @@ class YamlDoc:
     values: dict[YPath, Pos] = field(default_factory=dict)
     keys: dict[YPath, Pos] = field(default_factory=dict)
     scalars: dict[YPath, ScalarInfo] = field(default_factory=dict)
+    bool_words: dict[YPath, str] = field(default_factory=dict)
+    """Unquoted scalars YAML read as booleans, as written (``off``, ``yes``, ``True``)."""
 
     @property
     def path(self) -> str:
         return self.source.path
+
+    def bool_hint(self, ypath: YPath) -> str | None:
+        """A hint for a boolean found where text was meant: YAML 1.1 reads ``off``, ``on``, ``yes``, ``no``
+        unquoted as booleans."""
+        word = self.bool_words.get(ypath)
+        return f"`{word}` is read as a boolean by YAML: quote it" if word is not None else None
 
     def value_pos(self, ypath: YPath) -> Pos:
         """The position of the value at ``ypath``, or of its nearest existing ancestor."""
@@ -200,6 +208,8 @@ class _Builder:
         if tag == _YAML + "null":
             return None
         if tag == _YAML + "bool":
+            if style is None:
+                self.doc.bool_words[ypath] = node.value
             return _scalars.construct_yaml_bool(node)
         if tag == _YAML + "int":
             return _scalars.construct_yaml_int(node)
@@ -293,7 +303,7 @@ def parse_yaml(source: SourceFile) -> tuple[list[YamlDoc], list[Diagnostic]]:
         if exc.context and exc.context_mark:
             hint = f"{exc.context} at line {exc.context_mark.line + 1}"
         if problem.startswith("mapping values are not allowed"):
-            hint = "a value holding ': ' must be quoted"
+            hint = _over_indented(source.text, pos) or "a value holding ': ' must be quoted"
         return docs, [Diagnostic("AQ001", problem, source.path, pos, hint=hint)]
     except yaml.YAMLError as exc:
         return docs, [Diagnostic("AQ001", str(exc).splitlines()[0], source.path)]
@@ -305,6 +315,35 @@ def parse_yaml(source: SourceFile) -> tuple[list[YamlDoc], list[Diagnostic]]:
     except RecursionError:
         return docs, [Diagnostic("AQ007", "the document is nested too deeply", source.path, doc_pos)]
     return docs, problems
+
+
+_KEY_LINE = re.compile(r"^(\s*(?:-\s+)*)([A-Za-z_][\w-]*):(?:\s+(\S.*))?$")
+
+
+def _over_indented(text: str, pos: Pos) -> str | None:
+    """The hint for ': ' found in a plain value when the real mistake is a key indented deeper than the key above
+    it: YAML then reads the line as more of that key's value (``- when: x`` over ``      error: ...``)."""
+    lines = text.splitlines()
+    if not 0 < pos.line <= len(lines):
+        return None
+    line = lines[pos.line - 1]
+    m = re.match(r"^(\s*(?:-\s+)*)([A-Za-z_][\w-]*)$", line[: pos.col - 1])
+    if m is None:
+        return None
+    previous = next(
+        (lines[i] for i in range(pos.line - 2, -1, -1) if lines[i].strip() and not lines[i].lstrip().startswith("#")),
+        None,
+    )
+    above = _KEY_LINE.match(previous) if previous is not None else None
+    if above is None or above.group(3) is None or above.group(3)[0] in "\"'[{|>&*!":
+        return None
+    key, key_col, above_col = m.group(2), len(m.group(1)), len(above.group(1))
+    if key_col <= above_col:
+        return None
+    return (
+        f"'{key}:' is indented deeper than '{above.group(2)}:' above it, so YAML reads it as more of that value; "
+        f"line it up with '{above.group(2)}' (column {above_col + 1})"
+    )
 
 
 def _clamp(pos: Pos, text: str) -> Pos:

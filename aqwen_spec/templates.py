@@ -6,6 +6,7 @@ Templates never reach Python internals (ImmutableSandboxedEnvironment) and undef
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,8 @@ from aqwen_spec.diagnostics import Pos
 if TYPE_CHECKING:  # jinja2 is imported only when a template needs it (lint of plain templates never does)
     import jinja2
     from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    from aqwen_spec.types import Type
 
 
 @lru_cache(maxsize=1)
@@ -85,8 +88,11 @@ def _jinja_names(text: str) -> set[str]:
     return set(meta.find_undeclared_variables(environment().parse(text)))
 
 
-def check_template(text: str, known: set[str] | frozenset[str]) -> list[TemplateProblem]:
-    """Syntax errors and names the template uses that are not in ``known``."""
+def check_template(
+    text: str, known: set[str] | frozenset[str], types: Mapping[str, Type] | None = None
+) -> list[TemplateProblem]:
+    """Syntax errors and names the template uses that are not in ``known`` (``types``, where given, lets the hint
+    name a field of a known record: ``wo.machine_id`` for ``machine``)."""
     used = _simple_names(text)
     if used is None:
         import jinja2
@@ -100,9 +106,27 @@ def check_template(text: str, known: set[str] | frozenset[str]) -> list[Template
         from aqwen_spec.diagnostics import did_you_mean
 
         line, col = _find_name(text, name)
-        hint = did_you_mean(name, known) or ("available: " + ", ".join(sorted(known)) if known else None)
+        hint = (
+            _closer_field(name, known, types or {})
+            or did_you_mean(name, known)
+            or ("available: " + ", ".join(sorted(known)) if known else None)
+        )
         problems.append(TemplateProblem("AQ309", f"template uses unknown name '{name}'", Pos(line, col), hint))
     return problems
+
+
+def _closer_field(name: str, known: Iterable[str], types: Mapping[str, Type]) -> str | None:
+    """A known name or a field of a known record that fits ``name`` better than a collection spelled like it: a
+    template rarely shows a whole collection."""
+    from aqwen_spec.diagnostics import named_like
+    from aqwen_spec.types import RecordT, unwrap_optional
+
+    options = list(known)
+    for owner, t in types.items():
+        record = unwrap_optional(t)
+        if isinstance(record, RecordT):
+            options += [f"{owner}.{f}" for f in record.fields]
+    return named_like(name, options)
 
 
 def _find_name(text: str, name: str) -> tuple[int, int]:

@@ -32,6 +32,7 @@ import yaml
 
 from aqwen_spec.expr.parser import outside_strings
 from aqwen_spec.resolved import SpecSet
+from aqwen_spec.semantics.user import hold_back
 
 USER_ACTIONS = ("ask_user", "inform_user", "confirm", "refuse", "transfer")
 _CALL = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?:\((.*)\))?\s*$", re.S)
@@ -271,7 +272,7 @@ def clarify(ctx: GrowthContext, source: str) -> Growth | None:
         if param is None:
             continue
         about = _humanize(param)
-        wf["instruction"] = instruction.replace(m.group(0), f"[{about}: ask me]")
+        wf["instruction"] = hold_back(instruction, m.group(0), about)
         seq = sequence_of(wf["tree"])
         seq.insert(0, {"ask_user": {"about": f"the {about}", "reveals": expr}})
         wf["tree"] = seq

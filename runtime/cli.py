@@ -107,7 +107,8 @@ def _eval(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(summary) + "\n")
         return 0
-    print(f"{bundle.name}: agent {args.agent}, {report.n_tasks} tasks x {args.k} trials")
+    trials = "trial" if args.k == 1 else "trials"
+    print(f"{bundle.name}: agent {args.agent}, {report.n_tasks} tasks x {args.k} {trials}")
     for title, key in (("workflow", "by_workflow"), ("branch", "by_branch"), ("persona", "by_persona")):
         print()
         print(format_table(title, summary[key], args.k))

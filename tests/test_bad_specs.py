@@ -85,8 +85,9 @@ def test_corpus_is_large_and_covers_codes() -> None:
     covered = {read_expectation(f).code for f in ALL_FIXTURES}
     assert covered <= set(CODES)
     # codes bad input can produce that the corpus does not cover here are covered by generated inputs below:
-    # AQ005 (non-UTF-8), AQ006 (too large), AQ009 (unreadable), AQ901 (missing path)
-    generated = {"AQ005", "AQ006", "AQ009", "AQ901"}
+    # AQ005 (non-UTF-8), AQ006 (too large), AQ009 (unreadable), AQ901 (missing path); AQ109 (checks held up by a
+    # broken file) needs several files and comes with an error: tests/test_lint_cli.py covers it
+    generated = {"AQ005", "AQ006", "AQ009", "AQ901", "AQ109"}
     lint_codes = {c for c in CODES if not c.startswith("AQ6")}  # AQ6xx come from compiling, not from linting
     assert lint_codes - covered - generated == set(), "codes without a bad-spec fixture"
 
@@ -207,3 +208,24 @@ def test_messages(tmp_path: Path) -> None:
 def test_duplicate_name_points_at_the_first_definition(tmp_path: Path) -> None:
     d = _first("aq401_duplicate_tool_name.yaml", tmp_path)
     assert re.search(r"Tool 'get_work_order' is defined twice \(first at .*tools\.yaml:2\)", d.message), d.message
+
+
+def test_messages_name_the_real_cause(tmp_path: Path) -> None:
+    cases = {
+        "aq304_append_wrong_item.yaml": "cannot store a WorkOrder in a list whose items are of type SafetyRecord",
+        "aq103_enum_as_parameter_type.yaml": "'enum' is a type, not a key of this mapping",
+        "aq301_assign_into_a_call.yaml": "an assignment target cannot start with a call",
+        "aq301_if_condition_over_two_lines.yaml": "unexpected end of statement, expected '{'",
+        "aq202_enum_yaml_boolean.yaml": "an enum lists its values as strings",
+        "aq505_predicate_field_hides_parameter.yaml":
+            "'machine_id' here is a field of each element, not the outer 'machine_id' it hides",
+    }
+    for i, (name, message) in enumerate(cases.items()):
+        sub = tmp_path / str(i)
+        sub.mkdir()
+        assert _first(name, sub).message == message, name
+
+
+def test_an_enum_as_a_parameter_type_is_one_error(tmp_path: Path) -> None:
+    _, mine, _ = lint_fixture(FIXTURES / "aq103_enum_as_parameter_type.yaml", tmp_path)
+    assert [d.code for d in mine if d.severity is Severity.ERROR] == ["AQ103"]

@@ -219,3 +219,38 @@ def test_distillation_keeps_only_perfect_teacher_episodes(teacher: tuple[str, li
     assert report["kept_episodes"] == len({(e["task"], json.dumps(e["messages"])) for e in perfect})
     assert report["replay_failures"] == 0
     assert Path(result["checkpoint"]).exists() and result["checkpoint"] != tiny_path
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "about", "reads"),
+    [
+        ("I'm Ana (R-1); please book I-13 for me on 2025-03-05.", "I-13", "the instrument id",
+         "I'm Ana (R-1); please book the instrument for me on 2025-03-05. I'll tell you which instrument if you ask."),
+        ("Please put Ben Okafor (T-2) on work order WO-1024.", "WO-1024", "the work order id",
+         "Please put Ben Okafor (T-2) on the work order. I'll tell you which work order if you ask."),
+        ("Put {{ tech.name }} on work order {{ wo.id }}", "{{ wo.id }}", "order id",
+         "Put {{ tech.name }} on the work order. I'll tell you which work order if you ask."),
+        ("Restart the service svc-api please", "svc-api", "the service name",
+         "Restart the service please. I'll tell you which service if you ask."),
+        ("I'm Ana (R-1), book it", "R-1", "your researcher id", "I'm Ana, book it"),
+        ("I need {{ qty }} x {{ part.name }} now.", "{{ qty }}", "qty",
+         "I need some {{ part.name }} now. I'll tell you how many if you ask."),
+    ],
+)
+def test_a_held_back_value_reads_naturally(text: str, value: str, about: str, reads: str) -> None:
+    from aqwen_spec.semantics.user import hold_back
+
+    assert hold_back(text, value, about) == reads
+
+
+def test_clarify_rewords_the_instruction(specs: Path) -> None:
+    ctx = GrowthContext(check_paths([specs]).specs, load_raw(specs), round=1)
+    grown = {n: g for n in sorted(n for k, n in ctx.raw if k == "Workflow") if (g := OPERATORS["clarify"](ctx, n))}
+    assert grown
+    for growth in grown.values():
+        instruction = growth.documents[0]["instruction"]
+        assert "ask me" not in instruction and "[" not in instruction, instruction
+    # a value named inline becomes its kind, with an offer to tell it; one in parentheses is just left out
+    assert grown["assign_technician_to_order"].documents[0]["instruction"] == (
+        "{{ persona.opening }} Please put {{ tech.name }} on work order {{ wo.id }}.")
+    assert grown["reserve_spare_part"].documents[0]["instruction"].endswith("I'll tell you how many if you ask.")

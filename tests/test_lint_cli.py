@@ -320,3 +320,77 @@ def test_lint_does_not_import_the_training_stack(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "HEAVY []" in proc.stdout
     assert not marker.exists(), marker.read_text(encoding="utf-8")
+
+
+# --- one mistake, one report: what a broken file or document holds up is counted, not reported --------------------
+
+
+def _lint_tree(tmp_path: Path, edit: dict[str, tuple[str, str]], extra: dict[str, str] | None = None) -> list:
+    from aqwen_spec.lint import lint_paths
+
+    root = tmp_path / "specs"
+    shutil.copytree(EXAMPLE, root / EXAMPLE.name)
+    for name, (old, new) in edit.items():
+        path = root / EXAMPLE.name / name
+        text = path.read_text(encoding="utf-8")
+        assert old in text
+        path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    for name, text in (extra or {}).items():
+        (root / EXAMPLE.name / name).write_text(text, encoding="utf-8")
+    diagnostics = lint_paths([root]).diagnostics
+    return [(Path(d.path).name, d.pos.line, d.pos.col, d.code, d.message, d.hint) for d in diagnostics]
+
+
+def test_a_file_that_does_not_parse_does_not_cascade(tmp_path: Path) -> None:
+    over_indented = ('    error: "no machine {{ machine_id }}"', '      error: "no machine {{ machine_id }}"')
+    found = _lint_tree(tmp_path, {"tools.yaml": over_indented})
+    # the tools after the error are missing: workflows and verifiers calling them are not reported, only counted
+    assert found == [
+        ("tools.yaml", 20, 12, "AQ001", "mapping values are not allowed in this context",
+         "'error:' is indented deeper than 'when:' above it, so YAML reads it as more of that value; "
+         "line it up with 'when' (column 5)"),
+        ("tools.yaml", 20, 12, "AQ109", "17 further checks skipped because tools.yaml does not parse",
+         "fix this first: the checks that refer to it run again then"),
+    ]
+
+
+def test_a_typo_elsewhere_is_still_reported_next_to_a_file_that_does_not_parse(tmp_path: Path) -> None:
+    over_indented = ('    error: "no machine {{ machine_id }}"', '      error: "no machine {{ machine_id }}"')
+    typo = ("call: get_work_order(order_id=wo.id)", "call: get_work_ordr(order_id=wo.id)")
+    found = _lint_tree(tmp_path, {"tools.yaml": over_indented, "workflows.yaml": typo})
+    assert [(f, code, msg) for f, _, _, code, msg, _ in found if code == "AQ403"] == [
+        ("workflows.yaml", "AQ403", "unknown tool 'get_work_ordr'")
+    ]
+
+
+WORKFLOW_ONLY_CALLER = """\
+kind: Tool
+name: note_machine
+domain: plant_maintenance
+params:
+  machine_id: str
+returns: machines[machine_id]
+---
+kind: Workflow
+name: note_a_machine
+domain: plant_maintenance
+slots:
+  m: sample(machines)
+tree:
+  - note_machine(machine_id=m.id)
+---
+kind: Verifier
+name: note_a_machine_ok
+for: note_a_machine
+checks:
+  - same_final_state_as_gold
+"""
+
+
+def test_a_document_missing_a_required_key_gives_no_unused_warnings(tmp_path: Path) -> None:
+    # the workflow lacks 'instruction': its tool is then called by no valid workflow, but that is no news
+    found = _lint_tree(tmp_path, {}, {"zz_note.yaml": WORKFLOW_ONLY_CALLER})
+    assert [(f, line, code, msg) for f, line, _, code, msg, _ in found] == [
+        ("zz_note.yaml", 8, "AQ104", "missing required key 'instruction'"),
+        ("zz_note.yaml", 8, "AQ109", "2 further checks skipped because Workflow 'note_a_machine' is invalid"),
+    ]

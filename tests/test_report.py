@@ -344,3 +344,11 @@ def test_an_eval_out_folder(run_dir: Path, tmp_path: Path) -> None:
     assert main(["report", str(folder)]) == 0
     text = (folder / "report.html").read_text()
     assert 'id="groups-difficulty"' in text and 'data-stage="eval-plant_maintenance-oracle"' in text
+    # aqwen-run eval runs every task of the bundle: nothing on the page calls them held-out; counts are of trials
+    assert "held-out" not in text.lower() and ">tasks evaluated<" in text
+    assert '<th rowspan="2" class="num">trials</th>' in text
+
+
+def test_a_pipeline_run_says_held_out(page: Path) -> None:
+    text = page.read_text()
+    assert "Held-out results by group" in text and ">held-out tasks<" in text

@@ -258,3 +258,15 @@ def test_eval_command_json_and_trajectories(plant: Bundle, tmp_path: Path, capsy
     assert len(lines) == 2 * len(plant.tasks) and json.loads(lines[0])["score"]["checks"]
     assert run_main(["eval", str(tmp_path), "--agent", "oracle"]) == 1
     assert "not a bundle folder" in capsys.readouterr().err
+
+
+def test_eval_table_counts_tasks_and_trials(plant: Bundle, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_main(["eval", str(plant.path), "--agent", "oracle", "--k", "2", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(plant.tasks)} tasks x 2 trials" in out
+    head = next(line for line in out.splitlines() if line.startswith("workflow"))
+    assert head.split() == ["workflow", "tasks", "trials", "success", "reward", "pass^2"]
+    rows = out.split(head, 1)[1].split("\n\n", 1)[0].splitlines()[2:]  # under the header and its rule
+    tasks = sum(int(r.split()[1]) for r in rows)
+    trials = sum(int(r.split()[2]) for r in rows)
+    assert (tasks, trials) == (len(plant.tasks), 2 * len(plant.tasks))

@@ -14,13 +14,15 @@ from typing import Any
 from aqwen_spec.check.conditions import atoms, contradicts, implies
 from aqwen_spec.check.context import DocChecker
 from aqwen_spec.check.domain import check_domain
+from aqwen_spec.check.pipeline import check_pipeline
 from aqwen_spec.check.pressure import check_unvoiced_tactics, pressure_lines
 from aqwen_spec.check.problem import check_problem
 from aqwen_spec.check.tool import check_tool
 from aqwen_spec.check.verifier import check_verifier
 from aqwen_spec.check.workflow import check_workflow
 from aqwen_spec.diagnostics import Diagnostics, SpecError, did_you_mean
-from aqwen_spec.loader import LoadedDocument, load_documents
+from aqwen_spec.documents.pipeline import Pipeline
+from aqwen_spec.loader import Broken, LoadedDocument, load_documents
 from aqwen_spec.resolved import Origin, ResolvedPersona, SpecSet
 from aqwen_spec.source import SourceFile
 from aqwen_spec.tactics import TACTICS
@@ -55,11 +57,11 @@ def load_specs(path: Path | str) -> SpecSet:
 
 
 def check_documents(
-    documents: list[LoadedDocument], diagnostics: Diagnostics, broken: set[tuple[str, str]] | None = None
+    documents: list[LoadedDocument], diagnostics: Diagnostics, broken: Broken | None = None
 ) -> SpecSet:
     """Check validated documents together. References to ``broken`` documents (which failed to load, and were
-    reported then) are not reported again, so one mistake gives one diagnostic."""
-    broken = broken or set()
+    reported then) are not reported again, so one mistake gives one diagnostic (and a count of what it held up)."""
+    broken = broken if broken is not None else Broken()
     by_kind: dict[str, dict[str, LoadedDocument]] = {}
     for item in documents:
         seen = by_kind.setdefault(item.doc.kind, {})
@@ -86,7 +88,7 @@ def check_documents(
     def domain_of(item: LoadedDocument, field: str = "domain") -> Any:
         name = getattr(item.doc, field)
         if name not in specs.domains:
-            if ("Domain", name) not in broken:
+            if not broken.skip(("Domain", name)):
                 hint = did_you_mean(name, specs.domains)
                 checker(item).report("AQ402", f"unknown domain '{name}'", (field,), hint)
             return None
@@ -99,7 +101,7 @@ def check_documents(
     for name, item in by_kind.get("Workflow", {}).items():
         c = checker(item)
         for i, persona in enumerate(item.doc.personas):  # type: ignore[attr-defined]
-            if persona not in specs.personas and ("Persona", persona) not in broken:
+            if persona not in specs.personas and not broken.skip(("Persona", persona)):
                 hint = did_you_mean(persona, specs.personas)
                 c.report("AQ404", f"unknown persona '{persona}'", ("personas", i), hint)
         wf = check_workflow(c, item.doc, domain_of(item), specs.tools, broken)  # type: ignore[arg-type]
@@ -110,10 +112,11 @@ def check_documents(
         c = checker(item)
         target = item.doc.for_  # type: ignore[attr-defined]
         workflow = specs.workflows.get(target)
-        if workflow is None and target not in by_kind.get("Workflow", {}) and ("Workflow", target) not in broken:
+        if workflow is None and target not in by_kind.get("Workflow", {}) and not broken.skip(("Workflow", target)):
             c.report("AQ405", f"unknown workflow '{target}'", ("for",), did_you_mean(target, specs.workflows))
         domain = specs.domains.get(workflow.domain) if workflow else None
-        specs.verifiers[name] = check_verifier(c, item.doc, workflow, domain, specs.tools)  # type: ignore[arg-type]
+        specs.verifiers[name] = check_verifier(c, item.doc, workflow, domain, specs.tools,  # type: ignore[arg-type]
+                                               broken)
     check_unvoiced_tactics(specs, {name: checker(item) for name, item in by_kind.get("Persona", {}).items()})
     for name, item in by_kind.get("Problem", {}).items():
         c = checker(item)
@@ -121,47 +124,15 @@ def check_documents(
             domain_of(item)
         specs.problems[name] = check_problem(c, item.doc)  # type: ignore[arg-type]
     for name, item in by_kind.get("Pipeline", {}).items():
-        _check_pipeline(checker(item), item, specs, broken)
+        check_pipeline(checker(item), item.yaml.data, specs, broken)
         specs.pipelines[name] = item.doc
-    _unused(by_kind, specs, diagnostics)
+    for ydoc in broken.invalid:  # a pipeline with a schema error still gets its other problems reported
+        if ydoc.data.get("kind") == "Pipeline":
+            unchecked = Pipeline.model_construct()  # type: ignore[call-arg]  # only its YAML is read
+            check_pipeline(checker(LoadedDocument(unchecked, ydoc)), ydoc.data, specs, broken)
+    _unused(by_kind, specs, diagnostics, broken)
+    broken.report(diagnostics)
     return specs
-
-
-BUILTIN_MODELS = ("builtin:tiny-qwen3", "builtin:smollm2-135m")
-
-
-def _check_pipeline(c: DocChecker, item: LoadedDocument, specs: SpecSet, broken: set[tuple[str, str]]) -> None:
-    doc: Any = item.doc
-    if doc.domain not in specs.domains and ("Domain", doc.domain) not in broken:
-        c.report("AQ402", f"unknown domain '{doc.domain}'", ("domain",), did_you_mean(doc.domain, specs.domains))
-    model = doc.model.name
-    if model.startswith("builtin:") and model not in BUILTIN_MODELS:
-        c.report("AQ106", f"unknown built-in model '{model}'", ("model", "name"),
-                 did_you_mean(model, BUILTIN_MODELS) or "built-in models: " + ", ".join(BUILTIN_MODELS))
-    if doc.backend == "openai" and not doc.model.endpoint:
-        c.report("AQ104", "backend openai needs model.endpoint (the server's base URL)", ("model",))
-    for i, stage in enumerate(doc.stages):
-        if getattr(stage, "vllm_mode", "none") != "none" and doc.backend != "vllm":
-            c.report("AQ106", "vllm_mode needs backend: vllm", ("stages", i, "vllm_mode"))
-        if doc.backend == "openai" and stage.stage != "eval":
-            c.report("AQ106", f"a {stage.stage} stage trains the model: it needs backend hf or vllm, not openai",
-                     ("stages", i, "stage"), "evaluate a served model with backend openai; train with hf")
-        if stage.stage == "reasoning_flywheel":
-            _check_reasoning_stage(c, stage, ("stages", i), doc.domain, specs, broken)
-
-
-def _check_reasoning_stage(c: DocChecker, stage: Any, ypath: tuple[Any, ...], domain: str, specs: SpecSet,
-                           broken: set[tuple[str, str]]) -> None:
-    """A reasoning flywheel needs Problem documents of its domain; the problems it names must exist."""
-    available = specs.problems_of(domain)
-    for j, name in enumerate(stage.problems):
-        if name not in available and ("Problem", name) not in broken:
-            message = f"problem '{name}' is not of domain '{domain}'" if name in specs.problems \
-                else f"unknown problem '{name}'"
-            c.report("AQ411", message, (*ypath, "problems", j), did_you_mean(name, available))
-    if not available and not any(kind == "Problem" for kind, _ in broken):
-        c.report("AQ410", f"a reasoning_flywheel stage needs Problem documents, and domain '{domain}' has none",
-                 (*ypath, "stage"), "add kind: Problem documents with this domain (or with no domain)")
 
 
 def _check_persona(c: DocChecker, item: LoadedDocument, specs: SpecSet) -> ResolvedPersona:
@@ -203,7 +174,9 @@ def _check_branches(c: DocChecker, node: Node) -> None:
         _check_branches(c, branch.body)
 
 
-def _unused(by_kind: dict[str, dict[str, LoadedDocument]], specs: SpecSet, diagnostics: Diagnostics) -> None:
+def _unused(by_kind: dict[str, dict[str, LoadedDocument]], specs: SpecSet, diagnostics: Diagnostics,
+            broken: Broken) -> None:
+    """Warn about definitions nothing uses; a broken document that could use them holds the warning back."""
     called = {a.tool for wf in specs.workflows.values() for a in walk_actions(wf.tree) if a.kind == "call"}
     called |= {c.tool for v in specs.verifiers.values() for c in v.checks if c.tool}
     verified = {v.workflow for v in specs.verifiers.values()}
@@ -214,14 +187,14 @@ def _unused(by_kind: dict[str, dict[str, LoadedDocument]], specs: SpecSet, diagn
         diagnostics.warning("AQ501", message, item.path, item.yaml.value_pos(("name",)))
 
     for name in specs.tools:
-        if name not in called:
+        if name not in called and not (broken.skip_kind("Workflow") or broken.skip_kind("Verifier")):
             warn("Tool", name, f"tool '{name}' is never called by a workflow or named by a verifier")
     for name in specs.workflows:
-        if name not in verified:
+        if name not in verified and not broken.skip_kind("Verifier"):
             warn("Workflow", name, f"workflow '{name}' has no verifier, so its tasks cannot be scored")
     for name in specs.personas:
-        if name not in used_personas:
+        if name not in used_personas and not broken.skip_kind("Workflow"):
             warn("Persona", name, f"persona '{name}' is not used by any workflow")
     for name in specs.domains:
-        if not specs.workflows_of(name):
+        if not specs.workflows_of(name) and not broken.skip_kind("Workflow"):
             warn("Domain", name, f"domain '{name}' has no workflow")

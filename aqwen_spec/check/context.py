@@ -73,8 +73,9 @@ class DocChecker:
             return ANY
         typ, problems = check_expr(expr, scope)
         for p in problems:
-            self.report(p.code, p.message, ypath, p.hint, rel=p.pos)
-        if problems:
+            hint = self._text_hint(expr, ypath, p.hint) if p.code == "AQ302" and p.pos == expr.pos else p.hint
+            self.report(p.code, p.message, ypath, hint, rel=p.pos, warning=p.warning)
+        if any(not p.warning for p in problems):
             return ANY
         if expect is not None and not is_assignable(typ, expect):
             if expect == BOOL:
@@ -83,6 +84,18 @@ class DocChecker:
                 msg = f"{what} should be {expect.render()}, but it is {typ.render()}"
             self.report("AQ304", msg, ypath, rel=getattr(expr, "pos", None))
         return typ
+
+    def _text_hint(self, expr: Any, ypath: YPath, hint: str | None) -> str | None:
+        """The hint for an unknown name that is the whole value: text was probably meant, so say how to write it."""
+        from aqwen_spec.expr import ast as A
+
+        info = self.loaded.yaml.scalars.get(ypath)
+        if not isinstance(expr, A.Name) or info is None or expr.pos != Pos(1, 1):
+            return hint
+        how = f"""for the text '{expr.id}', quote it inside the YAML value: '"{expr.id}"'"""
+        if info.style in ("'", '"'):  # quoted in YAML, and still a name: YAML took the quotes
+            return how + " (YAML takes the outer quotes)"
+        return f"{hint} F{how[1:]}" if hint else how
 
     def expr(self, text: Any, ypath: YPath, scope: Any, expect: Type | None = None, what: str = "it") -> Any:
         """Parse and check in one go; returns the parsed expression (or None)."""
@@ -119,11 +132,11 @@ class DocChecker:
             return None
         for p in check_program(program, scope):
             at, rel = where(p.pos)
-            self.report(p.code, p.message, at, p.hint, rel=rel)
+            self.report(p.code, p.message, at, p.hint, rel=rel, warning=p.warning)
         return program
 
-    def template(self, text: str, ypath: YPath, known: set[str]) -> None:
+    def template(self, text: str, ypath: YPath, known: set[str], types: dict[str, Type] | None = None) -> None:
         from aqwen_spec.templates import check_template
 
-        for p in check_template(text, known):
+        for p in check_template(text, known, types):
             self.report(p.code, p.message, ypath, p.hint, rel=p.pos)

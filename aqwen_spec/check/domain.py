@@ -46,7 +46,12 @@ def type_from_yaml(value: Any, named: dict[str, Type], checker: DocChecker, ypat
         form, inner = next(iter(value.items()))
         if form == "enum":
             if not isinstance(inner, list) or not inner or not all(isinstance(v, str) for v in inner):
-                checker.report("AQ202", "an enum lists its values as strings", (*ypath, form))
+                bad = next((i for i, v in enumerate(inner) if not isinstance(v, str)), None) if inner else None
+                at = (*ypath, form) if bad is None or not isinstance(inner, list) else (*ypath, form, bad)
+                hint = checker.loaded.yaml.bool_hint(at) or (
+                    f'quote it: "{inner[bad]}"' if isinstance(inner, list) and bad is not None else None
+                )
+                checker.report("AQ202", "an enum lists its values as strings", at, hint)
                 return None
             if len(set(inner)) != len(inner):
                 checker.report("AQ202", "an enum lists a value twice", (*ypath, form))
@@ -57,6 +62,15 @@ def type_from_yaml(value: Any, named: dict[str, Type], checker: DocChecker, ypat
         return ListT(sub) if form == "list" else MapT(sub) if form == "map" else OptionalT(sub)
     if isinstance(value, dict) and "type" in value:
         return type_from_yaml(value["type"], named, checker, (*ypath, "type"))
+    forms = [k for k in value if k in _TYPE_FORMS] if isinstance(value, dict) else []
+    if forms and len(value) > 1:  # {enum: [...], description: ...}: the long form keeps the type under 'type'
+        rest = "".join(f", {k}: ..." for k in value if k != forms[0])
+        inner = value[forms[0]]
+        shown = "[" + ", ".join(map(str, inner)) + "]" if isinstance(inner, list) else str(inner)
+        shown = shown if len(shown) < 60 else "..."
+        checker.report("AQ202", f"'{forms[0]}' with other keys is not a type", (*ypath, forms[0]),
+                       f"the type goes under 'type': write {{type: {{{forms[0]}: {shown}}}{rest}}}", key=True)
+        return None
     hint = "write a type name (str, int, list[T], map[T], T?) or {enum: [...]}, {list: T}, {map: T}, {optional: T}"
     checker.report("AQ202", "not a type", ypath, hint)
     return None
@@ -256,7 +270,8 @@ def _apply_defaults(value: Any, t: Type) -> Any:
 
 def _report_value_problems(checker: DocChecker, value: Any, t: Type, ypath: YPath) -> None:
     for p in check_value(value, t):
-        checker.report("AQ203", p.message, (*ypath, *p.path))
+        at = (*ypath, *p.path)
+        checker.report("AQ203", p.message, at, checker.loaded.yaml.bool_hint(at))
 
 
 def _read_data_file(checker: DocChecker, path: Path, into: str | None, key: str | None, state: RecordT,

@@ -62,7 +62,7 @@ def check_tool(checker: DocChecker, doc: Tool, domain: ResolvedDomain | None) ->
     for i, pre in enumerate(doc.requires):
         rpath = ("requires", i)
         when = checker.expr(pre.when, (*rpath, "when"), scope, BOOL, "a precondition") if scope else None
-        checker.template(pre.error, (*rpath, "error"), known)
+        checker.template(pre.error, (*rpath, "error"), known, {n: p.type for n, p in params.items()})
         requires.append(PreconditionIR(when, pre.error, Origin(checker.path, checker.pos(rpath))))
     impl = doc.implementation
     kind = "declarative"

@@ -8,6 +8,7 @@ from aqwen_spec.check.context import DocChecker
 from aqwen_spec.check.scopes import verifier_scope
 from aqwen_spec.diagnostics import did_you_mean
 from aqwen_spec.documents.verifier import CHECK_KEYS, Verifier
+from aqwen_spec.loader import Broken
 from aqwen_spec.resolved import (
     CheckIR,
     Origin,
@@ -23,7 +24,8 @@ _OPTIONS = ("when", "weight", "gate", "name")
 
 
 def check_verifier(checker: DocChecker, doc: Verifier, workflow: ResolvedWorkflow | None,
-                   domain: ResolvedDomain | None, tools: dict[str, ResolvedTool]) -> ResolvedVerifier:
+                   domain: ResolvedDomain | None, tools: dict[str, ResolvedTool],
+                   broken: Broken | None = None) -> ResolvedVerifier:
     checks: list[CheckIR] = []
     scope = verifier_scope(domain.state, workflow.slot_types) if domain and workflow else None
     branch_names = {b.name for b in walk_branches(workflow.tree)} if workflow else set()
@@ -65,7 +67,7 @@ def check_verifier(checker: DocChecker, doc: Verifier, workflow: ResolvedWorkflo
             elif kind == "tells_user":
                 check.expr = checker.expr(value, vpath, scope, None, "'tells_user'")
             elif kind in ("require", "forbid"):
-                _tool_pattern(checker, check, value, vpath, tools, scope)
+                _tool_pattern(checker, check, value, vpath, tools, scope, broken)
             elif kind in ("same_final_state_as_gold", "same_outcome_as_gold") and value is not True:
                 checker.report("AQ105", f"{kind} takes no value", vpath)
         checks.append(check)
@@ -74,7 +76,7 @@ def check_verifier(checker: DocChecker, doc: Verifier, workflow: ResolvedWorkflo
 
 
 def _tool_pattern(checker: DocChecker, check: CheckIR, value: Any, vpath: Any, tools: dict[str, ResolvedTool],
-                  scope: Any) -> None:
+                  scope: Any, broken: Broken | None) -> None:
     from aqwen_spec.expr import ExprSyntaxError, parse_expr
     from aqwen_spec.expr.ast import Call
 
@@ -93,7 +95,8 @@ def _tool_pattern(checker: DocChecker, check: CheckIR, value: Any, vpath: Any, t
     check.tool = expr.func
     tool = tools.get(expr.func)
     if tool is None:
-        checker.report("AQ403", f"unknown tool '{expr.func}'", vpath, did_you_mean(expr.func, tools))
+        if broken is None or not broken.skip(("Tool", expr.func)):
+            checker.report("AQ403", f"unknown tool '{expr.func}'", vpath, did_you_mean(expr.func, tools))
         return
     for name, arg in expr.kwargs:
         if name not in tool.params:

@@ -8,6 +8,7 @@ from aqwen_spec.check.context import DocChecker
 from aqwen_spec.check.scopes import state_scope
 from aqwen_spec.diagnostics import did_you_mean
 from aqwen_spec.documents.workflow import Workflow
+from aqwen_spec.loader import Broken
 from aqwen_spec.resolved import Origin, ResolvedDomain, ResolvedTool, ResolvedWorkflow
 from aqwen_spec.tree import SAY_NAMES, Action, Node, Select, Sequence, TreeParser
 from aqwen_spec.types import ANY, BOOL, Type, is_assignable
@@ -18,7 +19,7 @@ def check_workflow(
     doc: Workflow,
     domain: ResolvedDomain | None,
     tools: dict[str, ResolvedTool],
-    broken: set[tuple[str, str]] | None = None,
+    broken: Broken | None = None,
 ) -> ResolvedWorkflow | None:
     parser = TreeParser(checker.loaded.yaml)
     tree = parser.parse(doc.tree, ("tree",))
@@ -37,9 +38,9 @@ def check_workflow(
                 slots[name] = expr
                 slot_types[name] = check_expr(expr, scope)[0]
         if tree is not None:
-            _check_node(checker, tree, domain, tools, slot_types, bindings, broken or set())
+            _check_node(checker, tree, domain, tools, slot_types, bindings, broken if broken is not None else Broken())
     known = {*doc.slots, "persona", *bindings}
-    checker.template(doc.instruction, ("instruction",), known)
+    checker.template(doc.instruction, ("instruction",), known, {**slot_types, **bindings})
     if tree is None:
         return None
     return ResolvedWorkflow(
@@ -49,7 +50,7 @@ def check_workflow(
 
 
 def _check_node(checker: DocChecker, node: Node, domain: ResolvedDomain, tools: dict[str, ResolvedTool],
-                slots: dict[str, Type], bindings: dict[str, Type], broken: set[tuple[str, str]]) -> None:
+                slots: dict[str, Type], bindings: dict[str, Type], broken: Broken) -> None:
     if isinstance(node, Sequence):
         for child in node.children:
             _check_node(checker, child, domain, tools, slots, bindings, broken)
@@ -73,7 +74,7 @@ def _arg_expr(checker: DocChecker, arg: Any, scope: Any, expect: Type | None, wh
 
 
 def _check_action(checker: DocChecker, action: Action, domain: ResolvedDomain, tools: dict[str, ResolvedTool],
-                  slots: dict[str, Type], bindings: dict[str, Type], broken: set[tuple[str, str]]) -> None:
+                  slots: dict[str, Type], bindings: dict[str, Type], broken: Broken) -> None:
     scope = state_scope(domain.state, {**slots, **bindings})
     if action.kind != "call":
         for name, arg in action.args.items():
@@ -86,11 +87,13 @@ def _check_action(checker: DocChecker, action: Action, domain: ResolvedDomain, t
         return
     tool = tools.get(action.tool or "")
     if tool is None:
-        if ("Tool", action.tool or "") not in broken:
+        if not broken.skip(("Tool", action.tool or "")):
             hint = did_you_mean(action.tool or "", tools)
             checker.report("AQ403", f"unknown tool '{action.tool}'", action.ypath, hint)
         for arg in action.args.values():
             _arg_expr(checker, arg, scope, None, "an argument")
+        if action.bind:  # what it returns is unknown, not missing: later uses are not errors of their own
+            bindings[action.bind] = ANY
         return
     if tool.domain != domain.name:
         checker.report("AQ403", f"tool '{tool.name}' belongs to domain '{tool.domain}', not '{domain.name}'",
@@ -107,7 +110,7 @@ def _check_action(checker: DocChecker, action: Action, domain: ResolvedDomain, t
             from aqwen_spec.expr import check_expr
 
             typ, problems = check_expr(arg.expr, scope)
-            if not problems and not is_assignable(typ, param.type):
+            if not [p for p in problems if not p.warning] and not is_assignable(typ, param.type):
                 checker.report("AQ408", f"argument '{name}' of '{tool.name}' should be {param.type.render()}, "
                                f"but it is {typ.render()}", action.ypath, rel=arg.offset)
     for name, param in tool.params.items():

@@ -126,6 +126,20 @@ class Where:
 
 
 @dataclass(frozen=True, slots=True)
+class Each:
+    """``name: body``, an element-scoped argument that names its element: the condition of
+    ``count(name in xs: body)`` (also ``sum``, ``any``, ``all``) or of ``xs where name: body``.
+
+    ``body`` sees the element as ``name`` only; the element's fields are not bare names there, so they cannot
+    hide a parameter or a state field of the same name.
+    """
+
+    name: str
+    body: Expr
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Comp:
     """``[elem for names in iter if cond]``; several names unpack each element (``for a, b in zip(x, y)``)."""
 
@@ -173,6 +187,7 @@ Expr: TypeAlias = (
     | Not
     | Cond
     | Where
+    | Each
     | Comp
     | ListLit
     | RecordLit
@@ -282,6 +297,7 @@ EXPR_TYPES: tuple[type, ...] = (
     Not,
     Cond,
     Where,
+    Each,
     Comp,
     ListLit,
     RecordLit,

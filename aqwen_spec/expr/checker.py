@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from aqwen_spec.diagnostics import Pos, did_you_mean
+from aqwen_spec.diagnostics import Pos, did_you_mean, named_like
 from aqwen_spec.expr import ast as A
 from aqwen_spec.expr.functions import (  # the runtime's own date validation
     FUNCTIONS,
@@ -55,6 +55,7 @@ class Problem:
     message: str
     pos: Pos
     hint: str | None = None
+    warning: bool = False
 
 
 class Scope:
@@ -81,6 +82,8 @@ class Scope:
         """Whether unknown names may be fields of an element of unknown type (they read as ``any``)."""
         self.sampling: bool = sampling or (parent is not None and parent.sampling)
         """Whether sampling functions (sample, choice, randint, ...) may be called: slots and generation rules."""
+        self.element: tuple[str, str] | None = None
+        """For the scope of a predicate's element fields: (function or 'where', the source as written)."""
 
     @classmethod
     def for_generation(cls, state: RecordT, extra: Mapping[str, Type] | None = None) -> Scope:
@@ -138,6 +141,40 @@ class Scope:
         return isinstance(name, str) and self.lookup(name) is not None
 
 
+def _rebind_hint(name: str, t: Type) -> str:
+    """How to change what a parameter or state field holds: through its fields or entries if it has any, else
+    with a local copy."""
+    u = unwrap_optional(t)
+    if isinstance(u, (RecordT, VariantT)):
+        return f"only names made with 'let' can be reassigned; assign its fields instead ({name}.field = ...)"
+    if isinstance(u, (MapT, ListT)):
+        return f"only names made with 'let' can be reassigned; assign its entries instead ({name}[key] = ...)"
+    if u == ANY:
+        return (
+            "only names made with 'let' can be reassigned; assign fields or entries instead "
+            f"({name}.field = ... or {name}[key] = ...)"
+        )
+    return f"only names made with 'let' can be reassigned: keep the new value in a local (let new_{name} = ...)"
+
+
+def _name_hint(name: str, scope: Scope) -> str | None:
+    """Did-you-mean for an unknown name: a parameter or a record's field it abbreviates (``crew`` -> ``crew_id``,
+    ``job.crew_id``) before a collection spelled like it (``crews``)."""
+    names = scope.names()
+    fields = [f"{n}.{f}" for n in names for f in _fields_of(unwrap_optional(scope.lookup(n) or ANY)) or ()]
+    return named_like(name, [*names, *fields]) or did_you_mean(name, names)
+
+
+def _source_text(e: A.Expr) -> str:
+    """How a predicate's source reads in a hint: ``users``, ``state.users``, else ``xs``."""
+    if isinstance(e, A.Name):
+        return e.id
+    if isinstance(e, A.Field):
+        base = _source_text(e.obj)
+        return "xs" if base == "xs" else f"{base}.{e.name}"
+    return "xs"
+
+
 def _is_bool(t: Type) -> bool:
     return unwrap_optional(t) in (BOOL, ANY)
 
@@ -188,11 +225,36 @@ class _Checker:
     def e_name(self, e: A.Name, scope: Scope) -> Type:
         t = scope.lookup(e.id)
         if t is not None:
+            self.shadowing(e, scope)
             return t
         if scope.has_open_fields():
             return ANY
-        self.report("AQ302", f"unknown name '{e.id}'", e.pos, did_you_mean(e.id, scope.names()))
+        self.report("AQ302", f"unknown name '{e.id}'", e.pos, _name_hint(e.id, scope))
         return ANY
+
+    def shadowing(self, e: A.Name, scope: Scope) -> None:
+        """Warn (AQ505) when a bare name in a predicate is the element's field and hides an outer name."""
+        if e.id == "it":
+            return
+        chain = list(scope._chain())
+        found = next(i for i, s in enumerate(chain) if e.id in s._types)
+        owner = chain[found]
+        if owner.element is None or not any(e.id in s._types for s in chain[found + 1 :]):
+            return
+        func, source = owner.element
+        var = source.rsplit(".", 1)[-1][:1].lower() if source[:1].isalpha() else "x"
+        var = "x" if not var.isalpha() or var == e.id or var in scope else var
+        written = f"{source} where {var}: ..." if func == "where" else f"{func}({var} in {source}: ...)"
+        self.problems.append(
+            Problem(
+                "AQ505",
+                f"'{e.id}' here is a field of each element, not the outer '{e.id}' it hides",
+                e.pos,
+                f"name the element to tell them apart: write {written} "
+                f"and use {var}.{e.id} for the field, {e.id} for the outer value",
+                warning=True,
+            )
+        )
 
     def e_field(self, e: A.Field, scope: Scope) -> Type:
         base = self.expr(e.obj, scope)
@@ -295,7 +357,7 @@ class _Checker:
             if i == 0:
                 arg_types.append(first)
             elif i in b.elem_args:
-                arg_types.append(self.elem_expr(a, item, scope))
+                arg_types.append(self.elem_expr(a, item, scope, (e.func, _source_text(e.args[0]))))
             else:
                 arg_types.append(self.expr(a, scope))
         kw_types: dict[str, Type] = {}
@@ -309,7 +371,7 @@ class _Checker:
             self.report("AQ306", f"{e.func}(): {err}", e.pos, f"usage: {b.signature}")
             return ANY
 
-    def elem_scope(self, item: Type, scope: Scope) -> Scope:
+    def elem_scope(self, item: Type, scope: Scope, element: tuple[str, str] | None = None) -> Scope:
         t = unwrap_optional(item)
         fields = _fields_of(t)
         inner = scope.child(
@@ -318,12 +380,31 @@ class _Checker:
         for name, ft in (fields or {}).items():
             inner.define(name, ft)
         inner.define("it", item)
+        inner.element = element
         return inner
 
-    def elem_expr(self, e: A.Expr, item: Type, scope: Scope) -> Type:
+    def elem_expr(
+        self, e: A.Expr, item: Type, scope: Scope, element: tuple[str, str] | None = None
+    ) -> Type:
         if isinstance(e, A.Lit) and isinstance(e.value, str):
             e = A.Name(e.value, e.pos)  # by="price" names a field
-        return self.expr(e, self.elem_scope(item, scope))
+        if isinstance(e, A.Each):  # count(o in xs: ...): the element is 'o', its fields are not bare names
+            inner = scope.child()
+            inner.define(e.name, item)
+            return self.expr(e.body, inner)
+        return self.expr(e, self.elem_scope(item, scope, element))
+
+    def e_each(self, e: A.Each, scope: Scope) -> Type:
+        self.report(
+            "AQ306",
+            f"'{e.name} in ...: ...' names the element only in count, sum, any and all",
+            e.pos,
+            "elsewhere, loop with [x for x in xs if ...]",
+        )
+        inner = scope.child()
+        inner.define(e.name, ANY)
+        self.expr(e.body, inner)
+        return ANY
 
     def e_unary(self, e: A.Unary, scope: Scope) -> Type:
         t = self.expr(e.operand, scope)
@@ -453,7 +534,11 @@ class _Checker:
 
     def e_where(self, e: A.Where, scope: Scope) -> Type:
         item = self.iter_item(e.source, self.expr(e.source, scope), "'where'")
-        self.need_bool(self.expr(e.pred, self.elem_scope(item, scope)), e.pred, "a 'where' condition")
+        if isinstance(e.pred, A.Each):
+            self.need_bool(self.elem_expr(e.pred, item, scope), e.pred.body, "a 'where' condition")
+        else:
+            inner = self.elem_scope(item, scope, ("where", _source_text(e.source)))
+            self.need_bool(self.expr(e.pred, inner), e.pred, "a 'where' condition")
         return ListT(item)
 
     def bind_names(self, names: tuple[str, ...], item: Type, scope: Scope, pos: Pos) -> None:
@@ -554,13 +639,7 @@ class _Checker:
         if isinstance(target, A.Name):
             t = self.expr(target, scope)
             if rebind and target.id in scope and not scope.is_assignable(target.id):
-                self.report(
-                    "AQ307",
-                    f"'{target.id}' cannot be reassigned",
-                    target.pos,
-                    "only names made with 'let' can be reassigned; assign fields or entries instead "
-                    f"({target.id}.field = ... or {target.id}[key] = ...)",
-                )
+                self.report("AQ307", f"'{target.id}' cannot be reassigned", target.pos, _rebind_hint(target.id, t))
             return t
         if isinstance(target, (A.Field, A.Index)):
             root: A.Expr = target
@@ -626,7 +705,7 @@ class _Checker:
         if not isinstance(lt, ListT):
             return  # reported by the function's type rule
         if call.func == "append":
-            self.store(value, self._peek_in(value, scope), lt.item, f"a {lt.render()}", scope)
+            self.store(value, self._peek_in(value, scope), lt.item, "a list whose items are", scope)
         elif call.func == "extend":
             vt = self._peek_in(value, scope)
             self.store(value, vt, lt, "a list", scope)

@@ -289,6 +289,8 @@ def _elem_fn(expr: A.Expr) -> Callable[[Any], Callable[[Any], Any]]:
     """Compile an element-scoped argument: given the caller's env, a function of one element."""
     if isinstance(expr, A.Lit) and isinstance(expr.value, str):
         expr = A.Name(expr.value, expr.pos)  # sorted(xs, by="price") names a field
+    if isinstance(expr, A.Each):
+        return _each_fn(expr)
     fn = _compile(expr)
 
     def bind(env: Any) -> Callable[[Any], Any]:
@@ -301,6 +303,31 @@ def _elem_fn(expr: A.Expr) -> Callable[[Any], Callable[[Any], Any]]:
         return per_elem
 
     return bind
+
+
+def _each_fn(each: A.Each) -> Callable[[Any], Callable[[Any], Any]]:
+    """Compile ``name: body`` (``count(name in xs: body)``): the element is bound to ``name`` only."""
+    fn, name = _compile(each.body), each.name
+
+    def bind(env: Any) -> Callable[[Any], Any]:
+        scope = _VarEnv(env)
+
+        def per_elem(x: Any) -> Any:
+            scope.vars[name] = x
+            return fn(scope)
+
+        return per_elem
+
+    return bind
+
+
+def _c_each(n: A.Each) -> Fn:
+    name, pos = n.name, n.pos
+
+    def misplaced(env: Any) -> Any:  # the checker reports it; a bundle built without checking still fails cleanly
+        raise EvalError(f"'{name} in ...: ...' names an element only in count, sum, any, all and 'where'", pos)
+
+    return misplaced
 
 
 def _c_call(n: A.Call) -> Fn:
@@ -410,7 +437,10 @@ def _c_cond(n: A.Cond) -> Fn:
 
 
 def _c_where(n: A.Where) -> Fn:
-    source, pred, pos = _compile(n.source), _compile(n.pred), n.pos
+    source, pos = _compile(n.source), n.pos
+    if isinstance(n.pred, A.Each):
+        return _c_where_named(source, n.pred, pos)
+    pred = _compile(n.pred)
 
     def where_fn(env: Any) -> list[Any]:
         items = _items(source(env), pos, "'where'")
@@ -422,6 +452,19 @@ def _c_where(n: A.Where) -> Fn:
             if pred(scope):
                 out.append(x)
         return out
+
+    return where_fn
+
+
+def _c_where_named(source: Fn, each: A.Each, pos: Pos) -> Fn:
+    """``xs where name: pred``: the element is bound to ``name`` only."""
+    pred = _each_fn(each)
+
+    def where_fn(env: Any) -> list[Any]:
+        items = _items(source(env), pos, "'where'")
+        _charge(env, len(items), pos)
+        holds = pred(env)
+        return [x for x in items if holds(x)]
 
     return where_fn
 
@@ -480,6 +523,7 @@ _COMPILERS: dict[type, Callable[[Any], Fn]] = {
     A.Not: _c_not,
     A.Cond: _c_cond,
     A.Where: _c_where,
+    A.Each: _c_each,
     A.Comp: _c_comp,
     A.ListLit: _c_list,
     A.RecordLit: _c_record,

@@ -304,6 +304,14 @@ def _nodes(children: list[Any]) -> list[Any]:
     return [c for c in children if c is not None and not isinstance(c, Token)]
 
 
+@dataclass(frozen=True)
+class _NamedElem:
+    """``name in source: body`` as a call argument, before the call spreads it into ``source, Each(...)``."""
+
+    source: A.Expr
+    each: A.Each
+
+
 class _Builder:
     """Callbacks run by the LALR parser on each reduction; each returns an IR node (or a helper value)."""
 
@@ -369,7 +377,15 @@ class _Builder:
         args: list[A.Expr] = []
         kwargs: list[tuple[str, A.Expr]] = []
         for a in arglist or ():
-            if isinstance(a, tuple):
+            if isinstance(a, _NamedElem):
+                if args or kwargs:
+                    raise ExprSyntaxError(
+                        f"'{a.each.name} in ...: ...' must be the first argument",
+                        a.each.pos,
+                        f"write {name}({a.each.name} in xs: condition)",
+                    )
+                args += [a.source, a.each]
+            elif isinstance(a, tuple):
                 key, value, tok = a
                 if any(k == key for k, _ in kwargs):
                     raise ExprSyntaxError(f"argument '{key}' given twice", _pos(tok))
@@ -387,6 +403,16 @@ class _Builder:
 
     def kwarg(self, c: list[Any]) -> tuple[str, A.Expr, Token]:
         return (str(c[0]), c[2], c[0])
+
+    def named_elem(self, c: list[Any]) -> _NamedElem:
+        head, body = c[0], c[2]
+        if not (isinstance(head, A.Compare) and head.op == "in" and isinstance(head.left, A.Name)):
+            raise ExprSyntaxError(
+                "a ':' in the arguments of a call names the element of a list",
+                _pos(c[1]),
+                "write count(o in orders: o.total > 0); a record is written {key: value}",
+            )
+        return _NamedElem(head.right, A.Each(head.left.id, body, head.left.pos))
 
     # operators
 
@@ -413,6 +439,10 @@ class _Builder:
 
     def where(self, c: list[Any]) -> A.Expr:
         return A.Where(c[0], c[2], c[0].pos)
+
+    def where_named(self, c: list[Any]) -> A.Expr:
+        # source WHERE NAME COLON pred
+        return A.Where(c[0], A.Each(str(c[2]), c[4], _pos(c[2])), c[0].pos)
 
     def cond(self, c: list[Any]) -> A.Expr:
         return A.Cond(c[0], c[2], c[4], c[0].pos)
@@ -647,6 +677,30 @@ def _friendly(e: UnexpectedInput, st: _LexState, text: str) -> ExprSyntaxError:
             return ExprSyntaxError(f"expected {what} after '{prev.value}', found {found}", pos, hint)
         if tok.type == "$END":
             return ExprSyntaxError("unexpected end of text", pos, hint)
+        if (
+            st.mode == "program"
+            and prev is not None
+            and prev.type == "RPAR"
+            and tok.type in ("LSQB", "DOT", "EQUAL", "AUGOP")
+            and "RPAR" not in expected
+        ):
+            # 'last(xs)["k"] = v': only append/extend/remove calls may start a statement, and no target is a call
+            return ExprSyntaxError(
+                "an assignment target cannot start with a call",
+                pos,
+                "name the value first, e.g. 'let item = last(xs)' then 'item[\"k\"] = v': 'let' names the stored "
+                "value itself, so the change reaches the state",
+            )
+        if tok.type == "_SEP" and "BLOCK_OPEN" in expected:
+            # only an if/elif/for header or an 'else' waits for a block: the line ended before its '{'
+            return ExprSyntaxError(
+                "unexpected end of statement, expected '{'",
+                pos,
+                "put '{' on the same line as 'else'"
+                if prev is not None and prev.type == "ELSE"
+                else "a condition may span lines only inside parentheses: 'if (a' then 'and b) {' on the next line; "
+                "the '{' goes where the condition ends",
+            )
         if tok.type == "IF" and prev is not None and prev.type == "ELSE":
             hint = "write 'elif'"
         elif tok.type in _EXPR_START and prev is not None and prev.type in _EXPR_END:

@@ -28,8 +28,7 @@ def opening(task: dict[str, Any]) -> str:
         for item in user.get("knows", []):
             value = say(item.get("value"))
             if value and value in text:
-                about = str(item.get("about") or "it")
-                text = text.replace(f" ({value})", "").replace(value, f"(you can ask me for {about})")
+                text = hold_back(text, value, str(item.get("about") or ""))
     return f"{text} {' '.join(user.get('pressure', []))}".strip()
 
 
@@ -70,6 +69,38 @@ def say_problem(kind: str, text: str, value: Any = None) -> str | None:
     if kind == "inform_user" and not mentions(text, value):
         return f"it does not state the value {say(value)!r}: {text!r}"
     return None
+_AMOUNTS = ("qty", "quantity", "amount", "count", "number", "units", "how many")
+_FUNCTION_WORDS = ("on", "in", "to", "for", "of", "the", "a", "an", "with", "at", "by", "from", "and", "or", "into")
+
+
+def hold_back(text: str, value: str, about: str) -> str:
+    """``text`` with ``value`` held back as a person would: named by its kind, with an offer to tell it when asked.
+
+    ``please book I-13 for me`` about ``the instrument id`` reads ``please book the instrument for me. I'll tell you
+    which instrument if you ask.``; ``on work order WO-7`` reads ``on the work order``; a value in parentheses after a
+    name (``Ana (T-1)``) is just left out. ``value`` may also be a template's ``{{ ... }}``."""
+    text = text.replace(f" ({value})", "")
+    if value not in text:
+        return text
+    thing = re.sub(r"^(?:the|a|an|your|my)\s+", "", about.strip(), flags=re.I)
+    noun = re.sub(r"\s+(?:id|ids|number|code|key|reference|name)$", "", thing, flags=re.I) or "one"
+    if noun.lower() in _AMOUNTS:  # "I need 3 x filters" -> "I need some filters ... how many"
+        text = re.sub(rf"{re.escape(value)}(?:\s+x\b)?", "some", text, count=1)
+        end = "" if text.rstrip().endswith((".", "!", "?")) else "."
+        return f"{text.rstrip()}{end} I'll tell you how many if you ask."
+    last = re.escape(noun.split()[-1]) if noun.split() else "one"
+    # the words before the value that already name its kind ("work order WO-7") become the kind ("the work order")
+    word = rf"(?!(?:{'|'.join(_FUNCTION_WORDS)})\b)[\w-]+\s+"
+    named = re.compile(rf"(?:\b(?:the|a|an)\s+)?(?P<kind>\b(?:{word})?{last}\s+)?{re.escape(value)}", re.I)
+    kinds: list[str] = []
+
+    def name_it(m: re.Match[str]) -> str:
+        kinds.append((m.group("kind") or noun).strip())
+        return f"the {kinds[-1]}"
+
+    text = named.sub(name_it, text)
+    end = "" if text.rstrip().endswith((".", "!", "?")) else "."
+    return f"{text.rstrip()}{end} I'll tell you which {kinds[0] if kinds else noun} if you ask."
 
 
 def heard_everything(informs: list[dict[str, Any]], heard: str) -> bool:

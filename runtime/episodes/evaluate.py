@@ -85,6 +85,7 @@ class EvalReport:
                 per_task[t.task["id"]] += int(t.result.success)
             out[name] = {
                 "n": len(trials),
+                "tasks": len(per_task),
                 "success": sum(t.result.success for t in trials) / len(trials),
                 "reward": sum(t.result.reward for t in trials) / len(trials),
                 f"pass^{self.k}": pass_hat_k(list(per_task.values()), self.k, self.k),
@@ -138,10 +139,14 @@ def evaluate(bundle: Bundle, make_agent: Callable[[], Agent], k: int = 1, tasks:
 
 
 def format_table(title: str, rows: dict[str, dict[str, float]], k: int) -> str:
+    """Rows of :meth:`EvalReport.groups` as a table: tasks (and, with k > 1, trials: k per task), success and mean
+    reward per trial, pass^k per task."""
     width = max([len(title), *map(len, rows)]) + 2
-    head = f"{title:<{width}}{'n':>5}  {'success':>8}  {'reward':>7}  {f'pass^{k}':>7}"
+    trials = f"  {'trials':>6}" if k > 1 else ""
+    head = f"{title:<{width}}{'tasks':>5}{trials}  {'success':>8}  {'reward':>7}  {f'pass^{k}':>7}"
     lines = [head, "-" * len(head)]
     for name, r in rows.items():
-        lines.append(f"{name:<{width}}{int(r['n']):>5}  {r['success']:>8.3f}  {r['reward']:>7.3f}  "
-                     f"{r[f'pass^{k}']:>7.3f}")
+        n_trials = f"  {int(r['n']):>6}" if k > 1 else ""
+        lines.append(f"{name:<{width}}{int(r.get('tasks', r['n'])):>5}{n_trials}  {r['success']:>8.3f}  "
+                     f"{r['reward']:>7.3f}  {r[f'pass^{k}']:>7.3f}")
     return "\n".join(lines)

@@ -19,7 +19,8 @@ def curves_section(run: Run) -> str:
                    if (v := as_num(s.report.get("success_rate"))) is not None]
         reward = [(float(i), v) for i, s in enumerate(run.evals)
                   if (v := as_num(s.report.get("mean_reward"))) is not None]
-        charts.append(figure("Held-out evaluation by stage", line_chart(
+        title = "Held-out evaluation by stage" if run.heldout_only else "Evaluation by stage"
+        charts.append(figure(title, line_chart(
             [("success", success), ("mean reward", reward)], x_label="evaluation stage", y_label="success / reward",
             x_names=names, unit_range=True)))
     training: dict[str, list[Row]] = defaultdict(list)

@@ -12,12 +12,12 @@ from runtime.report.values import dec
 
 
 def _table(table_id: str, title: str, stages: list[EvalStage], per_stage: list[dict[str, Cell]],
-           sections: list[tuple[str, list[str]]]) -> str:
+           sections: list[tuple[str, list[str]]], success_label: str) -> str:
     names = [s.name for s in stages]
     two = len(stages) > 1
     span = len(stages) + (1 if two else 0)
-    head1 = (f'<tr><th rowspan="2" class="group">{e(title)}</th><th rowspan="2" class="num">n</th>'
-             f'<th colspan="{span}" class="span">held-out success</th>'
+    head1 = (f'<tr><th rowspan="2" class="group">{e(title)}</th><th rowspan="2" class="num">trials</th>'
+             f'<th colspan="{span}" class="span">{e(success_label)}</th>'
              f'<th colspan="{span}" class="span">mean reward</th></tr>')
     stage_heads = "".join(f'<th class="num">{e(n)}</th>' for n in names)
     stage_heads += '<th class="num">change</th>' if two else ""
@@ -47,7 +47,8 @@ def groups_section(run: Run) -> str:
     stages = run.evals
     if not stages:
         return ""
-    parts = ['<section id="groups"><h2>Held-out results by group</h2>',
+    what = "Held-out results" if run.heldout_only else "Results"
+    parts = [f'<section id="groups"><h2>{what} by group</h2>',
              f'<p class="muted">Success and mean reward over all trials of each evaluation stage '
              f'({" → ".join(e(s.name) for s in stages)}); <em>change</em> is the last stage minus the first.</p>']
     keyed: list[tuple[str, str, Callable[[Row], str | None], str]] = [
@@ -61,13 +62,13 @@ def groups_section(run: Run) -> str:
         names = sorted({k for g in per_stage for k in g}, key=sort_key)
         if not names:
             continue
-        table = _table(f"groups-{slug}", title, stages, per_stage, [("", names)])
+        table = _table(f"groups-{slug}", title, stages, per_stage, [("", names)], run.success_label())
         parts.append(f'<details class="card" open><summary><h3>By {e(slug)}</h3>'
                      f'<span class="muted">{len(names)} group{"s" if len(names) != 1 else ""}</span></summary>'
                      f"{table}</details>")
     merged, sections = by_difficulty(stages)
     if sections:
-        table = _table("groups-difficulty", "Difficulty", stages, merged, sections)
+        table = _table("groups-difficulty", "Difficulty", stages, merged, sections, run.success_label())
         parts.append('<details class="card" open><summary><h3>By difficulty</h3><span class="muted">task features: '
                      f'{e(", ".join(feature for feature, _ in sections))}</span></summary>{table}</details>')
     else:

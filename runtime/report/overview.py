@@ -14,7 +14,7 @@ def stats(run: Run) -> str:
     cards = []
     if run.evals:
         first, last = run.evals[0].report, run.evals[-1].report
-        for key, label, percent in (("success_rate", "held-out success", True), ("mean_reward", "mean reward", False)):
+        for key, label, percent in (("success_rate", run.success_label(), True), ("mean_reward", "mean reward", False)):
             b, a = as_num(first.get(key)), as_num(last.get(key))
             if len(run.evals) > 1 and a is not None and b is not None:
                 cls, text = change(b, a, percent)
@@ -30,13 +30,15 @@ def stats(run: Run) -> str:
             cards.append(f'<div class="stat"><div class="k">pass^k (last)</div><div class="v">'
                          f'{pct(as_num(list(passes.values())[-1]))}</div><div class="d muted">{text}</div></div>')
     held, train = run.summary.get("heldout_tasks"), run.summary.get("train_tasks")
+    tasks_label = "held-out tasks"
     if held is None and run.evals:
         held = run.evals[-1].report.get("n_tasks")
+        tasks_label = "held-out tasks" if run.heldout_only else "tasks evaluated"
     if held is not None:
         evaluated = as_num(run.evals[-1].report.get("n_tasks")) if run.evals else None
         sub = " · ".join(x for x in (f"{e(train)} training" if train is not None else "",
                                      f"{general(evaluated)} evaluated" if evaluated is not None else "") if x)
-        cards.append(f'<div class="stat"><div class="k">held-out tasks</div><div class="v">{e(held)}</div>'
+        cards.append(f'<div class="stat"><div class="k">{tasks_label}</div><div class="v">{e(held)}</div>'
                      f'<div class="d muted">{sub}</div></div>')
     training = training_rows(run)
     if training:
@@ -64,8 +66,9 @@ def stage_table(run: Run) -> str:
     stages += [{"name": name, "stage": "training"} for name in steps if name not in known]
     if not stages:
         return ""
-    rows = ['<table class="data" id="stages"><thead><tr><th>stage</th><th>kind</th><th class="num">held-out success'
-            '</th><th class="num">mean reward</th><th class="num">logged steps</th><th class="num">seconds</th>'
+    rows = ['<table class="data" id="stages"><thead><tr><th>stage</th><th>kind</th><th class="num">'
+            f'{run.success_label()}</th><th class="num">mean reward</th><th class="num">logged steps</th>'
+            '<th class="num">seconds</th>'
             "</tr></thead><tbody>"]
     for s in stages:
         name, seconds = str(s.get("name")), as_num(s.get("seconds"))

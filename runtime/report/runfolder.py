@@ -44,6 +44,19 @@ class Run:
     notes: list[str] = field(default_factory=list)
     """Problems worth showing on the page (unreadable lines, files missing from an unfinished run)."""
 
+    @property
+    def heldout_only(self) -> bool:
+        """Whether every evaluation ran on held-out tasks: the pipeline's eval stages all use the held-out split
+        (the default). An ``aqwen-run eval`` folder runs every task of its bundle, and a stage may ask for
+        ``split: train`` or ``all``: their results are not called held-out."""
+        stages = as_list(as_obj(self.config.get("pipeline")).get("stages"))
+        evals = [s for s in stages if isinstance(s, dict) and s.get("stage") == "eval"]
+        return bool(evals) and all(s.get("split", "heldout") == "heldout" for s in evals)
+
+    def success_label(self) -> str:
+        """``held-out success`` or ``success``, as :attr:`heldout_only` says."""
+        return "held-out success" if self.heldout_only else "success"
+
 
 def training_rows(run: Run) -> list[Row]:
     """Rows logged by trainers at a step (not evaluations, stage ends or a trainer's closing summary)."""
