@@ -27,6 +27,7 @@ class CompiledDomain:
     name: str
     generator: TaskGenerator
     tasks: list[Task]
+    proofs: dict[str, Any] = field(default_factory=dict)  # workflow -> compiler.proofs.WorkflowProof
 
 
 @dataclass
@@ -93,6 +94,9 @@ def _compile_domain(project: CompiledProject, name: str) -> None:
                                            hint="tell the user the results after the last tool call: the user ends "
                                                 "the conversation once every inform_user value has been said"))
     project.domains[name] = CompiledDomain(name, generator, tasks)
+    from compiler.proofs import prove  # verifier proofs on the tasks: AQ615-AQ617
+
+    project.domains[name].proofs = prove(project, name)
 
 
 def _dedupe_failures(generator: TaskGenerator) -> list[GoldFailure]:
