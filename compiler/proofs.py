@@ -8,8 +8,10 @@ are scored with the same semantics the runtime uses:
   workflow is the partial credit of doing nothing, written to ``manifest.json`` and printed by ``aqwen-compile``;
   above :data:`NOOP_CREDIT_LIMIT` ``AQ617`` warns, because GRPO on partial credit then pulls the policy towards
   doing nothing (docs/training.md).
-- **the gold plus a harmless read**: the gold's calls with one of its own read-only calls (``access: read``) made
-  once more, right after the first: it must still succeed, else ``AQ616`` at the check that broke.
+- **the gold plus a harmless read**: one read-only call (``access: read``) the gold does not make, with valid
+  arguments (taken from the gold's calls and the slots by parameter name; it must succeed), made first, then the
+  gold's calls; where no read tool fits, the gold's own first read made once more. It must still succeed, else
+  ``AQ616`` at the check that broke.
 
 Gold calls are replayed on the generator's pooled state under an undo journal and rolled back (no state copies);
 whether doing nothing leaves the gold's final state is read from the journal (``aqwen_spec.semantics.changes``).
@@ -43,7 +45,8 @@ class WorkflowProof:
 
     workflow: str
     tasks: int = 0
-    noop_rewards: list[float] = field(default_factory=list)
+    noop_rewards: dict[str, float] = field(default_factory=dict)
+    """The reward of doing nothing, by task id."""
     noop_successes: list[tuple[str, str, list[str]]] = field(default_factory=list)
     """(task id, branch, the checks that passed) of each task that doing nothing succeeds on."""
     extra_read_tried: int = 0
@@ -52,7 +55,7 @@ class WorkflowProof:
 
     @property
     def noop_mean(self) -> float:
-        return sum(self.noop_rewards) / len(self.noop_rewards) if self.noop_rewards else 0.0
+        return sum(self.noop_rewards.values()) / len(self.noop_rewards) if self.noop_rewards else 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -101,17 +104,20 @@ class _Prover:
         fields = initial_fields(verifiers)
         before = copy_state(pooled) if "*" in fields or not self.journaled else \
             {f: copy_state(pooled[f]) for f in fields if f in pooled}
-        calls = [c for c in gold["calls"]]
-        extra = next((i for i, c in enumerate(calls) if c["name"] in self.tools
-                      and self.tools[c["name"]].access == "read"), None)
-        if extra is not None:
-            calls.insert(extra + 1, calls[extra])
         journal: list[Any] | None = [] if self.journaled else None
         state = pooled if self.journaled else copy_state(pooled)
         index = self._index(seed, pooled) if self.journaled else None
         runner = ToolRunner(self.tools, state, journal)
-        records = []
         try:
+            extra = self._extra_read(task, runner)  # made already, on the initial state
+            records = [] if extra is None else [CallRecord(extra["name"], extra["arguments"], True)]
+            calls = list(gold["calls"])
+            if extra is None:  # no read tool fits: the gold's own first read, made once more
+                first = next((i for i, c in enumerate(calls) if c["name"] in self.tools
+                              and self.tools[c["name"]].access == "read"), None)
+                if first is not None:
+                    extra = calls[first]
+                    calls.insert(first + 1, extra)
             for call in calls:
                 ok = runner.call(call["name"], call["arguments"]).ok if call["name"] in self.tools else True
                 records.append(CallRecord(call["name"], call["arguments"], ok))
@@ -125,7 +131,7 @@ class _Prover:
                     result = score(verifier, ev)
                     if not result.success:
                         broke = result.failed()[0].name if result.failed() else "the threshold"
-                        proof.extra_read_failures.append((task["id"], verifier.name, broke, _call_text(calls[extra])))
+                        proof.extra_read_failures.append((task["id"], verifier.name, broke, _call_text(extra)))
                         break
             if journal is not None and index is not None:
                 delta = Delta.capture(state, index.touched(journal))
@@ -136,12 +142,38 @@ class _Prover:
             nothing = Evidence([], "", pooled, pooled, slots, path, None, "done", outcome,
                                same_final_state=lambda: gold_state_kept)
             scores = [score(v, nothing) for v in verifiers]
-            proof.noop_rewards.append(min(s.reward for s in scores))
+            proof.noop_rewards[task["id"]] = min(s.reward for s in scores)
             if all(s.success for s in scores):
                 proof.noop_successes.append((task["id"], task.get("branch", ""), _passed(scores)))
         finally:
             if journal:
                 rollback(journal)
+
+    def _extra_read(self, task: dict[str, Any], runner: ToolRunner) -> dict[str, Any] | None:
+        """A read-only call the gold does not make, with arguments taken from the gold's calls and the slots by
+        parameter name, that succeeds on the initial state (made there, as the episode's first call); None when
+        no read tool fits."""
+        made = {c["name"] for c in task["gold"]["calls"]}
+        values: dict[str, Any] = {}
+        for call in task["gold"]["calls"]:
+            for name, value in call["arguments"].items():
+                values.setdefault(name, value)
+        for slot in task["slots"].values():
+            if isinstance(slot, dict):
+                for name, value in slot.items():
+                    values.setdefault(name, value)
+        values.update({f"{name}_id": slot["id"] for name, slot in task["slots"].items()
+                       if isinstance(slot, dict) and "id" in slot and f"{name}_id" not in values})
+        for name, tool in sorted(self.tools.items()):
+            if tool.access != "read" or name in made:
+                continue
+            needed = [p for p, param in tool.params.items() if param.required]
+            if not all(p in values for p in needed):
+                continue
+            call = {"name": name, "arguments": {p: values[p] for p in needed}}
+            if runner.call(name, call["arguments"]).ok:
+                return call
+        return None
 
     def _index(self, seed: int, state: dict[str, Any]) -> PathIndex:
         index = self._indexes.get(seed)
@@ -166,10 +198,11 @@ def _report(project: CompiledProject, proof: WorkflowProof) -> None:
     where = verifier.origin
     if proof.noop_successes:
         task_id, _, passed = proof.noop_successes[0]
-        branches = ", ".join(repr(b) for b in sorted({b for _, b, _ in proof.noop_successes}))
+        branches = ", ".join(repr(b) for b in sorted({b for _, b, _ in proof.noop_successes}) if b)
         msg = (f"doing nothing (no tool call, nothing said) succeeds on verifier '{verifier.name}' for "
-               f"{len(proof.noop_successes)} of {proof.tasks} tasks of workflow '{proof.workflow}' (branch "
-               f"{branches}; e.g. task {task_id}: passed {', '.join(passed) or 'no check'})")
+               f"{len(proof.noop_successes)} of {proof.tasks} tasks of workflow '{proof.workflow}' ("
+               f"{f'branch {branches}; ' if branches else ''}e.g. task {task_id}: passed "
+               f"{', '.join(passed) or 'no check'})")
         project.diagnostics.add(Diagnostic(
             "AQ615", msg, where.path, where.pos,
             hint="add a check only real work passes on that branch: require the call that matters, tells_user "
@@ -178,7 +211,7 @@ def _report(project: CompiledProject, proof: WorkflowProof) -> None:
         v = specs.verifiers[vname]
         check = next((c for c in v.checks if c.name == check_name), None)
         origin = check.origin if check is not None and check.origin is not None else v.origin
-        msg = (f"the gold plus a harmless extra read ({call} made once more) fails check '{check_name}' of "
+        msg = (f"the gold plus one harmless read-only call, {call}, fails check '{check_name}' of "
                f"verifier '{vname}' (task {task_id}; {len(proof.extra_read_failures)} of {proof.extra_read_tried} "
                f"tasks tried)")
         project.diagnostics.add(Diagnostic(
@@ -186,8 +219,8 @@ def _report(project: CompiledProject, proof: WorkflowProof) -> None:
             hint="a verifier must not punish looking things up: check the calls that change or decide something"))
     if proof.noop_mean > NOOP_CREDIT_LIMIT and not proof.noop_successes:
         msg = (f"doing nothing earns {proof.noop_mean:.2f} of the reward on average on workflow "
-               f"'{proof.workflow}' (verifier '{verifier.name}', {proof.tasks} tasks): GRPO on partial credit pulls "
-               f"the policy towards doing nothing, whose reward no attempt that goes wrong can beat")
+               f"'{proof.workflow}' (verifier '{verifier.name}', {proof.tasks} tasks): GRPO on partial credit then "
+               f"pulls the policy towards doing nothing, since an attempt that goes wrong earns less than not trying")
         project.diagnostics.add(Diagnostic(
             "AQ617", msg, where.path, where.pos, Severity.WARNING,
             hint=f"gate the checks that pass by default (gate: true on the action that matters), or weight the "
