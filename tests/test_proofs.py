@@ -117,3 +117,60 @@ def test_manifest_and_command_line_report_the_proofs(tmp_path: Path, capsys: pyt
                                                    "do_nothing_succeeds": 0, "extra_read_tried": 6,
                                                    "extra_read_fails": 0}
     assert manifest["proofs"]["line_backlog"]["do_nothing_mean_reward"] == 0.0
+
+
+PYTHON_WRITE_TOOL = '''
+---
+kind: Tool
+name: mark_delivered
+domain: retail
+description: Mark a pending order delivered (a Python function).
+access: write
+params:
+  order_id: str
+implementation:
+  python: proof_tools:mark_delivered
+---
+kind: Workflow
+name: deliver
+domain: retail
+slots:
+  order: sample(orders where status == "pending")
+tree:
+  - call: get_order(order_id=order.id)
+  - call: mark_delivered(order_id=order.id)
+instruction: "Order {{ order.id }} arrived; mark it delivered."
+---
+kind: Verifier
+name: deliver_ok
+for: deliver
+checks:
+  - same_final_state_as_gold
+  - require: get_order(order_id=order.id)
+  - forbid: cancel_order
+'''
+
+
+def test_proofs_with_a_python_tool_that_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ``python:`` write tool changes the state behind the journal: the proofs copy the state instead, and still
+    agree with the runtime's noop agent (which compares whole states for such a domain)."""
+    (tmp_path / "proof_tools.py").write_text(
+        "def mark_delivered(state, order_id):\n"
+        "    state['orders'][order_id]['status'] = 'delivered'\n"
+        "    return state['orders'][order_id]\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(ROOT / "tests" / "fixtures" / "retail" / "pytools"))
+    specs = tmp_path / "specs"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "retail" / "specs", specs)
+    with (specs / "domain.yaml").open("a", encoding="utf-8") as f:
+        f.write(PYTHON_WRITE_TOOL)
+    project = compile_specs(specs)
+    proof = project.domains["retail"].proofs["deliver"]
+    assert proof.tasks > 0 and proof.extra_read_tried == proof.tasks
+    # doing nothing: the state is not the gold's (the order stays pending) and get_order was not called
+    assert proof.noop_mean == pytest.approx(1 / 3) and not proof.noop_successes
+    write_bundles(project, tmp_path / "build")
+    bundle = Bundle.load(tmp_path / "build" / "retail")
+    for task in bundle.tasks:
+        expected = project.domains["retail"].proofs[task["workflow"]].noop_rewards[task["id"]]
+        assert run_episode(bundle, task, NoopAgent()).reward == pytest.approx(expected), task["id"]
