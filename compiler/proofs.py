@@ -93,6 +93,7 @@ class _Prover:
         self.tools = generator.tools
         self.journaled = not any(t.implementation == "python" and t.access == "write" for t in self.tools.values())
         self._indexes: dict[int, PathIndex] = {}
+        self._runners: dict[int, ToolRunner] = {}
 
     def prove(self, task: dict[str, Any], proof: WorkflowProof) -> None:
         verifiers = self.specs.verifiers_of(task["workflow"])
@@ -107,7 +108,7 @@ class _Prover:
         journal: list[Any] | None = [] if self.journaled else None
         state = pooled if self.journaled else copy_state(pooled)
         index = self._index(seed, pooled) if self.journaled else None
-        runner = ToolRunner(self.tools, state, journal)
+        runner = self._runner(seed, state, journal)
         try:
             extra = self._extra_read(task, runner)  # made already, on the initial state
             records = [] if extra is None else [CallRecord(extra["name"], extra["arguments"], True)]
@@ -174,6 +175,17 @@ class _Prover:
             if runner.call(name, call["arguments"]).ok:
                 return call
         return None
+
+    def _runner(self, seed: int, state: dict[str, Any], journal: list[Any] | None) -> ToolRunner:
+        """One runner per pooled state (journaled), so a SQL tool's view of the state is built once per state, not
+        once per task (a write bumps the runner's version: the view is rebuilt after it)."""
+        if journal is None:
+            return ToolRunner(self.tools, state)
+        runner = self._runners.get(seed)
+        if runner is None or runner.state is not state:
+            runner = self._runners[seed] = ToolRunner(self.tools, state, journal)
+        runner.journal = journal
+        return runner
 
     def _index(self, seed: int, state: dict[str, Any]) -> PathIndex:
         index = self._indexes.get(seed)
