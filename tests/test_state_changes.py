@@ -230,7 +230,7 @@ def test_a_failed_python_tool_after_a_write_leaves_the_pool_clean(tmp_path: Path
 
 def test_a_python_tool_that_fails_after_changing_the_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Its changes are undone by a restore behind the journal: the state is dirty, the reward compares whole states,
-    and the pool drops the state instead of reusing it."""
+    and the pool drops the state instead of reusing it. A python read tool that writes makes the state dirty too."""
     from compiler import compile_specs, write_bundles
     from runtime.bundle import Bundle
     from runtime.env import Environment
@@ -238,14 +238,19 @@ def test_a_python_tool_that_fails_after_changing_the_state(tmp_path: Path, monke
     (tmp_path / "breaking_tools.py").write_text(
         "def scribble(state, order_id):\n"
         "    state['orders'][order_id]['status'] = 'cancelled'\n"
-        "    raise RuntimeError('half done')\n", encoding="utf-8")
+        "    raise RuntimeError('half done')\n"
+        "def peek(state, order_id):\n"
+        "    state['orders'][order_id]['status'] = 'cancelled'\n"
+        "    return 'looked'\n", encoding="utf-8")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.syspath_prepend(str(ROOT / "tests" / "fixtures" / "retail" / "pytools"))
     specs = tmp_path / "specs"
     shutil.copytree(ROOT / "tests" / "fixtures" / "retail" / "specs", specs)
     with (specs / "domain.yaml").open("a", encoding="utf-8") as f:
         f.write("---\nkind: Tool\nname: scribble\ndomain: retail\ndescription: A tool with a bug.\n"
-                "params:\n  order_id: str\nimplementation:\n  python: breaking_tools:scribble\n")
+                "params:\n  order_id: str\nimplementation:\n  python: breaking_tools:scribble\n"
+                "---\nkind: Tool\nname: peek\ndomain: retail\ndescription: A read tool that writes.\n"
+                "params:\n  order_id: str\nimplementation:\n  python: breaking_tools:peek\n")
     [folder] = write_bundles(compile_specs(specs, tasks_per_branch=1), tmp_path / "build")
     bundle = Bundle.load(folder)
     task = next(t for t in bundle.tasks if t["branch"] == "refuse")
@@ -262,4 +267,8 @@ def test_a_python_tool_that_fails_after_changing_the_state(tmp_path: Path, monke
     again = Environment(bundle, task)
     again.reset()
     assert again.state is not state and again.state == pristine
+    again.step('<tool_call>{"name": "peek", "arguments": {"order_id": "O-1"}}</tool_call>')
+    assert again.runner.dirty  # declared read, wrote all the same: not journaled, so the state is dirty
+    [check] = [c for c in again.score().score.checks if c.kind == "same_final_state_as_gold"]
+    assert check.passed is False
     again.close()

@@ -180,7 +180,7 @@ class ToolRunner:
             self._restore(snapshot)
             return ToolOutcome(False, error=f"{tool.name} failed: {type(exc).__name__}: {exc}",
                                error_kind="implementation")
-        if tool.access == "write":
+        if tool.access == "write" or self.state != snapshot:  # a read tool that wrote all the same: unjournaled too
             self.version += 1
             self.dirty = True
         return ToolOutcome(True, copy_state(value))
