@@ -91,6 +91,9 @@ CODES: dict[str, str] = {
     "AQ604": "no task could be drawn for a workflow",
     "AQ605": "no instance could be drawn for a problem",
     "AQ606": "the simulated user leaves before the gold trajectory ends",
+    "AQ615": "doing nothing succeeds on a verifier",
+    "AQ616": "a harmless extra read makes the gold fail a verifier",
+    "AQ617": "doing nothing earns much partial credit",
     "AQ623": "a say text does not read as its action, or does not state its value",
     # command line
     "AQ901": "path not found",

@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
             n_adv = sum(1 for t in compiled.tasks if t.data["adversarial"])
             wfs = len({t.data["workflow"] for t in compiled.tasks})
             print(f"{folder}: {len(compiled.tasks)} tasks ({n_adv} adversarial) from {wfs} workflows")
+            if compiled.proofs:
+                credit = ", ".join(f"{wf} {p.noop_mean:.2f}" for wf, p in sorted(compiled.proofs.items()))
+                print(f"  doing nothing earns (mean reward per workflow): {credit}")
         print(f"compiled in {time.perf_counter() - start:.2f} s")
     return 0
 

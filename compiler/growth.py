@@ -325,9 +325,10 @@ def error_branch(ctx: GrowthContext, source: str) -> Growth | None:
                 ]}]
                 note = f"branch {name}: {tool.name}'s precondition {k + 1} fails; the agent must refuse"
                 new = _new_workflow(ctx, source, "error_branch", wf, note)
-                gate = {"forbid": tool.name, "when": f'branch == "{name}"', "gate": True}
+                gates = [{"forbid": tool.name, "when": f'branch == "{name}"', "gate": True},
+                         *_outcome_gate(ctx, source, name)]
                 return Growth("error_branch", source, new["name"],
-                              [new, *_verifiers_for(ctx, source, new["name"], [gate], edit=_unless_branch(name))], note)
+                              [new, *_verifiers_for(ctx, source, new["name"], gates, edit=_unless_branch(name))], note)
     return None
 
 
@@ -362,9 +363,10 @@ def policy_branch(ctx: GrowthContext, source: str) -> Growth | None:
                 ]}]
                 note = f"branch {name} from {other}: when {cond}, {tool} must not go ahead"
                 new = _new_workflow(ctx, source, "policy_branch", wf, note)
-                gate = {"forbid": tool, "when": f'branch == "{name}"', "gate": True}
+                gates = [{"forbid": tool, "when": f'branch == "{name}"', "gate": True},
+                         *_outcome_gate(ctx, source, name)]
                 return Growth("policy_branch", source, new["name"],
-                              [new, *_verifiers_for(ctx, source, new["name"], [gate], edit=_unless_branch(name))],
+                              [new, *_verifiers_for(ctx, source, new["name"], gates, edit=_unless_branch(name))],
                               note)
     return None
 
@@ -464,6 +466,18 @@ def _guard(check: Any, cond: str) -> Any:
 
 def _ends_request_anywhere(tree: Any) -> bool:
     return bool(re.search(r"\b(refuse|transfer)\b", yaml.safe_dump(tree)))
+
+
+def _outcome_gate(ctx: GrowthContext, source: str, branch: str) -> list[dict[str, Any]]:
+    """A new branch that refuses or transfers: the agent must end the request so (a gate), else doing nothing, which
+    calls nothing forbidden, would pass its verifier (AQ615). Nothing when the verifiers check the outcome already."""
+    def checks_outcome(check: Any) -> bool:
+        return check == "same_outcome_as_gold" or (isinstance(check, dict) and "same_outcome_as_gold" in check
+                                                   and "when" not in check)
+
+    if any(checks_outcome(c) for v in ctx.verifiers(source) for c in v.get("checks") or []):
+        return []
+    return [{"same_outcome_as_gold": True, "when": f'branch == "{branch}"', "gate": True}]
 
 
 def _is_gold_check(check: Any) -> bool:

@@ -27,6 +27,7 @@ class CompiledDomain:
     name: str
     generator: TaskGenerator
     tasks: list[Task]
+    proofs: dict[str, Any] = field(default_factory=dict)  # workflow -> compiler.proofs.WorkflowProof
 
 
 @dataclass
@@ -99,6 +100,9 @@ def _compile_domain(project: CompiledProject, name: str) -> None:
                                            hint="the simulated user and the verifiers read gold messages by rule: "
                                                 "see 'say:' in docs/spec-language.md"))
     project.domains[name] = CompiledDomain(name, generator, tasks)
+    from compiler.proofs import prove  # verifier proofs on the tasks: AQ615-AQ617
+
+    project.domains[name].proofs = prove(project, name)
 
 
 def _dedupe_failures(generator: TaskGenerator) -> list[GoldFailure]:

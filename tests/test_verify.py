@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from aqwen_spec.semantics.user import heard_everything
 from aqwen_spec.semantics.verify import mentions
+from runtime.episodes.users import STOP, ScriptedUser
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 STATED = [
     ("how many are in stock: 0", 0),
@@ -56,3 +61,59 @@ def test_stated(text: str, value: Any) -> None:
 @pytest.mark.parametrize(("text", "value"), NOT_STATED)
 def test_not_stated(text: str, value: Any) -> None:
     assert not mentions(text, value)
+
+
+# --- numbers compare equal across int and float forms and formatting ---------------------------------------------
+
+NUMERIC_FORMS = [  # (what the agent says, the value, told?)
+    ("25", 25, True),
+    ("25.0", 25, True),
+    ("25.00", 25, True),
+    ("25.000 units", 25, True),
+    ("$25.00.", 25, True),
+    ("25", 25.0, True),  # a float value said as an int
+    ("25.00", 25.0, True),
+    ("2.50 kg", 2.5, True),
+    ("1,234.50", 1234.5, True),
+    ("-3.0", -3, True),
+    ("0.00", 0, True),
+    ("0.3", 0.1 + 0.2, True),  # a float's rounding noise is not the agent's mistake
+    ("0.33", 1 / 3, True),  # two decimals are enough
+    ("25.01", 25, False),
+    ("25.5", 25, False),
+    ("125.00", 25, False),
+    ("2.5", 25, False),
+    ("25,00", 25, False),  # a decimal comma reads as 2,500
+    ("WO-25.00", 25, False),
+]
+
+
+@pytest.mark.parametrize(("text", "value", "told"), NUMERIC_FORMS)
+def test_numbers_in_any_form(text: str, value: Any, told: bool) -> None:
+    """``tells_user`` and the scripted user's "heard it all" rule are one rule: they agree on every form."""
+    assert mentions(text, value) is told
+    assert heard_everything([{"about": "the answer", "value": value}], text) is told
+    task = {"user": {"instruction": "How many?"}, "gold": {"informs": [{"about": "the answer", "value": value}],
+                                                          "outcome": "done"}}
+    assert (STOP in ScriptedUser(task).reply(f"The answer: {text}")) is told
+
+
+@pytest.mark.parametrize("said", ["25", "25.0", "25.00"])
+@pytest.mark.parametrize("workflow", ["bin_count", "bin_weight"])
+def test_a_numeric_answer_given_as_25_00_succeeds(said: str, workflow: str, tmp_path: Path) -> None:
+    """The stockroom fixture stores 25 as an int (count) and 25.0 as a float (weight): an episode that looks the bin
+    up and answers in any of the three forms succeeds, and the scripted user ends the conversation on it."""
+    from compiler import compile_specs, write_bundles
+    from runtime.episodes.bundle import Bundle
+    from runtime.episodes.env import Environment
+
+    write_bundles(compile_specs(FIXTURES / "numeric"), tmp_path)
+    bundle = Bundle.load(tmp_path / "stockroom")
+    task = next(t for t in bundle.tasks if t["workflow"] == workflow)
+    env = Environment(bundle, task)
+    env.reset()
+    env.step('<tool_call>{"name": "get_bin", "arguments": {"bin_id": "B-1"}}</tool_call>')
+    step = env.step(f"Bin B-1: {said}")
+    assert step.done and env.terminated_by == "user_stop"
+    result = step.info["result"]
+    assert result.success and result.reward == 1.0, result.score.failed()

@@ -174,16 +174,26 @@ class ToolRunner:
         try:
             value = fn(self.state, **args)
         except ToolError as exc:
-            _restore(self.state, snapshot)
+            self._restore(snapshot)
             return ToolOutcome(False, error=str(exc), error_kind="implementation")
         except Exception as exc:  # the escape hatch is user code: its bugs are the tool's errors, never ours
-            _restore(self.state, snapshot)
+            self._restore(snapshot)
             return ToolOutcome(False, error=f"{tool.name} failed: {type(exc).__name__}: {exc}",
                                error_kind="implementation")
-        if tool.access == "write":
+        if tool.access == "write" or self.state != snapshot:  # a read tool that wrote all the same: unjournaled too
             self.version += 1
             self.dirty = True
         return ToolOutcome(True, copy_state(value))
+
+    def _restore(self, snapshot: dict[str, Any]) -> None:
+        """Undo what a failed python tool changed. Only when it changed something: restoring puts copies in place
+        of the state's containers, behind the undo journal (which still names the old ones), so the state is then
+        dirty. A tool that failed without touching the state (the usual case) leaves every container where it was,
+        and the journal valid."""
+        if self.state != snapshot:
+            _restore(self.state, snapshot)
+            self.dirty = True
+            self.version += 1
 
     def _call_sql(self, tool: ResolvedTool, args: dict[str, Any]) -> ToolOutcome:
         key = (self.version, tool.fulltext, tool.tables)

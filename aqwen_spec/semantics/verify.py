@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -38,6 +39,9 @@ class Evidence:
     outcome: str = "done"
     """How the episode ended: ``done``, ``refused`` (the agent declined) or ``transferred`` (to a human)."""
     gold_outcome: str = "done"
+    same_final_state: Callable[[], bool] | None = None
+    """Whether the final state equals the gold's, answered without comparing whole states (the runtime compares
+    only what the episode's and the gold's journals touched); else ``final_state == gold_final_state``."""
 
 
 @dataclass(frozen=True)
@@ -184,9 +188,12 @@ def _run_check(check: CheckIR, ev: Evidence, env: dict[str, Any]) -> tuple[bool,
         ok = ev.outcome == ev.gold_outcome
         return ok, "" if ok else f"the episode ended {ev.outcome}, the gold {ev.gold_outcome}"
     if kind == "same_final_state_as_gold":
-        if ev.gold_final_state is None:
+        if ev.same_final_state is not None:
+            ok = ev.same_final_state()
+        elif ev.gold_final_state is None:
             return False, "no gold final state to compare with"
-        ok = ev.final_state == ev.gold_final_state
+        else:
+            ok = ev.final_state == ev.gold_final_state
         return ok, "" if ok else "the final state differs from the gold final state"
     raise ValueError(f"unknown check kind {kind}")
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aqwen_spec.resolved import ResolvedDomain, ResolvedPersona, ResolvedTool, ResolvedVerifier
 from aqwen_spec.serialize import domain_from_json, persona_from_json, tool_from_json, verifier_from_json
 from compiler.reader import BundleError, read_bundle, render_system_prompt
+
+if TYPE_CHECKING:
+    from aqwen_spec.semantics.changes import Delta
 
 __all__ = ["Bundle", "BundleError"]
 
@@ -48,6 +51,7 @@ class Bundle:
 
         self.states = StatePool(lambda seed: generate_state(self.domain, seed))
         self._gold_final: dict[str, dict[str, Any]] = {}
+        self._gold_changes: dict[str, Any] = {}
 
     def initial_state(self, task: dict[str, Any]) -> dict[str, Any]:
         """A fresh copy of a task's initial state."""
@@ -71,6 +75,29 @@ class Bundle:
                     runner.call(call["name"], call["arguments"])
             self._gold_final[key] = state
         return self._gold_final[key]
+
+    def gold_changes(self, task: dict[str, Any]) -> Delta | None:
+        """What the task's gold trajectory changes in its initial state (replayed once per task on a pooled state
+        under a journal, then cached): rewards compare only there. None where the changes cannot be journaled (an
+        inline state, or a ``python:`` tool that writes): then whole states are compared."""
+        from aqwen_spec.semantics import ToolRunner
+        from aqwen_spec.semantics.changes import Delta
+
+        key = str(task["id"])
+        if key not in self._gold_changes:
+            delta = None
+            if "state" not in task["initial_state"]:
+                state, journal = self.states.acquire(task)
+                index = self.states.index(task, state)
+                runner = ToolRunner(self.tools, state, journal)
+                for call in task["gold"]["calls"]:
+                    if call["name"] in self.tools:
+                        runner.call(call["name"], call["arguments"])
+                if index is not None and not runner.dirty:
+                    delta = Delta.capture(state, index.touched(journal))
+                self.states.release(task, state, journal, dirty=runner.dirty)
+            self._gold_changes[key] = delta
+        return self._gold_changes[key]
 
     def render_system_prompt(self) -> str:
         if not hasattr(self, "_system_prompt"):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aqwen_spec.semantics import ToolRunner, score
+from aqwen_spec.semantics.changes import same_final_state
 from aqwen_spec.semantics.state import copy_state
 from aqwen_spec.semantics.verify import CallRecord, Evidence, Score, initial_fields, outcome_of
 from runtime.episodes.bundle import Bundle
@@ -86,6 +87,7 @@ class Environment:
         self.config = config or EpisodeConfig()
         self.user: User = user if user is not None else ScriptedUser(task)
         self.verifiers = [bundle.verifiers[v] for v in task.get("verifiers", [])]
+        self._compares_states = any(c.kind == "same_final_state_as_gold" for v in self.verifiers for c in v.checks)
         self.messages: list[dict[str, Any]] = []
         self.done = True
         self._state: dict[str, Any] | None = None
@@ -97,6 +99,8 @@ class Environment:
         self._release()
         bundle, task = self.bundle, self.task
         self._state, self._journal = bundle.states.acquire(task)
+        # taken while the state is clean: the reward then compares only what the journals touched
+        self._index = bundle.states.index(task, self._state) if self._compares_states else None
         fields = initial_fields(self.verifiers)
         if "*" in fields:
             self._initial = copy_state(self._state)
@@ -265,11 +269,18 @@ class Environment:
     def score(self) -> EpisodeResult:
         """Score the episode as it stands, without ending it (for progress checks; :meth:`result` ends it)."""
         state = self.state
-        gold_final = self.bundle.gold_final_state(self.task)
         outcome = outcome_of(self.calls, self.said)
         evidence = Evidence(self.calls, "\n".join(self.said), state, self._initial, self.task.get("slots", {}),
-                            list(self.task.get("path", [])), gold_final, outcome,
+                            list(self.task.get("path", [])), None, outcome,
                             self.task.get("gold", {}).get("outcome", "done"))
+        if self._compares_states:
+            index, journal = self._index, self._journal
+            gold = self.bundle.gold_changes(self.task) if index is not None and not self.runner.dirty else None
+            if index is not None and gold is not None:
+                pristine = self.bundle.states.pristine(int(self.task["initial_state"]["seed"]))
+                evidence.same_final_state = lambda: same_final_state(state, index.touched(journal), pristine, gold)
+            else:
+                evidence.gold_final_state = self.bundle.gold_final_state(self.task)
         scores = [score(v, evidence) for v in self.verifiers]
         main = scores[0] if scores else Score(0.0, False)
         if len(scores) > 1:

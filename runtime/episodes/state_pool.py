@@ -2,7 +2,8 @@
 
 An episode borrows a state for its task's seed, changes it through journaled tool calls, and gives it back; the
 pool undoes the journal. A state changed behind the journal (a ``python:`` write tool) is dropped instead.
-Thread-safe: concurrent episodes of the same seed get their own copies.
+Thread-safe: concurrent episodes of the same seed get their own copies. The pool also keeps, per state it lends,
+a :class:`PathIndex` (taken while the state is clean), so a reward compares only what the journals touched.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from aqwen_spec.expr import rollback
 from aqwen_spec.semantics import copy_state
+from aqwen_spec.semantics.changes import PathIndex
 
 State = dict[str, Any]
 
@@ -22,6 +24,7 @@ class StatePool:
         self._make = make
         self._pristine: dict[int, State] = {}
         self._idle: dict[int, list[State]] = {}
+        self._indexes: dict[int, PathIndex] = {}  # by id() of a state the pool lends or keeps
         self._lock = threading.Lock()
         self.max_idle = max_idle
 
@@ -41,11 +44,31 @@ class StatePool:
             idle = self._idle.get(seed)
             if idle:
                 return idle.pop(), []
-        return copy_state(self.pristine(seed)), []
+        state = copy_state(self.pristine(seed))
+        with self._lock:
+            self._indexes.pop(id(state), None)  # an index of a state gone without release, whose id this one got
+        return state, []
+
+    def index(self, task: dict[str, Any], state: State) -> PathIndex | None:
+        """Where each container of a state lent for ``task`` lives (built once per state, the first time it is
+        asked for: ask before the state changes). None for an inline state (not pooled)."""
+        if "state" in task["initial_state"]:
+            return None
+        with self._lock:
+            index = self._indexes.get(id(state))
+        if index is None:
+            index = PathIndex(state)
+            with self._lock:
+                self._indexes[id(state)] = index
+        return index
 
     def release(self, task: dict[str, Any], state: State, journal: list[Any], dirty: bool = False) -> None:
         spec = task["initial_state"]
-        if "state" in spec or dirty:
+        if "state" in spec:
+            return
+        if dirty:
+            with self._lock:
+                self._indexes.pop(id(state), None)
             return
         rollback(journal)
         seed = int(spec["seed"])
@@ -53,3 +76,5 @@ class StatePool:
             idle = self._idle.setdefault(seed, [])
             if len(idle) < self.max_idle:
                 idle.append(state)
+            else:
+                self._indexes.pop(id(state), None)
