@@ -88,7 +88,7 @@ stages:
   - {{stage: grpo, num_generations: {num_generations}, batch_size: {batch_size}}}
 """
     lint_error = [code for _, _, code, _, _ in lint_pipeline(tmp_path, text)] == ["AQ110"]
-    try:  # the arguments runtime/training.py gives GRPOConfig for the stage's batch
+    try:  # the arguments runtime/training/sft_grpo.py gives GRPOConfig for the stage's batch
         trl.GRPOConfig(output_dir=str(tmp_path / "out"), use_cpu=True, report_to="none",
                        per_device_train_batch_size=batch_size, num_generations=num_generations)
         trl_error = False
