@@ -4,7 +4,8 @@ For every domain in ``specs/`` and ``examples/``: every field of a compiled task
 training targets) may read gets unique sentinel values planted in it: the gold trajectory (messages, calls with their
 arguments and results, outcome, what the agent must tell), the slots, the path and branch taken, the kind of request,
 the difficulty and the task id; the verifiers get sentinel names, descriptions and expected values (a ``tells_user``
-and an ``assert`` that compare with a sentinel). Then episodes run through :class:`runtime.episodes.env.Environment` with the
+and an ``assert`` that compare with a sentinel). Then episodes run through
+:class:`runtime.episodes.env.Environment` with the
 oracle's calls (replayed from the task as compiled, unplanted) and with a probing agent that keeps asking and
 claiming to be done, under the scripted user and under an LLM user that repeats its whole prompt. No sentinel may
 appear in anything the agent is shown: the system prompt, the tool schemas, the user's messages, the tool results.
