@@ -203,10 +203,29 @@ def test_grpo_stage_vllm_mode_has_trl_start_vllm(bundle: Bundle, tmp_path: Path)
         run_grpo(model, bundle, bundle.tasks[:2], tmp_path, stage, EpisodeConfig(max_turns=2), 8, lambda row: None)
 
 
+@pytest.fixture(scope="module")
+def partial_credit_bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
+    """The example domain with its deciding checks ungated, so that an agent that fails still earns partial credit
+    (the shipped verifiers gate them: doing nothing earns 0 there)."""
+    import shutil
+
+    specs = tmp_path_factory.mktemp("ungated") / "specs"
+    shutil.copytree(ROOT / "specs", specs)
+    workflows = specs / "plant_maintenance" / "workflows.yaml"
+    text = workflows.read_text()
+    for check in ("same_final_state_as_gold", "same_outcome_as_gold"):
+        text = text.replace(f"{{{check}: true, gate: true}}", check)
+    workflows.write_text(text)
+    out = tmp_path_factory.mktemp("build")
+    assert compile_main([str(specs), "-o", str(out), "-q"]) == 0
+    return Bundle.load(out / "plant_maintenance")
+
+
 @pytest.mark.parametrize("objective", ["verifier", "success"])
-def test_grpo_maximises_the_stages_reward(bundle: Bundle, tmp_path: Path, objective: str) -> None:
+def test_grpo_maximises_the_stages_reward(partial_credit_bundle: Bundle, tmp_path: Path, objective: str) -> None:
     """``reward: success`` makes success (1 or 0) GRPO's reward, ``verifier`` the verifier's partial credit; both
     stay logged."""
+    bundle = partial_credit_bundle
     from aqwen_spec.documents.pipeline import GRPOStage
     from runtime.training.models import domain_corpus, resolve_model
     from runtime.training.sft_grpo import run_grpo
