@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, Union, cast
 
 from openenv.core.env_server.types import Action, Observation, State
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model, model_validator
+from pydantic_core import PydanticCustomError
 
 from runtime.episodes.bundle import Bundle
 
@@ -92,10 +93,12 @@ def models_for(bundle: Bundle) -> EnvModels:
         union = Annotated[Union[tuple(calls)], Field(discriminator="name")]  # noqa: UP007
 
     def exactly_one(self: Any) -> Any:
+        # a PydanticCustomError (not a ValueError) keeps the error JSON-serialisable in OpenEnv's error frames
         if self.text is not None and (self.tool_calls or self.message is not None):
-            raise ValueError("give raw model 'text', or 'tool_calls' and/or a 'message', not both")
+            raise PydanticCustomError("action_kind", "give raw model 'text', or 'tool_calls' and/or a 'message', "
+                                                     "not both")
         if self.text is None and not self.tool_calls and self.message is None:
-            raise ValueError("an action needs 'tool_calls', a 'message' or raw model 'text'")
+            raise PydanticCustomError("action_kind", "an action needs 'tool_calls', a 'message' or raw model 'text'")
         return self
 
     action = create_model(

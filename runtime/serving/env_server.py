@@ -87,6 +87,8 @@ class Served:
         self.version = bundle_version(self.bundle)
         self.by_id = {str(t["id"]): t for t in self.bundle.tasks}
         self._rng = random.Random()
+        self.live: set[Episode] = set()
+        """The sessions' episodes not yet closed (a session's resources are freed when it leaves this set)."""
 
     def pick_task(self, task_id: str | None, seed: int | None) -> dict[str, Any]:
         if task_id is not None:
@@ -108,12 +110,15 @@ class Served:
 class Episode:
     """One session's episode on a runtime :class:`Environment`; shared by the OpenEnv and MCP front ends."""
 
-    def __init__(self, served: Served, transport: str) -> None:
+    def __init__(self, served: Served, transport: str, start_hint: str = "reset") -> None:
         self.served = served
         self.transport = transport
+        self.start_hint = start_hint
         self.env: Environment | None = None
         self.episode_id = ""
         self.closed = False
+        self.logged = False
+        served.live.add(self)
 
     def start(self, task_id: str | None = None, seed: int | None = None,
               episode_id: str | None = None) -> list[dict[str, Any]]:
@@ -123,14 +128,15 @@ class Episode:
             self.env.close()
         self.env = Environment(self.served.bundle, task, config=self.served.config)
         self.episode_id = episode_id or uuid.uuid4().hex
+        self.logged = False
         return self.env.reset()
 
     def running(self) -> Environment:
         self._check_open()
         if self.env is None:
-            raise ValueError("no episode yet: reset first")
+            raise ValueError(f"no episode yet: {self.start_hint} first")
         if self.env.done:
-            raise ValueError("the episode is over: reset to start another")
+            raise ValueError(f"the episode is over: {self.start_hint} to start another")
         return self.env
 
     def step(self, turn: str | dict[str, Any]) -> StepResult:
@@ -147,18 +153,24 @@ class Episode:
         return content
 
     def finish(self) -> EpisodeResult:
-        env = self.running()
-        result = env.result()
+        """Score the episode (ending it if it still runs); a finished one's result again."""
+        self._check_open()
+        if self.env is None:
+            raise ValueError(f"no episode yet: {self.start_hint} first")
+        result = self.env.result()
         self._finished(result)
         return result
 
     def _finished(self, result: EpisodeResult) -> None:
-        self.served.record(self.episode_id, result, self.transport)
+        if not self.logged:
+            self.logged = True
+            self.served.record(self.episode_id, result, self.transport)
 
     def close(self) -> None:
         if self.env is not None:
             self.env.close()  # an unfinished episode's state goes back to the pool
         self.closed = True
+        self.served.live.discard(self)
 
     def _check_open(self) -> None:
         if self.closed:

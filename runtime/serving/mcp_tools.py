@@ -54,7 +54,7 @@ def make_mcp_server(served: Served) -> Server[Episode, Any]:
 
     @asynccontextmanager
     async def session_episode(_: Server[Episode, Any]) -> AsyncIterator[Episode]:
-        episode = Episode(served, "mcp")
+        episode = Episode(served, "mcp", start_hint="start_episode")
         try:
             yield episode
         finally:
