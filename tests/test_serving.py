@@ -451,13 +451,13 @@ async def _mcp_episode(session: Any, bundle: Bundle, task: dict[str, Any]) -> di
 
 def test_mcp_client_over_http_lists_and_calls_the_tools(plant: Bundle, tmp_path: Path) -> None:
     from mcp import ClientSession
-    from mcp.client.streamable_http import streamablehttp_client
+    from mcp.client.streamable_http import streamable_http_client
 
     task = next(t for t in plant.tasks if any(m["role"] == "assistant" and not m.get("tool_calls")
                                               for m in t["gold"]["messages"]))
 
     async def drive(url: str) -> dict[str, Any]:
-        async with streamablehttp_client(url + "/agent/mcp") as (read, write, _), ClientSession(read, write) as s:
+        async with streamable_http_client(url + "/agent/mcp") as (read, write, _), ClientSession(read, write) as s:
             await s.initialize()
             return await _mcp_episode(s, plant, task)
 
