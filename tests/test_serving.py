@@ -487,3 +487,53 @@ def test_mcp_client_over_stdio(plant: Bundle, tmp_path: Path) -> None:
     verdict = asyncio.run(drive())
     assert verdict["success"] and verdict["reward"] == 1.0
     assert EpisodeLog(tmp_path / "e.jsonl").read()[0]["task_id"] == task["id"]
+
+
+# --- OpenEnv's own checks, and the exported environment package ------------------------------------------------
+
+
+def test_openenv_runtime_validator_passes(plant: Bundle) -> None:
+    from openenv.cli._validation import validate_running_environment
+
+    with served(plant) as (url, _):
+        report = validate_running_environment(url)
+    assert report["passed"], [c for c in report["criteria"] if not c["passed"]]
+    assert report["summary"]["passed_count"] >= 6
+
+
+def test_exported_openenv_package_serves_the_bundle(plant: Bundle, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+    import tomllib
+
+    import yaml
+
+    from compiler.export import main as export_main
+    from runtime.episodes.bundle import BundleError
+
+    out = tmp_path / "plant_maintenance"
+    assert export_main([str(plant.path), "--openenv", str(out)]) == 0
+    version = bundle_version(plant)
+    assert yaml.safe_load((out / "openenv.yaml").read_text())["version"] == version
+    project = tomllib.loads((out / "pyproject.toml").read_text())["project"]
+    assert project["version"] == f"0+{version}" and project["scripts"]["server"] == "plant_maintenance.server.app:main"
+
+    def load_app(folder: Path, name: str) -> Any:
+        spec = importlib.util.spec_from_file_location(name, folder / "server" / "app.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    monkeypatch.setenv("AQWEN_EPISODE_LOG", str(tmp_path / "episodes.jsonl"))
+    module = load_app(out, "exported_plant_app")
+    task = plant.tasks[2]
+    with serving(module.app) as url, GenericEnvClient(base_url=url).sync() as env:
+        assert get_json(url + "/metadata")["version"] == version
+        assert play_sync(env, task, gold_actions(task)).reward == 1.0
+    assert EpisodeLog(tmp_path / "episodes.jsonl").read()[0]["bundle_version"] == version
+    with (out / "bundle" / "tasks.jsonl").open("a") as fh:
+        fh.write("\n")
+    with pytest.raises(BundleError, match="content hash"):
+        load_app(out, "exported_plant_app_tampered")
+    assert export_main([str(plant.path), "--openenv", str(tmp_path)]) == 1  # not an environment folder: kept

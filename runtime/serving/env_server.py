@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import json
 import random
 import socket
@@ -32,6 +31,7 @@ from typing import Any
 from openenv.core.env_server.interfaces import Environment as OpenEnvEnvironment
 from openenv.core.env_server.types import EnvironmentMetadata, Observation, State
 
+from compiler.envpack import content_version
 from runtime.episodes.bundle import Bundle
 from runtime.episodes.env import Environment, EpisodeConfig, EpisodeResult, StepResult
 from runtime.serving.env_models import EnvModels, models_for
@@ -39,9 +39,8 @@ from runtime.serving.serve_env import DEFAULT_MAX_BODY, DEFAULT_MAX_SESSIONS, DE
 
 
 def bundle_version(bundle: Bundle) -> str:
-    """The bundle's content hash: sha256 over its files' hashes (tasks, verifiers, tools), 16 hex digits."""
-    files = json.dumps(bundle.manifest.get("files", {}), sort_keys=True).encode()
-    return hashlib.sha256(files).hexdigest()[:16]
+    """The bundle's content hash (:func:`compiler.envpack.content_version`): its tasks, tools and verifiers."""
+    return content_version(bundle.manifest)
 
 
 class EpisodeLog:
