@@ -537,3 +537,50 @@ def test_exported_openenv_package_serves_the_bundle(plant: Bundle, tmp_path: Pat
     with pytest.raises(BundleError, match="content hash"):
         load_app(out, "exported_plant_app_tampered")
     assert export_main([str(plant.path), "--openenv", str(tmp_path)]) == 1  # not an environment folder: kept
+
+
+# --- GRPO with its rollouts on the server -----------------------------------------------------------------------
+
+
+def test_grpo_trains_on_rollouts_from_the_server(plant: Bundle, tmp_path: Path) -> None:
+    """TRL's GRPOTrainer on the built-in tiny model, two steps, every rollout's episode played on a live server over
+    the network (OpenEnv's client inside TRL's environment_factory) and scored there: the rewards TRL logs are the
+    rewards the server logged."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("trl")
+    from trl import GRPOConfig, GRPOTrainer
+
+    from runtime.serving.remote_trl import RemoteTRLEnvironment
+    from runtime.training.models import domain_corpus, load, resolve_model
+
+    torch.set_num_threads(1)
+    model, tokenizer = load(resolve_model("builtin:tiny-qwen3", domain_corpus(plant)))
+    log = tmp_path / "episodes.jsonl"
+    with served(plant, log) as (url, shared):
+        env = RemoteTRLEnvironment(url)
+        try:
+            assert env.tool_schemas == plant.tool_schemas and env.task_ids() == [t["id"] for t in plant.tasks]
+            scored: list[list[float]] = []
+
+            def reward(completions: list[Any], environments: list[Any], **kwargs: Any) -> list[float]:
+                rewards = env.reward(completions, environments, **kwargs)
+                scored.append(rewards)
+                return rewards
+
+            config = GRPOConfig(
+                output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, report_to="none",
+                per_device_train_batch_size=4, num_generations=2, max_steps=2, learning_rate=1e-5, beta=0.0,
+                max_completion_length=48, logging_steps=1, save_strategy="no", seed=0, disable_tqdm=True,
+                max_tool_calling_iterations=2, chat_template_kwargs={"enable_thinking": False})
+            trainer = GRPOTrainer(model=model, args=config, train_dataset=env.dataset(env.task_ids()[:8]),
+                                  processing_class=tokenizer, environment_factory=env.factory, reward_funcs=[reward])
+            trainer.train()
+        finally:
+            env.close()
+        wait_for(lambda: not shared.live, "the trainer's sessions freed")
+    logged = [row for row in trainer.state.log_history if "rewards/reward/mean" in row]
+    assert len(scored) == len(logged) == 2 and all(len(r) == 4 for r in scored)
+    records = EpisodeLog(log).read()
+    assert sorted(r["reward"] for r in records) == sorted(x for rewards in scored for x in rewards)
+    for rewards, row in zip(scored, logged, strict=True):
+        assert row["rewards/reward/mean"] == pytest.approx(sum(rewards) / len(rewards), abs=1e-4)
