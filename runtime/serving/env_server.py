@@ -14,16 +14,12 @@ the task at ``N mod len(tasks)``, ``reset()`` a random one. Every finished episo
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import random
-import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +30,7 @@ from openenv.core.env_server.types import EnvironmentMetadata, Observation, Stat
 from compiler.envpack import content_version
 from runtime.episodes.bundle import Bundle
 from runtime.episodes.env import Environment, EpisodeConfig, EpisodeResult, StepResult
+from runtime.serving.asgi import BodyLimit, bind, make_server, serving, url_of
 from runtime.serving.env_models import EnvModels, models_for
 from runtime.serving.serve_env import DEFAULT_MAX_BODY, DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_TIMEOUT
 
@@ -286,48 +283,6 @@ def _task_card(task: dict[str, Any]) -> dict[str, Any]:
 # --- the application -------------------------------------------------------------------------------------------
 
 
-class BodyLimit:
-    """ASGI middleware: an HTTP request body over ``limit`` bytes gets 413 before the app reads it."""
-
-    def __init__(self, app: Any, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for key, value in scope.get("headers", []):
-            if key == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await _too_large(send, self.limit)
-                return
-        seen = 0
-
-        async def counted() -> dict[str, Any]:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise _TooLarge()
-            return message
-
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await _too_large(send, self.limit)
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _too_large(send: Any, limit: int) -> None:
-    body = json.dumps({"detail": f"request body over {limit} bytes"}).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
-
-
 def build_app(served: Served, max_sessions: int = DEFAULT_MAX_SESSIONS,
               session_timeout: float | None = DEFAULT_SESSION_TIMEOUT, max_body: int = DEFAULT_MAX_BODY,
               mcp: bool = True) -> Any:
@@ -347,51 +302,5 @@ def build_app(served: Served, max_sessions: int = DEFAULT_MAX_SESSIONS,
     return BodyLimit(app, max_body)
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port`` (port 0: a free one)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    sock.listen(2048)
-    sock.setblocking(False)
-    return sock
-
-
-def url_of(sock: socket.socket) -> str:
-    host, port = sock.getsockname()[:2]
-    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
-
-
-def make_server(app: Any, ws_max_size: int = DEFAULT_MAX_BODY, quiet: bool = True) -> Any:
-    import uvicorn
-
-    config = uvicorn.Config(app, log_level="warning" if quiet else "info", access_log=not quiet,
-                            ws_max_size=ws_max_size, ws="websockets-sansio", lifespan="on",
-                            timeout_graceful_shutdown=5)
-    return uvicorn.Server(config)
-
-
-@contextmanager
-def serving(app: Any, host: str = "127.0.0.1", port: int = 0, ws_max_size: int = DEFAULT_MAX_BODY) -> Iterator[str]:
-    """Serve ``app`` on a background thread for the block (tests, benchmarks); yields the base URL."""
-    sock = bind(host, port)
-    server = make_server(app, ws_max_size)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    try:
-        for _ in range(500):
-            if server.started or not thread.is_alive():
-                break
-            time.sleep(0.01)
-        if not server.started:
-            raise RuntimeError("the environment server did not start")
-        yield url_of(sock)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+__all__ = ["BundleEnvironment", "Episode", "EpisodeLog", "Served", "bind", "build_app", "bundle_version",
+           "make_server", "serving", "url_of"]

@@ -10,9 +10,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from runtime.serving.asgi import DEFAULT_MAX_BODY
+
 DEFAULT_MAX_SESSIONS = 2048
 DEFAULT_SESSION_TIMEOUT = 300.0
-DEFAULT_MAX_BODY = 1 << 20
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
