@@ -584,3 +584,17 @@ def test_grpo_trains_on_rollouts_from_the_server(plant: Bundle, tmp_path: Path) 
     assert sorted(r["reward"] for r in records) == sorted(x for rewards in scored for x in rewards)
     for rewards, row in zip(scored, logged, strict=True):
         assert row["rewards/reward/mean"] == pytest.approx(sum(rewards) / len(rewards), abs=1e-4)
+
+
+def test_listening_sockets_say_tcp_so_replies_are_not_delayed() -> None:
+    """asyncio sets TCP_NODELAY on accepted sockets only when the listening socket's proto is TCP; with proto 0 a
+    reply written in two pieces waits for the client's delayed ACK (about 40 ms a request, measured)."""
+    import socket
+
+    from runtime.serving.asgi import bind
+
+    sock = bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP and sock.getsockname()[1] > 0
+    finally:
+        sock.close()
