@@ -104,7 +104,10 @@ class Served:
 
 
 class Episode:
-    """One session's episode on a runtime :class:`Environment`; shared by the OpenEnv and MCP front ends."""
+    """One session's episode on a runtime :class:`Environment`; shared by the OpenEnv and MCP front ends.
+
+    A lock keeps a close (the idle reaper's, on another thread) from running in the middle of a step.
+    """
 
     def __init__(self, served: Served, transport: str, start_hint: str = "reset") -> None:
         self.served = served
@@ -114,20 +117,22 @@ class Episode:
         self.episode_id = ""
         self.closed = False
         self.logged = False
+        self._lock = threading.Lock()
         served.live.add(self)
 
     def start(self, task_id: str | None = None, seed: int | None = None,
               episode_id: str | None = None) -> list[dict[str, Any]]:
-        self._check_open()
-        task = self.served.pick_task(task_id, seed)
-        if self.env is not None:
-            self.env.close()
-        self.env = Environment(self.served.bundle, task, config=self.served.config)
-        self.episode_id = episode_id or uuid.uuid4().hex
-        self.logged = False
-        return self.env.reset()
+        with self._lock:
+            self._check_open()
+            task = self.served.pick_task(task_id, seed)
+            if self.env is not None:
+                self.env.close()
+            self.env = Environment(self.served.bundle, task, config=self.served.config)
+            self.episode_id = episode_id or uuid.uuid4().hex
+            self.logged = False
+            return self.env.reset()
 
-    def running(self) -> Environment:
+    def _running(self) -> Environment:
         self._check_open()
         if self.env is None:
             raise ValueError(f"no episode yet: {self.start_hint} first")
@@ -136,26 +141,29 @@ class Episode:
         return self.env
 
     def step(self, turn: str | dict[str, Any]) -> StepResult:
-        result = self.running().step(turn)
-        if result.done:
-            self._finished(result.info["result"])
-        return result
+        with self._lock:
+            result = self._running().step(turn)
+            if result.done:
+                self._finished(result.info["result"])
+            return result
 
     def call_tool(self, name: str, arguments: dict[str, Any]) -> str:
-        env = self.running()
-        content = env.call_tool(name, arguments)
-        if env.done:
-            self._finished(env.result())
-        return content
+        with self._lock:
+            env = self._running()
+            content = env.call_tool(name, arguments)
+            if env.done:
+                self._finished(env.result())
+            return content
 
     def finish(self) -> EpisodeResult:
         """Score the episode (ending it if it still runs); a finished one's result again."""
-        self._check_open()
-        if self.env is None:
-            raise ValueError(f"no episode yet: {self.start_hint} first")
-        result = self.env.result()
-        self._finished(result)
-        return result
+        with self._lock:
+            self._check_open()
+            if self.env is None:
+                raise ValueError(f"no episode yet: {self.start_hint} first")
+            result = self.env.result()
+            self._finished(result)
+            return result
 
     def _finished(self, result: EpisodeResult) -> None:
         if not self.logged:
@@ -163,9 +171,10 @@ class Episode:
             self.served.record(self.episode_id, result, self.transport)
 
     def close(self) -> None:
-        if self.env is not None:
-            self.env.close()  # an unfinished episode's state goes back to the pool
-        self.closed = True
+        with self._lock:
+            self.closed = True
+            if self.env is not None:
+                self.env.close()  # an unfinished episode's state goes back to the pool
         self.served.live.discard(self)
 
     def _check_open(self) -> None:
