@@ -1,12 +1,13 @@
 """Exporting a compiled bundle for other tools: ``python -m compiler.export BUNDLE_DIR [--tools OUT.json]
-[--dataset OUT_DIR] [--chat OUT.jsonl]``.
+[--dataset OUT_DIR] [--chat OUT.jsonl] [--openenv OUT_DIR]``.
 
 - ``--tools``: the tools as OpenAI function-calling JSON (``{"type": "function", "function": {...}}``, the transfer
   tool included), as the model is shown them;
 - ``--dataset``: the tasks as a Hugging Face ``datasets`` dataset (``save_to_disk``), one row per task;
 - ``--chat``: the gold trajectories as chat-format JSON lines, ``{"messages": [...], "tools": [...]}``, with OpenAI
   style tool calls (``id``, ``type``, ``function.arguments`` as a JSON string) and ``tool_call_id`` on tool
-  results, which SFT trainers (TRL's ``SFTTrainer``, OpenAI-format fine-tuning) accept.
+  results, which SFT trainers (TRL's ``SFTTrainer``, OpenAI-format fine-tuning) accept;
+- ``--openenv``: an OpenEnv environment package (:mod:`compiler.envpack`), versioned by the bundle's content hash.
 
 The bundle's files are read directly (the compiler does not import the runtime); the manifest's format version and
 file hashes are checked as ``Bundle.load`` checks them.
@@ -131,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tools", type=Path, metavar="OUT.json", help="write the tools as OpenAI tools JSON")
     parser.add_argument("--dataset", type=Path, metavar="OUT_DIR", help="save the tasks as a datasets dataset")
     parser.add_argument("--chat", type=Path, metavar="OUT.jsonl", help="write the gold trajectories as chat JSONL")
+    parser.add_argument("--openenv", type=Path, metavar="OUT_DIR", help="write an OpenEnv environment package")
     return parser
 
 
@@ -140,9 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    if not (args.tools or args.dataset or args.chat):
+    if not (args.tools or args.dataset or args.chat or args.openenv):
         parser.print_usage(sys.stderr)
-        sys.stderr.write(f"{parser.prog}: error: give at least one of --tools, --dataset, --chat\n")
+        sys.stderr.write(f"{parser.prog}: error: give at least one of --tools, --dataset, --chat, --openenv\n")
         return 2
     try:
         bundle = read_bundle(args.bundle)
@@ -156,7 +158,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.dataset:
             n = write_dataset(bundle, args.dataset)
             print(f"{args.dataset}: {n} tasks")
-    except (BundleError, ExportError) as exc:
+        if args.openenv:
+            from compiler.envpack import content_version, write_openenv_env
+
+            write_openenv_env(bundle, args.openenv)
+            print(f"{args.openenv}: OpenEnv environment {bundle.domain} version {content_version(bundle.manifest)}")
+    except (BundleError, ExportError, FileExistsError) as exc:
         sys.stderr.write(f"{parser.prog}: error: {exc}\n")
         return 1
     return 0

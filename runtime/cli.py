@@ -11,6 +11,10 @@ and reports success, mean reward and pass^k per workflow, branch and persona.
 
 ``aqwen-run serve CHECKPOINT [--host 127.0.0.1] [--port 8000]`` serves a checkpoint over an OpenAI-compatible HTTP
 API (``/v1/chat/completions`` with tools, ``/v1/models``, ``/health``); see :mod:`runtime.serving.model_server`.
+
+``aqwen-run serve-env BUILD/<domain> [--host 127.0.0.1] [--port 8000]`` serves a bundle as an OpenEnv environment
+(``/ws`` sessions, ``/reset``, ``/step``, ``/state``, ``/schema``) and its tools over MCP (``/agent/mcp``); see
+:mod:`runtime.serving.env_server`.
 """
 
 from __future__ import annotations
@@ -54,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     from runtime.serving.model_server import add_arguments as serve_arguments
 
     serve_arguments(sub.add_parser("serve", help="serve a checkpoint over an OpenAI-compatible HTTP API"))
+    env_help = "serve a bundle as an OpenEnv environment (WebSocket/HTTP) and its tools over MCP"
+    from runtime.serving.serve_env import add_arguments as serve_env_arguments
+
+    serve_env_arguments(sub.add_parser("serve-env", help=env_help))
     return parser
 
 
@@ -77,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         from runtime.serving.model_server import run as serve
 
         return serve(args)
+    if args.command == "serve-env":
+        from runtime.serving.serve_env import run as serve_env
+
+        return serve_env(args)
     if args.command == "report":
         return _report(args)
     if args.k < 1:

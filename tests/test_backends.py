@@ -137,6 +137,20 @@ def test_chat_completions_round_trip_with_tools(server: Served, plant: Bundle) -
     assert _post(server.url + "/chat/completions", {**body, "stream": True})[0] == 400
 
 
+def test_bad_requests_get_openai_style_errors(server: Served) -> None:
+    """Unknown routes, bodies that are not JSON objects: OpenAI-style errors from the FastAPI server, which goes on."""
+    status, error = _post(server.url + "/completions", {"prompt": "hi"})
+    assert status == 404 and error["error"]["type"] == "NotFoundError"
+    assert "/v1/completions" in error["error"]["message"]
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    for raw, why in ((b"{not json", "not JSON"), (b"[1, 2]", "JSON object")):
+        request = urllib.request.Request(server.url + "/chat/completions", raw, {"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as exc:
+            opener.open(request, timeout=30)
+        assert exc.value.code == 400 and why in json.loads(exc.value.read())["error"]["message"]
+    assert _get(server.url.removesuffix("/v1") + "/health") == {"status": "ok"}
+
+
 def test_openai_agent_runs_episodes_over_http(server: Served, plant: Bundle) -> None:
     before = server.posts()
     agent = OpenAIAgent(server.url, MODEL, temperature=1.0, seed=3, max_tokens=12, timeout=30)

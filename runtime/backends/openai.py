@@ -1,7 +1,8 @@
 """An agent backed by any OpenAI-compatible chat-completions server (vLLM, SGLang, ``aqwen-run serve``, ...).
 
-Standard library only (``urllib``): no ``openai`` package. The episode's messages are converted to OpenAI's format
-(assistant tool calls with ids, tool results answering them), the bundle's tool schemas go as ``tools``, and the
+Requests go through ``httpx`` (one connection pool per process, shared by every agent and thread, so the turns of
+many episodes reuse keep-alive connections); no ``openai`` package. The episode's messages are converted to OpenAI's
+format (assistant tool calls with ids, tool results answering them), the bundle's tool schemas go as ``tools``, and the
 reply, whether it carries structured ``tool_calls`` (a server-side parser such as vLLM's ``hermes``) or raw
 ``<tool_call>`` text, comes back as raw text in Qwen3's format for :meth:`runtime.episodes.env.Environment.step`
 to parse.
@@ -23,16 +24,16 @@ default for Qwen3 is thinking on. ``aqwen-run serve`` renders with thinking off 
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
+import socket
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
+
+import httpx
 
 from runtime.episodes.parsing import format_tool_call
 
@@ -210,10 +211,7 @@ class OpenAIAgent:
         self.tools: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         host = urllib.parse.urlsplit(url).hostname or ""
-        handlers: list[urllib.request.BaseHandler] = []
-        if host in LOOPBACK:
-            handlers.append(urllib.request.ProxyHandler({}))  # never send loopback traffic through a proxy
-        self._opener = urllib.request.build_opener(*handlers)
+        self._client = _client(host not in LOOPBACK)  # never send loopback traffic through a proxy
 
     # --- Agent protocol ----------------------------------------------------------------------------------------
 
@@ -265,27 +263,22 @@ class OpenAIAgent:
         headers = {"Content-Type": "application/json", "Accept": "application/json", **self.headers}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method="POST")
         self._count("requests")
         try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as exc:
-            detail = _error_detail(exc)
-            wait = _retry_after(exc.headers.get("Retry-After") if exc.headers else None)
-            raise BackendError(f"http_{exc.code}", f"HTTP {exc.code}: {detail}", exc.code in RETRY_STATUS,
-                               wait) from None
-        except TimeoutError as exc:
-            raise BackendError("timeout", f"no reply within {self.timeout:g} s ({exc})") from None
-        except urllib.error.URLError as exc:
-            reason = exc.reason
-            if isinstance(reason, TimeoutError):
-                raise BackendError("timeout", f"no reply within {self.timeout:g} s") from None
-            raise BackendError("connection", f"cannot reach {self.base_url}: {reason}") from None
-        except OSError as exc:  # reset mid-read, broken pipe; RemoteDisconnected is one too
-            raise BackendError("connection", f"{type(exc).__name__}: {exc}") from None
-        except http.client.HTTPException as exc:  # a bad status line, an incomplete read
+            response = self._client.post(self.base_url + path, content=data, headers=headers, timeout=self.timeout)
+        except httpx.TimeoutException as exc:
+            raise BackendError("timeout", f"no reply within {self.timeout:g} s ({type(exc).__name__})") from None
+        except httpx.ConnectError as exc:
+            raise BackendError("connection", f"cannot reach {self.base_url}: {exc}") from None
+        except httpx.RemoteProtocolError as exc:  # a bad status line, a reply cut short
             raise BackendError("bad_response", f"{type(exc).__name__}: {exc}") from None
+        except httpx.TransportError as exc:  # reset mid-read, broken pipe
+            raise BackendError("connection", f"{type(exc).__name__}: {exc}") from None
+        if response.status_code >= 400:
+            code = response.status_code
+            raise BackendError(f"http_{code}", f"HTTP {code}: {_error_detail(response.content)}", code in RETRY_STATUS,
+                               _retry_after(response.headers.get("Retry-After"))) from None
+        raw = response.content
         try:
             reply = json.loads(raw)
         except ValueError:
@@ -322,11 +315,23 @@ class OpenAIAgent:
         return from_openai_message(message)
 
 
-def _error_detail(exc: urllib.error.HTTPError) -> str:
-    try:
-        raw = exc.read()
-    except Exception:  # the body of an error reply is best effort
-        return str(exc.reason)
+_CLIENTS: dict[bool, httpx.Client] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _client(trust_env: bool) -> httpx.Client:
+    """The process's connection pool (one with the environment's proxy settings, one without, for loopback)."""
+    with _CLIENTS_LOCK:
+        if trust_env not in _CLIENTS:
+            limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
+            # TCP_NODELAY: a request's headers and body leave at once, whatever the server's socket settings (a
+            # reply or request in two pieces can otherwise wait for a delayed ACK: about 40 ms)
+            transport = httpx.HTTPTransport(limits=limits, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+            _CLIENTS[trust_env] = httpx.Client(trust_env=trust_env, transport=transport)
+        return _CLIENTS[trust_env]
+
+
+def _error_detail(raw: bytes) -> str:
     try:
         body = json.loads(raw)
         error = body.get("error", body) if isinstance(body, dict) else body

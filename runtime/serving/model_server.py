@@ -12,8 +12,9 @@ The prompt is rendered with the tokenizer's chat template, tools included, with 
 ``chat_template_kwargs`` (or ``--enable-thinking``) say otherwise, as :class:`runtime.training.rollout.ChatFormat`
 renders it for training. ``<tool_call>`` blocks in the output come back as structured ``tool_calls`` (finish reason
 ``tool_calls``); output with a malformed call comes back whole as ``content``, as vLLM's ``hermes`` parser does, so
-the client sees exactly what the model wrote. Requests are served one generation at a time (a lock); the model is
-loaded before the port opens, so ``/health`` answering means ready.
+the client sees exactly what the model wrote. The server is FastAPI on uvicorn; requests are served one generation
+at a time (a lock, generation on a worker thread); the model is loaded before the port opens, so ``/health``
+answering means ready.
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ import sys
 import threading
 import time
 import uuid
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from runtime.episodes.parsing import parse_assistant
@@ -239,109 +238,70 @@ def _number(body: dict[str, Any], key: str, default: float, low: float, high: fl
     return float(value)
 
 
-class Handler(BaseHTTPRequestHandler):
-    server: Server
-    protocol_version = "HTTP/1.1"
-    timeout = 120  # seconds to read a request: a stalled client cannot hold a thread forever
+def _error_payload(exc: RequestError) -> dict[str, Any]:
+    return {"error": {"message": str(exc), "type": exc.kind, "param": exc.param, "code": exc.status}}
 
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0].rstrip("/")
-        if path == "/health":
-            self._send(200, {"status": "ok"})
-        elif path in ("/v1/models", "/models"):
-            if self._authorized():
-                self._send(200, self.server.chat.models())
-        else:
-            self._error(RequestError(404, f"no route GET {path}", "NotFoundError"))
 
-    def do_POST(self) -> None:
-        path = self.path.split("?", 1)[0].rstrip("/")
-        try:
-            body = self._read_json()
-        except RequestError as exc:
-            self._error(exc)
-            return
-        if path not in ("/v1/chat/completions", "/chat/completions"):
-            self._error(RequestError(404, f"no route POST {path}", "NotFoundError"))
-            return
-        if not self._authorized():
-            return
-        try:
-            self._send(200, self.server.chat.complete(body))
-        except RequestError as exc:
-            self._error(exc)
-        except Exception as exc:  # a bug or an out-of-memory: the client gets a 500, the server keeps serving
-            self.log_error("generation failed: %r", exc)
-            self._error(RequestError(500, f"generation failed: {type(exc).__name__}: {exc}", "InternalServerError"))
+def build_app(chat: ChatModel, api_key: str | None = None, max_body: int = MAX_BODY) -> Any:
+    """The ASGI application (FastAPI): the routes above, OpenAI-style errors, bodies over ``max_body`` refused."""
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException
 
-    def _authorized(self) -> bool:
-        key = self.server.api_key
-        if key and self.headers.get("Authorization", "") != f"Bearer {key}":
-            self._error(RequestError(401, "missing or wrong API key", "AuthenticationError"))
-            return False
-        return True
+    from runtime.serving.asgi import BodyLimit
 
-    def _read_json(self) -> dict[str, Any]:
-        length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
-            raise RequestError(411, "a Content-Length header is required")
-        if int(length) > MAX_BODY:
-            self.close_connection = True
-            raise RequestError(413, f"the request body is over {MAX_BODY} bytes")
-        raw = self.rfile.read(int(length))
+    app = FastAPI(title=f"aqwen-run serve: {chat.name}", docs_url=None, redoc_url=None, openapi_url=None)
+
+    # plain Starlette-style routes (the request as the only argument): no dependency injection to resolve
+    async def refused(request: Any, exc: Exception) -> Any:
+        assert isinstance(exc, RequestError)
+        return JSONResponse(_error_payload(exc), status_code=exc.status)
+
+    async def no_route(request: Any, exc: Exception) -> Any:
+        assert isinstance(exc, HTTPException)
+        kind = "NotFoundError" if exc.status_code in (404, 405) else "invalid_request_error"
+        error = RequestError(exc.status_code, f"no route {request.method} {request.url.path}", kind)
+        return JSONResponse(_error_payload(error), status_code=exc.status_code)
+
+    def authorize(request: Any) -> None:
+        if api_key and request.headers.get("authorization", "") != f"Bearer {api_key}":
+            raise RequestError(401, "missing or wrong API key", "AuthenticationError")
+
+    async def health(request: Any) -> Any:
+        return JSONResponse({"status": "ok"})
+
+    async def models(request: Any) -> Any:
+        authorize(request)
+        return JSONResponse(chat.models())
+
+    async def completions(request: Any) -> Any:
+        raw = await request.body()
         try:
             body = json.loads(raw)
         except ValueError as exc:
             raise RequestError(400, f"the request body is not JSON: {exc}") from None
         if not isinstance(body, dict):
             raise RequestError(400, "the request body must be a JSON object")
-        return body
+        authorize(request)
+        try:  # generation runs on a worker thread; the lock in ChatModel keeps it one at a time
+            reply = await run_in_threadpool(chat.complete, body)
+        except RequestError:
+            raise
+        except Exception as exc:  # a bug or an out-of-memory: the client gets a 500, the server keeps serving
+            sys.stderr.write(f"aqwen-run serve: generation failed: {exc!r}\n")
+            raise RequestError(500, f"generation failed: {type(exc).__name__}: {exc}", "InternalServerError") from None
+        return JSONResponse(reply)
 
-    def _error(self, exc: RequestError) -> None:
-        self._send(exc.status, {"error": {"message": str(exc), "type": exc.kind, "param": exc.param,
-                                          "code": exc.status}})
+    app.add_exception_handler(RequestError, refused)
+    app.add_exception_handler(HTTPException, no_route)
+    app.add_route("/health", health, methods=["GET"])
+    for prefix in ("/v1", ""):
+        app.add_route(f"{prefix}/models", models, methods=["GET"])
+        app.add_route(f"{prefix}/chat/completions", completions, methods=["POST"])
 
-    def _send(self, status: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        self.send_response(status, HTTPStatus(status).phrase)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        if not self.server.quiet:
-            super().log_message(format, *args)
-
-
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], chat: ChatModel, api_key: str | None = None,
-                 quiet: bool = False) -> None:
-        self.chat = chat
-        self.api_key = api_key
-        self.quiet = quiet
-        super().__init__(address, Handler)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        host = str(host)
-        return f"http://{f'[{host}]' if ':' in host else host}:{port}/v1"
-
-
-def make_server(chat: ChatModel, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
-                quiet: bool = False) -> Server:
-    """A server bound to ``host:port`` (port 0: any free port; see ``server.url``), not yet serving."""
-    if ":" in host:
-        import socket
-
-        class Server6(Server):
-            address_family = socket.AF_INET6
-
-        return Server6((host, port), chat, api_key, quiet)
-    return Server((host, port), chat, api_key, quiet)
+    too_large = RequestError(413, f"the request body is over {max_body} bytes")
+    return BodyLimit(app, max_body, _error_payload(too_large))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -360,6 +320,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the checkpoint, bind, print the URL (one line on stdout) and serve until interrupted."""
+    import asyncio
+
+    from runtime.serving.asgi import bind, make_server, url_of
+
     try:
         chat = ChatModel.load(args.checkpoint, args.served_model_name, args.threads, args.dtype,
                               args.enable_thinking, args.max_model_len)
@@ -367,17 +331,18 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"aqwen-run serve: error: cannot load {args.checkpoint}: {exc}\n")
         return 1
     try:
-        server = make_server(chat, args.host, args.port, args.api_key, args.quiet)
+        sock = bind(args.host, args.port)
     except OSError as exc:
         sys.stderr.write(f"aqwen-run serve: error: cannot bind {args.host}:{args.port}: {exc.strerror or exc}\n")
         return 1
-    print(f"aqwen-run serve: {chat.name} on {server.url}", flush=True)
+    server = make_server(build_app(chat, args.api_key), MAX_BODY, args.quiet)
+    print(f"aqwen-run serve: {chat.name} on {url_of(sock)}/v1", flush=True)
     try:
-        server.serve_forever()
+        asyncio.run(server.serve(sockets=[sock]))
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
+        sock.close()
     return 0
 
 
