@@ -87,6 +87,7 @@ CODES: dict[str, str] = {
     "AQ604": "no task could be drawn for a workflow",
     "AQ605": "no instance could be drawn for a problem",
     "AQ606": "the simulated user leaves before the gold trajectory ends",
+    "AQ620": "a gold call hits a run-time error in a tool's spec",
     # command line
     "AQ901": "path not found",
 }

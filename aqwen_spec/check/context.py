@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,6 +122,24 @@ class DocChecker:
             at, rel = where(p.pos)
             self.report(p.code, p.message, at, p.hint, rel=rel)
         return program
+
+    def text_locator(self, source: str | list[str], ypath: YPath) -> Callable[[Pos], Pos]:
+        """Maps a position in an expression or program text (a list of statements joined by newlines) to the file."""
+        ydoc = self.loaded.yaml
+        starts: list[int] = []
+        if isinstance(source, list):
+            line = 1
+            for item in source:
+                starts.append(line)
+                line += item.count("\n") + 1
+
+        def locate(rel: Pos) -> Pos:
+            if not starts:
+                return ydoc.text_pos(ypath, rel)
+            i = max(k for k, s in enumerate(starts) if s <= rel.line)
+            return ydoc.text_pos((*ypath, i), Pos(rel.line - starts[i] + 1, rel.col))
+
+        return locate
 
     def template(self, text: str, ypath: YPath, known: set[str]) -> None:
         from aqwen_spec.templates import check_template

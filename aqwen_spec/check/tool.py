@@ -7,7 +7,7 @@ import re
 from aqwen_spec.check.context import DocChecker
 from aqwen_spec.check.domain import type_from_yaml
 from aqwen_spec.check.scopes import state_scope
-from aqwen_spec.diagnostics import did_you_mean
+from aqwen_spec.diagnostics import Pos, did_you_mean
 from aqwen_spec.documents.tool import Param, Tool
 from aqwen_spec.resolved import (
     Origin,
@@ -93,12 +93,22 @@ def check_tool(checker: DocChecker, doc: Tool, domain: ResolvedDomain | None) ->
     access = doc.access or ("write" if doc.effects else "read")
     if access == "read" and doc.effects:
         checker.report("AQ106", "a read tool cannot have effects", ("access",), "set access: write")
-    return ResolvedTool(
+    locators = {"returns": checker.text_locator(doc.returns or "", ("returns",)),
+                "effects": checker.text_locator(doc.effects or "", ("effects",))}
+
+    def locate(part: str, index: int, rel: Pos) -> Pos:
+        if part == "requires":
+            return checker.text_locator("", ("requires", index, "when"))(rel)
+        return locators[part](rel)
+
+    tool = ResolvedTool(
         doc.name, doc.domain, doc.description, access, params, requires, effects, returns, returns_type,
         kind, impl.python if impl else None, impl.sql if impl else None,  # type: ignore[arg-type]
         Origin(checker.path, checker.pos(())), domain.fulltext if domain and kind == "sql" else (),
         sql_tables(domain.state) if domain and kind == "sql" else (),
     )
+    tool.locate = locate
+    return tool
 
 
 def _check_sql(checker: DocChecker, sql: str, params: dict[str, ParamIR], domain: ResolvedDomain | None) -> None:
