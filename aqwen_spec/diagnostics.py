@@ -64,6 +64,9 @@ CODES: dict[str, str] = {
     "AQ310": "invalid python escape hatch reference",
     "AQ311": "invalid SQL",
     "AQ312": "answer does not fit its check",
+    "AQ313": "a value that may be null is used where null fails",
+    "AQ314": "a local needs a declared type",
+    "AQ315": "a variant's field used outside its case",
     # cross-document references
     "AQ401": "duplicate name",
     "AQ402": "unknown domain",
@@ -80,6 +83,7 @@ CODES: dict[str, str] = {
     "AQ501": "unused definition",
     "AQ502": "branch condition contradicts an earlier one",
     "AQ503": "branch can never be taken",
+    "AQ504": "a parameter named 'state' hides the whole state",
     # compilation (aqwen-compile)
     "AQ601": "branch never reached by any sampled state",
     "AQ602": "gold trajectory does not earn full reward",

@@ -9,7 +9,7 @@ from typing import Any
 from aqwen_spec.diagnostics import Diagnostic, Diagnostics, Pos, Severity
 from aqwen_spec.loader import LoadedDocument
 from aqwen_spec.source import YPath
-from aqwen_spec.types import ANY, BOOL, Type, is_assignable
+from aqwen_spec.types import ANY, BOOL, OptionalT, Type, is_assignable
 
 
 @dataclass
@@ -68,7 +68,9 @@ class DocChecker:
         self, expr: Any, ypath: YPath, scope: Any, expect: Type | None = None, what: str = "this expression"
     ) -> Type:
         """Type-check an expression; report problems at their positions; return its type (ANY when unknown)."""
+        from aqwen_spec.expr import ast as A
         from aqwen_spec.expr import check_expr
+        from aqwen_spec.expr.checker import check_stored
 
         if expr is None:
             return ANY
@@ -77,7 +79,11 @@ class DocChecker:
             self.report(p.code, p.message, ypath, p.hint, rel=p.pos)
         if problems:
             return ANY
-        if expect is not None and not is_assignable(typ, expect):
+        if expect is not None and isinstance(expr, (A.RecordLit, A.ListLit, A.Cond)) and expect != BOOL:
+            for p in check_stored(expr, scope, expect, what):  # a literal's fields, each against the type's
+                self.report(p.code, p.message, ypath, p.hint, rel=p.pos)
+            return typ
+        if expect is not None and not is_assignable(typ, expect) and not (expect == BOOL and _null_bool(typ)):
             if expect == BOOL:
                 msg = f"{what} should be true or false, but it is {typ.render()}"
             else:
@@ -146,3 +152,8 @@ class DocChecker:
 
         for p in check_template(text, known):
             self.report(p.code, p.message, ypath, p.hint, rel=p.pos)
+
+
+def _null_bool(t: Type) -> bool:
+    """A bool that may be null reads as false in a condition (``x and y`` with ``x`` a ``bool?``)."""
+    return isinstance(t, OptionalT) and t.inner == BOOL

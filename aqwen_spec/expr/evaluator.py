@@ -78,7 +78,7 @@ class StateEnv(dict[str, Any]):
 
     __slots__ = ("state",)
 
-    def __init__(self, state: Mapping[str, Any], values: Mapping[str, Any] = {}) -> None:  # noqa: B006
+    def __init__(self, state: Mapping[str, Any], values: Mapping[str, Any] = {}) -> None:
         super().__init__(values)
         self.state = state
 
@@ -89,7 +89,7 @@ class StateEnv(dict[str, Any]):
 
 
 def state_env(
-    state: Mapping[str, Any], values: Mapping[str, Any] = {}, max_steps: int = DEFAULT_MAX_STEPS  # noqa: B006
+    state: Mapping[str, Any], values: Mapping[str, Any] = {}, max_steps: int = DEFAULT_MAX_STEPS
 ) -> StateEnv:
     """An env over a live state (see :class:`StateEnv`) with ``values`` (parameters, slots) and a step budget."""
     env = StateEnv(state, values)
@@ -112,7 +112,12 @@ class _ElemEnv:
         elem = self.elem
         if type(elem) is dict and key in elem:
             return elem[key]
-        return self.outer[key]
+        try:
+            return self.outer[key]
+        except KeyError:
+            if type(elem) is dict:
+                return None  # a field this element leaves out (an optional one, another case's) reads as null
+            raise
 
 
 class _VarEnv:

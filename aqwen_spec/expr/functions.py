@@ -24,6 +24,7 @@ from aqwen_spec.types import (
     DATETIME,
     FLOAT,
     INT,
+    NOTHING,
     NULL,
     STR,
     EnumT,
@@ -101,10 +102,10 @@ def elem_type(t: Type) -> Type | None:
 
 def join_types(types: list[Type]) -> Type:
     """The narrowest type that holds values of all ``types`` (``any`` when they do not mix)."""
-    non_null = [t for t in types if t != NULL]
-    nullable = len(non_null) < len(types)
+    non_null = [t for t in types if t not in (NULL, NOTHING)]
+    nullable = NULL in types
     if not non_null:
-        return NULL if types else ANY
+        return NULL if nullable else NOTHING if types else ANY
     first = non_null[0]
     result: Type | None = first
     for t in non_null[1:]:
