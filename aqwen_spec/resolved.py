@@ -7,8 +7,8 @@ file and position it came from, so later stages (the compiler's reachability and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aqwen_spec.diagnostics import Pos

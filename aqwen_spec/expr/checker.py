@@ -368,8 +368,9 @@ class _Checker:
                 "AQ313",
                 f"{what} may be null ({t.render()}), and {doing} fails when it is",
                 pos,
-                f"check it first: {_show(e) if e is not None and _key(e) else 'x'} != null (in an 'if', an 'and' "
-                "or a precondition)",
+                f"check it first: {_show(e)} != null (in an 'if', an 'and' or a precondition)"
+                if e is not None and _key(e)
+                else "name it (let x = ...) and check x != null first, or test it in a condition",
             )
 
     def field_type(self, base: Type, name: str, pos: Pos, obj: A.Expr | None = None) -> Type:
@@ -958,13 +959,13 @@ class _Checker:
         if declared is not None:
             self.store(s.value, t, declared, f"'{s.name}'", scope)
         elif _needs_declared(s.value):
-            example = "list[str]" if isinstance(s.value, A.ListLit) else "str?"
+            example = "list[TYPE] = []" if isinstance(s.value, A.ListLit) else "TYPE? = null"
             self.report(
                 "AQ314",
                 f"'{s.name}' needs a type: {'null' if _nullable(t) else 'an empty list'} does not say what it "
                 "will hold",
                 s.pos,
-                f"declare it: let {s.name}: {example} = ...",
+                f"declare it: let {s.name}: {example}",
             )
             declared = ANY if _nullable(t) else ListT(ANY)
         typ = declared if declared is not None else _widen(t)

@@ -6,8 +6,7 @@ import random
 from typing import Any
 
 from aqwen_spec.expr import EvalError, evaluate, sampling_rng
-from aqwen_spec.expr.evaluator import state_env
-from aqwen_spec.expr.evaluator import copy_value
+from aqwen_spec.expr.evaluator import copy_value, state_env
 from aqwen_spec.resolved import ResolvedDomain
 from aqwen_spec.types import ListT, MapT, OptionalT, RecordT
 from aqwen_spec.values import with_defaults
