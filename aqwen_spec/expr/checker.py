@@ -682,6 +682,10 @@ class _Checker:
 
     def join(self, types: list[Type], e: A.Expr, what: str) -> Type:
         """The type holding all ``types``; AQ304 when they do not mix (their values could be either)."""
+        records = [t for t in types if isinstance(unwrap_optional(t), RecordLitT)]
+        if len(records) > 1 and len(records) == len([t for t in types if t != NULL]):
+            merged = _merge_records([unwrap_optional(t) for t in records])  # type: ignore[misc]
+            return OptionalT(merged) if len(records) < len(types) or any(_nullable(t) for t in types) else merged
         t = join_types(types)
         if t == ANY and ANY not in types:
             self.report("AQ304", f"{what} of different types: {', '.join(x.render() for x in types)}", e.pos)
@@ -1078,6 +1082,17 @@ def _show(e: A.Expr | None) -> str:
     for step in key[1:]:
         out += step if step.startswith(".") else "[" + step[2:] + "]"
     return out
+
+
+def _merge_records(records: list[RecordLitT]) -> RecordLitT:
+    """Record literals that may each be the value: a field some lack is optional, a shared one joins its types."""
+    names = list(dict.fromkeys(n for r in records for n, _ in r.fields))
+    fields: list[tuple[str, Type]] = []
+    for name in names:
+        found = [dict(r.fields).get(name) for r in records]
+        t = join_types([f for f in found if f is not None])
+        fields.append((name, OptionalT(t) if None in found and not _nullable(t) and t != ANY else t))
+    return RecordLitT(join_types([t for _, t in fields]) if fields else NOTHING, tuple(fields))
 
 
 def _widen(t: Type) -> Type:

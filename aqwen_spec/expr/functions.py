@@ -111,6 +111,10 @@ def join_types(types: list[Type]) -> Type:
     for t in non_null[1:]:
         if result is None:
             break
+        a, b = unwrap_optional(t), unwrap_optional(result)
+        if STR in (a, b) and (isinstance(a, EnumT) or isinstance(b, EnumT)):  # a str is not always an enum value
+            result = OptionalT(STR) if OptionalT in (type(t), type(result)) else STR
+            continue
         if is_assignable(t, result):
             continue
         if is_assignable(result, t):
@@ -531,6 +535,8 @@ def _r_sum(a: list[Type], k: dict[str, Type]) -> Type:
 def _r_minmax(a: list[Type], k: dict[str, Type]) -> Type:
     items = [_iterable(a[0])] if len(a) == 1 else a
     result = join_types(items)
+    if result == ANY and ANY not in items:
+        raise ArgError(f"values of different types cannot be compared: {', '.join(t.render() for t in items)}")
     base = unwrap_optional(result)
     if not (is_numeric(base) or _is_str(base)):
         raise ArgError(f"expected numbers, strings or dates, got {result.render()}")
