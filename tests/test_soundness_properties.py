@@ -216,7 +216,7 @@ class Gen:
         rng = self.rng
         if self.chance(0.04):
             t = rng.choice([*PRIMS, ListT(INT), OptionalT(INT)])  # the wrong type, on purpose
-        if depth <= 0 or self.chance(0.3):
+        if depth <= 0 or self.chance(0.45):
             found = self.of_type(t)
             if found and self.chance(0.7):
                 return rng.choice(found)
@@ -425,7 +425,7 @@ class Gen:
     def body(self, depth: int) -> str:
         saved = dict(self.names)
         try:
-            return "\n".join(self.block(self.rng.randint(1, 2), depth - 1))
+            return "\n".join(self.block(1 if self.chance(0.7) else 2, depth - 1))
         finally:
             self.names = saved
 

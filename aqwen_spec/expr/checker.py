@@ -126,7 +126,7 @@ class Scope:
     @classmethod
     def for_generation(cls, state: RecordT, extra: Mapping[str, Type] | None = None) -> Scope:
         """A read-only scope for record generation: the state's fields, ``state`` itself and ``extra``."""
-        scope = cls(state.fields, sampling=True)
+        scope = cls(state.fields, sampling=True, strict=False)
         scope.define("state", state)
         for name, t in (extra or {}).items():
             scope.define(name, t)
@@ -807,7 +807,7 @@ class _Checker:
         if d in (DATE, DATETIME) and is_stringlike(unwrap_optional(vt)) and vt != ANY:
             if isinstance(e, A.Lit) and isinstance(e.value, str):
                 self.date_literal(d, e)
-            elif unwrap_optional(vt) != NOTHING:
+            elif unwrap_optional(vt) != NOTHING and self.strict:
                 self.report(
                     "AQ304",
                     f"a {vt.render()} is not always an ISO-8601 {d.render()}, and {what} is a {dt.render()}",
@@ -831,7 +831,7 @@ class _Checker:
         if _nullable(vt) and not isinstance(dt, OptionalT) and dt != NULL:
             self.maybe_null(vt, e, e.pos, f"storing it in {what} (a {dt.render()})")
             return
-        if isinstance(d, EnumT) and unwrap_optional(vt) == STR and not isinstance(e, A.Lit):
+        if isinstance(d, EnumT) and unwrap_optional(vt) == STR and not isinstance(e, A.Lit) and self.strict:
             self.report(
                 "AQ304",
                 f"a str may be any text, and {what} is a {d.render()}",
