@@ -291,7 +291,8 @@ class Gen:
             if item == STR:
                 options += [lambda: f"keys({e(MapT(INT), d)})", lambda: f'split({e(STR, d)}, ",")']
             if item == INT:
-                options += [lambda: f"range({e(INT, d)})", lambda: f"[x + 1 for x, y in zip({e(base, d)}, {e(base, d)})]"]
+                options += [lambda: f"range({e(INT, d)})",
+                            lambda: f"[x + 1 for x, y in zip({e(base, d)}, {e(base, d)})]"]
         if isinstance(base, MapT):
             options += [lambda: "{}", lambda: f"{{k0: {e(base.value, d)}, k1: {e(base.value, d)}}}"]
         if isinstance(base, VariantT):
@@ -357,9 +358,7 @@ class Gen:
             self.names[name] = t
             return text
         if kind == "assign":
-            targets = [(p, pt) for p, pt in self.places() if not p.startswith("l") or "." in p or "[" in p]
-            targets = [(p, pt) for p, pt in self.places()] if not targets else targets
-            p, pt = rng.choice(targets)
+            p, pt = rng.choice(self.places())
             return f"{p} = {self.expr(pt)}"
         if kind == "aug":
             found = [(p, pt) for p, pt in self.places() if unwrap_optional(pt) in (INT, FLOAT, STR)

@@ -97,7 +97,7 @@ kind: Workflow
 name: greet
 domain: club
 slots:
-  u: choice(["U-1"])
+  u: choice([k for k in keys(state.users) if state.users[k].active])
 tree:
   - get_user(uid=u)
   - bump
@@ -190,7 +190,7 @@ def test_the_episode_counts_spec_errors(tree: Path, tmp_path: Path) -> None:
 def test_a_gold_call_that_hits_a_spec_error_is_a_located_compile_error(tree: Path, tmp_path: Path) -> None:
     root = tmp_path / "specs"
     root.mkdir()
-    text = DOMAIN.replace('u: choice(["U-1"])', 'u: choice(["U-1", "U-7"])')
+    text = DOMAIN.replace("choice([k for k in", 'choice(["U-7"] + [k for k in')
     (root / "club.yaml").write_text(text, encoding="utf-8")
     with pytest.raises(SpecError) as info:
         compile_specs(root)

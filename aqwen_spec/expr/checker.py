@@ -762,10 +762,12 @@ class _Checker:
             if b.value is None:
                 t = self._peek_in(a, scope)
                 return [(key, t.inner)] if not equal and isinstance(t, OptionalT) else []
-            if equal and isinstance(b.value, str) and isinstance(a, A.Field) and _key(a.obj) is not None:
+            if isinstance(b.value, str) and isinstance(a, A.Field) and _key(a.obj) is not None:
                 base = unwrap_optional(self._peek_in(a.obj, scope))
                 if isinstance(base, VariantT) and a.name == base.tag and b.value in base.cases:
-                    return [(_key(a.obj) or (), case_type(base, b.value))]
+                    others = [c for c in base.cases if c != b.value]
+                    case = b.value if equal else others[0] if len(others) == 1 else None
+                    return [(_key(a.obj) or (), case_type(base, case))] if case is not None else []
         return []
 
     def with_facts(self, scope: Scope, facts: list[tuple[Key, Type]]) -> Scope:
