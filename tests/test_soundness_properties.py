@@ -245,7 +245,8 @@ class Gen:
         e = self.expr
         options: list[Any] = []
         if isinstance(t, OptionalT):
-            options += [lambda: "null", lambda: f"first([{e(base, d)}])", lambda: f'get({{k0: {e(base, d)}}}, "k1")']
+            options += [lambda: "null", lambda: f"first([{e(base, d)}])", lambda: f'get({{k0: {e(base, d)}}}, "k1")',
+                        lambda: f"last([{e(base, d)}, {e(t, d)}])"]
         if base == INT:
             op = rng.choice(["+", "-", "*", "//", "%"])
             options += [lambda: f"({e(INT, d)} {op} {e(INT, d)})", lambda: f"-{e(INT, d)}",
@@ -253,6 +254,14 @@ class Gen:
                         lambda: f"sum({e(ListT(INT), d)})", lambda: f"abs({e(INT, d)})",
                         lambda: f"round({e(FLOAT, d)})", lambda: f"int({e(STR, d)})", lambda: f"max({e(INT, d)}, 1)",
                         lambda: f"days_between({e(DATE, d)}, {e(DATE, d)})", lambda: f"min({e(ListT(INT), d)})"]
+            records = self.records()
+            if records:
+                text, rec = rng.choice(records)
+                f = rng.choice(sorted(rec.fields))
+                num = [n for n, ft in rec.fields.items() if ft in (INT, FLOAT)]
+                options += [lambda: f"count({text}, {f} != null)", lambda: f"count({text}, it.{f} == {e(STR, d)})"]
+                if num:
+                    options.append(lambda: f"round(sum({text}, {rng.choice(num)}))")
         if base == FLOAT:
             options += [lambda: f"({e(FLOAT, d)} / {e(INT, d)})", lambda: f"float({e(INT, d)})",
                         lambda: f"round({e(FLOAT, d)}, 1)", lambda: f"({e(FLOAT, d)} + {e(INT, d)})"]
@@ -261,7 +270,9 @@ class Gen:
                 options.append(lambda: self.fstring(f"{{{e(INT, d)}}}-{{{e(STR, d)}}}"))
             options += [lambda: f"str({e(FLOAT, d)})",
                         lambda: f"lower({e(STR, d)})", lambda: f"({e(STR, d)} + {e(STR, d)})",
-                        lambda: f'join({e(ListT(STR), d)}, ",")', lambda: f"{e(STR, d)}[0]", lambda: e(E3, d)]
+                        lambda: f'join({e(ListT(STR), d)}, ",")', lambda: f"{e(STR, d)}[0]", lambda: e(E3, d),
+                        lambda: f"upper(strip({e(STR, d)}))", lambda: f'replace({e(STR, d)}, "k", "K")',
+                        lambda: f'format("{{}}/{{}}", {e(INT, d)}, {e(OptionalT(STR), d)})']
         if base == BOOL:
             other = rng.choice(PRIMS)
             cmp = rng.choice(["<", "<=", ">", ">="])
@@ -271,7 +282,9 @@ class Gen:
                         lambda: f"({e(STR, d)} not in {e(MapT(INT), d)})",
                         lambda: f"({e(BOOL, d)} and {e(BOOL, d)})", lambda: f"({e(BOOL, d)} or {e(BOOL, d)})",
                         lambda: f"(not {e(BOOL, d)})", lambda: f"any({e(ListT(BOOL), d)})",
-                        lambda: f'startswith({e(STR, d)}, "k")', self.null_check, self.null_check, self.tag_check]
+                        lambda: f'startswith({e(STR, d)}, "k")', self.null_check, self.null_check, self.tag_check,
+                        lambda: f'endswith({e(STR, d)}, "1")', lambda: f"contains({e(ListT(INT), d)}, {e(INT, d)})",
+                        lambda: f"all({e(ListT(BOOL), d)})"]
         if base == DATE:
             options += [lambda: f"add_days({e(DATE, d)}, {e(INT, d)})", lambda: f"date({e(STR, d)})"]
         if isinstance(base, EnumT):
@@ -279,7 +292,13 @@ class Gen:
         if isinstance(base, ListT):
             item = base.item
             options += [lambda: f"[{', '.join(e(item, d) for _ in range(rng.randint(0, 2)))}]",
-                        lambda: f"sorted({e(base, d)})", lambda: f"({e(base, d)} + {e(base, d)})"]
+                        lambda: f"sorted({e(base, d)})", lambda: f"({e(base, d)} + {e(base, d)})",
+                        lambda: f"reversed(unique({e(base, d)}))", lambda: f"values({{k0: {e(item, d)}}})"]
+            if isinstance(item, RecordT):
+                for text, rec in self.records():
+                    if rec is item:
+                        f = rng.choice(sorted(rec.fields))
+                        options.append(lambda text=text, f=f: f"sorted({text}, by={f}, desc=true)")
             src = self.iterable()
             if src is not None:
                 text, it = src
@@ -317,6 +336,15 @@ class Gen:
             return self.expr(want, d)
         finally:
             self.names = saved
+
+    def records(self) -> list[tuple[str, RecordT]]:
+        """Places holding a list or map of records, with the record type."""
+        out = []
+        for p, pt in self.places():
+            item = pt.item if isinstance(pt, ListT) else pt.value if isinstance(pt, MapT) else None
+            if isinstance(item, RecordT):
+                out.append((p, item))
+        return out
 
     def iterable(self) -> tuple[str, Type] | None:
         found = [(p, pt) for p, pt in self.places() if isinstance(pt, (ListT, MapT))]
@@ -450,7 +478,7 @@ def one_example(seed: int) -> None:
     for name, t in (("k", STR), ("q", INT), ("opt", OptionalT(STR)), ("flagp", BOOL)):
         if rng.random() < 0.5:
             params[name] = t
-    gen = Gen(rng, {**state_t.fields, **params})
+    gen = Gen(rng, {**state_t.fields, **params, **({"state": state_t} if rng.random() < 0.3 else {})})
     requires_text = [gen.expr(BOOL) for _ in range(rng.randint(0, 2))]
     program_text = "\n".join(gen.block(rng.randint(1, 3), 2))
     returns_type = rng.choice([*PRIMS, ListT(INT), OptionalT(STR), *named.values(), *state_t.fields.values()])

@@ -833,7 +833,7 @@ class _Checker:
         if _nullable(vt) and not isinstance(dt, OptionalT) and dt != NULL:
             self.maybe_null(vt, e, e.pos, f"storing it in {what} (a {dt.render()})")
             return
-        if isinstance(d, EnumT) and unwrap_optional(vt) == STR and not isinstance(e, A.Lit) and self.strict:
+        if _str_into_enum(vt, d) and not isinstance(e, A.Lit) and self.strict:
             self.report(
                 "AQ304",
                 f"a str may be any text, and {what} is a {d.render()}",
@@ -988,7 +988,9 @@ class _Checker:
     def s_augassign(self, s: A.AugAssign, scope: Scope) -> None:
         dt = self.place(s.target, scope, rebind=True)
         t = self.e_binary(A.Binary(s.op, s.target, s.value, s.pos), scope)
-        if not is_assignable(t, dt):
+        if isinstance(unwrap_optional(dt), ListT) and s.op == "+":  # the added items, as append would store them
+            self.store(s.value, self._peek_in(s.value, scope), unwrap_optional(dt), "a target", scope)
+        elif not is_assignable(t, dt):
             self.report("AQ304", f"'{s.op}=' gives a {t.render()}, the target is a {dt.render()}", s.pos)
         scope.forget(_changes(s.target))
 
@@ -1104,6 +1106,18 @@ def _widen(t: Type) -> Type:
     if isinstance(t, OptionalT) and isinstance(t.inner, CaseT) and t.inner.variant is not None:
         return OptionalT(t.inner.variant)
     return t
+
+
+def _str_into_enum(vt: Type, dt: Type) -> bool:
+    """Whether text of any kind would reach an enum (in a list or map too): only literals are checked."""
+    vt, dt = unwrap_optional(vt), unwrap_optional(dt)
+    if isinstance(dt, EnumT):
+        return vt == STR
+    if isinstance(vt, ListT) and isinstance(dt, ListT):
+        return _str_into_enum(vt.item, dt.item)
+    if isinstance(vt, MapT) and isinstance(dt, MapT):
+        return _str_into_enum(vt.value, dt.value)
+    return False
 
 
 def _unchecked_record(vt: Type, dt: Type) -> bool:

@@ -628,6 +628,8 @@ def _r_values(a: list[Type], k: dict[str, Type]) -> Type:
 
 def _r_contains(a: list[Type], k: dict[str, Type]) -> Type:
     _want(a[0], lambda t: _is_sized(t) or t == ANY, "a str, list or map")
+    if len(a) > 1 and unwrap_optional(a[0]) != ANY and _is_str(unwrap_optional(a[0])):
+        _want(a[1], _is_str, "a str to look for in a str")
     return BOOL
 
 
