@@ -20,6 +20,15 @@ from aqwen_spec.expr.functions import (  # the runtime's own date validation
     elem_type,
     join_types,
 )
+from aqwen_spec.expr.places import (
+    Key,
+    always_fails,
+    changed_by,
+    needs_declared_type,
+    place_key,
+    show_place,
+    writes,
+)
 from aqwen_spec.expr.sampling import SAMPLING_FUNCTIONS
 from aqwen_spec.types import (
     ANY,
@@ -61,9 +70,6 @@ __all__ = [
     "expected_bool",
     "narrowed",
 ]
-
-Key = tuple[str, ...]
-"""A place whose type a check narrows: a name, then ``.field``, ``[#literal]`` or ``[$name]`` steps."""
 
 _ELEM_UNSAFE = Prim("a field not every element has")
 """The type of an element-field name that may be missing from an element (then the name would read an outer one)."""
@@ -234,79 +240,6 @@ def _case_only(t: VariantT, name: str) -> list[str]:
     return having if len(having) < len(t.cases) else []
 
 
-def _key(e: A.Expr) -> Key | None:
-    """The place an expression names, for narrowing (``None``: not a place)."""
-    if isinstance(e, A.Name):
-        return (e.id,)
-    if isinstance(e, (A.Field, A.Index)):
-        base = _key(e.obj)
-        if base is None:
-            return None
-        if isinstance(e, A.Field):
-            return (*base, "." + e.name)
-        if isinstance(e.index, A.Lit) and isinstance(e.index.value, (str, int)):
-            return (*base, f"[#{e.index.value!r}]")
-        if isinstance(e.index, A.Name):
-            return (*base, f"[${e.index.id}]")
-    return None
-
-
-def _changes(target: A.Expr) -> Callable[[Key], bool]:
-    """The places whose narrowing a write into ``target`` may undo (through any alias of the written record)."""
-    if isinstance(target, A.Name):
-        name = target.id
-        return lambda k: k[0] == name or f"[${name}]" in k
-    if isinstance(target, A.Field):
-        step = "." + target.name
-        field = target.name
-        return lambda k: step in k or k[0] == field or k[0] == "state"
-    return lambda k: any(c.startswith("[") for c in k) or k[0] == "state"
-
-
-def _writes(body: tuple[A.Stmt, ...]) -> list[A.Expr]:
-    """Every target a block may write (for loops and branches: what the places known before may no longer be)."""
-    out: list[A.Expr] = []
-    for s in body:
-        if isinstance(s, (A.Assign, A.AugAssign)):
-            out.append(s.target)
-        elif isinstance(s, A.Let):
-            out.append(A.Name(s.name))
-        elif isinstance(s, A.Delete):
-            out.append(s.target)
-        elif isinstance(s, A.CallStmt) and s.call.args:
-            out.append(A.Index(s.call.args[0], A.Lit(0)))
-        elif isinstance(s, A.If):
-            for _, b in s.branches:
-                out += _writes(b)
-            out += _writes(s.orelse or ())
-        elif isinstance(s, A.For):
-            out += [A.Name(n) for n in s.names] + _writes(s.body)
-    return out
-
-
-def _ends(body: tuple[A.Stmt, ...]) -> bool:
-    """Whether a block always stops the effect with ``fail``."""
-    if not body:
-        return False
-    last = body[-1]
-    if isinstance(last, A.Fail):
-        return True
-    if isinstance(last, A.If) and last.orelse is not None:
-        return all(_ends(b) for _, b in last.branches) and _ends(last.orelse)
-    return False
-
-
-def _needs_declared(e: A.Expr) -> bool:
-    """A value whose type says too little for a local to be checked later (``null``, ``[]``)."""
-    if isinstance(e, A.Lit):
-        return e.value is None
-    if isinstance(e, A.ListLit):
-        return not e.items or all(_needs_declared(x) for x in e.items)
-    if isinstance(e, A.Cond):
-        return _needs_declared(e.then) and _needs_declared(e.orelse)
-    return False
-
-
 def _nullable(t: Type) -> bool:
     return isinstance(t, OptionalT) or t == NULL
 
@@ -357,19 +290,19 @@ class _Checker:
 
     def e_field(self, e: A.Field, scope: Scope) -> Type:
         t = self.field_type(self.expr(e.obj, scope), e.name, e.name_pos, e.obj)
-        key = _key(e)
+        key = place_key(e)
         return (scope.fact(key) if key else None) or t
 
     def maybe_null(self, t: Type, e: A.Expr | None, pos: Pos, doing: str) -> None:
         """AQ313 when a value that may be null is used where null fails at run time."""
         if _nullable(t) and self.strict:
-            what = f"'{_show(e)}'" if e is not None and _key(e) else "this value"
+            what = f"'{show_place(e)}'" if e is not None and place_key(e) else "this value"
             self.report(
                 "AQ313",
                 f"{what} may be null ({t.render()}), and {doing} fails when it is",
                 pos,
-                f"check it first: {_show(e)} != null (in an 'if', an 'and' or a precondition)"
-                if e is not None and _key(e)
+                f"check it first: {show_place(e)} != null (in an 'if', an 'and' or a precondition)"
+                if e is not None and place_key(e)
                 else "name it (let x = ...) and check x != null first, or test it in a condition",
             )
 
@@ -386,7 +319,7 @@ class _Checker:
                 "AQ315",
                 f"'{name}' is a field of {t.name} only in case {' or '.join(repr(c) for c in cases)}",
                 pos,
-                f'check the tag first: if {_show(obj) if obj is not None and _key(obj) else "x"}.{t.tag} == '
+                f'check the tag first: if {show_place(obj) if obj is not None and place_key(obj) else "x"}.{t.tag} == '
                 f'"{cases[0]}" {{ ... }}',
             )
             return t.field_type(name) or ANY
@@ -424,7 +357,7 @@ class _Checker:
 
     def e_index(self, e: A.Index, scope: Scope) -> Type:
         t = self.index_type(e, scope)
-        key = _key(e)
+        key = place_key(e)
         return (scope.fact(key) if key else None) or t
 
     def index_type(self, e: A.Index, scope: Scope) -> Type:
@@ -756,18 +689,18 @@ class _Checker:
             return []
         equal = (e.op == "==") == truth
         for a, b in ((e.left, e.right), (e.right, e.left)):
-            key = _key(a)
+            key = place_key(a)
             if key is None or not isinstance(b, A.Lit):
                 continue
             if b.value is None:
                 t = self._peek_in(a, scope)
                 return [(key, t.inner)] if not equal and isinstance(t, OptionalT) else []
-            if isinstance(b.value, str) and isinstance(a, A.Field) and _key(a.obj) is not None:
+            if isinstance(b.value, str) and isinstance(a, A.Field) and place_key(a.obj) is not None:
                 base = unwrap_optional(self._peek_in(a.obj, scope))
                 if isinstance(base, VariantT) and a.name == base.tag and b.value in base.cases:
                     others = [c for c in base.cases if c != b.value]
                     case = b.value if equal else others[0] if len(others) == 1 else None
-                    return [(_key(a.obj) or (), case_type(base, case))] if case is not None else []
+                    return [(place_key(a.obj) or (), case_type(base, case))] if case is not None else []
         return []
 
     def with_facts(self, scope: Scope, facts: list[tuple[Key, Type]]) -> Scope:
@@ -959,12 +892,12 @@ class _Checker:
             if declared is not None and declared != existing:
                 self.report("AQ304", f"'{s.name}' is already a local of type {existing.render()}", s.pos)
             self.store(s.value, t, existing, f"'{s.name}'", scope)
-            scope.forget(_changes(A.Name(s.name)))
+            scope.forget(changed_by(A.Name(s.name)))
             self.narrow_stored(scope, (s.name,), s.value, t, existing)
             return
         if declared is not None:
             self.store(s.value, t, declared, f"'{s.name}'", scope)
-        elif _needs_declared(s.value):
+        elif needs_declared_type(s.value):
             example = "list[TYPE] = []" if isinstance(s.value, A.ListLit) else "TYPE? = null"
             self.report(
                 "AQ314",
@@ -982,8 +915,8 @@ class _Checker:
         dt = self.place(s.target, scope, rebind=True)
         vt = self.expr(s.value, scope)
         self.store(s.value, vt, dt, "a target", scope)
-        scope.forget(_changes(s.target))
-        self.narrow_stored(scope, _key(s.target), s.value, vt, dt)
+        scope.forget(changed_by(s.target))
+        self.narrow_stored(scope, place_key(s.target), s.value, vt, dt)
 
     def s_augassign(self, s: A.AugAssign, scope: Scope) -> None:
         dt = self.place(s.target, scope, rebind=True)
@@ -992,7 +925,7 @@ class _Checker:
             self.store(s.value, self._peek_in(s.value, scope), unwrap_optional(dt), "a target", scope)
         elif not is_assignable(t, dt):
             self.report("AQ304", f"'{s.op}=' gives a {t.render()}, the target is a {dt.render()}", s.pos)
-        scope.forget(_changes(s.target))
+        scope.forget(changed_by(s.target))
 
     def s_if(self, s: A.If, scope: Scope) -> None:
         prior: list[tuple[Key, Type]] = []  # the earlier conditions were false
@@ -1002,22 +935,22 @@ class _Checker:
             self.need_bool(self.expr(cond, here), cond, "the condition of 'if'")
             taken = prior + self.facts(cond, here, True)
             self.block(body, self.with_facts(scope, taken).child())
-            if not _ends(body):
+            if not always_fails(body):
                 going_on.append((taken, body))
             prior = prior + self.facts(cond, here, False)
         if s.orelse is not None:
             self.block(s.orelse, self.with_facts(scope, prior).child())
-        if not _ends(s.orelse or ()) or s.orelse is None:
+        if not always_fails(s.orelse or ()) or s.orelse is None:
             going_on.append((prior, s.orelse or ()))
         for body in [*(b for _, b in s.branches), s.orelse or ()]:
-            for target in _writes(body):
-                scope.forget(_changes(target))
+            for target in writes(body):
+                scope.forget(changed_by(target))
         if len(going_on) == 1:  # the other branches fail: after the if, its conditions hold
             facts, body = going_on[0]
             for key, t in facts:
                 scope.narrow(key, t)
-            for target in _writes(body):
-                scope.forget(_changes(target))
+            for target in writes(body):
+                scope.forget(changed_by(target))
 
     def s_for(self, s: A.For, scope: Scope) -> None:
         item = self.iter_item(s.iter, self.expr(s.iter, scope), "'for'")
@@ -1029,8 +962,8 @@ class _Checker:
                     s.pos,
                     "choose another loop name",
                 )
-        for target in _writes(s.body):  # from the second pass on, what the body wrote is not known
-            scope.forget(_changes(target))
+        for target in writes(s.body):  # from the second pass on, what the body wrote is not known
+            scope.forget(changed_by(target))
         inner = scope.child()
         self.bind_names(s.names, item, inner, s.pos)
         self.block(s.body, inner)
@@ -1044,7 +977,7 @@ class _Checker:
         if not isinstance(target, (A.Name, A.Field, A.Index)):
             self.report("AQ307", f"{call.func}() needs a list held in a name, field or entry", target.pos)
             return
-        scope.forget(_changes(A.Index(target, A.Lit(0))))
+        scope.forget(changed_by(A.Index(target, A.Lit(0))))
         lt = unwrap_optional(self._peek_in(target, Scope(parent=scope, open_fields=True)))
         if not isinstance(lt, ListT):
             return  # reported by the function's type rule
@@ -1071,21 +1004,10 @@ class _Checker:
         base = unwrap_optional(self._peek_in(s.target.obj, scope))
         if not (isinstance(base, MapT) or base == ANY):
             self.report("AQ304", f"'delete' removes map entries, not entries of a {base.render()}", s.pos)
-        scope.forget(_changes(s.target))
+        scope.forget(changed_by(s.target))
 
     def s_fail(self, s: A.Fail, scope: Scope) -> None:
         self.expr(s.message, scope)
-
-
-def _show(e: A.Expr | None) -> str:
-    """A place as written (``users[uid].manager``), for messages."""
-    key = _key(e) if e is not None else None
-    if key is None:
-        return "x"
-    out = key[0]
-    for step in key[1:]:
-        out += step if step.startswith(".") else "[" + step[2:] + "]"
-    return out
 
 
 def _merge_records(records: list[RecordLitT]) -> RecordLitT:
