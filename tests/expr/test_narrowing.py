@@ -101,3 +101,17 @@ def test_returns_sees_the_effects_locals_and_what_they_left_known() -> None:
 def test_workflow_scopes_are_lenient_about_null() -> None:
     lenient = Scope({"users": MapT(User), "k": STR}, strict=False)
     assert check_expr(parse_expr("len(users[k].manager)"), lenient)[1] == []
+
+
+def test_declared_locals_and_is_null_parse_and_round_trip() -> None:
+    from aqwen_spec.expr import ast
+    from aqwen_spec.expr.serialize import from_json, to_json
+
+    program = parse_program("let v: map[Node]? = null\nif v is not null and tree is null { v = null }")
+    let = program.body[0]
+    assert isinstance(let, ast.Let) and let.declared == "map[Node]?"
+    cond = program.body[1].branches[0][0]  # type: ignore[union-attr]
+    assert (cond.left.op, cond.right.op) == ("!=", "==")
+    assert from_json(to_json(program)) == program
+    assert codes("let v: map[Node]? = null\nif v is not null { users[k].n = len(v) }") == []
+    assert codes("let v: Nod? = null") == ["AQ201"]
