@@ -789,7 +789,7 @@ class _Checker:
             if not (isinstance(tag, A.Lit) and isinstance(tag.value, str)):
                 self.report(
                     "AQ315",
-                    f"a {d.name} record needs its tag '{d.tag}' written as a case name",
+                    f"a record of {d.name} needs its tag '{d.tag}' written as a case name",
                     (tag or e).pos,
                     f"cases: {', '.join(d.cases)}",
                 )
@@ -857,7 +857,7 @@ class _Checker:
                                                                    b.variant.tag if b.variant else ""):
                 self.report(
                     "AQ315",
-                    f"the tag '{target.name}' of a {b.name} cannot be changed: the record would keep the other "
+                    f"the tag '{target.name}' of this {b.name} cannot be changed: the record would keep the other "
                     "case's fields",
                     target.name_pos,
                     "store a whole new record of the other case instead",

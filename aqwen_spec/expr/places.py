@@ -93,5 +93,5 @@ def show_place(e: A.Expr | None) -> str:
         return "x"
     out = key[0]
     for step in key[1:]:
-        out += step if step.startswith(".") else "[" + step[2:] + "]"
+        out += step if step.startswith(".") else "[" + step[2:-1] + "]"
     return out
