@@ -93,6 +93,15 @@ requires:
 effects: users[uid].name = name
 returns: "[users[uid], users[other]]"
 ---
+kind: Tool
+name: named
+domain: club
+description: How many members have this name (a parameter named state hides the whole state).
+access: read
+params:
+  state: str
+returns: count(users, name == state)
+---
 kind: Workflow
 name: greet
 domain: club
@@ -125,6 +134,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def runner(tree: Path) -> tuple[ToolRunner, dict[str, Any]]:
     checked = check_paths([tree])
     assert not checked.diagnostics.has_errors(), [str(d) for d in checked.diagnostics.errors]
+    assert [d.code for d in checked.diagnostics if d.code == "AQ504"] == ["AQ504"]
     state = copy_state(checked.specs.domains["club"].initial_data)
     return ToolRunner(checked.specs.tools_of("club"), state), state
 
@@ -135,6 +145,11 @@ def test_state_is_bound_in_when_effects_and_returns(runner: tuple[ToolRunner, di
     assert outcome.ok, outcome.error
     assert outcome.value == 1 and state["counter"] == 1
     assert tools.call("bump", {}).value == 2
+
+
+def test_a_parameter_named_state_hides_the_state(runner: tuple[ToolRunner, dict[str, Any]]) -> None:
+    tools, _ = runner
+    assert tools.call("named", {"state": "Ana"}).value == 1
 
 
 def test_returns_sees_the_effects_and_their_locals(runner: tuple[ToolRunner, dict[str, Any]]) -> None:
