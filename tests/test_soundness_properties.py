@@ -31,6 +31,7 @@ from aqwen_spec.semantics import ToolRunner, copy_state
 from aqwen_spec.types import (
     BOOL,
     DATE,
+    DATETIME,
     FLOAT,
     INT,
     STR,
@@ -74,7 +75,7 @@ DOCUMENTED = re.compile(
 
 KEYS = ["k0", "k1", "k2"]
 E3 = EnumT(("a", "b", "c"))
-PRIMS: list[Type] = [INT, FLOAT, STR, BOOL, DATE, E3]
+PRIMS: list[Type] = [INT, FLOAT, STR, BOOL, DATE, DATETIME, E3]
 SEEN: set[type] = set()
 COUNTS = {"examples": 0, "accepted": 0, "called": 0, "ok": 0, "failed": 0, "documented": 0}
 
@@ -122,6 +123,8 @@ def make_value(t: Type, rng: random.Random, depth: int = 0) -> Any:
         return rng.random() < 0.5
     if t == DATE:
         return rng.choice(["2024-05-01", "2024-02-29", "2023-12-31"])
+    if t == DATETIME:
+        return rng.choice(["2024-05-01T09:30:00", "2024-02-29T00:00:00"])
     if isinstance(t, EnumT):
         return rng.choice(t.values)
     if isinstance(t, ListT):
@@ -151,6 +154,8 @@ def _lit(t: Type, rng: random.Random) -> str:
         return rng.choice(["true", "false"])
     if t == DATE:
         return rng.choice(['"2024-05-01"', 'date("2024-01-31")'])
+    if t == DATETIME:
+        return rng.choice(['"2024-05-01T08:00:00"', 'datetime("2024-01-31T23:59:00")'])
     if isinstance(t, EnumT):
         return f'"{rng.choice(t.values)}"'
     return "null"
@@ -287,6 +292,9 @@ class Gen:
                         lambda: f"all({e(ListT(BOOL), d)})"]
         if base == DATE:
             options += [lambda: f"add_days({e(DATE, d)}, {e(INT, d)})", lambda: f"date({e(STR, d)})"]
+        if base == DATETIME:
+            options += [lambda: f"add_days({e(DATETIME, d)}, {e(INT, d)})", lambda: f"datetime({e(STR, d)})",
+                        lambda: f"max({e(DATETIME, d)}, {e(DATE, d)})"]
         if isinstance(base, EnumT):
             options += [lambda: _lit(base, rng)]
         if isinstance(base, ListT):

@@ -455,10 +455,16 @@ class _Checker:
         if not ok:
             return ANY
         try:
-            return b.rule(arg_types, kw_types)
+            result = b.rule(arg_types, kw_types)
         except ArgError as err:
             self.report("AQ306", f"{e.func}(): {err}", e.pos, f"usage: {b.signature}")
             return ANY
+        if e.func == "add_days" and unwrap_optional(arg_types[0]) not in (DATE, DATETIME, ANY):
+            text = e.args[0]  # a date or a datetime, as the literal shows; else either
+            if isinstance(text, A.Lit) and isinstance(text.value, str):
+                return DATETIME if "T" in text.value or " " in text.value.strip() else DATE
+            return STR
+        return result
 
     def elem_scope(self, item: Type, scope: Scope) -> Scope:
         t = unwrap_optional(item)
