@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from aqwen_spec.diagnostics import Pos
 from aqwen_spec.expr import ExprSyntaxError, ast, parse_expr, parse_program
-from aqwen_spec.expr.checker import Scope, check_expr, check_program_scope, narrowed
+from aqwen_spec.expr.checker import RecordLitT, Scope, check_expr, check_program_scope, narrowed
 from aqwen_spec.resolved import Origin, ParamIR, PreconditionIR, ResolvedTool
 from aqwen_spec.semantics import ToolRunner, copy_state
 from aqwen_spec.types import (
@@ -479,6 +479,19 @@ def _nodes(node: Any) -> None:
             _nodes(getattr(node, name))
 
 
+def checkable(t: Type) -> Type:
+    """The type a value is checked against: a record literal's type as the record it is (field by field)."""
+    if isinstance(t, RecordLitT):
+        return RecordT("literal", {k: checkable(ft) for k, ft in t.fields})
+    if isinstance(t, OptionalT):
+        return OptionalT(checkable(t.inner))
+    if isinstance(t, ListT):
+        return ListT(checkable(t.item))
+    if isinstance(t, MapT):
+        return MapT(checkable(t.value))
+    return t
+
+
 def one_example(seed: int) -> None:
     rng = random.Random(seed)
     state_t, named = make_schema(rng)
@@ -537,7 +550,7 @@ def one_example(seed: int) -> None:
                 f"args: {args}\nstate: {before}"
         if outcome.ok:
             COUNTS["ok"] += 1
-            wrong = check_value(outcome.value, rtype)
+            wrong = check_value(outcome.value, checkable(rtype))
             assert not wrong, f"returns gave {outcome.value!r}, not a {rtype.render()}: {wrong}{where}"
         else:
             COUNTS["failed"] += 1

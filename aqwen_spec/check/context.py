@@ -79,7 +79,7 @@ class DocChecker:
             self.report(p.code, p.message, ypath, p.hint, rel=p.pos)
         if problems:
             return ANY
-        if expect is not None and isinstance(expr, (A.RecordLit, A.ListLit, A.Cond)) and expect != BOOL:
+        if expect is not None and isinstance(expr, (A.RecordLit, A.ListLit, A.Cond, A.Comp)) and expect != BOOL:
             for p in check_stored(expr, scope, expect, what):  # a literal's fields, each against the type's
                 self.report(p.code, p.message, ypath, p.hint, rel=p.pos)
             return typ

@@ -72,6 +72,8 @@ __all__ = [
 ]
 
 _ELEM_UNSAFE = Prim("a field not every element has")
+_MIXED = Prim("mixed")
+"""The entries of a record literal whose fields have different types, read as a map: no one type fits them."""
 """The type of an element-field name that may be missing from an element (then the name would read an outer one)."""
 
 
@@ -670,7 +672,7 @@ class _Checker:
 
     def e_recordlit(self, e: A.RecordLit, scope: Scope) -> Type:
         fields = tuple((k, self.expr(v, scope)) for k, v in e.entries)
-        return RecordLitT(join_types([t for _, t in fields]) if fields else NOTHING, fields)
+        return RecordLitT(_entries_type([t for _, t in fields]), fields)
 
     def e_fstring(self, e: A.FString, scope: Scope) -> Type:
         for p in e.parts:
@@ -768,6 +770,13 @@ class _Checker:
         if isinstance(e, A.ListLit) and isinstance(d, ListT):
             for item in e.items:
                 self.store(item, self._peek_in(item, scope), d.item, what, scope)
+            return
+        if isinstance(e, A.Comp) and isinstance(d, ListT):  # each element, as the comprehension makes it
+            inner = scope.child()
+            self.bind_names(e.names, elem_type(self._peek_in(e.iter, scope)) or ANY, inner, e.pos)
+            if e.cond is not None:
+                inner = self.with_facts(inner, self.facts(e.cond, inner, True))
+            self.store(e.elem, self._peek_in(e.elem, inner), d.item, what, inner)
             return
         if _nullable(vt) and not isinstance(dt, OptionalT) and dt != NULL:
             self.maybe_null(vt, e, e.pos, f"storing it in {what} (a {dt.render()})")
@@ -1024,7 +1033,15 @@ def _merge_records(records: list[RecordLitT]) -> RecordLitT:
         found = [dict(r.fields).get(name) for r in records]
         t = join_types([f for f in found if f is not None])
         fields.append((name, OptionalT(t) if None in found and not _nullable(t) and t != ANY else t))
-    return RecordLitT(join_types([t for _, t in fields]) if fields else NOTHING, tuple(fields))
+    return RecordLitT(_entries_type([t for _, t in fields]), tuple(fields))
+
+
+def _entries_type(types: list[Type]) -> Type:
+    """What a record literal's entries are, read as a map (``r[key]``, ``values(r)``, ``for v in r``)."""
+    if not types:
+        return NOTHING
+    t = join_types(types)
+    return _MIXED if t == ANY and ANY not in types else t
 
 
 def _widen(t: Type) -> Type:
