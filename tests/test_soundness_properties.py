@@ -170,6 +170,7 @@ class Gen:
         self.nonnull: set[str] = set()
         self._places: dict[Any, list[tuple[str, Type]]] = {}
         self.in_fstring = False
+        self.cases: dict[str, str] = {}
 
     def fstring(self, _: str) -> str:
         """An f-string of two expressions (none of them an f-string: the quotes would clash)."""
@@ -184,7 +185,7 @@ class Gen:
 
     # places: a name, then fields, keys and indexes, as far as the types go
     def places(self) -> list[tuple[str, Type]]:
-        key = (tuple(self.names), tuple(sorted(self.nonnull)))
+        key = (tuple(self.names), tuple(sorted(self.nonnull)), tuple(sorted(self.cases.items())))
         found = self._places.get(key)
         if found is None:
             found = self._places[key] = self._walk(2)
@@ -206,6 +207,9 @@ class Gen:
                     nxt += [(f"{text}.{f}", ft) for f, ft in base.fields.items()]
                 elif isinstance(base, VariantT):
                     nxt.append((f"{text}.{base.tag}", EnumT(tuple(base.cases))))
+                    case = self.cases.get(text) or (self.rng.choice(sorted(base.cases)) if self.chance(0.1) else None)
+                    if case is not None:  # a case's own fields: where the tag was checked (or, rarely, not)
+                        nxt += [(f"{text}.{f}", ft) for f, ft in base.cases[case].fields.items() if f != base.tag]
                 elif isinstance(base, MapT):
                     key = self.rng.choice([f'"{self.rng.choice(KEYS)}"', *(["k"] if "k" in self.names else [])])
                     nxt.append((f"{text}[{key}]", base.value))
@@ -411,6 +415,17 @@ class Gen:
             if self.chance(0.5):
                 out += f" else {{\n{self.body(depth)}\n}}"
             return out
+        variants = [(p, pt) for p, pt in self.places() if isinstance(pt, VariantT)]
+        if kind == "guard" and variants and self.chance(0.4):  # narrowing by the tag: act on one case's fields
+            p, pt = rng.choice(variants)
+            assert isinstance(pt, VariantT)
+            case = rng.choice(sorted(pt.cases))
+            saved = dict(self.cases)
+            self.cases[p] = case
+            try:
+                return f'if {p}.{pt.tag} == "{case}" {{\n{self.body(depth)}\n}}'
+            finally:
+                self.cases = saved
         if kind == "guard":  # narrowing: act on an optional place once it is known to be set
             found = [p for p, pt in self.places() if isinstance(pt, OptionalT)]
             if not found:

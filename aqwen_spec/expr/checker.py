@@ -623,11 +623,7 @@ class _Checker:
 
     def join(self, types: list[Type], e: A.Expr, what: str) -> Type:
         """The type holding all ``types``; AQ304 when they do not mix (their values could be either)."""
-        records = [t for t in types if isinstance(unwrap_optional(t), RecordLitT)]
-        if len(records) > 1 and len(records) == len([t for t in types if t != NULL]):
-            merged = _merge_records([unwrap_optional(t) for t in records])  # type: ignore[misc]
-            return OptionalT(merged) if len(records) < len(types) or any(_nullable(t) for t in types) else merged
-        t = join_types(types)
+        t = _join(types)
         if t == ANY and ANY not in types:
             self.report("AQ304", f"{what} of different types: {', '.join(x.render() for x in types)}", e.pos)
         return t
@@ -1025,13 +1021,27 @@ class _Checker:
         self.expr(s.message, scope)
 
 
+def _join(types: list[Type]) -> Type:
+    """:func:`join_types`, with record literals (in lists too) joined field by field rather than as maps."""
+    values = [unwrap_optional(t) for t in types if t not in (NULL, NOTHING)]
+    if len(values) < 2:
+        return join_types(types)
+    if all(isinstance(v, RecordLitT) for v in values):
+        joined: Type = _merge_records(values)  # type: ignore[arg-type]
+    elif all(isinstance(v, ListT) for v in values) and any(isinstance(v.item, RecordLitT) for v in values):  # type: ignore[attr-defined]
+        joined = ListT(_join([v.item for v in values]))  # type: ignore[attr-defined]
+    else:
+        return join_types(types)
+    return OptionalT(joined) if any(_nullable(t) for t in types) else joined
+
+
 def _merge_records(records: list[RecordLitT]) -> RecordLitT:
     """Record literals that may each be the value: a field some lack is optional, a shared one joins its types."""
     names = list(dict.fromkeys(n for r in records for n, _ in r.fields))
     fields: list[tuple[str, Type]] = []
     for name in names:
         found = [dict(r.fields).get(name) for r in records]
-        t = join_types([f for f in found if f is not None])
+        t = _join([f for f in found if f is not None])
         fields.append((name, OptionalT(t) if None in found and not _nullable(t) and t != ANY else t))
     return RecordLitT(_entries_type([t for _, t in fields]), tuple(fields))
 
