@@ -74,6 +74,7 @@ DOCUMENTED = re.compile(
 )
 
 KEYS = ["k0", "k1", "k2"]
+HAS_EACH = hasattr(ast, "Each")  # a grammar that names the element (count(o in xs: ...), xs where o: ...)
 E3 = EnumT(("a", "b", "c"))
 PRIMS: list[Type] = [INT, FLOAT, STR, BOOL, DATE, DATETIME, E3]
 SEEN: set[type] = set()
@@ -269,6 +270,8 @@ class Gen:
                 f = rng.choice(sorted(rec.fields))
                 num = [n for n, ft in rec.fields.items() if ft in (INT, FLOAT)]
                 options += [lambda: f"count({text}, {f} != null)", lambda: f"count({text}, it.{f} == {e(STR, d)})"]
+                if HAS_EACH:
+                    options.append(lambda: f"count(o in {text}: o.{f} != null and o.{f} == o.{f})")
                 if num:
                     options.append(lambda: f"round(sum({text}, {rng.choice(num)}))")
         if base == FLOAT:
@@ -319,6 +322,8 @@ class Gen:
                 if is_assignable(it, item) and isinstance(unwrap_optional(it), RecordT):
                     f = rng.choice(sorted(unwrap_optional(it).fields))  # type: ignore[attr-defined]
                     options.append(lambda: f"({text} where {f} != null)")
+                    if HAS_EACH:
+                        options.append(lambda: f"({text} where o: o.{f} != null)")
             if item == STR:
                 options += [lambda: f"keys({e(MapT(INT), d)})", lambda: f'split({e(STR, d)}, ",")']
             if item == INT:
