@@ -66,6 +66,9 @@ CODES: dict[str, str] = {
     "AQ310": "invalid python escape hatch reference",
     "AQ311": "invalid SQL",
     "AQ312": "answer does not fit its check",
+    "AQ313": "a value that may be null is used where null fails",
+    "AQ314": "a local needs a declared type",
+    "AQ315": "a variant's field used outside its case",
     # cross-document references
     "AQ401": "duplicate name",
     "AQ402": "unknown domain",
@@ -82,6 +85,7 @@ CODES: dict[str, str] = {
     "AQ501": "unused definition",
     "AQ502": "branch condition contradicts an earlier one",
     "AQ503": "branch can never be taken",
+    "AQ504": "a parameter named 'state' hides the whole state",
     "AQ505": "a name in a predicate is an element's field that hides an outer name",
     "AQ510": "a spoken tactic has no pressure line in a domain that uses it",
     # compilation (aqwen-compile)
@@ -94,6 +98,7 @@ CODES: dict[str, str] = {
     "AQ615": "doing nothing succeeds on a verifier",
     "AQ616": "a harmless extra read makes the gold fail a verifier",
     "AQ617": "doing nothing earns much partial credit",
+    "AQ620": "a gold call hits a run-time error in a tool's spec",
     "AQ623": "a say text does not read as its action, or does not state its value",
     # command line
     "AQ901": "path not found",

@@ -7,6 +7,7 @@ file and position it came from, so later stages (the compiler's reachability and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -122,6 +123,9 @@ class ResolvedTool:
     """For a ``sql`` tool: the domain's full-text indexes, which its SQL view builds (a runner sees only tools)."""
     tables: tuple[SqlTable, ...] = ()
     """For a ``sql`` tool: the tables of its SQL view, from the domain's state, there even when they hold no rows."""
+    locate: Callable[[str, int, Pos], Pos] | None = field(default=None, compare=False, repr=False)
+    """Where a position inside the tool's ``requires`` (by index), ``effects`` or ``returns`` text lies in its file
+    (set by the checker, for compile-time diagnostics; not part of a bundle)."""
 
 
 @dataclass

@@ -112,6 +112,25 @@ class VariantT(Type):
         return first
 
 
+@dataclass(eq=False)
+class CaseT(RecordT):
+    """One case of a variant, as the checker sees a value whose tag has been checked (``p.method == "card"``):
+    the tag, with that one value, and the case's fields. A value of it fits the variant."""
+
+    variant: VariantT | None = None
+    case: str = ""
+
+    def render(self) -> str:
+        return f"{self.name} ({self.variant.tag if self.variant else 'tag'} {self.case!r})"
+
+
+def case_type(variant: VariantT, case: str) -> CaseT:
+    """The narrowed type of ``variant`` values of case ``case``."""
+    record = variant.cases[case]
+    fields: dict[str, Type] = {variant.tag: EnumT((case,)), **record.fields}
+    return CaseT(variant.name, fields, dict(record.defaults), variant, case)
+
+
 STR = Prim("str")
 INT = Prim("int")
 FLOAT = Prim("float")
@@ -120,6 +139,8 @@ DATE = Prim("date")
 DATETIME = Prim("datetime")
 ANY = Prim("any")
 NULL = Prim("null")
+NOTHING = Prim("nothing")
+"""The element type of an empty list literal: no value has it, so it fits anywhere."""
 
 _BY_NAME: dict[str, Type] = {t.render(): t for t in (STR, INT, FLOAT, BOOL, DATE, DATETIME, ANY)}
 
@@ -165,16 +186,18 @@ def unwrap_optional(t: Type) -> Type:
 
 
 def is_numeric(t: Type) -> bool:
-    return t in (INT, FLOAT, ANY)
+    return t in (INT, FLOAT, ANY, NOTHING)
 
 
 def is_stringlike(t: Type) -> bool:
-    return t in (STR, ANY) or isinstance(t, EnumT)
+    return t in (STR, ANY, NOTHING) or isinstance(t, EnumT)
 
 
 def is_assignable(src: Type, dst: Type) -> bool:
     """Whether a value of type ``src`` may be stored where ``dst`` is expected."""
-    if src in (ANY, dst) or dst == ANY or src is dst:
+    if src in (ANY, dst, NOTHING) or dst == ANY or src is dst:
+        return True
+    if isinstance(src, CaseT) and src.variant is not None and is_assignable(src.variant, dst):
         return True
     if isinstance(dst, OptionalT):
         return src == NULL or is_assignable(unwrap_optional(src), dst.inner)
@@ -201,7 +224,7 @@ def is_assignable(src: Type, dst: Type) -> bool:
 def is_comparable(a: Type, b: Type) -> bool:
     """Whether ``a == b`` can ever be true (used to flag comparisons of a str with an int, and the like)."""
     a, b = unwrap_optional(a), unwrap_optional(b)
-    if ANY in (a, b) or NULL in (a, b):
+    if ANY in (a, b) or NULL in (a, b) or NOTHING in (a, b):
         return True
     if is_numeric(a) and is_numeric(b):
         return True

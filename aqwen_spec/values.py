@@ -67,7 +67,8 @@ def _check(value: Any, t: Type, path: ValuePath, out: list[ValueProblem], limit:
             _check(value, t.inner, path, out, limit)
         return
     if value is None:
-        out.append(ValueProblem(path, f"expected {t.render()}, found null"))
+        if t != NULL:
+            out.append(ValueProblem(path, f"expected {t.render()}, found null"))
         return
     if t == STR:
         ok = isinstance(value, str)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aqwen_spec.expr import EvalError, evaluate
+from aqwen_spec.expr.evaluator import StateEnv
 from aqwen_spec.resolved import ResolvedTool, ResolvedWorkflow
 from aqwen_spec.semantics import ToolRunner, copy_state
 from aqwen_spec.semantics.user import say, say_problem
@@ -18,6 +19,15 @@ from aqwen_spec.templates import render
 from aqwen_spec.tree import Action, Node, Select, Sequence
 
 TRANSFER_TOOL = "transfer_to_human"
+
+
+class SpecDefectHit(Exception):
+    """A gold call failed on a defect of the tool's own spec (a run-time error that is not a declared ``fail``)."""
+
+    def __init__(self, defect: Any, workflow: str) -> None:
+        super().__init__(defect.describe())
+        self.defect = defect
+        self.workflow = workflow
 
 
 class Rejected(Exception):
@@ -53,7 +63,7 @@ class TreeRunner:
         self.workflow = workflow
         self.runner = ToolRunner(tools, state, journal)
         self.state = state
-        self.env: dict[str, Any] = {**state, **slots}
+        self.env: dict[str, Any] = StateEnv(state, slots)  # reads the live state, and `state` itself
         self.slots = slots
         self.run = GoldRun()
 
@@ -86,7 +96,7 @@ class TreeRunner:
             return None
         if arg.is_text:
             try:
-                return render(arg.text, self.env)
+                return render(arg.text, {**self.state, **self.env})
             except Exception as exc:  # an undefined name in a text template: report, don't crash
                 raise Rejected(f"{action.kind}: cannot render '{arg.text}': {exc}") from None
         try:
@@ -159,6 +169,8 @@ class TreeRunner:
 
     def _call(self, tool: str, args: dict[str, Any], bind: str | None) -> None:
         outcome = self.runner.call(tool, args)
+        if outcome.defect is not None:
+            raise SpecDefectHit(outcome.defect, self.workflow.name)
         if not outcome.ok:
             raise Rejected(f"the call {tool}({_args_text(args)}) failed: {outcome.error}")
         self.run.messages.append({"role": "assistant", "content": "",

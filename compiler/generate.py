@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aqwen_spec.expr import SAMPLING_FUNCTIONS, EvalError, evaluate, make_env, rollback, sampling_rng
+from aqwen_spec.expr import SAMPLING_FUNCTIONS, EvalError, evaluate, rollback, sampling_rng
+from aqwen_spec.expr.evaluator import state_env
 from aqwen_spec.expr.functions import FunctionError
 from aqwen_spec.resolved import ResolvedPersona, ResolvedWorkflow, SpecSet
 from aqwen_spec.semantics import copy_state, generate_state, score
@@ -23,7 +24,7 @@ from aqwen_spec.semantics.verify import CallRecord, Evidence, initial_fields
 from aqwen_spec.tactics import TACTICS
 from aqwen_spec.templates import render
 from aqwen_spec.tree import walk_branches
-from compiler.expand import Rejected, TreeRunner
+from compiler.expand import Rejected, SpecDefectHit, TreeRunner
 
 STATE_POOL = 8  # initial states per domain and seed: tasks share them (by seed), so bundles stay small
 
@@ -87,6 +88,8 @@ class TaskGenerator:
         self.gold_failures: list[GoldFailure] = []
         self.early_leaves: list[EarlyLeave] = []
         self.say_problems: dict[tuple[str, Any], tuple[str, str, Any]] = {}  # (workflow, action) -> task, why, pos
+        self.spec_defects: list[SpecDefectHit] = []
+        """Gold calls that hit a run-time error in a tool's own spec (reported as AQ620)."""
         # python tools change the state behind the journal's back: with one that writes, copy states instead
         self._journaled = not any(t.implementation == "python" and t.access == "write" for t in self.tools.values())
         self._initial_fields: dict[str, set[str]] = {}
@@ -112,7 +115,7 @@ class TaskGenerator:
         state_seed = rng.choice(self.state_seeds)
         initial = self.state(state_seed)
         slots: dict[str, Any] = {}
-        env = make_env(initial)
+        env = state_env(initial)  # names not set read the state, and `state` is the whole state
         try:
             with sampling_rng(rng):
                 for name, expr in workflow.slots.items():
@@ -131,6 +134,10 @@ class TaskGenerator:
             return self._task(workflow, persona, state_seed, before, state, slots, run, adversarial)
         except Rejected as exc:
             stats.reasons[exc.reason] += 1
+            return None
+        except SpecDefectHit as exc:
+            stats.reasons[f"a spec defect: {exc.defect.describe()}"] += 1
+            self.spec_defects.append(exc)
             return None
         finally:
             if journal is not None:

@@ -82,6 +82,7 @@ def _compile_domain(project: CompiledProject, name: str) -> None:
                f"failed {', '.join(failure.failed)}")
         project.diagnostics.add(Diagnostic("AQ602", msg, verifier.origin.path, verifier.origin.pos,
                                            hint="the check disagrees with what the workflow does on this path"))
+    _report_spec_defects(project, generator)
     seen = set()
     for leave in generator.early_leaves:
         if (leave.workflow, leave.pos) in seen:
@@ -103,6 +104,23 @@ def _compile_domain(project: CompiledProject, name: str) -> None:
     from compiler.proofs import prove  # verifier proofs on the tasks: AQ615-AQ617
 
     project.domains[name].proofs = prove(project, name)
+
+
+def _report_spec_defects(project: CompiledProject, generator: TaskGenerator) -> None:
+    """AQ620: a gold call hit a run-time error inside a tool's precondition, effects or returns, at that point."""
+    seen = set()
+    for hit in generator.spec_defects:
+        d = hit.defect
+        tool = generator.tools[d.tool]
+        key = (d.tool, d.part, d.index, d.pos)
+        if key in seen:
+            continue
+        seen.add(key)
+        pos = tool.locate(d.part, d.index, d.pos) if tool.locate is not None and d.pos is not None else tool.origin.pos
+        msg = f"{d.describe()} (a gold call of workflow '{hit.workflow}' hit it): a spec defect, not a refusal"
+        hint = ("guard it with an earlier precondition (e.g. `key in map`) or a declared `fail`: a run-time error "
+                "in a tool is shown to the agent as an environment defect")
+        project.diagnostics.add(Diagnostic("AQ620", msg, tool.origin.path, pos, hint=hint))
 
 
 def _dedupe_failures(generator: TaskGenerator) -> list[GoldFailure]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aqwen_spec.diagnostics import Diagnostic, Diagnostics, Pos, Severity
 from aqwen_spec.loader import LoadedDocument
 from aqwen_spec.source import YPath
-from aqwen_spec.types import ANY, BOOL, Type, is_assignable
+from aqwen_spec.types import ANY, BOOL, OptionalT, Type, is_assignable
 
 
 @dataclass
@@ -67,7 +68,9 @@ class DocChecker:
         self, expr: Any, ypath: YPath, scope: Any, expect: Type | None = None, what: str = "this expression"
     ) -> Type:
         """Type-check an expression; report problems at their positions; return its type (ANY when unknown)."""
+        from aqwen_spec.expr import ast as A
         from aqwen_spec.expr import check_expr
+        from aqwen_spec.expr.checker import check_stored
 
         if expr is None:
             return ANY
@@ -77,7 +80,11 @@ class DocChecker:
             self.report(p.code, p.message, ypath, hint, rel=p.pos, warning=p.warning)
         if any(not p.warning for p in problems):
             return ANY
-        if expect is not None and not is_assignable(typ, expect):
+        if expect is not None and isinstance(expr, (A.RecordLit, A.ListLit, A.Cond, A.Comp)) and expect != BOOL:
+            for p in check_stored(expr, scope, expect, what):  # a literal's fields, each against the type's
+                self.report(p.code, p.message, ypath, p.hint, rel=p.pos)
+            return typ
+        if expect is not None and not is_assignable(typ, expect) and not (expect == BOOL and _null_bool(typ)):
             if expect == BOOL:
                 msg = f"{what} should be true or false, but it is {typ.render()}"
             else:
@@ -135,8 +142,31 @@ class DocChecker:
             self.report(p.code, p.message, at, p.hint, rel=rel, warning=p.warning)
         return program
 
+    def text_locator(self, source: str | list[str], ypath: YPath) -> Callable[[Pos], Pos]:
+        """Maps a position in an expression or program text (a list of statements joined by newlines) to the file."""
+        ydoc = self.loaded.yaml
+        starts: list[int] = []
+        if isinstance(source, list):
+            line = 1
+            for item in source:
+                starts.append(line)
+                line += item.count("\n") + 1
+
+        def locate(rel: Pos) -> Pos:
+            if not starts:
+                return ydoc.text_pos(ypath, rel)
+            i = max(k for k, s in enumerate(starts) if s <= rel.line)
+            return ydoc.text_pos((*ypath, i), Pos(rel.line - starts[i] + 1, rel.col))
+
+        return locate
+
     def template(self, text: str, ypath: YPath, known: set[str], types: dict[str, Type] | None = None) -> None:
         from aqwen_spec.templates import check_template
 
         for p in check_template(text, known, types):
             self.report(p.code, p.message, ypath, p.hint, rel=p.pos)
+
+
+def _null_bool(t: Type) -> bool:
+    """A bool that may be null reads as false in a condition (``x and y`` with ``x`` a ``bool?``)."""
+    return isinstance(t, OptionalT) and t.inner == BOOL

@@ -17,10 +17,14 @@ if TYPE_CHECKING:
     from aqwen_spec.expr import Scope
 
 
-def state_scope(state: RecordT, extra: dict[str, Type] | None = None, *, sampling: bool = False) -> Scope:
+def state_scope(
+    state: RecordT, extra: dict[str, Type] | None = None, *, sampling: bool = False, strict: bool = False
+) -> Scope:
+    """``strict``: reading through a value that may be null is an error (tools); workflows and verifiers are run on
+    every gold path at compile time instead."""
     from aqwen_spec.expr import Scope
 
-    scope = Scope(sampling=sampling)
+    scope = Scope(sampling=sampling, strict=strict)
     for name, t in state.fields.items():
         scope.define(name, t, assignable=False)
     scope.define("state", state, assignable=False)

@@ -7,8 +7,9 @@ import re
 from aqwen_spec.check.context import DocChecker
 from aqwen_spec.check.domain import type_from_yaml
 from aqwen_spec.check.scopes import state_scope
-from aqwen_spec.diagnostics import did_you_mean
+from aqwen_spec.diagnostics import Pos, did_you_mean
 from aqwen_spec.documents.tool import Param, Tool
+from aqwen_spec.expr.checker import RecordLitT, check_expr, check_program_scope, narrowed
 from aqwen_spec.resolved import (
     Origin,
     ParamIR,
@@ -18,7 +19,7 @@ from aqwen_spec.resolved import (
     sql_tables,
     table_item,
 )
-from aqwen_spec.types import ANY, BOOL, NULL, OptionalT, RecordT, Type, VariantT
+from aqwen_spec.types import ANY, BOOL, NULL, MapT, OptionalT, RecordT, Type, VariantT
 from aqwen_spec.values import check_value
 
 _PYTHON_REF = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*$")
@@ -48,13 +49,19 @@ def check_tool(checker: DocChecker, doc: Tool, domain: ResolvedDomain | None) ->
         required = param.required if param.required is not None else not (
             isinstance(ptype, OptionalT) or has_default
         )
+        if pname == "state":
+            checker.report("AQ504", "parameter 'state' hides the whole state, which expressions name 'state'",
+                           ppath, "rename the parameter, or read the state through its fields", key=True,
+                           warning=True)
         if domain and pname in domain.state.fields:
             checker.report("AQ106", f"parameter '{pname}' hides the state field of the same name", ppath,
                            "rename the parameter (e.g. add _id)", key=True)
         params[pname] = ParamIR(pname, ptype, required, param.default, param.description)
 
     state = domain.state if domain else None
-    scope = state_scope(state, {n: p.type for n, p in params.items()}) if state else None
+    scope = state_scope(state, {n: p.type for n, p in params.items()}, strict=True) if state else None
+    if scope is not None:
+        scope.types = named
     requires: list[PreconditionIR] = []
     effects = returns = None
     returns_type: Type = NULL
@@ -62,6 +69,8 @@ def check_tool(checker: DocChecker, doc: Tool, domain: ResolvedDomain | None) ->
     for i, pre in enumerate(doc.requires):
         rpath = ("requires", i)
         when = checker.expr(pre.when, (*rpath, "when"), scope, BOOL, "a precondition") if scope else None
+        if scope is not None and when is not None:
+            scope = narrowed(scope, when)  # later preconditions, the effects and returns may rely on it
         checker.template(pre.error, (*rpath, "error"), known, {n: p.type for n, p in params.items()})
         requires.append(PreconditionIR(when, pre.error, Origin(checker.path, checker.pos(rpath))))
     impl = doc.implementation
@@ -82,23 +91,35 @@ def check_tool(checker: DocChecker, doc: Tool, domain: ResolvedDomain | None) ->
             checker.report("AQ106", f"a {kind} tool has no declarative effects", ("effects",))
     if doc.effects is not None and scope is not None:
         effects = checker.program(doc.effects, ("effects",), scope)
+        if effects is not None:  # returns sees the state after the effects, and their locals
+            scope = check_program_scope(effects, scope)[1]
     if doc.returns is not None and scope is not None:
         returns = checker.expr(doc.returns, ("returns",), scope, None, "'returns'")
         if returns is not None:
-            from aqwen_spec.expr import check_expr
-
             returns_type = check_expr(returns, scope)[0]
+            if isinstance(returns_type, RecordLitT):  # what workflows bind with as: a record, read field by field
+                returns_type = MapT(ANY)
     elif kind != "declarative":
         returns_type = ANY
     access = doc.access or ("write" if doc.effects else "read")
     if access == "read" and doc.effects:
         checker.report("AQ106", "a read tool cannot have effects", ("access",), "set access: write")
-    return ResolvedTool(
+    locators = {"returns": checker.text_locator(doc.returns or "", ("returns",)),
+                "effects": checker.text_locator(doc.effects or "", ("effects",))}
+
+    def locate(part: str, index: int, rel: Pos) -> Pos:
+        if part == "requires":
+            return checker.text_locator("", ("requires", index, "when"))(rel)
+        return locators[part](rel)
+
+    tool = ResolvedTool(
         doc.name, doc.domain, doc.description, access, params, requires, effects, returns, returns_type,
         kind, impl.python if impl else None, impl.sql if impl else None,  # type: ignore[arg-type]
         Origin(checker.path, checker.pos(())), domain.fulltext if domain and kind == "sql" else (),
         sql_tables(domain.state) if domain and kind == "sql" else (),
     )
+    tool.locate = locate
+    return tool
 
 
 def _check_sql(checker: DocChecker, sql: str, params: dict[str, ParamIR], domain: ResolvedDomain | None) -> None:

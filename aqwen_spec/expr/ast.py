@@ -200,11 +200,12 @@ Expr: TypeAlias = (
 
 @dataclass(frozen=True, slots=True)
 class Let:
-    """``let name = value``."""
+    """``let name = value`` or ``let name: type = value`` (``declared`` is the type as written)."""
 
     name: str
     value: Expr
     pos: Pos = field(default=NOPOS, compare=False)
+    declared: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ A value of type ``any`` checks nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from aqwen_spec.diagnostics import Pos, did_you_mean, named_like
@@ -20,6 +20,15 @@ from aqwen_spec.expr.functions import (  # the runtime's own date validation
     elem_type,
     join_types,
 )
+from aqwen_spec.expr.places import (
+    Key,
+    always_fails,
+    changed_by,
+    needs_declared_type,
+    place_key,
+    show_place,
+    writes,
+)
 from aqwen_spec.expr.sampling import SAMPLING_FUNCTIONS
 from aqwen_spec.types import (
     ANY,
@@ -28,23 +37,55 @@ from aqwen_spec.types import (
     DATETIME,
     FLOAT,
     INT,
+    NOTHING,
     NULL,
     STR,
+    CaseT,
     EnumT,
     ListT,
     MapT,
     OptionalT,
+    Prim,
     RecordT,
     Type,
+    TypeSyntaxError,
     VariantT,
+    case_type,
     is_assignable,
     is_comparable,
     is_numeric,
     is_stringlike,
+    parse_type_text,
     unwrap_optional,
 )
 
-__all__ = ["Problem", "Scope", "check_expr", "check_program", "expected_bool"]
+__all__ = [
+    "Problem",
+    "RecordLitT",
+    "Scope",
+    "check_expr",
+    "check_program",
+    "check_program_scope",
+    "check_stored",
+    "expected_bool",
+    "narrowed",
+]
+
+_ELEM_UNSAFE = Prim("a field not every element has")
+_MIXED = Prim("mixed")
+"""The entries of a record literal whose fields have different types, read as a map: no one type fits them."""
+"""The type of an element-field name that may be missing from an element (then the name would read an outer one)."""
+
+
+@dataclass(frozen=True)
+class RecordLitT(MapT):
+    """The type of a record literal: a map whose entries are known, field by field. It fits a record type only
+    where the literal itself is written (there its fields are checked against the record's)."""
+
+    fields: tuple[tuple[str, Type], ...] = ()
+
+    def render(self) -> str:
+        return "{" + ", ".join(f"{k}: {t.render()}" for k, t in self.fields) + "}"
 
 
 @dataclass(frozen=True)
@@ -74,10 +115,18 @@ class Scope:
         parent: Scope | None = None,
         open_fields: bool = False,
         sampling: bool = False,
+        types: Mapping[str, Type] | None = None,
+        strict: bool | None = None,
     ) -> None:
         self._types: dict[str, Type] = dict(names or {})
         self._assignable: set[str] = set(self._types) if assignable else set()
+        self._facts: dict[Key, Type | None] = {}
         self.parent = parent
+        self.types: Mapping[str, Type] = types if types is not None else (parent.types if parent else {})
+        """Named types, for locals declared with a type (``let x: Node? = null``)."""
+        self.strict: bool = strict if strict is not None else (parent.strict if parent else True)
+        """Whether reading through a value that may be null, or a field of another case, is an error (AQ313,
+        AQ315). Tools are strict; workflow and verifier expressions, run on every gold path at compile time, not."""
         self.open_fields = open_fields
         """Whether unknown names may be fields of an element of unknown type (they read as ``any``)."""
         self.sampling: bool = sampling or (parent is not None and parent.sampling)
@@ -88,23 +137,48 @@ class Scope:
     @classmethod
     def for_generation(cls, state: RecordT, extra: Mapping[str, Type] | None = None) -> Scope:
         """A read-only scope for record generation: the state's fields, ``state`` itself and ``extra``."""
-        scope = cls(state.fields, sampling=True)
+        scope = cls(state.fields, sampling=True, strict=False)
         scope.define("state", state)
         for name, t in (extra or {}).items():
             scope.define(name, t)
         return scope
 
     def define(self, name: str, type_: Type, *, assignable: bool = False) -> None:
-        """Add (or replace) a name in this scope."""
+        """Add (or replace) a name in this scope (what was known of an outer name of that spelling is dropped)."""
         self._types[name] = type_
         if assignable:
             self._assignable.add(name)
         else:
             self._assignable.discard(name)
+        if self.parent is not None or self._facts:
+            self.forget(lambda k: k[0] == name or f"[${name}]" in k)
+
+    # narrowing: what checks (x != null, p.method == "card") tell about a place, until it may have changed
+
+    def fact(self, key: Key) -> Type | None:
+        """The narrowed type of a place, or ``None``."""
+        for s in self._chain():
+            if key in s._facts:
+                return s._facts[key]
+        return None
+
+    def narrow(self, key: Key, type_: Type) -> None:
+        self._facts[key] = type_
+
+    def forget(self, pred: Callable[[Key], bool]) -> None:
+        """Drop what is known of the places ``pred`` selects (they may have changed)."""
+        for s in self._chain():
+            for key, t in s._facts.items():
+                if t is not None and pred(key):
+                    self._facts[key] = None
 
     def child(self, *, open_fields: bool = False) -> Scope:
         """A nested scope: names defined in it shadow this one's and vanish with it."""
-        return Scope(parent=self, open_fields=open_fields, sampling=self.sampling)
+        return Scope(parent=self, open_fields=open_fields, sampling=self.sampling, strict=self.strict)
+
+    def locals(self) -> dict[str, Type]:
+        """The ``let`` locals defined in this scope itself."""
+        return {n: t for n, t in self._types.items() if n in self._assignable}
 
     def _chain(self) -> Iterator[Scope]:
         s: Scope | None = self
@@ -186,6 +260,8 @@ def _is_datelike(t: Type) -> bool:
 def _fields_of(t: Type) -> dict[str, Type] | None:
     if isinstance(t, RecordT):
         return t.fields
+    if isinstance(t, RecordLitT):
+        return dict(t.fields)
     if isinstance(t, VariantT):
         out: dict[str, Type] = {t.tag: EnumT(tuple(t.cases))}
         for case in t.cases.values():
@@ -197,9 +273,20 @@ def _fields_of(t: Type) -> dict[str, Type] | None:
     return None
 
 
+def _case_only(t: VariantT, name: str) -> list[str]:
+    """The cases that have field ``name``, when not all of them do (else ``[]``)."""
+    having = [c for c, r in t.cases.items() if name in r.fields]
+    return having if len(having) < len(t.cases) else []
+
+
+def _nullable(t: Type) -> bool:
+    return isinstance(t, OptionalT) or t == NULL
+
+
 class _Checker:
-    def __init__(self) -> None:
+    def __init__(self, strict: bool = True) -> None:
         self.problems: list[Problem] = []
+        self.strict = strict
 
     def report(self, code: str, message: str, pos: Pos, hint: str | None = None) -> None:
         self.problems.append(Problem(code, message, pos, hint))
@@ -225,8 +312,17 @@ class _Checker:
     def e_name(self, e: A.Name, scope: Scope) -> Type:
         t = scope.lookup(e.id)
         if t is not None:
+            if t == _ELEM_UNSAFE and self.strict:
+                self.report(
+                    "AQ313",
+                    f"'{e.id}' is a field that some elements lack, and there '{e.id}' would name the outer "
+                    f"'{e.id}' (or the element would be null)",
+                    e.pos,
+                    f"write it.{e.id}, after checking it (it != null, or its tag)",
+                )
+                return ANY
             self.shadowing(e, scope)
-            return t
+            return scope.fact((e.id,)) or (ANY if t == _ELEM_UNSAFE else t)
         if scope.has_open_fields():
             return ANY
         self.report("AQ302", f"unknown name '{e.id}'", e.pos, _name_hint(e.id, scope))
@@ -257,13 +353,51 @@ class _Checker:
         )
 
     def e_field(self, e: A.Field, scope: Scope) -> Type:
-        base = self.expr(e.obj, scope)
-        return self.field_type(base, e.name, e.name_pos)
+        t = self.field_type(self.expr(e.obj, scope), e.name, e.name_pos, e.obj)
+        key = place_key(e)
+        return (scope.fact(key) if key else None) or t
 
-    def field_type(self, base: Type, name: str, pos: Pos) -> Type:
+    def maybe_null(self, t: Type, e: A.Expr | None, pos: Pos, doing: str) -> None:
+        """AQ313 when a value that may be null is used where null fails at run time."""
+        if _nullable(t) and self.strict:
+            what = f"'{show_place(e)}'" if e is not None and place_key(e) else "this value"
+            self.report(
+                "AQ313",
+                f"{what} may be null ({t.render()}), and {doing} fails when it is",
+                pos,
+                f"check it first: {show_place(e)} != null (in an 'if', an 'and' or a precondition)"
+                if e is not None and place_key(e)
+                else "name it (let x = ...) and check x != null first, or test it in a condition",
+            )
+
+    def field_type(self, base: Type, name: str, pos: Pos, obj: A.Expr | None = None) -> Type:
+        self.maybe_null(base, obj, pos, f"reading its field '{name}'")
         t = unwrap_optional(base)
         if t in (ANY, NULL):
             return ANY
+        if t == NOTHING:
+            return NOTHING
+        if isinstance(t, VariantT) and _case_only(t, name) and self.strict:
+            cases = _case_only(t, name)
+            self.report(
+                "AQ315",
+                f"'{name}' is a field of {t.name} only in case {' or '.join(repr(c) for c in cases)}",
+                pos,
+                f'check the tag first: if {show_place(obj) if obj is not None and place_key(obj) else "x"}.{t.tag} == '
+                f'"{cases[0]}" {{ ... }}',
+            )
+            return t.field_type(name) or ANY
+        if isinstance(t, CaseT) and t.variant is not None and name not in t.fields:
+            owners = [c for c, r in t.variant.cases.items() if name in r.fields]
+            if owners:
+                self.report(
+                    "AQ315",
+                    f"this {t.variant.name} is of case '{t.case}', which has no field '{name}' (case "
+                    f"{' or '.join(repr(c) for c in owners)} has)",
+                    pos,
+                    f"fields of case '{t.case}': {', '.join(t.fields)}",
+                )
+                return ANY
         fields = _fields_of(t)
         if fields is not None:
             if name in fields:
@@ -286,13 +420,25 @@ class _Checker:
         return ANY
 
     def e_index(self, e: A.Index, scope: Scope) -> Type:
-        base = unwrap_optional(self.expr(e.obj, scope))
+        t = self.index_type(e, scope)
+        key = place_key(e)
+        return (scope.fact(key) if key else None) or t
+
+    def index_type(self, e: A.Index, scope: Scope) -> Type:
+        bt = self.expr(e.obj, scope)
+        self.maybe_null(bt, e.obj, e.pos, "indexing it")
+        base = unwrap_optional(bt)
         key = self.expr(e.index, scope)
         k = unwrap_optional(key)
         if base == ANY:
             return ANY
+        if base == NOTHING:
+            return NOTHING
+        self.maybe_null(key, e.index, e.index.pos, "using it as an index or key")
+        if isinstance(base, RecordLitT) and isinstance(e.index, A.Lit) and isinstance(e.index.value, str):
+            return self.field_type(base, e.index.value, e.index.pos)
         if isinstance(base, ListT) or base == STR:
-            if k not in (INT, ANY):
+            if k not in (INT, ANY, NOTHING):
                 self.report(
                     "AQ304", f"a {base.render()} index must be an int, not {key.render()}", e.index.pos
                 )
@@ -363,13 +509,26 @@ class _Checker:
         kw_types: dict[str, Type] = {}
         for k, v in e.kwargs:
             kw_types[k] = self.elem_expr(v, item, scope) if k in b.elem_kwargs else self.expr(v, scope)
+        for i, (a, at) in enumerate(zip(e.args, arg_types, strict=True)):
+            if i in b.elem_args and e.func != "sum":
+                continue  # a condition per element: null counts as false
+            if not (e.func == "str" or (e.func == "format" and i > 0) or (e.func == "get" and i == 2)):
+                self.maybe_null(at, a, a.pos, f"passing it to {e.func}()")
+        if e.func in ("sum", "min", "max") and len(e.args) == 1 and _nullable(item):
+            self.maybe_null(item, None, e.args[0].pos, f"{e.func}() of a list that may hold nulls")
         if not ok:
             return ANY
         try:
-            return b.rule(arg_types, kw_types)
+            result = b.rule(arg_types, kw_types)
         except ArgError as err:
             self.report("AQ306", f"{e.func}(): {err}", e.pos, f"usage: {b.signature}")
             return ANY
+        if e.func == "add_days" and unwrap_optional(arg_types[0]) not in (DATE, DATETIME, ANY):
+            text = e.args[0]  # a date or a datetime, as the literal shows; else either
+            if isinstance(text, A.Lit) and isinstance(text.value, str):
+                return DATETIME if "T" in text.value or " " in text.value.strip() else DATE
+            return STR
+        return result
 
     def elem_scope(self, item: Type, scope: Scope, element: tuple[str, str] | None = None) -> Scope:
         t = unwrap_optional(item)
@@ -378,7 +537,11 @@ class _Checker:
             open_fields=fields is None and (t == ANY or (isinstance(t, MapT) and t.value == ANY))
         )
         for name, ft in (fields or {}).items():
-            inner.define(name, ft)
+            # an element that lacks the field (a null element, another case, an optional field left out) reads
+            # the outer name of that spelling at run time: such a name is an error where one exists
+            absent = isinstance(ft, OptionalT) or (isinstance(t, VariantT) and bool(_case_only(t, name)))
+            unsafe = _nullable(item) or (absent and name in scope)
+            inner.define(name, _ELEM_UNSAFE if unsafe else ft)
         inner.define("it", item)
         inner.element = element
         return inner
@@ -408,6 +571,7 @@ class _Checker:
 
     def e_unary(self, e: A.Unary, scope: Scope) -> Type:
         t = self.expr(e.operand, scope)
+        self.maybe_null(t, e.operand, e.pos, "negating it")
         if not is_numeric(unwrap_optional(t)):
             self.report("AQ304", f"cannot negate a value of type {t.render()}", e.pos)
             return ANY
@@ -415,6 +579,8 @@ class _Checker:
 
     def e_binary(self, e: A.Binary, scope: Scope) -> Type:
         lt, rt = self.expr(e.left, scope), self.expr(e.right, scope)
+        self.maybe_null(lt, e.left, e.pos, f"'{e.op}'")
+        self.maybe_null(rt, e.right, e.pos, f"'{e.op}'")
         a, b = unwrap_optional(lt), unwrap_optional(rt)
         op = e.op
         if is_numeric(a) and is_numeric(b):
@@ -422,12 +588,12 @@ class _Checker:
                 return ANY
             if op == "/":
                 return FLOAT
-            return INT if a == INT and b == INT else FLOAT
+            return INT if a in (INT, NOTHING) and b in (INT, NOTHING) else FLOAT
         if op == "+":
             if is_stringlike(a) and is_stringlike(b):
                 return STR
             if isinstance(a, ListT) and isinstance(b, ListT):
-                return ListT(join_types([a.item, b.item]))
+                return ListT(self.join([a.item, b.item], e, "the two lists hold"))
             if ANY in (a, b) and (isinstance(a, ListT) or isinstance(b, ListT)):
                 return a if isinstance(a, ListT) else b
             hint = 'build text with f"..." or str(x)' if STR in (a, b) else None
@@ -480,11 +646,16 @@ class _Checker:
             self.date_literal(lt, e.right)
             self.date_literal(rt, e.left)
         elif op in ("<", "<=", ">", ">="):
+            self.maybe_null(lt, e.left, e.pos, f"ordering it with '{op}'")
+            self.maybe_null(rt, e.right, e.pos, f"ordering it with '{op}'")
             if not (
                 ANY in (a, b) or (is_numeric(a) and is_numeric(b)) or (_is_datelike(a) and _is_datelike(b))
             ):
                 self.report("AQ304", f"cannot order {lt.render()} and {rt.render()} with '{op}'", e.pos)
         else:
+            self.maybe_null(rt, e.right, e.pos, f"'{op}' in it")
+            if is_stringlike(b) and b not in (ANY, NOTHING):
+                self.maybe_null(lt, e.left, e.pos, f"'{op}' a str")
             if b == ANY:
                 pass
             elif isinstance(b, ListT):
@@ -513,9 +684,13 @@ class _Checker:
             )
 
     def e_boolop(self, e: A.BoolOp, scope: Scope) -> Type:
-        for side in (e.left, e.right):
-            self.need_bool(self.expr(side, scope), side, f"an operand of '{e.op}'")
-        return BOOL
+        lt = self.expr(e.left, scope)
+        self.need_bool(lt, e.left, f"an operand of '{e.op}'")
+        rt = self.expr(e.right, self.with_facts(scope, self.facts(e.left, scope, e.op == "and")))
+        self.need_bool(rt, e.right, f"an operand of '{e.op}'")
+        if ANY in (lt, rt):
+            return ANY
+        return OptionalT(BOOL) if _nullable(lt) or _nullable(rt) else BOOL  # null and x is null
 
     def e_not(self, e: A.Not, scope: Scope) -> Type:
         self.need_bool(self.expr(e.operand, scope), e.operand, "the operand of 'not'")
@@ -523,9 +698,19 @@ class _Checker:
 
     def e_cond(self, e: A.Cond, scope: Scope) -> Type:
         self.need_bool(self.expr(e.cond, scope), e.cond, "the condition of 'if'")
-        return join_types([self.expr(e.then, scope), self.expr(e.orelse, scope)])
+        then = self.expr(e.then, self.with_facts(scope, self.facts(e.cond, scope, True)))
+        orelse = self.expr(e.orelse, self.with_facts(scope, self.facts(e.cond, scope, False)))
+        return self.join([then, orelse], e, "the two values of 'if ... else' are")
+
+    def join(self, types: list[Type], e: A.Expr, what: str) -> Type:
+        """The type holding all ``types``; AQ304 when they do not mix (their values could be either)."""
+        t = _join(types)
+        if t == ANY and ANY not in types:
+            self.report("AQ304", f"{what} of different types: {', '.join(x.render() for x in types)}", e.pos)
+        return t
 
     def iter_item(self, e: A.Expr, t: Type, what: str) -> Type:
+        self.maybe_null(t, e, e.pos, f"iterating over it with {what}")
         item = elem_type(t)
         if item is None:
             self.report("AQ304", f"{what} needs a list or a map, not {t.render()}", e.pos)
@@ -558,15 +743,17 @@ class _Checker:
         self.bind_names(e.names, item, inner, e.pos)
         if e.cond is not None:
             self.need_bool(self.expr(e.cond, inner), e.cond, "the 'if' of a comprehension")
+            inner = self.with_facts(inner, self.facts(e.cond, inner, True))
         return ListT(self.expr(e.elem, inner))
 
     def e_listlit(self, e: A.ListLit, scope: Scope) -> Type:
-        return ListT(join_types([self.expr(x, scope) for x in e.items])) if e.items else ListT(ANY)
+        if not e.items:
+            return ListT(NOTHING)
+        return ListT(self.join([self.expr(x, scope) for x in e.items], e, "the items of a list are"))
 
     def e_recordlit(self, e: A.RecordLit, scope: Scope) -> Type:
-        for _, v in e.entries:
-            self.expr(v, scope)
-        return MapT(ANY)
+        fields = tuple((k, self.expr(v, scope)) for k, v in e.entries)
+        return RecordLitT(_entries_type([t for _, t in fields]), fields)
 
     def e_fstring(self, e: A.FString, scope: Scope) -> Type:
         for p in e.parts:
@@ -576,30 +763,133 @@ class _Checker:
 
     # -------------------------------------------------------------------------------------------- statements
 
+    # ------------------------------------------------------------------------------------------- narrowing
+
+    def facts(self, e: A.Expr, scope: Scope, truth: bool) -> list[tuple[Key, Type]]:
+        """What ``e`` being ``truth`` tells about places: ``x != null`` (x is not null), ``p.kind == "card"``."""
+        if isinstance(e, A.Not):
+            return self.facts(e.operand, scope, not truth)
+        if isinstance(e, A.BoolOp):
+            if (e.op == "and") != truth:
+                return []
+            left = self.facts(e.left, scope, truth)
+            return left + self.facts(e.right, self.with_facts(scope, left), truth)
+        if not (isinstance(e, A.Compare) and e.op in ("==", "!=")):
+            return []
+        equal = (e.op == "==") == truth
+        for a, b in ((e.left, e.right), (e.right, e.left)):
+            key = place_key(a)
+            if key is None or not isinstance(b, A.Lit):
+                continue
+            if b.value is None:
+                t = self._peek_in(a, scope)
+                return [(key, t.inner)] if not equal and isinstance(t, OptionalT) else []
+            if isinstance(b.value, str) and isinstance(a, A.Field) and place_key(a.obj) is not None:
+                base = unwrap_optional(self._peek_in(a.obj, scope))
+                if isinstance(base, VariantT) and a.name == base.tag and b.value in base.cases:
+                    others = [c for c in base.cases if c != b.value]
+                    case = b.value if equal else others[0] if len(others) == 1 else None
+                    return [(place_key(a.obj) or (), case_type(base, case))] if case is not None else []
+        return []
+
+    def with_facts(self, scope: Scope, facts: list[tuple[Key, Type]]) -> Scope:
+        if not facts:
+            return scope
+        inner = scope.child()
+        for key, t in facts:
+            inner.narrow(key, t)
+        return inner
+
+    def narrow_stored(self, scope: Scope, key: Key | None, e: A.Expr, vt: Type, dt: Type) -> None:
+        """After storing ``e`` at a place: its case (a record literal with its tag), or that it is not null."""
+        if key is None:
+            return
+        d = unwrap_optional(dt)
+        if isinstance(d, VariantT) and isinstance(e, A.RecordLit):
+            tag = dict(e.entries).get(d.tag)
+            if isinstance(tag, A.Lit) and isinstance(tag.value, str) and tag.value in d.cases:
+                scope.narrow(key, case_type(d, tag.value))
+            return
+        if isinstance(vt, CaseT) and vt.variant is d:
+            scope.narrow(key, vt)
+        elif isinstance(dt, OptionalT) and not _nullable(vt) and vt not in (ANY, NOTHING):
+            scope.narrow(key, d)
+
+    # -------------------------------------------------------------------------------------------- statements
+
     def store(self, e: A.Expr, vt: Type, dt: Type, what: str, scope: Scope) -> None:
         """Check that the value of ``e`` (of type ``vt``) may be stored where ``dt`` is expected."""
+        if dt == ANY:
+            return
+        if isinstance(e, A.Cond):
+            for part, truth in ((e.then, True), (e.orelse, False)):
+                inner = self.with_facts(scope, self.facts(e.cond, scope, truth))
+                self.store(part, self._peek_in(part, inner), dt, what, inner)
+            return
         self.enum_literal(dt, e)
         d = unwrap_optional(dt)
-        if d in (DATE, DATETIME) and is_stringlike(unwrap_optional(vt)):
+        if d in (DATE, DATETIME) and is_stringlike(unwrap_optional(vt)) and vt != ANY:
             if isinstance(e, A.Lit) and isinstance(e.value, str):
                 self.date_literal(d, e)
-            return  # dates are ISO strings at runtime
+            elif unwrap_optional(vt) != NOTHING and self.strict:
+                self.report(
+                    "AQ304",
+                    f"a {vt.render()} is not always an ISO-8601 {d.render()}, and {what} is a {dt.render()}",
+                    e.pos,
+                    f"convert it: {d.render()}(...) checks it when the effect runs",
+                )
+            if _nullable(vt) and not isinstance(dt, OptionalT):
+                self.maybe_null(vt, e, e.pos, f"storing it in {what}")
+            return
         if isinstance(e, A.RecordLit) and isinstance(d, (RecordT, VariantT)):
             self.record_literal(e, d, scope)
+            return
+        if isinstance(e, A.RecordLit) and isinstance(d, MapT):
+            for key, value in e.entries:
+                self.store(value, self._peek_in(value, scope), d.value, f"entry '{key}'", scope)
             return
         if isinstance(e, A.ListLit) and isinstance(d, ListT):
             for item in e.items:
                 self.store(item, self._peek_in(item, scope), d.item, what, scope)
             return
-        if not is_assignable(vt, dt):
-            self.report("AQ304", f"cannot store a {vt.render()} in {what} of type {dt.render()}", e.pos)
+        if isinstance(e, A.Comp) and isinstance(d, ListT):  # each element, as the comprehension makes it
+            inner = scope.child()
+            self.bind_names(e.names, elem_type(self._peek_in(e.iter, scope)) or ANY, inner, e.pos)
+            if e.cond is not None:
+                inner = self.with_facts(inner, self.facts(e.cond, inner, True))
+            self.store(e.elem, self._peek_in(e.elem, inner), d.item, what, inner)
+            return
+        if _nullable(vt) and not isinstance(dt, OptionalT) and dt != NULL:
+            self.maybe_null(vt, e, e.pos, f"storing it in {what} (a {dt.render()})")
+            return
+        if _str_into_enum(vt, d) and not isinstance(e, A.Lit) and self.strict:
+            self.report(
+                "AQ304",
+                f"a str may be any text, and {what} is a {d.render()}",
+                e.pos,
+                "give the parameter the enum's type, or store a literal value",
+            )
+            return
+        if not is_assignable(vt, dt) or _unchecked_record(vt, dt):
+            hint = None
+            if _unchecked_record(vt, dt):
+                hint = "write the record literal where it is stored, or give the local a type: let r: T = {...}"
+            self.report(
+                "AQ304", f"cannot store a {vt.render()} in {what} of type {dt.render()}", e.pos, hint
+            )
 
     def record_literal(self, e: A.RecordLit, d: RecordT | VariantT, scope: Scope) -> None:
         record: RecordT | None
         if isinstance(d, VariantT):
             tag = dict(e.entries).get(d.tag)
             if not (isinstance(tag, A.Lit) and isinstance(tag.value, str)):
-                return  # the case is only known at runtime
+                self.report(
+                    "AQ315",
+                    f"a record of {d.name} needs its tag '{d.tag}' written as a case name",
+                    (tag or e).pos,
+                    f"cases: {', '.join(d.cases)}",
+                )
+                return
             record = d.cases.get(tag.value)
             if record is None:
                 self.report(
@@ -625,19 +915,21 @@ class _Checker:
             elif key in record.fields:
                 self.store(value, self._peek_in(value, scope), record.fields[key], f"field '{key}'", scope)
         missing = [
-            name
-            for name, ft in record.fields.items()
-            if name not in given and not isinstance(ft, OptionalT) and name not in record.defaults
+            name for name, ft in record.fields.items() if name not in given and not isinstance(ft, OptionalT)
         ]
         if missing:
+            defaulted = [m for m in missing if m in record.defaults]
             self.report(
-                "AQ304", f"{record.name} record is missing {', '.join(repr(m) for m in missing)}", e.pos
+                "AQ304",
+                f"{record.name} record is missing {', '.join(repr(m) for m in missing)}",
+                e.pos,
+                f"effects do not fill in defaults: give {', '.join(defaulted)} too" if defaulted else None,
             )
 
     def place(self, target: A.Expr, scope: Scope, *, rebind: bool) -> Type:
-        """Check an assignment target and return its type."""
+        """Check an assignment target and return its declared type (what may be stored there)."""
         if isinstance(target, A.Name):
-            t = self.expr(target, scope)
+            t = scope.lookup(target.id) or self.expr(target, scope)
             if rebind and target.id in scope and not scope.is_assignable(target.id):
                 self.report("AQ307", f"'{target.id}' cannot be reassigned", target.pos, _rebind_hint(target.id, t))
             return t
@@ -647,7 +939,20 @@ class _Checker:
                 root = root.obj
             if not isinstance(root, A.Name):
                 self.report("AQ307", "can only assign into a name, its fields and its entries", target.pos)
-            return self.expr(target, scope)
+            if isinstance(target, A.Index):
+                return self.index_type(target, scope)
+            base = self.expr(target.obj, scope)
+            b = unwrap_optional(base)
+            if isinstance(b, (VariantT, CaseT)) and target.name == (b.tag if isinstance(b, VariantT) else
+                                                                   b.variant.tag if b.variant else ""):
+                self.report(
+                    "AQ315",
+                    f"the tag '{target.name}' of this {b.name} cannot be changed: the record would keep the other "
+                    "case's fields",
+                    target.name_pos,
+                    "store a whole new record of the other case instead",
+                )
+            return self.field_type(base, target.name, target.name_pos, target.obj)
         self.report("AQ307", "invalid assignment target", target.pos, "assign to a name, a field or an entry")
         self.expr(target, scope)
         return ANY
@@ -657,7 +962,6 @@ class _Checker:
             getattr(self, "s_" + type(s).__name__.lower())(s, scope)
 
     def s_let(self, s: A.Let, scope: Scope) -> None:
-        t = self.expr(s.value, scope)
         if s.name in scope and not scope.is_assignable(s.name):
             self.report(
                 "AQ307",
@@ -665,29 +969,91 @@ class _Checker:
                 s.pos,
                 "choose another name",
             )
-        scope.define(s.name, ANY if t == NULL else t, assignable=True)
+        existing = scope.lookup(s.name) if scope.is_assignable(s.name) else None
+        declared: Type | None = None
+        if s.declared is not None:
+            try:
+                declared = parse_type_text(s.declared, dict(scope.types))
+            except TypeSyntaxError as err:
+                self.report("AQ201", f"'let {s.name}': {err}", s.pos, err.hint)
+                declared = ANY
+        t = self.expr(s.value, scope)
+        if existing is not None:  # effects share one set of names: a let again assigns the same local
+            if declared is not None and declared != existing:
+                self.report("AQ304", f"'{s.name}' is already a local of type {existing.render()}", s.pos)
+            self.store(s.value, t, existing, f"'{s.name}'", scope)
+            scope.forget(changed_by(A.Name(s.name)))
+            self.narrow_stored(scope, (s.name,), s.value, t, existing)
+            return
+        if declared is not None:
+            self.store(s.value, t, declared, f"'{s.name}'", scope)
+        elif needs_declared_type(s.value):
+            example = "list[TYPE] = []" if isinstance(s.value, A.ListLit) else "TYPE? = null"
+            self.report(
+                "AQ314",
+                f"'{s.name}' needs a type: {'null' if _nullable(t) else 'an empty list'} does not say what it "
+                "will hold",
+                s.pos,
+                f"declare it: let {s.name}: {example}",
+            )
+            declared = ANY if _nullable(t) else ListT(ANY)
+        typ = declared if declared is not None else _widen(t)
+        scope.define(s.name, typ, assignable=True)
+        self.narrow_stored(scope, (s.name,), s.value, t, typ)
 
     def s_assign(self, s: A.Assign, scope: Scope) -> None:
         dt = self.place(s.target, scope, rebind=True)
         vt = self.expr(s.value, scope)
         self.store(s.value, vt, dt, "a target", scope)
+        scope.forget(changed_by(s.target))
+        self.narrow_stored(scope, place_key(s.target), s.value, vt, dt)
 
     def s_augassign(self, s: A.AugAssign, scope: Scope) -> None:
-        self.place(s.target, scope, rebind=True)
+        dt = self.place(s.target, scope, rebind=True)
         t = self.e_binary(A.Binary(s.op, s.target, s.value, s.pos), scope)
-        dt = self.expr(s.target, Scope(parent=scope))
-        if not is_assignable(t, dt):
+        if isinstance(unwrap_optional(dt), ListT) and s.op == "+":  # the added items, as append would store them
+            self.store(s.value, self._peek_in(s.value, scope), unwrap_optional(dt), "a target", scope)
+        elif not is_assignable(t, dt):
             self.report("AQ304", f"'{s.op}=' gives a {t.render()}, the target is a {dt.render()}", s.pos)
+        scope.forget(changed_by(s.target))
 
     def s_if(self, s: A.If, scope: Scope) -> None:
+        prior: list[tuple[Key, Type]] = []  # the earlier conditions were false
+        going_on: list[tuple[list[tuple[Key, Type]], tuple[A.Stmt, ...]]] = []  # branches that do not fail
         for cond, body in s.branches:
-            self.need_bool(self.expr(cond, scope), cond, "the condition of 'if'")
-            self.block(body, scope.child())
+            here = self.with_facts(scope, prior)
+            self.need_bool(self.expr(cond, here), cond, "the condition of 'if'")
+            taken = prior + self.facts(cond, here, True)
+            self.block(body, self.with_facts(scope, taken).child())
+            if not always_fails(body):
+                going_on.append((taken, body))
+            prior = prior + self.facts(cond, here, False)
         if s.orelse is not None:
-            self.block(s.orelse, scope.child())
+            self.block(s.orelse, self.with_facts(scope, prior).child())
+        if not always_fails(s.orelse or ()) or s.orelse is None:
+            going_on.append((prior, s.orelse or ()))
+        for body in [*(b for _, b in s.branches), s.orelse or ()]:
+            for target in writes(body):
+                scope.forget(changed_by(target))
+        if len(going_on) == 1:  # the other branches fail: after the if, its conditions hold
+            facts, body = going_on[0]
+            for key, t in facts:
+                scope.narrow(key, t)
+            for target in writes(body):
+                scope.forget(changed_by(target))
 
     def s_for(self, s: A.For, scope: Scope) -> None:
         item = self.iter_item(s.iter, self.expr(s.iter, scope), "'for'")
+        for name in s.names:
+            if name in scope:
+                self.report(
+                    "AQ307",
+                    f"the loop name '{name}' is already a name here: the loop would overwrite it",
+                    s.pos,
+                    "choose another loop name",
+                )
+        for target in writes(s.body):  # from the second pass on, what the body wrote is not known
+            scope.forget(changed_by(target))
         inner = scope.child()
         self.bind_names(s.names, item, inner, s.pos)
         self.block(s.body, inner)
@@ -701,7 +1067,8 @@ class _Checker:
         if not isinstance(target, (A.Name, A.Field, A.Index)):
             self.report("AQ307", f"{call.func}() needs a list held in a name, field or entry", target.pos)
             return
-        lt = unwrap_optional(self.expr(target, Scope(parent=scope, open_fields=True)))
+        scope.forget(changed_by(A.Index(target, A.Lit(0))))
+        lt = unwrap_optional(self._peek_in(target, Scope(parent=scope, open_fields=True)))
         if not isinstance(lt, ListT):
             return  # reported by the function's type rule
         if call.func == "append":
@@ -727,31 +1094,118 @@ class _Checker:
         base = unwrap_optional(self._peek_in(s.target.obj, scope))
         if not (isinstance(base, MapT) or base == ANY):
             self.report("AQ304", f"'delete' removes map entries, not entries of a {base.render()}", s.pos)
+        scope.forget(changed_by(s.target))
 
     def s_fail(self, s: A.Fail, scope: Scope) -> None:
         self.expr(s.message, scope)
 
 
+def _join(types: list[Type]) -> Type:
+    """:func:`join_types`, with record literals (in lists too) joined field by field rather than as maps."""
+    values = [unwrap_optional(t) for t in types if t not in (NULL, NOTHING)]
+    if len(values) < 2:
+        return join_types(types)
+    if all(isinstance(v, RecordLitT) for v in values):
+        joined: Type = _merge_records(values)  # type: ignore[arg-type]
+    elif all(isinstance(v, ListT) for v in values) and any(isinstance(v.item, RecordLitT) for v in values):  # type: ignore[attr-defined]
+        joined = ListT(_join([v.item for v in values]))  # type: ignore[attr-defined]
+    else:
+        return join_types(types)
+    return OptionalT(joined) if any(_nullable(t) for t in types) else joined
+
+
+def _merge_records(records: list[RecordLitT]) -> RecordLitT:
+    """Record literals that may each be the value: a field some lack is optional, a shared one joins its types."""
+    names = list(dict.fromkeys(n for r in records for n, _ in r.fields))
+    fields: list[tuple[str, Type]] = []
+    for name in names:
+        found = [dict(r.fields).get(name) for r in records]
+        t = _join([f for f in found if f is not None])
+        fields.append((name, OptionalT(t) if None in found and not _nullable(t) and t != ANY else t))
+    return RecordLitT(_entries_type([t for _, t in fields]), tuple(fields))
+
+
+def _entries_type(types: list[Type]) -> Type:
+    """What a record literal's entries are, read as a map (``r[key]``, ``values(r)``, ``for v in r``)."""
+    if not types:
+        return NOTHING
+    t = join_types(types)
+    return _MIXED if t == ANY and ANY not in types else t
+
+
+def _widen(t: Type) -> Type:
+    """The declared type behind a narrowed one: what a local inferred from it may hold later."""
+    if isinstance(t, CaseT) and t.variant is not None:
+        return t.variant
+    if isinstance(t, OptionalT) and isinstance(t.inner, CaseT) and t.inner.variant is not None:
+        return OptionalT(t.inner.variant)
+    return t
+
+
+def _str_into_enum(vt: Type, dt: Type) -> bool:
+    """Whether text of any kind would reach an enum (in a list or map too): only literals are checked."""
+    vt, dt = unwrap_optional(vt), unwrap_optional(dt)
+    if isinstance(dt, EnumT):
+        return vt == STR
+    if isinstance(vt, ListT) and isinstance(dt, ListT):
+        return _str_into_enum(vt.item, dt.item)
+    if isinstance(vt, MapT) and isinstance(dt, MapT):
+        return _str_into_enum(vt.value, dt.value)
+    return False
+
+
+def _unchecked_record(vt: Type, dt: Type) -> bool:
+    """Whether a record literal's type would reach a record or variant without its fields being checked."""
+    vt, dt = unwrap_optional(vt), unwrap_optional(dt)
+    if isinstance(vt, RecordLitT):
+        return isinstance(dt, (RecordT, VariantT)) or (isinstance(dt, MapT) and _unchecked_record(vt.value, dt.value))
+    if isinstance(vt, ListT) and isinstance(dt, ListT):
+        return _unchecked_record(vt.item, dt.item)
+    if isinstance(vt, MapT) and isinstance(dt, MapT):
+        return _unchecked_record(vt.value, dt.value)
+    return False
+
+
 def check_expr(expr: A.Expr, scope: Scope) -> tuple[Type, list[Problem]]:
     """The type of ``expr`` in ``scope`` and the problems found (type ``any`` where it cannot be known)."""
-    c = _Checker()
+    c = _Checker(scope.strict)
     t = c.expr(expr, scope)
     return t, _dedupe(c.problems)
 
 
 def expected_bool(expr: A.Expr, scope: Scope, what: str = "a condition") -> list[Problem]:
     """Problems of ``expr`` used as a condition: it must be a bool (AQ304 otherwise)."""
-    c = _Checker()
+    c = _Checker(scope.strict)
     t = c.expr(expr, scope)
     c.need_bool(t, expr, what)
     return _dedupe(c.problems)
 
 
+def check_stored(expr: A.Expr, scope: Scope, target: Type, what: str) -> list[Problem]:
+    """Problems of storing the value of ``expr`` where a ``target`` is expected (record literals field by field)."""
+    c = _Checker(scope.strict)
+    c.store(expr, c.expr(expr, scope), target, what, scope)
+    return _dedupe(c.problems)
+
+
+def narrowed(scope: Scope, condition: A.Expr) -> Scope:
+    """``scope`` where ``condition`` holds (a precondition, for the ones after it, the effects and returns)."""
+    c = _Checker(scope.strict)
+    return c.with_facts(scope, c.facts(condition, scope, True))
+
+
 def check_program(program: A.Program, scope: Scope) -> list[Problem]:
     """Problems of an effect program; ``scope`` holds parameters and state fields (read-only as names)."""
-    c = _Checker()
-    c.block(program.body, scope.child())
-    return _dedupe(c.problems)
+    return check_program_scope(program, scope)[0]
+
+
+def check_program_scope(program: A.Program, scope: Scope) -> tuple[list[Problem], Scope]:
+    """Problems of an effect program, and the scope after it: its top-level ``let`` locals and what is known
+    of places when it ends (for the tool's ``returns``)."""
+    c = _Checker(scope.strict)
+    after = scope.child()
+    c.block(program.body, after)
+    return _dedupe(c.problems), after
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:

@@ -26,6 +26,7 @@ __all__ = [
     "evaluate",
     "execute",
     "make_env",
+    "state_env",
 ]
 
 DEFAULT_MAX_STEPS = 100_000
@@ -67,6 +68,35 @@ def make_env(values: Mapping[str, Any], max_steps: int = DEFAULT_MAX_STEPS) -> d
     return env
 
 
+class StateEnv(dict[str, Any]):
+    """An env whose names not set in it read the live state: its fields, and ``state``, the state itself.
+
+    Reads go to the state at the moment they happen, so an expression evaluated after an effect (``returns``)
+    sees what the effect wrote, ``state.counter += 1`` included. A name set in the env (a parameter called
+    ``state``, say) hides the state's.
+    """
+
+    __slots__ = ("state",)
+
+    def __init__(self, state: Mapping[str, Any], values: Mapping[str, Any] = {}) -> None:
+        super().__init__(values)
+        self.state = state
+
+    def __missing__(self, key: str) -> Any:
+        if key == "state":
+            return self.state
+        return self.state[key]
+
+
+def state_env(
+    state: Mapping[str, Any], values: Mapping[str, Any] = {}, max_steps: int = DEFAULT_MAX_STEPS
+) -> StateEnv:
+    """An env over a live state (see :class:`StateEnv`) with ``values`` (parameters, slots) and a step budget."""
+    env = StateEnv(state, values)
+    env[_BUDGET] = _Budget(max_steps)
+    return env
+
+
 class _ElemEnv:
     """The scope of a filter predicate: ``it``, then the element's fields, then the enclosing names."""
 
@@ -82,7 +112,12 @@ class _ElemEnv:
         elem = self.elem
         if type(elem) is dict and key in elem:
             return elem[key]
-        return self.outer[key]
+        try:
+            return self.outer[key]
+        except KeyError:
+            if type(elem) is dict:
+                return None  # a field this element leaves out (an optional one, another case's) reads as null
+            raise
 
 
 class _VarEnv:
@@ -565,7 +600,7 @@ def evaluate(expr: A.Expr, env: Env, *, max_steps: int = DEFAULT_MAX_STEPS) -> A
     if _BUDGET in env:
         frame: Any = env
     else:
-        frame = dict(env)
+        frame = StateEnv(env.state, env) if isinstance(env, StateEnv) else dict(env)
         frame[_BUDGET] = _Budget(max_steps)
     try:
         return fn(frame)
@@ -853,22 +888,29 @@ def execute(
     *,
     max_steps: int = DEFAULT_MAX_STEPS,
     journal: list[tuple[Any, ...]] | None = None,
+    locals_out: dict[str, Any] | None = None,
 ) -> None:
-    """Run an effect: names resolve to ``let`` locals, then ``env`` (parameters), then ``state`` fields.
+    """Run an effect: names resolve to ``let`` locals, then ``env`` (parameters), then ``state`` fields and
+    ``state`` itself (read live, see :class:`StateEnv`).
 
     Changes go through to the dicts and lists inside ``state``. On ``fail`` or any error every change is
     undone, then :class:`EffectFailed` or :class:`EvalError` is raised. With a ``journal``, the changes of a
     successful run are appended to it, so a caller can undo a whole sequence of calls with :func:`rollback`.
+    With ``locals_out``, the names the program bound (its ``let`` locals) are put there after a successful run,
+    for the tool's ``returns``.
     """
     run = compile_program(program)
-    frame: dict[str, Any] = {**state, **env}
+    frame = StateEnv(state, env)
     log: list[tuple[Any, ...]] = []
-    frame[_BUDGET] = _Budget(max_steps)
+    budget = env.get(_BUDGET) if isinstance(env, dict) else None
+    frame[_BUDGET] = budget if budget is not None else _Budget(max_steps)
     frame[_UNDO] = log
     try:
         run(frame)
         if journal is not None:
             journal.extend(log)
+        if locals_out is not None:
+            locals_out.update((k, v) for k, v in frame.items() if k not in env and k[0] != "\x00")
     except (EffectFailed, EvalError):
         _undo(log)
         raise

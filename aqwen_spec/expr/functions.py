@@ -24,6 +24,7 @@ from aqwen_spec.types import (
     DATETIME,
     FLOAT,
     INT,
+    NOTHING,
     NULL,
     STR,
     EnumT,
@@ -101,15 +102,19 @@ def elem_type(t: Type) -> Type | None:
 
 def join_types(types: list[Type]) -> Type:
     """The narrowest type that holds values of all ``types`` (``any`` when they do not mix)."""
-    non_null = [t for t in types if t != NULL]
-    nullable = len(non_null) < len(types)
+    non_null = [t for t in types if t not in (NULL, NOTHING)]
+    nullable = NULL in types
     if not non_null:
-        return NULL if types else ANY
+        return NULL if nullable else NOTHING if types else ANY
     first = non_null[0]
     result: Type | None = first
     for t in non_null[1:]:
         if result is None:
             break
+        a, b = unwrap_optional(t), unwrap_optional(result)
+        if STR in (a, b) and (isinstance(a, EnumT) or isinstance(b, EnumT)):  # a str is not always an enum value
+            result = OptionalT(STR) if OptionalT in (type(t), type(result)) else STR
+            continue
         if is_assignable(t, result):
             continue
         if is_assignable(result, t):
@@ -542,6 +547,8 @@ def _r_sum(a: list[Type], k: dict[str, Type]) -> Type:
 def _r_minmax(a: list[Type], k: dict[str, Type]) -> Type:
     items = [_iterable(a[0])] if len(a) == 1 else a
     result = join_types(items)
+    if result == ANY and ANY not in items:
+        raise ArgError(f"values of different types cannot be compared: {', '.join(t.render() for t in items)}")
     base = unwrap_optional(result)
     if not (is_numeric(base) or _is_str(base)):
         raise ArgError(f"expected numbers, strings or dates, got {result.render()}")
@@ -638,6 +645,8 @@ def _r_values(a: list[Type], k: dict[str, Type]) -> Type:
 
 def _r_contains(a: list[Type], k: dict[str, Type]) -> Type:
     _want(a[0], lambda t: _is_sized(t) or t == ANY, "a str, list or map")
+    if len(a) > 1 and unwrap_optional(a[0]) != ANY and _is_str(unwrap_optional(a[0])):
+        _want(a[1], _is_str, "a str to look for in a str")
     return BOOL
 
 

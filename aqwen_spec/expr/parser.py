@@ -426,6 +426,8 @@ class _Builder:
         return A.Binary(str(c[1]), c[0], c[2], c[0].pos)
 
     def comp_op(self, c: list[Any]) -> str:
+        if str(c[0]) == "is":  # `x is null`, `x is not null`: the same as == and !=
+            return "!=" if len(c) == 2 else "=="
         return "not in" if len(c) == 2 else str(c[0])
 
     def compare(self, c: list[Any]) -> A.Expr:
@@ -460,7 +462,12 @@ class _Builder:
         return tuple(c[1] or ())
 
     def let_stmt(self, c: list[Any]) -> A.Stmt:
-        return A.Let(str(c[1]), c[3], _pos(c[0]))
+        return A.Let(str(c[1]), c[-1], _pos(c[0]), c[3] if len(c) == 6 else None)
+
+    def type_expr(self, c: list[Any]) -> str:
+        """A declared type, as the text the type parser reads (``map[Node]?``)."""
+        text = str(c[0]) + (f"[{c[2]}]" if c[2] is not None else "")
+        return text + ("?" if c[-1] is not None else "")
 
     def assign_stmt(self, c: list[Any]) -> A.Stmt:
         return A.Assign(c[0], c[2], c[0].pos)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from aqwen_spec.expr import EvalError, evaluate, make_env, sampling_rng
-from aqwen_spec.expr.evaluator import copy_value
+from aqwen_spec.expr import EvalError, evaluate, sampling_rng
+from aqwen_spec.expr.evaluator import copy_value, state_env
 from aqwen_spec.resolved import ResolvedDomain
 from aqwen_spec.types import ListT, MapT, OptionalT, RecordT
 from aqwen_spec.values import with_defaults
@@ -43,10 +43,10 @@ def generate_state(domain: ResolvedDomain, seed: int) -> dict[str, Any]:
             item = container.value if isinstance(container, MapT) else getattr(container, "item", None)
             record = item if isinstance(item, RecordT) else None
             try:
-                count = rule.count if isinstance(rule.count, int) else evaluate(rule.count, make_env(state))
+                count = rule.count if isinstance(rule.count, int) else evaluate(rule.count, state_env(state))
                 target = state.setdefault(name, {} if isinstance(container, MapT) else [])
                 for i in range(int(count)):
-                    env = make_env(state)  # a step budget per record, not one for the whole rule
+                    env = state_env(state)  # a step budget per record, not one for the whole rule
                     env["i"] = i
                     value: dict[str, Any] = {}
                     for field, expr in rule.fields.items():

@@ -12,13 +12,17 @@ import sqlite3
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from aqwen_spec.expr import EffectFailed, EvalError, compile_expr, evaluate, execute, make_env
+from aqwen_spec.diagnostics import Pos
+from aqwen_spec.expr import EffectFailed, EvalError, compile_expr, evaluate, execute, rollback
+from aqwen_spec.expr.evaluator import state_env
 from aqwen_spec.resolved import ResolvedTool
 from aqwen_spec.semantics.state import copy_state
 from aqwen_spec.types import BOOL, DATE, DATETIME, FLOAT, INT, STR, EnumT, OptionalT, Prim, Type
 from aqwen_spec.values import check_value
 
-ERROR_KINDS = ("unknown_tool", "bad_arguments", "precondition", "effect", "implementation")
+ERROR_KINDS = ("unknown_tool", "bad_arguments", "precondition", "effect", "implementation", "spec_error")
+"""Why a call failed. ``spec_error``: a precondition, an effect or ``returns`` hit a run-time error that is not a
+declared ``fail`` (a missing key, a division by zero, a limit): a defect of the environment, not of the call."""
 
 
 _UNSET: Any = object()
@@ -29,22 +33,38 @@ def render_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
+class SpecDefect:
+    """Where a tool's own expressions failed at run time: ``part`` is ``requires``, ``effects`` or ``returns``,
+    ``index`` the precondition's (from 0), ``pos`` the position inside the expression (``None`` if unknown)."""
+
+    __slots__ = ("index", "message", "part", "pos", "tool")
+
+    def __init__(self, tool: str, part: str, index: int, pos: Pos | None, message: str) -> None:
+        self.tool, self.part, self.index, self.pos, self.message = tool, part, index, pos, message
+
+    def describe(self) -> str:
+        where = f"precondition {self.index + 1}" if self.part == "requires" else self.part
+        return f"{where} of {self.tool}: {self.message}"
+
+
 class ToolOutcome:
     """The result of one call: a value, or an error message for the model and its kind (for metrics).
 
     A declarative result is rendered to JSON at once (a snapshot of the state at call time); ``value`` is decoded
-    from that text only when someone asks, which keeps the step path free of deep copies.
+    from that text only when someone asks, which keeps the step path free of deep copies. ``defect`` is set when
+    the call failed on a defect of the tool's spec (``error_kind == "spec_error"``).
     """
 
-    __slots__ = ("_text", "_value", "error", "error_kind", "ok")
+    __slots__ = ("_text", "_value", "defect", "error", "error_kind", "ok")
 
     def __init__(self, ok: bool, value: Any = _UNSET, error: str | None = None, error_kind: str | None = None,
-                 text: str | None = None) -> None:
+                 text: str | None = None, defect: SpecDefect | None = None) -> None:
         self.ok = ok
         self._value = None if value is _UNSET and text is None else value
         self._text = text
         self.error = error
         self.error_kind = error_kind
+        self.defect = defect
 
     @property
     def value(self) -> Any:
@@ -108,35 +128,43 @@ class ToolRunner:
         if isinstance(checked, ToolOutcome):
             return checked
         state = self.state
-        env = make_env({**state, **checked})  # one step budget for the whole call, no per-expression copies
+        # one step budget for the whole call; names not given read the live state, so returns sees the effects
+        env = state_env(state, checked)
         compiled = self._compiled.get(name)
         if compiled is None:
             compiled = self._compiled[name] = [(compile_expr(pre.when), pre.error) for pre in tool.requires]
-        for holds_fn, error in compiled:
+        for i, (holds_fn, error) in enumerate(compiled):
             try:
                 holds = holds_fn(env)
-            except Exception:  # EvalError, or anything odd: the precondition does not hold
-                holds = False
+            except Exception as exc:  # never "condition not met": the spec cannot evaluate its own condition
+                return _spec_error(name, "requires", i, exc)
             if not holds:
-                return ToolOutcome(False, error=_render_error(error, env), error_kind="precondition")
+                return ToolOutcome(False, error=_render_error(error, {**state, **checked}), error_kind="precondition")
         if tool.implementation == "python":
             return self._call_python(tool, checked)
         if tool.implementation == "sql":
             return self._call_sql(tool, checked)
+        changes: list[Any] = []
         if tool.effects is not None:
+            bound: dict[str, Any] = {}
             try:
-                execute(tool.effects, checked, state, journal=self.journal)
+                execute(tool.effects, env, state, journal=changes, locals_out=bound)
             except EffectFailed as exc:
                 return ToolOutcome(False, error=exc.message, error_kind="effect")
             except EvalError as exc:
-                return ToolOutcome(False, error=f"{name} failed: {exc.message}", error_kind="effect")
+                return _spec_error(name, "effects", 0, exc)
+            env.update(bound)  # returns may name the effects' locals (a new record's id)
+        value: Any = {"ok": True}
+        if tool.returns is not None:
+            try:
+                value = evaluate(tool.returns, env)
+            except EvalError as exc:
+                rollback(changes)  # all or nothing: a call whose result cannot be computed changes nothing
+                return _spec_error(name, "returns", 0, exc)
+        if tool.effects is not None:
+            if self.journal is not None:
+                self.journal.extend(changes)
             self.version += 1
-        if tool.returns is None:
-            return ToolOutcome(True, {"ok": True})
-        try:
-            value = evaluate(tool.returns, env)
-        except EvalError as exc:
-            return ToolOutcome(False, error=f"{name} failed: {exc.message}", error_kind="effect")
         return ToolOutcome(True, _UNSET, text=render_json(value))
 
     def _check_args(self, tool: ResolvedTool, args: Any) -> dict[str, Any] | ToolOutcome:
@@ -209,6 +237,15 @@ class ToolRunner:
         except sqlite3.Error as exc:
             return ToolOutcome(False, error=f"{tool.name} failed: {exc}", error_kind="implementation")
         return ToolOutcome(True, rows)
+
+
+def _spec_error(tool: str, part: str, index: int, exc: Exception) -> ToolOutcome:
+    """A call that failed on the spec's own mistake: the agent is told it is the environment's defect."""
+    message = exc.message if isinstance(exc, EvalError) else f"{type(exc).__name__}: {exc}"
+    defect = SpecDefect(tool, part, index, getattr(exc, "pos", None), message)
+    error = (f"environment defect: {defect.describe()}. This is a fault of the environment, not of your call; "
+             "nothing was changed.")
+    return ToolOutcome(False, error=error, error_kind="spec_error", defect=defect)
 
 
 def _describe(t: Type) -> str:

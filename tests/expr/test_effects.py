@@ -74,6 +74,7 @@ for wanted_id in unique(item_ids) {
 let diff = 0.0
 for old_id, new_id in zip(item_ids, new_item_ids) {
   let old = first([i for i in order.items if i.item_id == old_id])
+  if old == null { fail f"order {order_id} has no item {old_id}" }
   let product = products[old.product_id]
   if new_id not in product.variants { fail f"item {new_id} is not a variant of {product.name}" }
   let variant = product.variants[new_id]

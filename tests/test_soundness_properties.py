@@ -1,0 +1,600 @@
+"""Differential property test of the checker against the evaluator: what lints clean runs clean.
+
+Each example draws a random state schema (records, a tagged variant, a recursive type, optional and list fields), a
+random tool over it (parameters, preconditions, an effect program and a return value, written as text from the
+grammar by a type-directed generator that also writes ill-typed code on purpose) and a random state that fits the
+schema. Whenever the checker accepts the tool, calling it through :class:`ToolRunner` must
+
+- fail only with a declared ``fail`` or with one of the documented run-time errors (a missing key or index, a
+  division by zero, a limit, text that is not a number or a date, ...; ``DOCUMENTED`` below),
+- leave a state that fits the schema (:func:`aqwen_spec.values.check_value`), and
+- return a value of the type the checker gave ``returns``.
+
+Hypothesis runs derandomized with a fixed number of examples, so the run is the same on every machine; the
+generator's coverage of the grammar is asserted against the IR node classes of :mod:`aqwen_spec.expr.ast`.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aqwen_spec.diagnostics import Pos
+from aqwen_spec.expr import ExprSyntaxError, ast, parse_expr, parse_program
+from aqwen_spec.expr.checker import RecordLitT, Scope, check_expr, check_program_scope, narrowed
+from aqwen_spec.resolved import Origin, ParamIR, PreconditionIR, ResolvedTool
+from aqwen_spec.semantics import ToolRunner, copy_state
+from aqwen_spec.types import (
+    BOOL,
+    DATE,
+    DATETIME,
+    FLOAT,
+    INT,
+    STR,
+    EnumT,
+    ListT,
+    MapT,
+    OptionalT,
+    RecordT,
+    Type,
+    VariantT,
+    is_assignable,
+    unwrap_optional,
+)
+from aqwen_spec.values import check_value
+
+EXAMPLES = 10_000
+PROFILE = settings(
+    derandomize=True,
+    database=None,
+    deadline=None,
+    max_examples=EXAMPLES,
+    suppress_health_check=list(HealthCheck),
+)
+
+DOCUMENTED = re.compile(
+    "|".join(
+        [
+            r"^no entry .* in the map$",  # a missing map key
+            r"^no entry .* to delete$",
+            r"^index -?\d+ out of range",  # a list index past the end
+            r"^(division|modulo) by zero$",
+            r"too many steps|too large|^integer overflow$",  # the limits
+            r"^(min|max)\(\) of an empty list$",
+            r"^remove\(\): .* is not in the list$",
+            r"^(int|float)\(\) of '.*'$",  # text that is not a number
+            r"^date\(\): .* is not a date like|is not an ISO-8601 date",
+            r"^add_days\(\): date out of range$",
+        ]
+    )
+)
+
+KEYS = ["k0", "k1", "k2"]
+HAS_EACH = hasattr(ast, "Each")  # a grammar that names the element (count(o in xs: ...), xs where o: ...)
+E3 = EnumT(("a", "b", "c"))
+PRIMS: list[Type] = [INT, FLOAT, STR, BOOL, DATE, DATETIME, E3]
+SEEN: set[type] = set()
+COUNTS = {"examples": 0, "accepted": 0, "called": 0, "ok": 0, "failed": 0, "documented": 0}
+
+
+# ------------------------------------------------------------------------------------------------- schemas and data
+
+
+def make_schema(rng: random.Random) -> tuple[RecordT, dict[str, Type]]:
+    def field_type() -> Type:
+        t = rng.choice(PRIMS)
+        r = rng.random()
+        return OptionalT(t) if r < 0.3 else ListT(t) if r < 0.45 else t
+
+    item = RecordT("Item", {"id": STR})
+    for name in rng.sample(["n", "x", "s", "b", "d", "e", "tags", "note"], rng.randint(2, 4)):
+        item.fields[name] = field_type()
+    box = RecordT("Box", {"id": STR, "item": OptionalT(item), "items": ListT(item), "count": INT})
+    card = RecordT("card", {"kind": EnumT(("card",)), "brand": STR, "n": INT})  # a case has its tag, as loaded
+    cash = RecordT("cash", {"kind": EnumT(("cash",)), "x": FLOAT})
+    pay = VariantT("Pay", "kind", {"card": card, "cash": cash})
+    node = RecordT("Node", {"id": STR, "val": INT})
+    node.fields["kids"] = OptionalT(MapT(node))
+    pool: dict[str, Type] = {
+        "label": STR, "ratio": OptionalT(FLOAT), "flag": OptionalT(BOOL), "day": DATE, "mode": E3,
+        "items": MapT(item), "boxes": MapT(box), "pays": MapT(pay), "tree": OptionalT(node),
+        "tags": ListT(STR), "nums": ListT(INT), "spare": OptionalT(item),
+    }
+    fields: dict[str, Type] = {"counter": INT}
+    for name in rng.sample(sorted(pool), rng.randint(3, 7)):
+        fields[name] = pool[name]
+    named: dict[str, Type] = {"Item": item, "Box": box, "Pay": pay, "Node": node}
+    return RecordT("State", fields), named
+
+
+def make_value(t: Type, rng: random.Random, depth: int = 0) -> Any:
+    if isinstance(t, OptionalT):
+        return None if rng.random() < 0.35 or depth > 3 else make_value(t.inner, rng, depth)
+    if t == INT:
+        return rng.choice([0, 1, 2, 3, -1, 7, 10])
+    if t == FLOAT:
+        return rng.choice([0.0, 0.5, 1.5, -2.0, 3.0])
+    if t == STR:
+        return rng.choice(["", "k0", "k1", "x", "12", "2024-05-01"])
+    if t == BOOL:
+        return rng.random() < 0.5
+    if t == DATE:
+        return rng.choice(["2024-05-01", "2024-02-29", "2023-12-31"])
+    if t == DATETIME:
+        return rng.choice(["2024-05-01T09:30:00", "2024-02-29T00:00:00"])
+    if isinstance(t, EnumT):
+        return rng.choice(t.values)
+    if isinstance(t, ListT):
+        return [make_value(t.item, rng, depth + 1) for _ in range(rng.randint(0, 3 if depth < 2 else 0))]
+    if isinstance(t, MapT):
+        return {k: make_value(t.value, rng, depth + 1) for k in rng.sample(KEYS, rng.randint(0, 3 if depth < 2 else 0))}
+    if isinstance(t, VariantT):
+        case = rng.choice(sorted(t.cases))
+        return make_value(t.cases[case], rng, depth)
+    if isinstance(t, RecordT):
+        return {name: make_value(ft, rng, depth + 1) for name, ft in t.fields.items()}
+    raise AssertionError(t)
+
+
+# ------------------------------------------------------------------------------------------------------ programs
+
+
+def _lit(t: Type, rng: random.Random) -> str:
+    t = unwrap_optional(t)
+    if t == INT:
+        return str(rng.choice([0, 1, 2, 3, 5, 10]))
+    if t == FLOAT:
+        return rng.choice(["0.5", "1.5", "2.0", "0.0"])
+    if t == STR:
+        return rng.choice(['"k0"', '"k1"', '"x"', '"12"', '""'])
+    if t == BOOL:
+        return rng.choice(["true", "false"])
+    if t == DATE:
+        return rng.choice(['"2024-05-01"', 'date("2024-01-31")'])
+    if t == DATETIME:
+        return rng.choice(['"2024-05-01T08:00:00"', 'datetime("2024-01-31T23:59:00")'])
+    if isinstance(t, EnumT):
+        return f'"{rng.choice(t.values)}"'
+    return "null"
+
+
+class Gen:
+    """Writes expressions and statements as text, mostly of the wanted type, sometimes (on purpose) not."""
+
+    def __init__(self, rng: random.Random, names: dict[str, Type]) -> None:
+        self.rng = rng
+        self.names = dict(names)
+        self.nonnull: set[str] = set()
+        self._places: dict[Any, list[tuple[str, Type]]] = {}
+        self.in_fstring = False
+        self.cases: dict[str, str] = {}
+
+    def fstring(self, _: str) -> str:
+        """An f-string of two expressions (none of them an f-string: the quotes would clash)."""
+        self.in_fstring = True
+        try:
+            return f"f'{{{self.expr(INT, 1)}}}-{{{self.expr(STR, 1)}}}'"
+        finally:
+            self.in_fstring = False
+
+    def chance(self, p: float) -> bool:
+        return self.rng.random() < p
+
+    # places: a name, then fields, keys and indexes, as far as the types go
+    def places(self) -> list[tuple[str, Type]]:
+        key = (tuple(self.names), tuple(sorted(self.nonnull)), tuple(sorted(self.cases.items())))
+        found = self._places.get(key)
+        if found is None:
+            found = self._places[key] = self._walk(2)
+        return found
+
+    def _walk(self, depth: int) -> list[tuple[str, Type]]:
+        out: list[tuple[str, Type]] = []
+        frontier = list(self.names.items())
+        for _ in range(depth + 1):
+            out += frontier
+            nxt: list[tuple[str, Type]] = []
+            for text, t in frontier:
+                base = t
+                if isinstance(t, OptionalT):
+                    if text not in self.nonnull and not self.chance(0.1):
+                        continue
+                    base = t.inner
+                if isinstance(base, RecordT):
+                    nxt += [(f"{text}.{f}", ft) for f, ft in base.fields.items()]
+                elif isinstance(base, VariantT):
+                    nxt.append((f"{text}.{base.tag}", EnumT(tuple(base.cases))))
+                    case = self.cases.get(text) or (self.rng.choice(sorted(base.cases)) if self.chance(0.1) else None)
+                    if case is not None:  # a case's own fields: where the tag was checked (or, rarely, not)
+                        nxt += [(f"{text}.{f}", ft) for f, ft in base.cases[case].fields.items() if f != base.tag]
+                elif isinstance(base, MapT):
+                    key = self.rng.choice([f'"{self.rng.choice(KEYS)}"', *(["k"] if "k" in self.names else [])])
+                    nxt.append((f"{text}[{key}]", base.value))
+                elif isinstance(base, ListT):
+                    nxt.append((f"{text}[{self.rng.choice(['0', '-1', '1'])}]", base.item))
+            frontier = nxt
+        return out
+
+    def of_type(self, t: Type) -> list[str]:
+        return [p for p, pt in self.places() if is_assignable(pt, t) and (pt == t or self.chance(0.5))]
+
+    def expr(self, t: Type, depth: int = 1) -> str:
+        rng = self.rng
+        if self.chance(0.04):
+            t = rng.choice([*PRIMS, ListT(INT), OptionalT(INT)])  # the wrong type, on purpose
+        if depth <= 0 or self.chance(0.45):
+            found = self.of_type(t)
+            if found and self.chance(0.7):
+                return rng.choice(found)
+            return self.minimal(t)
+        return self.compound(t, depth - 1)
+
+    def minimal(self, t: Type) -> str:
+        if isinstance(t, OptionalT):
+            return "null" if self.chance(0.5) else self.minimal(t.inner)
+        if isinstance(t, ListT):
+            return "[]"
+        if isinstance(t, MapT):
+            return "{}"
+        if isinstance(t, VariantT):
+            case = self.rng.choice(sorted(t.cases))
+            rest = "".join(f", {f}: {self.minimal(ft)}" for f, ft in t.cases[case].fields.items() if f != t.tag)
+            return f'{{{t.tag}: "{case}"{rest}}}'
+        if isinstance(t, RecordT):
+            return "{" + ", ".join(f"{f}: {self.minimal(ft)}" for f, ft in t.fields.items()) + "}"
+        return _lit(t, self.rng)
+
+    def compound(self, t: Type, d: int) -> str:
+        """One expression of type ``t`` (roughly), of a form chosen first and then written: options stay lazy."""
+        rng = self.rng
+        base = unwrap_optional(t)
+        e = self.expr
+        options: list[Any] = []
+        if isinstance(t, OptionalT):
+            options += [lambda: "null", lambda: f"first([{e(base, d)}])", lambda: f'get({{k0: {e(base, d)}}}, "k1")',
+                        lambda: f"last([{e(base, d)}, {e(t, d)}])"]
+        if base == INT:
+            op = rng.choice(["+", "-", "*", "//", "%"])
+            options += [lambda: f"({e(INT, d)} {op} {e(INT, d)})", lambda: f"-{e(INT, d)}",
+                        lambda: f"len({e(ListT(INT), d)})", lambda: f"count({e(ListT(STR), d)})",
+                        lambda: f"sum({e(ListT(INT), d)})", lambda: f"abs({e(INT, d)})",
+                        lambda: f"round({e(FLOAT, d)})", lambda: f"int({e(STR, d)})", lambda: f"max({e(INT, d)}, 1)",
+                        lambda: f"days_between({e(DATE, d)}, {e(DATE, d)})", lambda: f"min({e(ListT(INT), d)})"]
+            records = self.records()
+            if records:
+                text, rec = rng.choice(records)
+                f = rng.choice(sorted(rec.fields))
+                num = [n for n, ft in rec.fields.items() if ft in (INT, FLOAT)]
+                options += [lambda: f"count({text}, {f} != null)", lambda: f"count({text}, it.{f} == {e(STR, d)})"]
+                if HAS_EACH:
+                    options.append(lambda: f"count(o in {text}: o.{f} != null and o.{f} == o.{f})")
+                if num:
+                    options.append(lambda: f"round(sum({text}, {rng.choice(num)}))")
+        if base == FLOAT:
+            options += [lambda: f"({e(FLOAT, d)} / {e(INT, d)})", lambda: f"float({e(INT, d)})",
+                        lambda: f"round({e(FLOAT, d)}, 1)", lambda: f"({e(FLOAT, d)} + {e(INT, d)})"]
+        if base == STR:
+            if not self.in_fstring:
+                options.append(lambda: self.fstring(f"{{{e(INT, d)}}}-{{{e(STR, d)}}}"))
+            options += [lambda: f"str({e(FLOAT, d)})",
+                        lambda: f"lower({e(STR, d)})", lambda: f"({e(STR, d)} + {e(STR, d)})",
+                        lambda: f'join({e(ListT(STR), d)}, ",")', lambda: f"{e(STR, d)}[0]", lambda: e(E3, d),
+                        lambda: f"upper(strip({e(STR, d)}))", lambda: f'replace({e(STR, d)}, "k", "K")',
+                        lambda: f'format("{{}}/{{}}", {e(INT, d)}, {e(OptionalT(STR), d)})']
+        if base == BOOL:
+            other = rng.choice(PRIMS)
+            cmp = rng.choice(["<", "<=", ">", ">="])
+            options += [lambda: f"({e(other, d)} {rng.choice(['==', '!='])} {e(other, d)})",
+                        lambda: f"({e(INT, d)} {cmp} {e(INT, d)})",
+                        lambda: f"({e(STR, d)} in {e(ListT(STR), d)})",
+                        lambda: f"({e(STR, d)} not in {e(MapT(INT), d)})",
+                        lambda: f"({e(BOOL, d)} and {e(BOOL, d)})", lambda: f"({e(BOOL, d)} or {e(BOOL, d)})",
+                        lambda: f"(not {e(BOOL, d)})", lambda: f"any({e(ListT(BOOL), d)})",
+                        lambda: f'startswith({e(STR, d)}, "k")', self.null_check, self.null_check, self.tag_check,
+                        lambda: f'endswith({e(STR, d)}, "1")', lambda: f"contains({e(ListT(INT), d)}, {e(INT, d)})",
+                        lambda: f"all({e(ListT(BOOL), d)})"]
+        if base == DATE:
+            options += [lambda: f"add_days({e(DATE, d)}, {e(INT, d)})", lambda: f"date({e(STR, d)})"]
+        if base == DATETIME:
+            options += [lambda: f"add_days({e(DATETIME, d)}, {e(INT, d)})", lambda: f"datetime({e(STR, d)})",
+                        lambda: f"max({e(DATETIME, d)}, {e(DATE, d)})"]
+        if isinstance(base, EnumT):
+            options += [lambda: _lit(base, rng)]
+        if isinstance(base, ListT):
+            item = base.item
+            options += [lambda: f"[{', '.join(e(item, d) for _ in range(rng.randint(0, 2)))}]",
+                        lambda: f"sorted({e(base, d)})", lambda: f"({e(base, d)} + {e(base, d)})",
+                        lambda: f"reversed(unique({e(base, d)}))", lambda: f"values({{k0: {e(item, d)}}})"]
+            if isinstance(item, RecordT):
+                for text, rec in self.records():
+                    if rec is item:
+                        f = rng.choice(sorted(rec.fields))
+                        options.append(lambda text=text, f=f: f"sorted({text}, by={f}, desc=true)")
+            src = self.iterable()
+            if src is not None:
+                text, it = src
+                options += [lambda: f"[{self.elem_of(item, 'v', it, d)} for v in {text} if {e(BOOL, d)}]",
+                            lambda: f"[{self.elem_of(item, 'v', it, d)} for v in {text}]"]
+                if is_assignable(it, item) and isinstance(unwrap_optional(it), RecordT):
+                    f = rng.choice(sorted(unwrap_optional(it).fields))  # type: ignore[attr-defined]
+                    options.append(lambda: f"({text} where {f} != null)")
+                    if HAS_EACH:
+                        options.append(lambda: f"({text} where o: o.{f} != null)")
+            if item == STR:
+                options += [lambda: f"keys({e(MapT(INT), d)})", lambda: f'split({e(STR, d)}, ",")']
+            if item == INT:
+                options += [lambda: f"range({e(INT, d)})",
+                            lambda: f"[x + 1 for x, y in zip({e(base, d)}, {e(base, d)})]"]
+        if isinstance(base, MapT):
+            options += [lambda: "{}", lambda: f"{{k0: {e(base.value, d)}, k1: {e(base.value, d)}}}"]
+        if isinstance(base, VariantT):
+            case = rng.choice(sorted(base.cases))
+            options.append(lambda: f'{{{base.tag}: "{case}", ' + ", ".join(
+                f"{f}: {e(ft, d)}" for f, ft in base.cases[case].fields.items() if f != base.tag and self.chance(0.95))
+                + "}")
+        elif isinstance(base, RecordT):
+            options.append(lambda: "{" + ", ".join(
+                f"{f}: {e(ft, d)}" for f, ft in base.fields.items() if self.chance(0.95)) + "}")
+        options.append(lambda: f"({e(t, d)} if {e(BOOL, d)} else {e(t, d)})")
+        guards = [p for p, pt in self.places() if isinstance(pt, OptionalT) and is_assignable(pt.inner, t)]
+        if guards:
+            p = rng.choice(guards)
+            options.append(lambda: f"({p} if {p} != null else {e(t, d)})")
+        return str(rng.choice(options)())
+
+    def elem_of(self, want: Type, var: str, item: Type, d: int) -> str:
+        saved = dict(self.names)
+        self.names[var] = item
+        try:
+            return self.expr(want, d)
+        finally:
+            self.names = saved
+
+    def records(self) -> list[tuple[str, RecordT]]:
+        """Places holding a list or map of records, with the record type."""
+        out = []
+        for p, pt in self.places():
+            item = pt.item if isinstance(pt, ListT) else pt.value if isinstance(pt, MapT) else None
+            if isinstance(item, RecordT):
+                out.append((p, item))
+        return out
+
+    def iterable(self) -> tuple[str, Type] | None:
+        found = [(p, pt) for p, pt in self.places() if isinstance(pt, (ListT, MapT))]
+        if not found:
+            return None
+        text, t = self.rng.choice(found)
+        return text, t.item if isinstance(t, ListT) else t.value  # type: ignore[union-attr]
+
+    def null_check(self) -> str:
+        found = [p for p, pt in self.places() if isinstance(pt, OptionalT)]
+        if not found:
+            return "true"
+        p = self.rng.choice(found)
+        return self.rng.choice([f"({p} != null)", f"({p} is not null)", f"({p} == null)", f"({p} is null)"])
+
+    def tag_check(self) -> str:
+        found = [(p, pt) for p, pt in self.places() if isinstance(pt, VariantT)]
+        if not found:
+            return "false"
+        p, pt = self.rng.choice(found)
+        assert isinstance(pt, VariantT)
+        return f'({p}.{pt.tag} {self.rng.choice(["==", "!="])} "{self.rng.choice(sorted(pt.cases))}")'
+
+    # statements
+    def block(self, n: int, depth: int) -> list[str]:
+        return [self.stmt(depth) for _ in range(n)]
+
+    def stmt(self, depth: int) -> str:
+        rng = self.rng
+        kind = rng.choice(["let", "let", "assign", "assign", "assign", "aug", "if", "if", "for", "call", "delete",
+                           "fail", "guard"])
+        if depth <= 0 and kind in ("if", "for", "guard"):
+            kind = "assign"
+        if kind == "let":
+            name = f"l{len([n for n in self.names if n.startswith('l')])}"
+            t = rng.choice([*PRIMS, OptionalT(rng.choice(PRIMS)), ListT(INT), rng.choice([*self.names.values()])])
+            declared = (self.chance(0.5) or isinstance(t, (OptionalT, ListT))) and "enum" not in t.render()
+            text = f"let {name}: {t.render()} = {self.expr(t)}" if declared else f"let {name} = {self.expr(t)}"
+            self.names[name] = t
+            return text
+        if kind == "assign":
+            p, pt = rng.choice(self.places())
+            return f"{p} = {self.expr(pt)}"
+        if kind == "aug":
+            found = [(p, pt) for p, pt in self.places() if unwrap_optional(pt) in (INT, FLOAT, STR)
+                     or isinstance(pt, ListT)]
+            if not found:
+                return "counter += 1"
+            p, pt = rng.choice(found)
+            return f"{p} {rng.choice(['+=', '-='])} {self.expr(unwrap_optional(pt))}"
+        if kind == "if":
+            cond = self.expr(BOOL)
+            out = f"if ({cond}) {{\n{self.body(depth)}\n}}"
+            if self.chance(0.4):
+                out += f" elif ({self.expr(BOOL)}) {{\n{self.body(depth)}\n}}"
+            if self.chance(0.5):
+                out += f" else {{\n{self.body(depth)}\n}}"
+            return out
+        variants = [(p, pt) for p, pt in self.places() if isinstance(pt, VariantT)]
+        if kind == "guard" and variants and self.chance(0.4):  # narrowing by the tag: act on one case's fields
+            p, pt = rng.choice(variants)
+            assert isinstance(pt, VariantT)
+            case = rng.choice(sorted(pt.cases))
+            saved = dict(self.cases)
+            self.cases[p] = case
+            try:
+                return f'if {p}.{pt.tag} == "{case}" {{\n{self.body(depth)}\n}}'
+            finally:
+                self.cases = saved
+        if kind == "guard":  # narrowing: act on an optional place once it is known to be set
+            found = [p for p, pt in self.places() if isinstance(pt, OptionalT)]
+            if not found:
+                return "counter += 1"
+            p = rng.choice(found)
+            if self.chance(0.5):
+                self.nonnull.add(p)
+                try:
+                    return f"if {p} != null {{\n{self.body(depth)}\n}}"
+                finally:
+                    self.nonnull.discard(p)
+            text = f'if {p} == null {{ fail "unset" }}'
+            self.nonnull.add(p)
+            return text
+        if kind == "for":
+            src = self.iterable()
+            if src is None:
+                return "counter += 1"
+            text, item = src
+            var = f"v{depth}"
+            saved = dict(self.names)
+            self.names[var] = item
+            try:
+                return f"for {var} in {text} {{\n{self.body(depth)}\n}}"
+            finally:
+                self.names = saved
+        if kind == "call":
+            found = [(p, pt) for p, pt in self.places() if isinstance(pt, ListT)]
+            if not found:
+                return "counter -= 1"
+            p, pt = rng.choice(found)
+            assert isinstance(pt, ListT)
+            fn = rng.choice(["append", "append", "extend", "remove"])
+            arg = self.expr(pt if fn == "extend" else pt.item)
+            return f"{fn}({p}, {arg})"
+        if kind == "delete":
+            found = [p for p, pt in self.places() if isinstance(pt, MapT)]
+            if not found:
+                return "counter += 2"
+            return f'delete {rng.choice(found)}["{rng.choice(KEYS)}"]'
+        self.in_fstring = True
+        try:
+            return f"if ({self.expr(BOOL)}) {{ fail f'stop {{{self.expr(INT)}}}' }}"
+        finally:
+            self.in_fstring = False
+
+    def body(self, depth: int) -> str:
+        saved = dict(self.names)
+        try:
+            return "\n".join(self.block(1 if self.chance(0.7) else 2, depth - 1))
+        finally:
+            self.names = saved
+
+
+# -------------------------------------------------------------------------------------------------------- the test
+
+
+def _nodes(node: Any) -> None:
+    if isinstance(node, tuple):
+        for x in node:
+            _nodes(x)
+        return
+    if type(node) in (*ast.EXPR_TYPES, *ast.STMT_TYPES, ast.Program):
+        SEEN.add(type(node))
+        for name in node.__dataclass_fields__:
+            _nodes(getattr(node, name))
+
+
+def checkable(t: Type) -> Type:
+    """The type a value is checked against: a record literal's type as the record it is (field by field)."""
+    if isinstance(t, RecordLitT):
+        return RecordT("literal", {k: checkable(ft) for k, ft in t.fields})
+    if isinstance(t, OptionalT):
+        return OptionalT(checkable(t.inner))
+    if isinstance(t, ListT):
+        return ListT(checkable(t.item))
+    if isinstance(t, MapT):
+        return MapT(checkable(t.value))
+    return t
+
+
+def one_example(seed: int) -> None:
+    rng = random.Random(seed)
+    state_t, named = make_schema(rng)
+    params: dict[str, Type] = {}
+    for name, t in (("k", STR), ("q", INT), ("opt", OptionalT(STR)), ("flagp", BOOL)):
+        if rng.random() < 0.5:
+            params[name] = t
+    gen = Gen(rng, {**state_t.fields, **params, **({"state": state_t} if rng.random() < 0.3 else {})})
+    requires_text = [gen.expr(BOOL) for _ in range(rng.randint(0, 2))]
+    program_text = "\n".join(gen.block(rng.randint(1, 3), 2))
+    returns_type = rng.choice([*PRIMS, ListT(INT), OptionalT(STR), *named.values(), *state_t.fields.values()])
+    returns_text = gen.expr(returns_type)
+    COUNTS["examples"] += 1
+    try:
+        requires = [parse_expr(t) for t in requires_text]
+        program = parse_program(program_text)
+        returns = parse_expr(returns_text)
+    except ExprSyntaxError as exc:
+        raise AssertionError(f"the generator wrote a syntax error: {exc}\n{requires_text}\n{program_text}\n"
+                             f"{returns_text}") from None
+    if len(SEEN) < len(ast.EXPR_TYPES) + len(ast.STMT_TYPES) + 1:
+        for node in (*requires, program, returns):
+            _nodes(node)
+
+    scope = Scope(strict=True, types=named)
+    for name, t in state_t.fields.items():
+        scope.define(name, t)
+    scope.define("state", state_t)
+    for name, t in params.items():
+        scope.define(name, t)
+    for when in requires:
+        if check_expr(when, scope)[1]:
+            return
+        scope = narrowed(scope, when)
+    problems, after = check_program_scope(program, scope)
+    if problems:
+        return
+    rtype, problems = check_expr(returns, after)
+    if problems:
+        return
+    COUNTS["accepted"] += 1
+
+    tool = ResolvedTool(
+        "t", "d", "", "write", {n: ParamIR(n, t, True, None, "") for n, t in params.items()},
+        [PreconditionIR(w, "refused", Origin("x", Pos(1, 1))) for w in requires], program, returns, rtype,
+        "declarative", None, None, Origin("x", Pos(1, 1)),
+    )
+    for _ in range(2):
+        state = make_value(state_t, rng)
+        assert not check_value(state, state_t), f"the test's own state generator: {check_value(state, state_t)}"
+        before = copy_state(state)
+        args = {n: make_value(t, rng) for n, t in params.items()}
+        outcome = ToolRunner({"t": tool}, state).call("t", args)
+        COUNTS["called"] += 1
+        where = f"\nseed {seed}\nrequires: {requires_text}\neffects:\n{program_text}\nreturns: {returns_text}\n" \
+                f"args: {args}\nstate: {before}"
+        if outcome.ok:
+            COUNTS["ok"] += 1
+            wrong = check_value(outcome.value, checkable(rtype))
+            assert not wrong, f"returns gave {outcome.value!r}, not a {rtype.render()}: {wrong}{where}"
+        else:
+            COUNTS["failed"] += 1
+            if outcome.error_kind == "spec_error":
+                assert outcome.defect is not None
+                assert DOCUMENTED.search(outcome.defect.message), f"undocumented: {outcome.error}{where}"
+                COUNTS["documented"] += 1
+            else:
+                assert outcome.error_kind in ("precondition", "effect"), f"{outcome.error}{where}"
+            assert state == before, f"a failed call changed the state{where}"
+        wrong = check_value(state, state_t)
+        assert not wrong, f"the state no longer fits its schema: {wrong[:3]}{where}\nafter: {state}"
+
+
+@PROFILE
+@given(st.integers(min_value=0, max_value=2**40))
+def _check_one(seed: int) -> None:
+    one_example(seed)
+
+
+def test_what_the_checker_accepts_runs_clean() -> None:
+    _check_one()
+    assert COUNTS["examples"] >= EXAMPLES
+    assert COUNTS["accepted"] >= EXAMPLES // 5, COUNTS  # enough accepted programs to mean something
+    assert COUNTS["ok"] >= EXAMPLES // 10, COUNTS
+    every = {*ast.EXPR_TYPES, *ast.STMT_TYPES, ast.Program}
+    assert every == SEEN, f"never generated: {sorted(c.__name__ for c in every - SEEN)}"
