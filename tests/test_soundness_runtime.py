@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runtime.episodes.bundle import Bundle
-from runtime.episodes.env import Environment
 
 from aqwen_spec.check import check_paths
 from aqwen_spec.diagnostics import SpecError
 from aqwen_spec.semantics import ToolRunner, copy_state
 from compiler import compile_specs, write_bundles
+from runtime.episodes.bundle import Bundle
+from runtime.episodes.env import Environment
 
 DOMAIN = """\
 kind: Domain
