@@ -87,6 +87,7 @@ CODES: dict[str, str] = {
     "AQ503": "branch can never be taken",
     "AQ504": "a parameter named 'state' hides the whole state",
     "AQ505": "a name in a predicate is an element's field that hides an outer name",
+    "AQ506": "a lookup by an argument that no earlier check guards",
     "AQ510": "a spoken tactic has no pressure line in a domain that uses it",
     # compilation (aqwen-compile)
     "AQ601": "branch never reached by any sampled state",

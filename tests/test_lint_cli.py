@@ -151,7 +151,9 @@ def test_json_format(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeyp
     spec_files = len(list((tmp_path / "specs").rglob("*.yaml")))
     assert payload["files_checked"] == spec_files == len(list(EXAMPLE.glob("*.yaml"))) + 2
     assert payload["errors"] == 1
-    assert payload["warnings"] == 2  # both new tools are never called
+    # both new tools are never called (AQ501), and peek_order returns work_orders[order_id] unguarded (AQ506)
+    warnings = sorted(d["code"] for d in payload["diagnostics"] if d["severity"] == "warning")
+    assert warnings == ["AQ501", "AQ501", "AQ506"]
     for d in payload["diagnostics"]:
         assert set(d) == {"path", "line", "col", "severity", "code", "message", "hint"}
     first = next(d for d in payload["diagnostics"] if d["severity"] == "error")
@@ -369,6 +371,9 @@ name: note_machine
 domain: plant_maintenance
 params:
   machine_id: str
+requires:
+  - when: machine_id in machines
+    error: "no machine {{ machine_id }}"
 returns: machines[machine_id]
 ---
 kind: Workflow
@@ -391,6 +396,6 @@ def test_a_document_missing_a_required_key_gives_no_unused_warnings(tmp_path: Pa
     # the workflow lacks 'instruction': its tool is then called by no valid workflow, but that is no news
     found = _lint_tree(tmp_path, {}, {"zz_note.yaml": WORKFLOW_ONLY_CALLER})
     assert [(f, line, code, msg) for f, line, _, code, msg, _ in found] == [
-        ("zz_note.yaml", 8, "AQ104", "missing required key 'instruction'"),
-        ("zz_note.yaml", 8, "AQ109", "2 further checks skipped because Workflow 'note_a_machine' is invalid"),
+        ("zz_note.yaml", 11, "AQ104", "missing required key 'instruction'"),
+        ("zz_note.yaml", 11, "AQ109", "2 further checks skipped because Workflow 'note_a_machine' is invalid"),
     ]

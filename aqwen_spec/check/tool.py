@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from aqwen_spec.check.context import DocChecker
 from aqwen_spec.check.domain import type_from_yaml
+from aqwen_spec.check.guards import guards_of, lookup_key, unguarded
 from aqwen_spec.check.scopes import state_scope
 from aqwen_spec.diagnostics import Pos, did_you_mean
 from aqwen_spec.documents.tool import Param, Tool
@@ -66,9 +68,17 @@ def check_tool(checker: DocChecker, doc: Tool, domain: ResolvedDomain | None) ->
     effects = returns = None
     returns_type: Type = NULL
     known = {*params, *(state.fields if state else ())}
+    maps = {name for name, t in (state.fields.items() if state else ()) if isinstance(t, MapT)}
+    guarded: set[tuple[str, str]] = set()
     for i, pre in enumerate(doc.requires):
         rpath = ("requires", i)
         when = checker.expr(pre.when, (*rpath, "when"), scope, BOOL, "a precondition") if scope else None
+        if when is not None:
+            for lookup in unguarded(when, set(params), maps, guarded):
+                if lookup_key(lookup) not in guarded:  # once: a lookup that succeeded guards the rest
+                    _warn_unguarded(checker, lookup, (*rpath, "when"))
+                    guarded.add(lookup_key(lookup))
+            guarded |= guards_of(when)
         if scope is not None and when is not None:
             scope = narrowed(scope, when)  # later preconditions, the effects and returns may rely on it
         checker.template(pre.error, (*rpath, "error"), known, {n: p.type for n, p in params.items()})
@@ -119,7 +129,20 @@ def check_tool(checker: DocChecker, doc: Tool, domain: ResolvedDomain | None) ->
         sql_tables(domain.state) if domain and kind == "sql" else (),
     )
     tool.locate = locate
+    if returns is not None and kind == "declarative":
+        for lookup in unguarded(returns, set(params), maps, guarded):
+            if lookup_key(lookup) not in guarded:
+                _warn_unguarded(checker, lookup, ("returns",), at=locate("returns", 0, lookup.pos))
+                guarded.add(lookup_key(lookup))
     return tool
+
+
+def _warn_unguarded(checker: DocChecker, lookup: Any, ypath: Any, at: Pos | None = None) -> None:
+    key, table = lookup_key(lookup)
+    checker.report("AQ506", f"'{table}[{key}]' fails when {key} is not in {table}: an agent's wrong {key} then ends "
+                            "the call as an environment defect (spec_error), not as a refusal", ypath,
+                   f"check it in an earlier precondition: - when: {key} in {table} (with an error naming the "
+                   f"unknown {key})", rel=None if at else lookup.pos, at=at, warning=True)
 
 
 def _check_sql(checker: DocChecker, sql: str, params: dict[str, ParamIR], domain: ResolvedDomain | None) -> None:
