@@ -87,6 +87,9 @@ CODES: dict[str, str] = {
     "AQ604": "no task could be drawn for a workflow",
     "AQ605": "no instance could be drawn for a problem",
     "AQ606": "the simulated user leaves before the gold trajectory ends",
+    "AQ607": "a reachable case no branch handles (a gold call fails on a precondition)",
+    # coverage declarations (aqwen-lint)
+    "AQ608": "an out-of-scope entry matches no precondition of a tool the workflow calls",
     # command line
     "AQ901": "path not found",
 }

@@ -24,7 +24,7 @@ from compiler.expand import TRANSFER_TOOL
 from compiler.project import CompiledDomain, CompiledProject
 
 FORMAT = "aqwen-bundle"
-FORMAT_VERSION = "1.1"
+FORMAT_VERSION = "1.2"
 """Major.minor. A reader accepts bundles of its own major version; minor versions only add optional fields."""
 
 DEFAULT_SYSTEM_PROMPT = """You are a tool-using assistant for the {{ domain }} domain.
@@ -131,6 +131,9 @@ def manifest_json(project: CompiledProject, compiled: CompiledDomain, files: dic
             "adversarial": sum(1 for t in tasks if t["adversarial"]),
             **counts,
         },
+        # format 1.2: per workflow, tasks per path, adversarial variants per refusal/transfer path, branches the
+        # search found beyond the pooled states, cases left out of scope
+        "coverage": {wf: report.to_json() for wf, report in sorted(compiled.coverage.items())},
     }
 
 

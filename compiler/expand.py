@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from aqwen_spec.expr import EvalError, evaluate
+from aqwen_spec.expr import EvalError, evaluate, make_env
 from aqwen_spec.resolved import ResolvedTool, ResolvedWorkflow
 from aqwen_spec.semantics import ToolRunner, copy_state
 from aqwen_spec.semantics.user import say
@@ -21,11 +21,27 @@ TRANSFER_TOOL = "transfer_to_human"
 
 
 class Rejected(Exception):
-    """The sample cannot produce a valid gold trajectory; ``reason`` says why (for unreachable-branch hints)."""
+    """The sample cannot produce a valid gold trajectory; ``reason`` says why (for unreachable-branch hints), and
+    ``path`` holds the branches taken before it was rejected (set by :meth:`TreeRunner.execute`)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.path: list[str] = []
+
+
+class Uncovered(Rejected):
+    """A gold call failed on a precondition: a case the tree has no branch for (unless it is out of scope).
+
+    ``precondition`` is the index of the first failing precondition in the tool's ``requires``; ``error`` the
+    message the model would see; ``pos`` the call's position in the workflow."""
+
+    def __init__(self, reason: str, tool: str, precondition: int, error: str, pos: Any) -> None:
+        super().__init__(reason)
+        self.tool = tool
+        self.precondition = precondition
+        self.error = error
+        self.pos = pos
 
 
 @dataclass
@@ -47,16 +63,21 @@ class TreeRunner:
     """Executes one workflow tree against one state (changed in place) with given slot values."""
 
     def __init__(self, workflow: ResolvedWorkflow, tools: dict[str, ResolvedTool], state: dict[str, Any],
-                 slots: dict[str, Any], journal: list[Any] | None = None) -> None:
+                 slots: dict[str, Any], journal: list[Any] | None = None, runner: ToolRunner | None = None) -> None:
         self.workflow = workflow
-        self.runner = ToolRunner(tools, state, journal)
+        # a runner reused across runs on the same state keeps its SQL view while the state is unchanged
+        self.runner = runner if runner is not None else ToolRunner(tools, state, journal)
         self.state = state
         self.env: dict[str, Any] = {**state, **slots}
         self.slots = slots
         self.run = GoldRun()
 
     def execute(self) -> GoldRun:
-        self._node(self.workflow.tree, 1)
+        try:
+            self._node(self.workflow.tree, 1)
+        except Rejected as exc:
+            exc.path = list(self.run.path)
+            raise
         return self.run
 
     def _node(self, node: Node, depth: int) -> bool:
@@ -100,7 +121,7 @@ class TreeRunner:
         if kind == "call":
             # copies: the gold trajectory must not share containers with the state it ran on
             args = {name: copy_state(self._value(action, name)) for name in action.args}
-            self._call(action.tool or "", args, action.bind)
+            self._call(action, args)
             return True
         if kind == "ask_user":
             about = self._value(action, "about") or "the details"
@@ -138,16 +159,38 @@ class TreeRunner:
             return False
         raise Rejected(f"unknown action {kind}")
 
-    def _call(self, tool: str, args: dict[str, Any], bind: str | None) -> None:
+    def _call(self, action: Action, args: dict[str, Any]) -> None:
+        tool, bind = action.tool or "", action.bind
         outcome = self.runner.call(tool, args)
         if not outcome.ok:
-            raise Rejected(f"the call {tool}({_args_text(args)}) failed: {outcome.error}")
+            reason = f"the call {tool}({_args_text(args)}) failed: {outcome.error}"
+            if outcome.error_kind == "precondition":
+                index = self._failed_precondition(tool, args)
+                if index is not None:
+                    raise Uncovered(reason, tool, index, outcome.error or "", action.pos)
+            raise Rejected(reason)
         self.run.messages.append({"role": "assistant", "content": "",
                                   "tool_calls": [{"name": tool, "arguments": args}]})
         self.run.messages.append({"role": "tool", "name": tool, "content": outcome.render()})
         self.run.calls.append({"name": tool, "arguments": args, "ok": True, "result": outcome.value})
         if bind:
             self.env[bind] = outcome.value
+
+
+    def _failed_precondition(self, name: str, args: dict[str, Any]) -> int | None:
+        """Which precondition of the tool a failed call broke (the first that does not hold), as the runner saw it:
+        the state is unchanged, since preconditions are checked before any effect."""
+        tool = self.runner.tools[name]
+        values = {p: copy_state(param.default) for p, param in tool.params.items() if p not in args}
+        env = make_env({**self.state, **values, **args})
+        for index, pre in enumerate(tool.requires):
+            try:
+                holds = bool(evaluate(pre.when, env))
+            except Exception:  # as in the runner: a precondition that cannot be evaluated does not hold
+                holds = False
+            if not holds:
+                return index
+        return None
 
 
 def _args_text(args: dict[str, Any]) -> str:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from aqwen_spec.check.context import DocChecker
 from aqwen_spec.check.scopes import state_scope
 from aqwen_spec.diagnostics import did_you_mean
 from aqwen_spec.documents.workflow import Workflow
-from aqwen_spec.resolved import Origin, ResolvedDomain, ResolvedTool, ResolvedWorkflow
-from aqwen_spec.tree import Action, Node, Select, Sequence, TreeParser
+from aqwen_spec.resolved import Origin, OutOfScopeIR, ResolvedDomain, ResolvedTool, ResolvedWorkflow
+from aqwen_spec.tree import Action, Node, Select, Sequence, TreeParser, walk_actions, walk_branches
 from aqwen_spec.types import ANY, BOOL, Type, is_assignable
 
 
@@ -19,6 +20,7 @@ def check_workflow(
     domain: ResolvedDomain | None,
     tools: dict[str, ResolvedTool],
     broken: set[tuple[str, str]] | None = None,
+    personas: Collection[str] | None = None,
 ) -> ResolvedWorkflow | None:
     parser = TreeParser(checker.loaded.yaml)
     tree = parser.parse(doc.tree, ("tree",))
@@ -38,14 +40,64 @@ def check_workflow(
                 slot_types[name] = check_expr(expr, scope)[0]
         if tree is not None:
             _check_node(checker, tree, domain, tools, slot_types, bindings, broken or set())
+            _check_scenarios(checker, tree, domain)
+    if tree is not None and personas is not None:
+        _check_branch_personas(checker, tree, personas, broken or set())
+    out_of_scope = _check_out_of_scope(checker, doc, tree, tools, broken or set())
     known = {*doc.slots, "persona", *bindings}
     checker.template(doc.instruction, ("instruction",), known)
     if tree is None:
         return None
     return ResolvedWorkflow(
         doc.name, doc.domain, doc.description, list(doc.personas), slots, slot_types, tree, doc.instruction,
-        Origin(checker.path, checker.pos(())), bindings,
+        Origin(checker.path, checker.pos(())), bindings, out_of_scope,
     )
+
+
+def _check_scenarios(checker: DocChecker, tree: Node, domain: ResolvedDomain) -> None:
+    """A branch's ``scenario`` is an effects program on the initial state (no slots yet: they are drawn after)."""
+    for branch in walk_branches(tree):
+        if branch.scenario is not None:
+            branch.scenario.expr = checker.program(branch.scenario.text, branch.scenario.ypath,
+                                                   state_scope(domain.state))
+
+
+def _check_branch_personas(checker: DocChecker, tree: Node, personas: Collection[str],
+                           broken: set[tuple[str, str]]) -> None:
+    for branch in walk_branches(tree):
+        for i, name in enumerate(branch.personas):
+            if name not in personas and ("Persona", name) not in broken:
+                checker.report("AQ404", f"unknown persona '{name}'", (*branch.ypath, "personas", i),
+                               did_you_mean(name, personas))
+
+
+def _check_out_of_scope(checker: DocChecker, doc: Workflow, tree: Node | None, tools: dict[str, ResolvedTool],
+                        broken: set[tuple[str, str]]) -> list[OutOfScopeIR]:
+    """Each ``out_of_scope`` entry names a tool the tree calls and text of one of its preconditions' errors."""
+    called = {a.tool for a in walk_actions(tree) if a.kind == "call"} if tree is not None else set()
+    out = []
+    for i, entry in enumerate(doc.out_of_scope):
+        epath = ("out_of_scope", i)
+        tool = tools.get(entry.tool)
+        if tool is None:
+            if ("Tool", entry.tool) not in broken:
+                checker.report("AQ403", f"unknown tool '{entry.tool}'", (*epath, "tool"),
+                               did_you_mean(entry.tool, tools))
+            continue
+        if tree is not None and entry.tool not in called:
+            checker.report("AQ608", f"out-of-scope entry names tool '{entry.tool}', which this workflow never calls",
+                           (*epath, "tool"), "tools called: " + (", ".join(sorted(c for c in called if c)) or "none"))
+            continue
+        matches = [k for k, pre in enumerate(tool.requires) if entry.precondition in pre.error]
+        if not matches:
+            errors = "; ".join(repr(pre.error) for pre in tool.requires) or "none"
+            checker.report("AQ608", f"out-of-scope entry matches no precondition of '{entry.tool}': no error "
+                           f"contains {entry.precondition!r}", (*epath, "precondition"),
+                           f"write part of one of its preconditions' errors: {errors}")
+            continue
+        out.append(OutOfScopeIR(entry.tool, entry.precondition, entry.reason, matches,
+                                Origin(checker.path, checker.pos(epath))))
+    return out
 
 
 def _check_node(checker: DocChecker, node: Node, domain: ResolvedDomain, tools: dict[str, ResolvedTool],
