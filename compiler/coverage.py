@@ -31,8 +31,9 @@ from compiler.generate import Sample, Task, TaskGenerator, _is_adversarial
 
 SEARCH_BUDGET = 4000
 """Tree runs a workflow may spend searching, beyond the pooled states, for branches not reached on them."""
-EXTRA_STATES = 56
-"""State seeds the search draws from the domain's generator beyond the pooled ones (64 states in all)."""
+EXTRA_STATES = 248
+"""State seeds the search may draw from the domain's generator beyond the pooled ones (256 states in all); they are
+generated only as the search reaches them."""
 COMBOS_PER_STATE = 64
 """Slot combinations tried per state in the search (all of them when there are no more)."""
 
