@@ -117,8 +117,9 @@ def cover_workflow(specs: SpecSet, generator: TaskGenerator, wf: ResolvedWorkflo
             for name in unreached & set(task.data["path"]):
                 report.searched.setdefault(name, how)
 
-        sources = [(s, b) for b in missing if b.name in unreached and b.scenario is not None
-                   and b.scenario.expr is not None for s in generator.state_seeds]
+        sources: list[tuple[int, Branch | None]] = [
+            (s, b) for b in missing if b.name in unreached and b.scenario is not None and b.scenario.expr is not None
+            for s in generator.state_seeds]
         sources += [(s, None) for s in generator.extra_state_seeds(EXTRA_STATES)]
         _sweep(generator, wf, sources, SEARCH_BUDGET, search_rng, wants, offer, persona_for, satisfied, found)
         reached = _reached(generator, wf, buckets)
@@ -172,6 +173,7 @@ def _sweep(generator: TaskGenerator, wf: ResolvedWorkflow, sources: list[tuple[i
     for state_seed, scenario in sources:
         if budget <= 0 or done():
             return
+        state_key: Any
         if scenario is None:
             initial, state_key, how = generator.state(state_seed), state_seed, f"state seed {state_seed}"
         else:
@@ -270,7 +272,7 @@ def _adversarial_variants(specs: SpecSet, generator: TaskGenerator, wf: Resolved
             if scenario is not None:
                 initial = first["initial_state"]["state"]
             sample = Sample(first["initial_state"]["seed"], first["slots"], scenario)
-            task = generator.run_sample(wf, sample, pushy[0], initial=initial)
-            if task is not None:
-                variants.append(generator.draw_variant(wf, task.data, pushy[0]))
+            replayed = generator.run_sample(wf, sample, pushy[0], initial=initial)
+            if replayed is not None:
+                variants.append(generator.draw_variant(wf, replayed.data, pushy[0]))
     return variants
