@@ -18,6 +18,10 @@ from aqwen_spec.templates import render
 from aqwen_spec.tree import Action, Node, Select, Sequence
 
 TRANSFER_TOOL = "transfer_to_human"
+EFFECTS = -1
+"""The "precondition index" of a call whose effects failed (a ``fail`` statement, or an error in them)."""
+NO_BRANCH = -2
+"""The "precondition index" of a select none of whose conditions held (``pos`` is the select's)."""
 
 
 class Rejected(Exception):
@@ -33,8 +37,8 @@ class Rejected(Exception):
 class Uncovered(Rejected):
     """A gold call failed on a precondition: a case the tree has no branch for (unless it is out of scope).
 
-    ``precondition`` is the index of the first failing precondition in the tool's ``requires``; ``error`` the
-    message the model would see; ``pos`` the call's position in the workflow."""
+    ``precondition`` is the index of the first failing precondition in the tool's ``requires`` (``EFFECTS`` when
+    its effects failed); ``error`` the message the model would see; ``pos`` the call's position in the workflow."""
 
     def __init__(self, reason: str, tool: str, precondition: int, error: str, pos: Any) -> None:
         super().__init__(reason)
@@ -90,7 +94,7 @@ class TreeRunner:
                 if branch.when is None or self._truthy(branch.when.expr):
                     self.run.path.append(branch.name)
                     return self._node(branch.body, depth + 1)
-            raise Rejected("no branch of a select matched (add an 'otherwise')")
+            raise Uncovered("no branch of a select matched (add an 'otherwise')", "", NO_BRANCH, "", node.pos)
         return self._action(node)
 
     def _truthy(self, expr: Any) -> bool:
@@ -168,6 +172,8 @@ class TreeRunner:
                 index = self._failed_precondition(tool, args)
                 if index is not None:
                     raise Uncovered(reason, tool, index, outcome.error or "", action.pos)
+            if outcome.error_kind == "effect":  # a `fail` in its effects: a precondition written as code
+                raise Uncovered(reason, tool, EFFECTS, outcome.error or "", action.pos)
             raise Rejected(reason)
         self.run.messages.append({"role": "assistant", "content": "",
                                   "tool_calls": [{"name": tool, "arguments": args}]})

@@ -16,6 +16,7 @@ from aqwen_spec.semantics.state import StateGenerationError
 from aqwen_spec.source import SourceFile
 from aqwen_spec.tree import walk_branches
 from compiler.coverage import WorkflowCoverage, cover_workflow
+from compiler.expand import EFFECTS, NO_BRANCH
 from compiler.generate import GoldFailure, Task, TaskGenerator
 
 DEFAULT_SEED = 20261124
@@ -129,11 +130,20 @@ def _coverage_diagnostics(project: CompiledProject, generator: TaskGenerator, wf
     for case in generator.uncovered.values():
         if case.workflow != wf.name:
             continue
+        if case.precondition == NO_BRANCH:
+            msg = (f"uncovered case in workflow '{wf.name}': no branch of this select matches in {case.count} of "
+                   f"{generator.attempts[wf.name].tries} samples; e.g. {case.sample.describe()}")
+            hint = "add an 'otherwise' branch, or narrow the slots' sampling so that one of the conditions holds"
+            project.diagnostics.add(Diagnostic("AQ607", msg, wf.origin.path, case.pos, hint=hint))
+            continue
         tool = project.specs.tools[case.tool]
-        pre = tool.requires[case.precondition]
-        msg = (f"uncovered case in workflow '{wf.name}': the gold call {case.tool}(...) fails on its precondition "
-               f"{case.precondition + 1} ({pre.error!r}) in {case.count} of {generator.attempts[wf.name].tries} "
-               f"samples, and no branch catches it; e.g. {case.sample.describe()}: {case.error!r}")
+        if case.precondition == EFFECTS:
+            where = "in its effects"
+        else:
+            where = f"on its precondition {case.precondition + 1} ({tool.requires[case.precondition].error!r})"
+        msg = (f"uncovered case in workflow '{wf.name}': the gold call {case.tool}(...) fails {where} in "
+               f"{case.count} of {generator.attempts[wf.name].tries} samples, and no branch catches it; "
+               f"e.g. {case.sample.describe()}: {case.error!r}")
         hint = ("add a branch before the call whose condition catches this case, narrow the slot's sampling so it "
                 f"cannot happen, or list it under out_of_scope: [{{tool: {case.tool}, precondition: ..., "
                 "reason: ...}] if the workflow leaves it out on purpose")

@@ -104,6 +104,57 @@ def test_out_of_scope_leaves_the_case_out_and_reports_it(tmp_path: Path) -> None
     assert manifest["coverage"]["assign_technician_to_order"]["out_of_scope"] == [entry]
 
 
+SHORT_BRANCH = """\
+        - name: short
+          otherwise:
+            - inform_user: {value: part.stock, about: how many are in stock}
+            - 'transfer(reason="not enough stock, purchasing must order more")'
+"""
+SHORT_CHECKS = ("  - forbid: reserve_part\n    when: branch == \"short\"\n    gate: true\n",
+                "  - tells_user: part.stock\n    when: branch == \"short\"\n")
+
+
+def _without_short(tmp_path: Path) -> tuple[Path, Path]:
+    specs = _copy_specs(tmp_path)
+    wf = specs / "plant_maintenance" / "workflows.yaml"
+    _edit(wf, SHORT_BRANCH, "")
+    for check in SHORT_CHECKS:
+        _edit(wf, check, "")
+    return specs, wf
+
+
+def test_a_select_with_no_matching_branch_is_an_uncovered_case_at_the_select(tmp_path: Path) -> None:
+    specs, wf = _without_short(tmp_path)
+    line = wf.read_text().splitlines().index("        - name: in_stock") + 1
+    with pytest.raises(SpecError) as info:
+        compile_specs(specs)
+    [diag] = info.value.diagnostics
+    assert diag.code == "AQ607" and (diag.pos.line, diag.pos.col) == (line, 9)
+    assert "workflow 'reserve_spare_part': no branch of this select matches in " in diag.message
+    assert "qty=" in diag.message
+    assert diag.hint == "add an 'otherwise' branch, or narrow the slots' sampling so that one of the conditions holds"
+
+
+def test_a_call_whose_effects_fail_is_an_uncovered_case_and_can_be_out_of_scope(tmp_path: Path) -> None:
+    """``reserve_part`` checks the stock with a ``fail`` in its effects: a precondition written as code."""
+    specs, wf = _without_short(tmp_path)
+    text = _edit(wf, "          when: part.stock >= qty\n", "          when: true\n")
+    line = text.splitlines().index("            - reserve_part(order_id=wo.id, part_id=part.id, qty=qty)") + 1
+    with pytest.raises(SpecError) as info:
+        compile_specs(specs)
+    [diag] = info.value.diagnostics
+    assert diag.code == "AQ607" and (diag.pos.line, diag.pos.col) == (line, 15)
+    assert "the gold call reserve_part(...) fails in its effects in " in diag.message
+    assert diag.message.endswith(" in stock'")
+    _edit(wf, "instruction: \"{{ persona.opening }} I need {{ qty }}",
+          "out_of_scope:\n  - tool: reserve_part\n    precondition: in stock\n"
+          "    reason: short stock is purchasing's business\n"
+          "instruction: \"{{ persona.opening }} I need {{ qty }}")
+    project = compile_specs(specs)
+    [entry] = project.domains["plant_maintenance"].coverage["reserve_spare_part"].out_of_scope
+    assert entry["precondition"] == "in stock" and entry["samples"] > 0
+
+
 @pytest.mark.parametrize("seed", [8, 9, 12, 15, 16, 19])
 def test_line_backlog_clear_is_found_for_the_seeds_that_missed_it(seed: int) -> None:
     """The pooled states of these seeds have no line without open orders: the search draws further states."""

@@ -54,6 +54,31 @@ def check_workflow(
     )
 
 
+def fail_messages(program: Any) -> list[str]:
+    """The messages of the ``fail`` statements of an effects program, as written (``{...}`` for each expression
+    of an f-string)."""
+    from aqwen_spec.expr import ast as A
+
+    out: list[str] = []
+
+    def visit(node: Any) -> None:
+        if isinstance(node, A.Fail):
+            msg = node.message
+            if isinstance(msg, A.Lit) and isinstance(msg.value, str):
+                out.append(msg.value)
+            elif isinstance(msg, A.FString):
+                out.append("".join(p if isinstance(p, str) else "{...}" for p in msg.parts))
+        elif isinstance(node, (tuple, list)):
+            for item in node:
+                visit(item)
+        elif hasattr(node, "__dataclass_fields__"):
+            for name in node.__dataclass_fields__:
+                visit(getattr(node, name))
+
+    visit(program)
+    return out
+
+
 def _check_scenarios(checker: DocChecker, tree: Node, domain: ResolvedDomain) -> None:
     """A branch's ``scenario`` is an effects program on the initial state (no slots yet: they are drawn after)."""
     for branch in walk_branches(tree):
@@ -73,7 +98,8 @@ def _check_branch_personas(checker: DocChecker, tree: Node, personas: Collection
 
 def _check_out_of_scope(checker: DocChecker, doc: Workflow, tree: Node | None, tools: dict[str, ResolvedTool],
                         broken: set[tuple[str, str]]) -> list[OutOfScopeIR]:
-    """Each ``out_of_scope`` entry names a tool the tree calls and text of one of its preconditions' errors."""
+    """Each ``out_of_scope`` entry names a tool the tree calls and text of one of its preconditions' errors (or of
+    a ``fail`` message in its effects: index -1)."""
     called = {a.tool for a in walk_actions(tree) if a.kind == "call"} if tree is not None else set()
     out = []
     for i, entry in enumerate(doc.out_of_scope):
@@ -89,11 +115,14 @@ def _check_out_of_scope(checker: DocChecker, doc: Workflow, tree: Node | None, t
                            (*epath, "tool"), "tools called: " + (", ".join(sorted(c for c in called if c)) or "none"))
             continue
         matches = [k for k, pre in enumerate(tool.requires) if entry.precondition in pre.error]
+        fails = fail_messages(tool.effects)
+        if any(entry.precondition in text for text in fails):
+            matches.append(-1)  # the effects' own failures (a `fail` statement)
         if not matches:
-            errors = "; ".join(repr(pre.error) for pre in tool.requires) or "none"
+            errors = "; ".join(repr(text) for text in [*(pre.error for pre in tool.requires), *fails]) or "none"
             checker.report("AQ608", f"out-of-scope entry matches no precondition of '{entry.tool}': no error "
                            f"contains {entry.precondition!r}", (*epath, "precondition"),
-                           f"write part of one of its preconditions' errors: {errors}")
+                           f"write part of one of its errors: {errors}")
             continue
         out.append(OutOfScopeIR(entry.tool, entry.precondition, entry.reason, matches,
                                 Origin(checker.path, checker.pos(epath))))
