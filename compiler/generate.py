@@ -35,6 +35,7 @@ from aqwen_spec.tree import Branch, walk_branches
 from compiler.expand import Rejected, TreeRunner, Uncovered
 
 STATE_POOL = 8  # initial states per domain and seed: tasks share them (by seed), so bundles stay small
+CACHE_SIZE = 20_000  # entries per memo of gold runs, verdicts, rendered instructions (cleared when full)
 
 
 class PersonaFor(Protocol):
@@ -156,6 +157,10 @@ class TaskGenerator:
         self._scenario_states: dict[tuple[str, str, int], dict[str, Any] | str] = {}
         self.uncovered: dict[tuple[str, str, int, Any], UncoveredCase] = {}
         self._runners: dict[int, ToolRunner] = {}  # by id of the pooled state they run on
+        self._instructions: dict[tuple[str, str | None, str], str] = {}
+        self._verdicts: dict[tuple[str, int, str | None, str], bool] = {}
+        self._runs: dict[tuple[str, int, str | None, str], Any] = {}  # gold runs (or rejections) by sample
+        self._n_branches: dict[str, int] = {}
 
     def state(self, state_seed: int) -> dict[str, Any]:
         """The initial state of a seed (generated once, then copied)."""
@@ -247,9 +252,24 @@ class TaskGenerator:
         scenario's edit of it). ``persona_for(path)``, when given, picks the persona once the path is known;
         ``keep(path)``, when given and false, skips building the task (the sample still counts)."""
         stats = self.attempts[workflow.name]
+        slots = sample.slots
+        # the slots as JSON once: the key of the memos (a sample's gold run does not depend on the persona, and is
+        # the same every time the sample is drawn again) and part of the task's hash
+        slots_json = json.dumps(slots, sort_keys=True, separators=(",", ":"), default=str)
+        memo_key = (workflow.name, sample.state_seed, sample.scenario, slots_json)
+        known = self._runs.get(memo_key) if self._journaled else None
+        if isinstance(known, Rejected):
+            self._rejected(workflow, sample, known)
+            return None
+        if known is not None:
+            stats.examples.setdefault(tuple(known.path), sample)
+            if keep is not None and not keep(known.path):
+                return None
+            if persona_for is not None:
+                persona = persona_for(known.path)
+            return self._task(workflow, persona, sample, None, None, slots, known, adversarial, slots_json)
         if initial is None:
             initial = self.state(sample.state_seed)
-        slots = sample.slots
         if self._journaled:
             # run on the pooled state itself and undo the changes afterwards: much cheaper than a copy
             journal: list[Any] | None = []
@@ -269,18 +289,29 @@ class TaskGenerator:
                 return None
             if persona_for is not None:
                 persona = persona_for(run.path)
-            return self._task(workflow, persona, sample, before, state, slots, run, adversarial)
-        except Uncovered as exc:
-            self._uncovered(workflow, sample, exc)
-            return None
+            task = self._task(workflow, persona, sample, before, state, slots, run, adversarial, slots_json)
+            if self._journaled and (workflow.name, sample.state_seed, sample.scenario, slots_json) in self._verdicts:
+                self._remember(self._runs, memo_key, run)
+            return task
         except Rejected as exc:
-            stats.reasons[exc.reason] += 1
-            stats.examples.setdefault((*exc.path, "!"), Sample(sample.state_seed, slots, sample.scenario, exc.reason))
+            if self._journaled:
+                self._remember(self._runs, memo_key, exc)
+            self._rejected(workflow, sample, exc)
             return None
         finally:
             if journal:
                 rollback(journal)
                 runner.version += 1  # type: ignore[union-attr]  # the state changed back: views rebuild
+
+    def _rejected(self, workflow: ResolvedWorkflow, sample: Sample, exc: Rejected) -> None:
+        """Count a rejected sample: an uncovered case, or the reason (with an example per path)."""
+        if isinstance(exc, Uncovered):
+            self._uncovered(workflow, sample, exc)
+            return
+        stats = self.attempts[workflow.name]
+        stats.reasons[exc.reason] += 1
+        stats.examples.setdefault((*exc.path, "!"), Sample(sample.state_seed, sample.slots, sample.scenario,
+                                                            exc.reason))
 
     def _uncovered(self, workflow: ResolvedWorkflow, sample: Sample, exc: Uncovered) -> None:
         stats = self.attempts[workflow.name]
@@ -329,34 +360,40 @@ class TaskGenerator:
         return {f: copy_state(initial[f]) for f in fields if f in initial}
 
     def _task(self, wf: ResolvedWorkflow, persona: ResolvedPersona | None, sample: Sample,
-              initial: dict[str, Any], final: dict[str, Any], slots: dict[str, Any], run: Any,
-              adversarial: bool) -> Task | None:
+              initial: dict[str, Any] | None, final: dict[str, Any] | None, slots: dict[str, Any], run: Any,
+              adversarial: bool, slots_json: str) -> Task | None:
+        """The task of a gold run; ``initial`` and ``final`` are None when the run came from the memo (its gold
+        verdict is known then)."""
         state_seed = sample.state_seed
         persona_data = _persona_context(persona)
-        try:
-            instruction = render(wf.instruction, {**slots, "persona": persona_data})
-        except Exception as exc:  # undefined names in the instruction for this sample
-            self.attempts[wf.name].reasons[f"instruction could not be rendered: {exc}"] += 1
-            return None
+        persona_name = persona.name if persona else None
+        instruction = self._instructions.get((wf.name, persona_name, slots_json))
+        if instruction is None:
+            try:
+                instruction = render(wf.instruction, {**slots, "persona": persona_data})
+            except Exception as exc:  # undefined names in the instruction for this sample
+                self.attempts[wf.name].reasons[f"instruction could not be rendered: {exc}"] += 1
+                return None
+            self._remember(self._instructions, (wf.name, persona_name, slots_json), instruction)
         tactics = list(persona.tactics) if persona else []
         pressure = [_PRESSURE[t] for t in tactics if t in _PRESSURE] if adversarial else []
         request = {"refused": "violation", "transferred": "escalation"}.get(run.outcome, "legal")
         state_ref: Any = state_seed if sample.scenario is None else [state_seed, sample.scenario]
-        digest = _stable_hash(wf.name, run.path, persona.name if persona else None, state_ref, slots, adversarial)
-        task_id = f"{wf.name}/{'.'.join(run.path) or 'main'}/{persona.name if persona else 'none'}/{digest[:10]}"
+        # what _stable_hash(wf.name, run.path, persona, state_ref, slots, adversarial) gives, with the slots'
+        # JSON from above
+        head = json.dumps([wf.name, run.path, persona_name, state_ref], sort_keys=True, separators=(",", ":"))
+        blob = f"{head[:-1]},{slots_json},{'true' if adversarial else 'false'}]"
+        digest = hashlib.sha1(blob.encode()).hexdigest()
+        task_id = f"{wf.name}/{'.'.join(run.path) or 'main'}/{persona_name or 'none'}/{digest[:10]}"
         verifiers = self.specs.verifiers_of(wf.name)
-        evidence = Evidence(
-            calls=[CallRecord(c["name"], c["arguments"], c["ok"]) for c in run.calls],
-            assistant_text="\n".join(m["content"] for m in run.messages if m["role"] == "assistant"),
-            final_state=final, initial_state=initial, slots=slots, path=run.path, gold_final_state=final,
-            outcome=run.outcome, gold_outcome=run.outcome,
-        )
-        for verifier in verifiers:
-            result = score(verifier, evidence)
-            if result.reward != 1.0:
-                failed = [(i, c.detail) for i, c in enumerate(result.checks) if c.applicable and not c.passed]
-                self.gold_failures.append(GoldFailure(task_id, wf.name, verifier.name, failed, list(run.path)))
-                return None
+        # the gold of a sample does not depend on the persona: score it once per distinct sample
+        verdict_key = (wf.name, state_seed, sample.scenario, slots_json)
+        if verdict_key not in self._verdicts:
+            assert initial is not None and final is not None
+            self._remember(self._verdicts, verdict_key, self._gold_verdict(wf, verifiers, task_id, initial, final,
+                                                                            slots, run))
+        if not self._verdicts[verdict_key]:
+            return None
         gold = {"messages": run.messages, "calls": run.calls, "outcome": run.outcome, "informs": run.informs}
         walkout = leaves_before_the_end(gold)
         if walkout is not None:
@@ -365,7 +402,9 @@ class TaskGenerator:
             self.early_leaves.append(EarlyLeave(
                 task_id, wf.name, run.said_at.get(left, wf.origin.pos), run.messages[left]["content"],
                 f"a call to {calls[0]['name']}" if calls else repr(run.messages[needed]["content"])))
-        n_branches = len(walk_branches(wf.tree))
+        n_branches = self._n_branches.get(wf.name)
+        if n_branches is None:
+            n_branches = self._n_branches[wf.name] = len(walk_branches(wf.tree))
         data = {
             "id": task_id,
             "domain": self.domain.name,
@@ -396,6 +435,29 @@ class TaskGenerator:
             "adversarial": adversarial,
         }
         return Task(data)
+
+    def _gold_verdict(self, wf: ResolvedWorkflow, verifiers: list[Any], task_id: str, initial: dict[str, Any],
+                      final: dict[str, Any], slots: dict[str, Any], run: Any) -> bool:
+        """Whether every verifier scores the gold 1.0 (a failure is recorded for AQ602)."""
+        evidence = Evidence(
+            calls=[CallRecord(c["name"], c["arguments"], c["ok"]) for c in run.calls],
+            assistant_text="\n".join(m["content"] for m in run.messages if m["role"] == "assistant"),
+            final_state=final, initial_state=initial, slots=slots, path=run.path, gold_final_state=final,
+            outcome=run.outcome, gold_outcome=run.outcome,
+        )
+        for verifier in verifiers:
+            result = score(verifier, evidence)
+            if result.reward != 1.0:
+                failed = [(i, c.detail) for i, c in enumerate(result.checks) if c.applicable and not c.passed]
+                self.gold_failures.append(GoldFailure(task_id, wf.name, verifier.name, failed, list(run.path)))
+                return False
+        return True
+
+    @staticmethod
+    def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+        if len(cache) >= CACHE_SIZE:
+            cache.clear()
+        cache[key] = value
 
     def _initial_ref(self, wf: ResolvedWorkflow, sample: Sample) -> dict[str, Any]:
         """How the runtime rebuilds the task's initial state: its seed, or the scenario's edit of it inline."""
