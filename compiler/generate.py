@@ -160,6 +160,7 @@ class TaskGenerator:
         self._instructions: dict[tuple[str, str | None, str], str] = {}
         self._verdicts: dict[tuple[str, int, str | None, str], bool] = {}
         self._runs: dict[tuple[str, int, str | None, str], Any] = {}  # gold runs (or rejections) by sample
+        self._walkouts: dict[tuple[str, int, str | None, str], bool] = {}
         self._n_branches: dict[str, int] = {}
 
     def state(self, state_seed: int) -> dict[str, Any]:
@@ -395,7 +396,10 @@ class TaskGenerator:
         if not self._verdicts[verdict_key]:
             return None
         gold = {"messages": run.messages, "calls": run.calls, "outcome": run.outcome, "informs": run.informs}
-        walkout = leaves_before_the_end(gold)
+        fresh = verdict_key not in self._walkouts  # the walk-out check too depends on the gold alone
+        walkout = leaves_before_the_end(gold) if fresh else None
+        if fresh:
+            self._remember(self._walkouts, verdict_key, walkout is not None)
         if walkout is not None:
             left, needed = walkout
             calls = run.messages[needed].get("tool_calls") or []
