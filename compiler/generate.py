@@ -259,6 +259,8 @@ class TaskGenerator:
         slots_json = json.dumps(slots, sort_keys=True, separators=(",", ":"), default=str)
         memo_key = (workflow.name, sample.state_seed, sample.scenario, slots_json)
         known = self._runs.get(memo_key) if self._journaled else None
+        if known is not None and not isinstance(known, Rejected) and memo_key not in self._verdicts:
+            known = None  # the verdict memo was cleared: run it again
         if isinstance(known, Rejected):
             self._rejected(workflow, sample, known)
             return None
@@ -291,7 +293,7 @@ class TaskGenerator:
             if persona_for is not None:
                 persona = persona_for(run.path)
             task = self._task(workflow, persona, sample, before, state, slots, run, adversarial, slots_json)
-            if self._journaled and (workflow.name, sample.state_seed, sample.scenario, slots_json) in self._verdicts:
+            if self._journaled and memo_key in self._verdicts:
                 self._remember(self._runs, memo_key, run)
             return task
         except Rejected as exc:

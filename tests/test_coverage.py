@@ -334,3 +334,22 @@ def test_the_summary_and_the_manifest_report_coverage(tmp_path: Path, capsys: py
         "out_of_scope": []}
     assert coverage["line_backlog"]["searched"]["clear"].startswith("state seed 8")
     assert coverage["line_backlog"]["adversarial"] == {}
+
+
+def test_the_memos_change_nothing_even_when_they_overflow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sample's gold run, verdict and instruction are computed once; tiny memos (cleared every few entries) must
+    give exactly the same tasks and counts."""
+    import compiler.generate as generate
+    from compiler import TaskGenerator
+
+    specs = compile_specs(SPECS, tasks_per_branch=1).specs
+
+    def draw() -> tuple[list[dict[str, object]], dict[str, int]]:
+        gen = TaskGenerator(specs, "plant_maintenance", seed=4)
+        tasks = [t.data for t in gen.generate(300, seed=9, adversarial=0.5)]
+        return tasks, {name: a.tries for name, a in gen.attempts.items()}
+
+    memoised = draw()
+    monkeypatch.setattr(generate, "CACHE_SIZE", 3)
+    assert draw() == memoised
+    assert len({t["id"] for t in memoised[0]}) < len(memoised[0])  # samples do repeat: the memos are used
