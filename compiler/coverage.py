@@ -94,8 +94,8 @@ def cover_workflow(specs: SpecSet, generator: TaskGenerator, wf: ResolvedWorkflo
     def unfilled(path: list[str]) -> bool:
         return len(buckets.get(tuple(path), ())) < per_path
 
-    _sweep(generator, wf, pooled, len(pooled) * COMBOS_PER_STATE, search_rng, unfilled, offer, persona_for,
-           lambda: False)
+    states = _sweep(generator, wf, pooled, len(pooled) * COMBOS_PER_STATE, search_rng, unfilled, offer,
+                    persona_for, lambda: False)
     branches = {b.name: b for p in tree_paths for b in p}
 
     def count(name: str) -> int:
@@ -121,11 +121,12 @@ def cover_workflow(specs: SpecSet, generator: TaskGenerator, wf: ResolvedWorkflo
             (s, b) for b in missing if b.name in unreached and b.scenario is not None and b.scenario.expr is not None
             for s in generator.state_seeds]
         sources += [(s, None) for s in generator.extra_state_seeds(EXTRA_STATES)]
-        _sweep(generator, wf, sources, SEARCH_BUDGET, search_rng, wants, offer, persona_for, satisfied, found)
+        states += _sweep(generator, wf, sources, SEARCH_BUDGET, search_rng, wants, offer, persona_for, satisfied,
+                         found)
         reached = _reached(generator, wf, buckets)
         for branch in missing:
             if branch.name not in reached:
-                report.unreached[branch.name] = _closest(generator, wf, tree_paths, branch)
+                report.unreached[branch.name] = _closest(generator, wf, tree_paths, branch, states)
     tasks = [t for key in all_paths for t in buckets.get(key, [])]
     asked = {tuple(b.name for b in p): any(b.personas for b in p) for p in tree_paths}
     variants = _adversarial_variants(specs, generator, wf, buckets, personas, asked)
@@ -165,14 +166,16 @@ def _path_personas(specs: SpecSet, wf: ResolvedWorkflow, tree_paths: list[list[B
 
 def _sweep(generator: TaskGenerator, wf: ResolvedWorkflow, sources: list[tuple[int, Branch | None]],
            budget: int, rng: random.Random, keep: Any, offer: Any, persona_for: Any, done: Any,
-           found: Any = None) -> None:
+           found: Any = None) -> int:
     """Run the tree on the enumerated slot values of each source state (a state seed, edited by a branch's scenario
-    when one is given) until ``done()`` or the budget is spent. A sample whose path ``keep`` wants becomes a task
-    and is offered (``found(task, how)`` is told when one is taken); every sample counts towards the uncovered
-    cases and the closest-sample hints."""
+    when one is given) until ``done()`` or the budget is spent; returns how many states it ran on. A sample whose
+    path ``keep`` wants becomes a task and is offered (``found(task, how)`` is told when one is taken); every
+    sample counts towards the uncovered cases and the closest-sample hints."""
+    visited = 0
     for state_seed, scenario in sources:
         if budget <= 0 or done():
-            return
+            break
+        visited += 1
         state_key: Any
         if scenario is None:
             initial, state_key, how = generator.state(state_seed), state_seed, f"state seed {state_seed}"
@@ -191,6 +194,7 @@ def _sweep(generator: TaskGenerator, wf: ResolvedWorkflow, sources: list[tuple[i
                                         initial=initial if scenario is not None else None)
             if offer(task) and found is not None:
                 found(task, how)
+    return visited
 
 
 def _combinations(generator: TaskGenerator, wf: ResolvedWorkflow, initial: dict[str, Any], state_key: Any,
@@ -214,7 +218,8 @@ def _combinations(generator: TaskGenerator, wf: ResolvedWorkflow, initial: dict[
             continue
 
 
-def _closest(generator: TaskGenerator, wf: ResolvedWorkflow, tree_paths: list[list[Branch]], branch: Branch) -> str:
+def _closest(generator: TaskGenerator, wf: ResolvedWorkflow, tree_paths: list[list[Branch]], branch: Branch,
+             states: int) -> str:
     """The hint of an unreachable branch: the sample that got furthest towards it, and what it did instead."""
     stats = generator.attempts[wf.name]
     chain = next([b.name for b in p[: p.index(branch) + 1]] for p in tree_paths if branch in p)
@@ -227,7 +232,7 @@ def _closest(generator: TaskGenerator, wf: ResolvedWorkflow, tree_paths: list[li
         rank = (common * 2 + (0 if key and key[-1] == "!" else 1), key)
         if best is None or rank[0] > best[0]:
             best = (rank[0], key)
-    searched = f"{stats.tries} samples, {len(generator.state_seeds) + EXTRA_STATES} states searched"
+    searched = f"{stats.tries} samples on {states} states searched"
     if best is None:
         top = stats.reasons.most_common(1)
         return f"no sample got this far ({searched})" + (f": {top[0][0]}" if top else "")
