@@ -96,6 +96,8 @@ CODES: dict[str, str] = {
     "AQ604": "no task could be drawn for a workflow",
     "AQ605": "no instance could be drawn for a problem",
     "AQ606": "the simulated user leaves before the gold trajectory ends",
+    "AQ607": "a reachable case no branch handles (a gold call fails on a precondition)",
+    "AQ608": "an out-of-scope entry matches no precondition of a tool the workflow calls",  # from aqwen-lint
     "AQ615": "doing nothing succeeds on a verifier",
     "AQ616": "a harmless extra read makes the gold fail a verifier",
     "AQ617": "doing nothing earns much partial credit",

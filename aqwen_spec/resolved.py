@@ -162,6 +162,17 @@ class ResolvedPersona:
 
 
 @dataclass
+class OutOfScopeIR:
+    """A case left out on purpose: the preconditions (indices into the tool's ``requires``) it names."""
+
+    tool: str
+    precondition: str
+    reason: str
+    matches: list[int]
+    origin: Origin
+
+
+@dataclass
 class ResolvedWorkflow:
     name: str
     domain: str
@@ -173,6 +184,7 @@ class ResolvedWorkflow:
     instruction: str
     origin: Origin
     bindings: dict[str, Type] = field(default_factory=dict)  # names bound by `as:` in the tree
+    out_of_scope: list[OutOfScopeIR] = field(default_factory=list)
 
 
 @dataclass

@@ -77,6 +77,11 @@ class Branch:
     body: Node
     pos: Pos
     ypath: YPath
+    personas: list[str] = field(default_factory=list)
+    """The personas this branch's tasks are drawn with (``personas:``); empty: the workflow's."""
+    scenario: Arg | None = None
+    """A state edit (effects language) that makes the branch reachable where the state generator cannot
+    (``scenario:``); ``scenario.expr`` holds the checked program."""
 
 
 @dataclass
@@ -197,7 +202,7 @@ class TreeParser:
             if not isinstance(item, dict):
                 self.error("AQ105", "a branch should be a mapping with 'when' and 'then', or 'otherwise'", bpath)
                 continue
-            self._only(item, {"name", "when", "then", "otherwise"}, bpath)
+            self._only(item, {"name", "when", "then", "otherwise", "personas", "scenario"}, bpath)
             if "otherwise" in item:
                 if "when" in item or "then" in item:
                     self.error("AQ106", "an 'otherwise' branch has no 'when' or 'then'", bpath)
@@ -229,8 +234,27 @@ class TreeParser:
             elif name in names:
                 self.error("AQ401", f"two branches are named '{name}'", (*bpath, "name"))
             names.add(name)
-            branches.append(Branch(name, when, body, self.ydoc.value_pos(bpath), bpath))
+            branch = Branch(name, when, body, self.ydoc.value_pos(bpath), bpath)
+            self._branch_extras(branch, item, bpath)
+            branches.append(branch)
         return Select(branches, self.ydoc.value_pos(ypath), ypath)
+
+    def _branch_extras(self, branch: Branch, item: dict[str, Any], bpath: YPath) -> None:
+        """``personas: [name, ...]`` and ``scenario: <effects>`` of a branch (names are checked against the
+        personas later, the scenario against the state)."""
+        personas = item.get("personas")
+        if personas is not None:
+            if not isinstance(personas, list) or not all(isinstance(p, str) for p in personas):
+                self.error("AQ105", "'personas' should be a list of persona names", (*bpath, "personas"))
+            else:
+                branch.personas = list(personas)
+        scenario = item.get("scenario")
+        if scenario is not None:
+            if not isinstance(scenario, str) or not scenario.strip():
+                self.error("AQ105", "'scenario' should be statements in the effects language, as a string",
+                           (*bpath, "scenario"))
+            else:
+                branch.scenario = Arg(scenario, False, (*bpath, "scenario"))
 
     def _user_action(self, kind: str, value: Any, vpath: YPath, pos: Pos) -> Action | None:
         spec = ACTION_ARGS[kind]

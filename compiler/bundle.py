@@ -131,6 +131,9 @@ def manifest_json(project: CompiledProject, compiled: CompiledDomain, files: dic
             "adversarial": sum(1 for t in tasks if t["adversarial"]),
             **counts,
         },
+        # format 1.2: per workflow, tasks per path, adversarial variants per refusal/transfer path, branches the
+        # search found beyond the pooled states, cases left out of scope
+        "coverage": {wf: report.to_json() for wf, report in sorted(compiled.coverage.items())},
         # format 1.2: the verifier proofs per workflow (compiler.proofs)
         "proofs": {wf: proof.to_json() for wf, proof in sorted(compiled.proofs.items())},
     }

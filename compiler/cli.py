@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,11 +68,31 @@ def main(argv: list[str] | None = None) -> int:
             n_adv = sum(1 for t in compiled.tasks if t.data["adversarial"])
             wfs = len({t.data["workflow"] for t in compiled.tasks})
             print(f"{folder}: {len(compiled.tasks)} tasks ({n_adv} adversarial) from {wfs} workflows")
+            for line in coverage_lines(compiled):
+                print(f"  {line}")
             if compiled.proofs:
                 credit = ", ".join(f"{wf} {p.noop_mean:.2f}" for wf, p in sorted(compiled.proofs.items()))
                 print(f"  doing nothing earns (mean reward per workflow): {credit}")
         print(f"compiled in {time.perf_counter() - start:.2f} s")
     return 0
+
+
+def coverage_lines(compiled: Any) -> list[str]:
+    """One line per workflow: tasks per path (adversarial variants of refusal and transfer paths in brackets),
+    then the branches the search found beyond the pooled states and the cases left out of scope."""
+    lines = []
+    for name, report in sorted(compiled.coverage.items()):
+        parts = []
+        for path, n in report.tasks.items():
+            adv = report.adversarial.get(path)
+            parts.append(f"{path} {n}" + (f" (+{adv} adversarial)" if adv is not None else ""))
+        lines.append(f"{name}: " + ", ".join(parts))
+        for branch, how in report.searched.items():
+            lines.append(f"  branch {branch}: found by the search, on {how}")
+        for entry in report.out_of_scope:
+            lines.append(f"  out of scope: {entry['tool']} failing on {entry['precondition']!r} "
+                         f"({entry['samples']} samples): {entry['reason']}")
+    return lines
 
 
 if __name__ == "__main__":

@@ -19,6 +19,10 @@ from aqwen_spec.templates import render
 from aqwen_spec.tree import Action, Node, Select, Sequence
 
 TRANSFER_TOOL = "transfer_to_human"
+EFFECTS = -1
+"""The "precondition index" of a call whose effects failed (a ``fail`` statement, or an error in them)."""
+NO_BRANCH = -2
+"""The "precondition index" of a select none of whose conditions held (``pos`` is the select's)."""
 
 
 class SpecDefectHit(Exception):
@@ -31,11 +35,27 @@ class SpecDefectHit(Exception):
 
 
 class Rejected(Exception):
-    """The sample cannot produce a valid gold trajectory; ``reason`` says why (for unreachable-branch hints)."""
+    """The sample cannot produce a valid gold trajectory; ``reason`` says why (for unreachable-branch hints), and
+    ``path`` holds the branches taken before it was rejected (set by :meth:`TreeRunner.execute`)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.path: list[str] = []
+
+
+class Uncovered(Rejected):
+    """A gold call failed on a precondition: a case the tree has no branch for (unless it is out of scope).
+
+    ``precondition`` is the index of the first failing precondition in the tool's ``requires`` (``EFFECTS`` when
+    its effects failed); ``error`` the message the model would see; ``pos`` the call's position in the workflow."""
+
+    def __init__(self, reason: str, tool: str, precondition: int, error: str, pos: Any) -> None:
+        super().__init__(reason)
+        self.tool = tool
+        self.precondition = precondition
+        self.error = error
+        self.pos = pos
 
 
 @dataclass
@@ -59,16 +79,21 @@ class TreeRunner:
     """Executes one workflow tree against one state (changed in place) with given slot values."""
 
     def __init__(self, workflow: ResolvedWorkflow, tools: dict[str, ResolvedTool], state: dict[str, Any],
-                 slots: dict[str, Any], journal: list[Any] | None = None) -> None:
+                 slots: dict[str, Any], journal: list[Any] | None = None, runner: ToolRunner | None = None) -> None:
         self.workflow = workflow
-        self.runner = ToolRunner(tools, state, journal)
+        # a runner reused across runs on the same state keeps its SQL view while the state is unchanged
+        self.runner = runner if runner is not None else ToolRunner(tools, state, journal)
         self.state = state
         self.env: dict[str, Any] = StateEnv(state, slots)  # reads the live state, and `state` itself
         self.slots = slots
         self.run = GoldRun()
 
     def execute(self) -> GoldRun:
-        self._node(self.workflow.tree, 1)
+        try:
+            self._node(self.workflow.tree, 1)
+        except Rejected as exc:
+            exc.path = list(self.run.path)
+            raise
         return self.run
 
     def _node(self, node: Node, depth: int) -> bool:
@@ -81,7 +106,7 @@ class TreeRunner:
                 if branch.when is None or self._truthy(branch.when.expr):
                     self.run.path.append(branch.name)
                     return self._node(branch.body, depth + 1)
-            raise Rejected("no branch of a select matched (add an 'otherwise')")
+            raise Uncovered("no branch of a select matched (add an 'otherwise')", "", NO_BRANCH, "", node.pos)
         return self._action(node)
 
     def _truthy(self, expr: Any) -> bool:
@@ -112,7 +137,7 @@ class TreeRunner:
         if kind == "call":
             # copies: the gold trajectory must not share containers with the state it ran on
             args = {name: copy_state(self._value(action, name)) for name in action.args}
-            self._call(action.tool or "", args, action.bind)
+            self._call(action, args)
             return True
         if kind == "ask_user":
             about = self._value(action, "about") or "the details"
@@ -167,18 +192,42 @@ class TreeRunner:
             self.run.say_problems.append((action, problem))
         return text
 
-    def _call(self, tool: str, args: dict[str, Any], bind: str | None) -> None:
+    def _call(self, action: Action, args: dict[str, Any]) -> None:
+        tool, bind = action.tool or "", action.bind
         outcome = self.runner.call(tool, args)
         if outcome.defect is not None:
             raise SpecDefectHit(outcome.defect, self.workflow.name)
         if not outcome.ok:
-            raise Rejected(f"the call {tool}({_args_text(args)}) failed: {outcome.error}")
+            reason = f"the call {tool}({_args_text(args)}) failed: {outcome.error}"
+            if outcome.error_kind == "precondition":
+                index = self._failed_precondition(tool, args)
+                if index is not None:
+                    raise Uncovered(reason, tool, index, outcome.error or "", action.pos)
+            if outcome.error_kind == "effect":  # a `fail` in its effects: a precondition written as code
+                raise Uncovered(reason, tool, EFFECTS, outcome.error or "", action.pos)
+            raise Rejected(reason)
         self.run.messages.append({"role": "assistant", "content": "",
                                   "tool_calls": [{"name": tool, "arguments": args}]})
         self.run.messages.append({"role": "tool", "name": tool, "content": outcome.render()})
         self.run.calls.append({"name": tool, "arguments": args, "ok": True, "result": outcome.value})
         if bind:
             self.env[bind] = outcome.value
+
+
+    def _failed_precondition(self, name: str, args: dict[str, Any]) -> int | None:
+        """Which precondition of the tool a failed call broke (the first that does not hold), as the runner saw it:
+        the state is unchanged, since preconditions are checked before any effect."""
+        tool = self.runner.tools[name]
+        values = {p: copy_state(param.default) for p, param in tool.params.items() if p not in args}
+        env = StateEnv(self.state, {**values, **args})
+        for index, pre in enumerate(tool.requires):
+            try:
+                holds = bool(evaluate(pre.when, env))
+            except Exception:  # as in the runner: a precondition that cannot be evaluated does not hold
+                holds = False
+            if not holds:
+                return index
+        return None
 
 
 def _args_text(args: dict[str, Any]) -> str:

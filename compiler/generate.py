@@ -12,21 +12,38 @@ import random
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from aqwen_spec.expr import SAMPLING_FUNCTIONS, EvalError, evaluate, rollback, sampling_rng
+from aqwen_spec.expr import (
+    SAMPLING_FUNCTIONS,
+    EffectFailed,
+    EvalError,
+    evaluate,
+    execute,
+    rollback,
+    sampling_rng,
+)
 from aqwen_spec.expr.evaluator import state_env
 from aqwen_spec.expr.functions import FunctionError
 from aqwen_spec.resolved import ResolvedPersona, ResolvedWorkflow, SpecSet
-from aqwen_spec.semantics import copy_state, generate_state, score
+from aqwen_spec.semantics import ToolRunner, copy_state, generate_state, score
 from aqwen_spec.semantics.user import leaves_before_the_end
 from aqwen_spec.semantics.verify import CallRecord, Evidence, initial_fields
 from aqwen_spec.tactics import TACTICS
 from aqwen_spec.templates import render
-from aqwen_spec.tree import walk_branches
-from compiler.expand import Rejected, SpecDefectHit, TreeRunner
+from aqwen_spec.tree import Branch, walk_branches
+from compiler.expand import Rejected, SpecDefectHit, TreeRunner, Uncovered
 
 STATE_POOL = 8  # initial states per domain and seed: tasks share them (by seed), so bundles stay small
+CACHE_SIZE = 20_000  # entries per memo of gold runs, verdicts, rendered instructions (cleared when full)
+
+
+class PersonaFor(Protocol):
+    def __call__(self, path: list[str]) -> ResolvedPersona | None: ...
+
+
+class Keep(Protocol):
+    def __call__(self, path: list[str]) -> bool: ...
 
 
 @dataclass
@@ -45,7 +62,9 @@ class GoldFailure:
     task_id: str
     workflow: str
     verifier: str
-    failed: list[str]
+    failed: list[tuple[int, str]]
+    """The failing checks: (index into the verifier's checks, detail)."""
+    path: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -62,10 +81,43 @@ class EarlyLeave:
 
 @dataclass
 class Attempts:
-    """Why samples were rejected, per workflow, for diagnostics on unreachable branches."""
+    """Why samples were rejected, per workflow, for diagnostics on unreachable branches; and where samples went."""
 
     reasons: Counter[str] = field(default_factory=Counter)
     tries: int = 0
+    examples: dict[tuple[str, ...], Sample] = field(default_factory=dict)
+    """The first sample per path taken (a rejected sample's path ends with ``!``), for the closest-sample hint."""
+    out_of_scope: Counter[tuple[str, int]] = field(default_factory=Counter)
+    """Samples dropped by an ``out_of_scope`` entry, per (tool, precondition index)."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A drawn case: the initial state it starts from (a state seed, maybe edited by a branch's scenario), the slot
+    values, and what became of it (``reason`` when rejected)."""
+
+    state_seed: int
+    slots: dict[str, Any]
+    scenario: str | None = None
+    reason: str = ""
+
+    def describe(self) -> str:
+        where = f"state seed {self.state_seed}" + (f" with scenario '{self.scenario}'" if self.scenario else "")
+        values = ", ".join(f"{k}={_short(v)}" for k, v in self.slots.items())
+        return f"{where}, {values or 'no slots'}"
+
+
+@dataclass
+class UncoveredCase:
+    """Samples whose gold call failed on a precondition no branch catches (and no out_of_scope entry names)."""
+
+    workflow: str
+    tool: str
+    precondition: int
+    pos: Any
+    error: str
+    sample: Sample
+    count: int = 0
 
 
 def _stable_hash(*parts: Any) -> str:
@@ -94,7 +146,15 @@ class TaskGenerator:
         self._journaled = not any(t.implementation == "python" and t.access == "write" for t in self.tools.values())
         self._initial_fields: dict[str, set[str]] = {}
         self._poolable: dict[tuple[str, str], tuple[str, Any] | tuple[()]] = {}
-        self._pools: dict[tuple[str, str, int], Any] = {}
+        self._pools: dict[tuple[str, str, Any], Any] = {}
+        self._scenario_states: dict[tuple[str, str, int], dict[str, Any] | str] = {}
+        self.uncovered: dict[tuple[str, str, int, Any], UncoveredCase] = {}
+        self._runners: dict[int, ToolRunner] = {}  # by id of the pooled state they run on
+        self._instructions: dict[tuple[str, str | None, str], str] = {}
+        self._verdicts: dict[tuple[str, int, str | None, str], bool] = {}
+        self._runs: dict[tuple[str, int, str | None, str], Any] = {}  # gold runs (or rejections) by sample
+        self._walkouts: dict[tuple[str, int, str | None, str], bool] = {}
+        self._n_branches: dict[str, int] = {}
 
     def state(self, state_seed: int) -> dict[str, Any]:
         """The initial state of a seed (generated once, then copied)."""
@@ -102,48 +162,174 @@ class TaskGenerator:
             self._states[state_seed] = generate_state(self.domain, state_seed)
         return self._states[state_seed]
 
+    def extra_state_seeds(self, n: int) -> list[int]:
+        """``n`` state seeds beyond the pooled ones, for the search for rare branches (any seed is a valid state:
+        a task records its seed and the runtime rebuilds the same state from it)."""
+        return [self.seed * 1000 + STATE_POOL + k for k in range(n)]
+
+    def scenario_state(self, workflow: ResolvedWorkflow, branch: Branch, state_seed: int) -> dict[str, Any] | str:
+        """The initial state of ``state_seed`` with the branch's scenario applied (cached), or why it failed."""
+        key = (workflow.name, branch.name, state_seed)
+        if key not in self._scenario_states:
+            state = copy_state(self.state(state_seed))
+            try:
+                execute(branch.scenario.expr, {}, state)  # type: ignore[union-attr]
+                self._scenario_states[key] = state
+            except (EffectFailed, EvalError) as exc:
+                self._scenario_states[key] = f"scenario of branch '{branch.name}' failed: {exc.message}"
+        return self._scenario_states[key]
+
     def branches(self, workflow: str) -> list[str]:
         return [b.name for b in walk_branches(self.workflows[workflow].tree)]
 
     # --- drawing ---------------------------------------------------------------------------------------------
 
     def draw(self, workflow: ResolvedWorkflow, rng: random.Random, persona: ResolvedPersona | None,
-             adversarial: bool = False) -> Task | None:
+             adversarial: bool = False, persona_for: PersonaFor | None = None) -> Task | None:
         """One sample: None when it was rejected (the reason is counted)."""
-        stats = self.attempts[workflow.name]
-        stats.tries += 1
+        self.attempts[workflow.name].tries += 1
         state_seed = rng.choice(self.state_seeds)
         initial = self.state(state_seed)
-        slots: dict[str, Any] = {}
-        env = state_env(initial)  # names not set read the state, and `state` is the whole state
         try:
             with sampling_rng(rng):
-                for name, expr in workflow.slots.items():
-                    env[name] = slots[name] = copy_state(self._sample_slot(workflow, name, expr, state_seed, env))
+                slots = self.sample_slots(workflow, initial, state_seed)
         except EvalError as exc:
-            stats.reasons[f"slot sampling failed: {exc.message}"] += 1
+            self.attempts[workflow.name].reasons[f"slot sampling failed: {exc.message}"] += 1
             return None
+        return self.run_sample(workflow, Sample(state_seed, slots), persona, adversarial, persona_for)
+
+    def sample_slots(self, workflow: ResolvedWorkflow, initial: dict[str, Any], state_key: Any,
+                     fixed: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Slot values drawn on ``initial`` (under the caller's sampling rng); ``fixed`` values are taken as given.
+        Raises :class:`EvalError` when a slot cannot be drawn."""
+        slots: dict[str, Any] = {}
+        env = state_env(initial)  # names not set read the state, and `state` is the whole state
+        for name, expr in workflow.slots.items():
+            if fixed is not None and name in fixed:
+                value = fixed[name]
+            else:
+                value = self._sample_slot(workflow, name, expr, state_key, env)
+            env[name] = slots[name] = copy_state(value)
+        return slots
+
+    def slot_candidates(self, workflow: ResolvedWorkflow, initial: dict[str, Any], state_key: Any
+                        ) -> dict[str, list[Any]]:
+        """Every value a ``sample(pool)``/``choice(pool)`` slot can take on this state (pools naming no other slot):
+        the search enumerates these instead of waiting for a random draw to hit a rare case."""
+        out: dict[str, list[Any]] = {}
+        env = state_env(initial)
+        for name, expr in workflow.slots.items():
+            key = (workflow.name, name)
+            pooled = self._poolable.get(key)
+            if pooled is None:
+                pooled = self._poolable[key] = _pool_call(expr, set(workflow.slots))
+            if not pooled:
+                continue
+            cache_key = (workflow.name, name, state_key)
+            pool = self._pools.get(cache_key)
+            if pool is None:
+                try:
+                    pool = self._pools[cache_key] = evaluate(pooled[1], env)
+                except EvalError:
+                    continue
+            items = list(pool.values()) if isinstance(pool, dict) else pool
+            if isinstance(items, list) and items:
+                out[name] = items
+        return out
+
+    def run_sample(self, workflow: ResolvedWorkflow, sample: Sample, persona: ResolvedPersona | None,
+                   adversarial: bool = False, persona_for: PersonaFor | None = None,
+                   initial: dict[str, Any] | None = None, keep: Keep | None = None) -> Task | None:
+        """Execute the tree on a sample; the task, or None when rejected (counted, with an example per path).
+
+        ``initial`` is the state to start from when it is not the pooled state of ``sample.state_seed`` (a
+        scenario's edit of it). ``persona_for(path)``, when given, picks the persona once the path is known;
+        ``keep(path)``, when given and false, skips building the task (the sample still counts)."""
+        stats = self.attempts[workflow.name]
+        slots = sample.slots
+        # the slots as JSON once: the key of the memos (a sample's gold run does not depend on the persona, and is
+        # the same every time the sample is drawn again) and part of the task's hash
+        slots_json = json.dumps(slots, sort_keys=True, separators=(",", ":"), default=str)
+        memo_key = (workflow.name, sample.state_seed, sample.scenario, slots_json)
+        known = self._runs.get(memo_key) if self._journaled else None
+        if known is not None and not isinstance(known, Rejected) and memo_key not in self._verdicts:
+            known = None  # the verdict memo was cleared: run it again
+        if isinstance(known, Rejected):
+            self._rejected(workflow, sample, known)
+            return None
+        if known is not None:
+            stats.examples.setdefault(tuple(known.path), sample)
+            if keep is not None and not keep(known.path):
+                return None
+            if persona_for is not None:
+                persona = persona_for(known.path)
+            return self._task(workflow, persona, sample, None, None, slots, known, adversarial, slots_json)
+        if initial is None:
+            initial = self.state(sample.state_seed)
         if self._journaled:
             # run on the pooled state itself and undo the changes afterwards: much cheaper than a copy
             journal: list[Any] | None = []
             state, before = initial, self._initial_view(workflow, initial)
         else:
             journal, state, before = None, copy_state(initial), initial
+        runner = None
+        if journal is not None:
+            runner = self._runners.get(id(state))
+            if runner is None or runner.state is not state:
+                runner = self._runners[id(state)] = ToolRunner(self.tools, state)
+            runner.journal = journal
         try:
-            run = TreeRunner(workflow, self.tools, state, slots, journal).execute()
-            return self._task(workflow, persona, state_seed, before, state, slots, run, adversarial)
+            run = TreeRunner(workflow, self.tools, state, slots, journal, runner).execute()
+            stats.examples.setdefault(tuple(run.path), sample)
+            if keep is not None and not keep(run.path):
+                return None
+            if persona_for is not None:
+                persona = persona_for(run.path)
+            task = self._task(workflow, persona, sample, before, state, slots, run, adversarial, slots_json)
+            if self._journaled and memo_key in self._verdicts:
+                self._remember(self._runs, memo_key, run)
+            return task
         except Rejected as exc:
-            stats.reasons[exc.reason] += 1
+            if self._journaled:
+                self._remember(self._runs, memo_key, exc)
+            self._rejected(workflow, sample, exc)
             return None
         except SpecDefectHit as exc:
             stats.reasons[f"a spec defect: {exc.defect.describe()}"] += 1
             self.spec_defects.append(exc)
             return None
         finally:
-            if journal is not None:
+            if journal:
                 rollback(journal)
+                runner.version += 1  # type: ignore[union-attr]  # the state changed back: views rebuild
 
-    def _sample_slot(self, workflow: ResolvedWorkflow, name: str, expr: Any, state_seed: int,
+    def _rejected(self, workflow: ResolvedWorkflow, sample: Sample, exc: Rejected) -> None:
+        """Count a rejected sample: an uncovered case, or the reason (with an example per path)."""
+        if isinstance(exc, Uncovered):
+            self._uncovered(workflow, sample, exc)
+            return
+        stats = self.attempts[workflow.name]
+        stats.reasons[exc.reason] += 1
+        stats.examples.setdefault((*exc.path, "!"), Sample(sample.state_seed, sample.slots, sample.scenario,
+                                                            exc.reason))
+
+    def _uncovered(self, workflow: ResolvedWorkflow, sample: Sample, exc: Uncovered) -> None:
+        stats = self.attempts[workflow.name]
+        stats.examples.setdefault((*exc.path, "!"), Sample(sample.state_seed, sample.slots, sample.scenario,
+                                                            exc.reason))
+        if any(o.tool == exc.tool and exc.precondition in o.matches for o in workflow.out_of_scope):
+            stats.out_of_scope[(exc.tool, exc.precondition)] += 1
+            stats.reasons[f"out of scope: {exc.reason}"] += 1
+            return
+        stats.reasons[exc.reason] += 1
+        key = (workflow.name, exc.tool, exc.precondition, exc.pos)
+        case = self.uncovered.get(key)
+        if case is None:
+            case = self.uncovered[key] = UncoveredCase(workflow.name, exc.tool, exc.precondition, exc.pos, exc.error,
+                                                       sample)
+        case.count += 1
+
+    def _sample_slot(self, workflow: ResolvedWorkflow, name: str, expr: Any, state_key: Any,
                      env: dict[str, Any]) -> Any:
         """A slot's value. ``sample(xs)``/``choice(xs)`` over a pool that depends only on the pooled state (no other
         slot) evaluate the pool once per state seed and draw from it: same draws, far less work per task."""
@@ -154,7 +340,7 @@ class TaskGenerator:
         if not pooled:
             return evaluate(expr, env)
         func, pool_expr = pooled
-        cache_key = (workflow.name, name, state_seed)
+        cache_key = (workflow.name, name, state_key)
         pool = self._pools.get(cache_key)
         if pool is None:
             pool = self._pools[cache_key] = evaluate(pool_expr, env)
@@ -173,44 +359,57 @@ class TaskGenerator:
             return copy_state(initial)
         return {f: copy_state(initial[f]) for f in fields if f in initial}
 
-    def _task(self, wf: ResolvedWorkflow, persona: ResolvedPersona | None, state_seed: int,
-              initial: dict[str, Any], final: dict[str, Any], slots: dict[str, Any], run: Any,
-              adversarial: bool) -> Task | None:
+    def _task(self, wf: ResolvedWorkflow, persona: ResolvedPersona | None, sample: Sample,
+              initial: dict[str, Any] | None, final: dict[str, Any] | None, slots: dict[str, Any], run: Any,
+              adversarial: bool, slots_json: str) -> Task | None:
+        """The task of a gold run; ``initial`` and ``final`` are None when the run came from the memo (its gold
+        verdict is known then)."""
+        state_seed = sample.state_seed
         persona_data = _persona_context(persona)
-        try:
-            instruction = render(wf.instruction, {**slots, "persona": persona_data})
-        except Exception as exc:  # undefined names in the instruction for this sample
-            self.attempts[wf.name].reasons[f"instruction could not be rendered: {exc}"] += 1
-            return None
+        persona_name = persona.name if persona else None
+        instruction = self._instructions.get((wf.name, persona_name, slots_json))
+        if instruction is None:
+            try:
+                instruction = render(wf.instruction, {**slots, "persona": persona_data})
+            except Exception as exc:  # undefined names in the instruction for this sample
+                self.attempts[wf.name].reasons[f"instruction could not be rendered: {exc}"] += 1
+                return None
+            self._remember(self._instructions, (wf.name, persona_name, slots_json), instruction)
         tactics = list(persona.tactics) if persona else []
         request = {"refused": "violation", "transferred": "escalation"}.get(run.outcome, "legal")
-        digest = _stable_hash(wf.name, run.path, persona.name if persona else None, state_seed, slots, adversarial)
-        task_id = f"{wf.name}/{'.'.join(run.path) or 'main'}/{persona.name if persona else 'none'}/{digest[:10]}"
+        state_ref: Any = state_seed if sample.scenario is None else [state_seed, sample.scenario]
+        # what _stable_hash(wf.name, run.path, persona, state_ref, slots, adversarial) gives, with the slots'
+        # JSON from above
+        head = json.dumps([wf.name, run.path, persona_name, state_ref], sort_keys=True, separators=(",", ":"))
+        blob = f"{head[:-1]},{slots_json},{'true' if adversarial else 'false'}]"
+        digest = hashlib.sha1(blob.encode()).hexdigest()
+        task_id = f"{wf.name}/{'.'.join(run.path) or 'main'}/{persona_name or 'none'}/{digest[:10]}"
         pressure = persona.pressure_lines(self.domain, int(digest[:10], 16)) if adversarial and persona else []
         for action, problem in run.say_problems:
             self.say_problems.setdefault((wf.name, action.ypath), (task_id, problem, action.pos))
         verifiers = self.specs.verifiers_of(wf.name)
-        evidence = Evidence(
-            calls=[CallRecord(c["name"], c["arguments"], c["ok"]) for c in run.calls],
-            assistant_text="\n".join(m["content"] for m in run.messages if m["role"] == "assistant"),
-            final_state=final, initial_state=initial, slots=slots, path=run.path, gold_final_state=final,
-            outcome=run.outcome, gold_outcome=run.outcome,
-        )
-        for verifier in verifiers:
-            result = score(verifier, evidence)
-            if result.reward != 1.0:
-                failed = [f"{c.name} ({c.detail})" if c.detail else c.name for c in result.failed()]
-                self.gold_failures.append(GoldFailure(task_id, wf.name, verifier.name, failed))
-                return None
+        # the gold of a sample does not depend on the persona: score it once per distinct sample
+        verdict_key = (wf.name, state_seed, sample.scenario, slots_json)
+        if verdict_key not in self._verdicts:
+            assert initial is not None and final is not None
+            self._remember(self._verdicts, verdict_key, self._gold_verdict(wf, verifiers, task_id, initial, final,
+                                                                            slots, run))
+        if not self._verdicts[verdict_key]:
+            return None
         gold = {"messages": run.messages, "calls": run.calls, "outcome": run.outcome, "informs": run.informs}
-        walkout = leaves_before_the_end(gold)
+        fresh = verdict_key not in self._walkouts  # the walk-out check too depends on the gold alone
+        walkout = leaves_before_the_end(gold) if fresh else None
+        if fresh:
+            self._remember(self._walkouts, verdict_key, walkout is not None)
         if walkout is not None:
             left, needed = walkout
             calls = run.messages[needed].get("tool_calls") or []
             self.early_leaves.append(EarlyLeave(
                 task_id, wf.name, run.said_at.get(left, wf.origin.pos), run.messages[left]["content"],
                 f"a call to {calls[0]['name']}" if calls else repr(run.messages[needed]["content"])))
-        n_branches = len(walk_branches(wf.tree))
+        n_branches = self._n_branches.get(wf.name)
+        if n_branches is None:
+            n_branches = self._n_branches[wf.name] = len(walk_branches(wf.tree))
         data = {
             "id": task_id,
             "domain": self.domain.name,
@@ -219,7 +418,7 @@ class TaskGenerator:
             "branch": run.path[-1] if run.path else "",
             "persona": persona.name if persona else None,
             "slots": slots,
-            "initial_state": {"seed": state_seed},
+            "initial_state": self._initial_ref(wf, sample),
             "user": {
                 "instruction": instruction,
                 "opening": persona_data.get("opening", ""),
@@ -241,6 +440,36 @@ class TaskGenerator:
             "adversarial": adversarial,
         }
         return Task(data)
+
+    def _gold_verdict(self, wf: ResolvedWorkflow, verifiers: list[Any], task_id: str, initial: dict[str, Any],
+                      final: dict[str, Any], slots: dict[str, Any], run: Any) -> bool:
+        """Whether every verifier scores the gold 1.0 (a failure is recorded for AQ602)."""
+        evidence = Evidence(
+            calls=[CallRecord(c["name"], c["arguments"], c["ok"]) for c in run.calls],
+            assistant_text="\n".join(m["content"] for m in run.messages if m["role"] == "assistant"),
+            final_state=final, initial_state=initial, slots=slots, path=run.path, gold_final_state=final,
+            outcome=run.outcome, gold_outcome=run.outcome,
+        )
+        for verifier in verifiers:
+            result = score(verifier, evidence)
+            if result.reward != 1.0:
+                failed = [(i, c.detail) for i, c in enumerate(result.checks) if c.applicable and not c.passed]
+                self.gold_failures.append(GoldFailure(task_id, wf.name, verifier.name, failed, list(run.path)))
+                return False
+        return True
+
+    @staticmethod
+    def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+        if len(cache) >= CACHE_SIZE:
+            cache.clear()
+        cache[key] = value
+
+    def _initial_ref(self, wf: ResolvedWorkflow, sample: Sample) -> dict[str, Any]:
+        """How the runtime rebuilds the task's initial state: its seed, or the scenario's edit of it inline."""
+        if sample.scenario is None:
+            return {"seed": sample.state_seed}
+        state = self._scenario_states[(wf.name, sample.scenario, sample.state_seed)]
+        return {"seed": sample.state_seed, "scenario": sample.scenario, "state": copy_state(state)}
 
     def generate(
         self,
@@ -315,6 +544,16 @@ def _pool_call(expr: Any, slot_names: set[str]) -> tuple[str, Any] | tuple[()]:
 
     visit(expr.args[0])
     return () if names & slot_names else (expr.func, expr.args[0])
+
+
+def _short(value: Any) -> str:
+    """A slot value in a hint: a record by its id (or first field), anything else as JSON, cut short."""
+    if isinstance(value, dict):
+        key = "id" if "id" in value else next(iter(value), None)
+        if key is not None and not isinstance(value[key], (dict, list)):
+            return f"{{{key}: {json.dumps(value[key])}, ...}}"
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _is_adversarial(persona: ResolvedPersona) -> bool:

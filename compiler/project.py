@@ -5,18 +5,19 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aqwen_spec.check import check_paths
 from aqwen_spec.diagnostics import Diagnostic, Diagnostics, SpecError
-from aqwen_spec.resolved import ResolvedPersona, ResolvedWorkflow, SpecSet
+from aqwen_spec.resolved import ResolvedWorkflow, SpecSet
 from aqwen_spec.semantics.state import StateGenerationError
 from aqwen_spec.source import SourceFile
-from aqwen_spec.tree import Branch, paths
-from compiler.generate import GoldFailure, Task, TaskGenerator, _is_adversarial
+from aqwen_spec.tree import walk_branches
+from compiler.coverage import WorkflowCoverage, cover_workflow
+from compiler.expand import EFFECTS, NO_BRANCH
+from compiler.generate import GoldFailure, Task, TaskGenerator
 
 DEFAULT_SEED = 20261124
 DEFAULT_TASKS_PER_BRANCH = 6
@@ -27,6 +28,7 @@ class CompiledDomain:
     name: str
     generator: TaskGenerator
     tasks: list[Task]
+    coverage: dict[str, WorkflowCoverage] = field(default_factory=dict)
     proofs: dict[str, Any] = field(default_factory=dict)  # workflow -> compiler.proofs.WorkflowProof
 
 
@@ -74,14 +76,14 @@ def _compile_domain(project: CompiledProject, name: str) -> None:
         project.diagnostics.add(Diagnostic("AQ603", str(exc), domain.origin.path, domain.origin.pos))
         return
     tasks: list[Task] = []
+    coverage: dict[str, WorkflowCoverage] = {}
     for wf_name in sorted(specs.workflows_of(name)):
-        tasks.extend(_cover_workflow(project, generator, specs.workflows[wf_name]))
+        wf = specs.workflows[wf_name]
+        drawn, coverage[wf_name] = cover_workflow(specs, generator, wf, project.tasks_per_branch, project.seed)
+        tasks.extend(drawn)
+        _coverage_diagnostics(project, generator, wf, coverage[wf_name], drawn)
     for failure in _dedupe_failures(generator):
-        verifier = specs.verifiers[failure.verifier]
-        msg = (f"gold trajectory of task {failure.task_id} scores below 1.0 on verifier '{failure.verifier}': "
-               f"failed {', '.join(failure.failed)}")
-        project.diagnostics.add(Diagnostic("AQ602", msg, verifier.origin.path, verifier.origin.pos,
-                                           hint="the check disagrees with what the workflow does on this path"))
+        _gold_failure(project, failure)
     _report_spec_defects(project, generator)
     seen = set()
     for leave in generator.early_leaves:
@@ -100,7 +102,7 @@ def _compile_domain(project: CompiledProject, name: str) -> None:
                                                     f"(task {task_id}): {problem}", wf.origin.path, pos,
                                            hint="the simulated user and the verifiers read gold messages by rule: "
                                                 "see 'say:' in docs/spec-language.md"))
-    project.domains[name] = CompiledDomain(name, generator, tasks)
+    project.domains[name] = CompiledDomain(name, generator, tasks, coverage)
     from compiler.proofs import prove  # verifier proofs on the tasks: AQ615-AQ617
 
     project.domains[name].proofs = prove(project, name)
@@ -124,59 +126,62 @@ def _report_spec_defects(project: CompiledProject, generator: TaskGenerator) -> 
 
 
 def _dedupe_failures(generator: TaskGenerator) -> list[GoldFailure]:
+    """One failure per (verifier, failing check), the first task that shows it."""
     seen = set()
     out = []
     for f in generator.gold_failures:
-        key = (f.verifier, tuple(f.failed))
-        if key not in seen:
-            seen.add(key)
-            out.append(f)
+        for index, detail in f.failed:
+            if (f.verifier, index) not in seen:
+                seen.add((f.verifier, index))
+                out.append(GoldFailure(f.task_id, f.workflow, f.verifier, [(index, detail)], f.path))
     return out
 
 
-def _cover_workflow(project: CompiledProject, generator: TaskGenerator, wf: ResolvedWorkflow) -> list[Task]:
-    """Tasks for every path of the tree (``tasks_per_branch`` each), personas in turn, plus adversarial variants."""
-    specs = project.specs
-    all_paths = [tuple(b.name for b in p) for p in paths(wf.tree)]
-    per_path = project.tasks_per_branch
-    buckets: dict[tuple[str, ...], list[Task]] = {p: [] for p in all_paths}
-    personas: list[ResolvedPersona | None] = [*specs.personas_for(wf)] or [None]
-    rng = random.Random(f"cover:{project.seed}:{wf.name}")
-    budget = 200 + 100 * len(all_paths) * per_path
-    turn = 0
-    while budget > 0 and any(len(b) < per_path for b in buckets.values()):
-        budget -= 1
-        persona = personas[turn % len(personas)]
-        task = generator.draw(wf, rng, persona)
-        if task is None:
+def _gold_failure(project: CompiledProject, failure: GoldFailure) -> None:
+    """AQ602 at the failing check's own line, numbered from 1 as the author counts the checks."""
+    verifier = project.specs.verifiers[failure.verifier]
+    [(index, detail)] = failure.failed
+    check = verifier.checks[index]
+    named = "" if check.name == f"{check.kind}_{index}" else f" '{check.name}'"
+    msg = (f"gold trajectory of task {failure.task_id} scores below 1.0 on verifier '{failure.verifier}': "
+           f"check {index + 1}{named} ({check.kind}) fails" + (f": {detail}" if detail else ""))
+    origin = check.origin or verifier.origin
+    project.diagnostics.add(Diagnostic("AQ602", msg, origin.path, origin.pos,
+                                       hint="the check disagrees with what the workflow does on path "
+                                            f"{'.'.join(failure.path) or 'main'}"))
+
+
+def _coverage_diagnostics(project: CompiledProject, generator: TaskGenerator, wf: ResolvedWorkflow,
+                          coverage: WorkflowCoverage, drawn: list[Task]) -> None:
+    """AQ607 for each case no branch handles, AQ601 for each branch the search could not reach, AQ604 when a
+    workflow without branches gave no task."""
+    for case in generator.uncovered.values():
+        if case.workflow != wf.name:
             continue
-        key = tuple(task.data["path"])
-        bucket = buckets.setdefault(key, [])
-        if len(bucket) < per_path and all(t.id != task.id for t in bucket):
-            bucket.append(task)
-            turn += 1
-    reached = {name for key, bucket in buckets.items() if bucket for name in key}
-    branches = {b.name: b for p in paths(wf.tree) for b in p}
-    for bname, branch in branches.items():
-        if bname not in reached:
-            _unreachable(project, generator, wf, branch)
-    tasks = [t for key in all_paths for t in buckets.get(key, [])]
-    if not tasks and not branches:
+        if case.precondition == NO_BRANCH:
+            msg = (f"uncovered case in workflow '{wf.name}': no branch of this select matches in {case.count} of "
+                   f"{generator.attempts[wf.name].tries} samples; e.g. {case.sample.describe()}")
+            hint = "add an 'otherwise' branch, or narrow the slots' sampling so that one of the conditions holds"
+            project.diagnostics.add(Diagnostic("AQ607", msg, wf.origin.path, case.pos, hint=hint))
+            continue
+        tool = project.specs.tools[case.tool]
+        if case.precondition == EFFECTS:
+            where = "in its effects"
+        else:
+            where = f"on its precondition {case.precondition + 1} ({tool.requires[case.precondition].error!r})"
+        msg = (f"uncovered case in workflow '{wf.name}': the gold call {case.tool}(...) fails {where} in "
+               f"{case.count} of {generator.attempts[wf.name].tries} samples, and no branch catches it; "
+               f"e.g. {case.sample.describe()}: {case.error!r}")
+        hint = ("add a branch before the call whose condition catches this case, narrow the slot's sampling so it "
+                f"cannot happen, or list it under out_of_scope: [{{tool: {case.tool}, precondition: ..., "
+                "reason: ...}] if the workflow leaves it out on purpose")
+        project.diagnostics.add(Diagnostic("AQ607", msg, wf.origin.path, case.pos, hint=hint))
+    for name, hint in coverage.unreached.items():
+        branch = next(b for b in walk_branches(wf.tree) if b.name == name)
+        msg = f"branch '{name}' of workflow '{wf.name}' was never reached, even by the search"
+        project.diagnostics.add(Diagnostic("AQ601", msg, wf.origin.path, branch.pos, hint=hint))
+    if not drawn and not walk_branches(wf.tree) and not any(c.workflow == wf.name
+                                                            for c in generator.uncovered.values()):
         reason = generator.attempts[wf.name].reasons.most_common(1)
         msg = f"no task could be drawn for workflow '{wf.name}'" + (f": {reason[0][0]}" if reason else "")
         project.diagnostics.add(Diagnostic("AQ604", msg, wf.origin.path, wf.origin.pos))
-    variants = []
-    for task in tasks:
-        known = specs.personas.get(task.data["persona"] or "")
-        if task.data["request"] != "legal" and known is not None and _is_adversarial(known):
-            variants.append(generator.draw_variant(wf, task.data, known))
-    return tasks + variants
-
-
-def _unreachable(project: CompiledProject, generator: TaskGenerator, wf: ResolvedWorkflow, branch: Branch) -> None:
-    stats = generator.attempts[wf.name]
-    top = stats.reasons.most_common(2)
-    why = "; ".join(f"{reason} ({n}x)" for reason, n in top)
-    msg = f"branch '{branch.name}' of workflow '{wf.name}' was never reached in {stats.tries} samples"
-    hint = f"most rejected samples: {why}" if why else "no sampled state satisfies its condition"
-    project.diagnostics.add(Diagnostic("AQ601", msg, wf.origin.path, branch.pos, hint=hint))

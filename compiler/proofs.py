@@ -100,14 +100,16 @@ class _Prover:
         if not verifiers:
             return
         seed = int(task["initial_state"]["seed"])
-        pooled = self.generator.state(seed)
+        inline = task["initial_state"].get("state")  # a branch scenario's edit of the pooled state
+        journaled = self.journaled and inline is None
+        pooled = self.generator.state(seed) if inline is None else inline
         gold = task["gold"]
         fields = initial_fields(verifiers)
-        before = copy_state(pooled) if "*" in fields or not self.journaled else \
+        before = copy_state(pooled) if "*" in fields or not journaled else \
             {f: copy_state(pooled[f]) for f in fields if f in pooled}
-        journal: list[Any] | None = [] if self.journaled else None
-        state = pooled if self.journaled else copy_state(pooled)
-        index = self._index(seed, pooled) if self.journaled else None
+        journal: list[Any] | None = [] if journaled else None
+        state = pooled if journaled else copy_state(pooled)
+        index = self._index(seed, pooled) if journaled else None
         runner = self._runner(seed, state, journal)
         try:
             extra = self._extra_read(task, runner)  # made already, on the initial state

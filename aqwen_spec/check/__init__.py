@@ -104,7 +104,8 @@ def check_documents(
             if persona not in specs.personas and not broken.skip(("Persona", persona)):
                 hint = did_you_mean(persona, specs.personas)
                 c.report("AQ404", f"unknown persona '{persona}'", ("personas", i), hint)
-        wf = check_workflow(c, item.doc, domain_of(item), specs.tools, broken)  # type: ignore[arg-type]
+        wf = check_workflow(c, item.doc, domain_of(item), specs.tools, broken,  # type: ignore[arg-type]
+                            specs.personas)
         if wf is not None:
             specs.workflows[name] = wf
             _check_branches(c, wf.tree)

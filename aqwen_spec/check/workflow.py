@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from aqwen_spec.check.context import DocChecker
@@ -9,8 +10,8 @@ from aqwen_spec.check.scopes import state_scope
 from aqwen_spec.diagnostics import did_you_mean
 from aqwen_spec.documents.workflow import Workflow
 from aqwen_spec.loader import Broken
-from aqwen_spec.resolved import Origin, ResolvedDomain, ResolvedTool, ResolvedWorkflow
-from aqwen_spec.tree import SAY_NAMES, Action, Node, Select, Sequence, TreeParser
+from aqwen_spec.resolved import Origin, OutOfScopeIR, ResolvedDomain, ResolvedTool, ResolvedWorkflow
+from aqwen_spec.tree import SAY_NAMES, Action, Node, Select, Sequence, TreeParser, walk_actions, walk_branches
 from aqwen_spec.types import ANY, BOOL, Type, is_assignable
 
 
@@ -20,7 +21,9 @@ def check_workflow(
     domain: ResolvedDomain | None,
     tools: dict[str, ResolvedTool],
     broken: Broken | None = None,
+    personas: Collection[str] | None = None,
 ) -> ResolvedWorkflow | None:
+    broken = broken if broken is not None else Broken()
     parser = TreeParser(checker.loaded.yaml)
     tree = parser.parse(doc.tree, ("tree",))
     for p in parser.problems:
@@ -38,15 +41,94 @@ def check_workflow(
                 slots[name] = expr
                 slot_types[name] = check_expr(expr, scope)[0]
         if tree is not None:
-            _check_node(checker, tree, domain, tools, slot_types, bindings, broken if broken is not None else Broken())
+            _check_node(checker, tree, domain, tools, slot_types, bindings, broken)
+            _check_scenarios(checker, tree, domain)
+    if tree is not None and personas is not None:
+        _check_branch_personas(checker, tree, personas, broken)
+    out_of_scope = _check_out_of_scope(checker, doc, tree, tools, broken)
     known = {*doc.slots, "persona", *bindings}
     checker.template(doc.instruction, ("instruction",), known, {**slot_types, **bindings})
     if tree is None:
         return None
     return ResolvedWorkflow(
         doc.name, doc.domain, doc.description, list(doc.personas), slots, slot_types, tree, doc.instruction,
-        Origin(checker.path, checker.pos(())), bindings,
+        Origin(checker.path, checker.pos(())), bindings, out_of_scope,
     )
+
+
+def fail_messages(program: Any) -> list[str]:
+    """The messages of the ``fail`` statements of an effects program, as written (``{...}`` for each expression
+    of an f-string)."""
+    from aqwen_spec.expr import ast as A
+
+    out: list[str] = []
+
+    def visit(node: Any) -> None:
+        if isinstance(node, A.Fail):
+            msg = node.message
+            if isinstance(msg, A.Lit) and isinstance(msg.value, str):
+                out.append(msg.value)
+            elif isinstance(msg, A.FString):
+                out.append("".join(p if isinstance(p, str) else "{...}" for p in msg.parts))
+        elif isinstance(node, (tuple, list)):
+            for item in node:
+                visit(item)
+        elif hasattr(node, "__dataclass_fields__"):
+            for name in node.__dataclass_fields__:
+                visit(getattr(node, name))
+
+    visit(program)
+    return out
+
+
+def _check_scenarios(checker: DocChecker, tree: Node, domain: ResolvedDomain) -> None:
+    """A branch's ``scenario`` is an effects program on the initial state (no slots yet: they are drawn after)."""
+    for branch in walk_branches(tree):
+        if branch.scenario is not None:
+            branch.scenario.expr = checker.program(branch.scenario.text, branch.scenario.ypath,
+                                                   state_scope(domain.state))
+
+
+def _check_branch_personas(checker: DocChecker, tree: Node, personas: Collection[str],
+                           broken: Broken) -> None:
+    for branch in walk_branches(tree):
+        for i, name in enumerate(branch.personas):
+            if name not in personas and not broken.skip(("Persona", name)):
+                checker.report("AQ404", f"unknown persona '{name}'", (*branch.ypath, "personas", i),
+                               did_you_mean(name, personas))
+
+
+def _check_out_of_scope(checker: DocChecker, doc: Workflow, tree: Node | None, tools: dict[str, ResolvedTool],
+                        broken: Broken) -> list[OutOfScopeIR]:
+    """Each ``out_of_scope`` entry names a tool the tree calls and text of one of its preconditions' errors (or of
+    a ``fail`` message in its effects: index -1)."""
+    called = {a.tool for a in walk_actions(tree) if a.kind == "call"} if tree is not None else set()
+    out = []
+    for i, entry in enumerate(doc.out_of_scope):
+        epath = ("out_of_scope", i)
+        tool = tools.get(entry.tool)
+        if tool is None:
+            if not broken.skip(("Tool", entry.tool)):
+                checker.report("AQ403", f"unknown tool '{entry.tool}'", (*epath, "tool"),
+                               did_you_mean(entry.tool, tools))
+            continue
+        if tree is not None and entry.tool not in called:
+            checker.report("AQ608", f"out-of-scope entry names tool '{entry.tool}', which this workflow never calls",
+                           (*epath, "tool"), "tools called: " + (", ".join(sorted(c for c in called if c)) or "none"))
+            continue
+        matches = [k for k, pre in enumerate(tool.requires) if entry.precondition in pre.error]
+        fails = fail_messages(tool.effects)
+        if any(entry.precondition in text for text in fails):
+            matches.append(-1)  # the effects' own failures (a `fail` statement)
+        if not matches:
+            errors = "; ".join(repr(text) for text in [*(pre.error for pre in tool.requires), *fails]) or "none"
+            checker.report("AQ608", f"out-of-scope entry matches no precondition of '{entry.tool}': no error "
+                           f"contains {entry.precondition!r}", (*epath, "precondition"),
+                           f"write part of one of its errors: {errors}")
+            continue
+        out.append(OutOfScopeIR(entry.tool, entry.precondition, entry.reason, matches,
+                                Origin(checker.path, checker.pos(epath))))
+    return out
 
 
 def _check_node(checker: DocChecker, node: Node, domain: ResolvedDomain, tools: dict[str, ResolvedTool],

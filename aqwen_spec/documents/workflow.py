@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, WithJsonSchema
 
-from aqwen_spec.documents.base import Document, ExprText, Name, Template
+from aqwen_spec.documents.base import Document, ExprText, Model, Name, Template
 
 _ACTION_KEYS = ["call", "ask_user", "inform_user", "confirm", "refuse", "transfer"]
 # pydantic cannot emit a $ref to a definition it does not own: mark the spot, jsonschema.py swaps in the $ref
@@ -31,6 +31,8 @@ NODE_SCHEMA: dict[str, Any] = {
                             "when": {"type": "string"},
                             "then": {},
                             "otherwise": {},
+                            "personas": {"type": "array", "items": {"type": "string"}},
+                            "scenario": {"type": "string"},
                         },
                         "additionalProperties": False,
                     },
@@ -46,6 +48,15 @@ NODE_SCHEMA: dict[str, Any] = {
 }
 
 
+class OutOfScope(Model):
+    """A case the workflow deliberately leaves out: samples where a call of ``tool`` fails on the precondition
+    whose error contains ``precondition`` are dropped instead of being an uncovered case (AQ607)."""
+
+    tool: Name = Field(description="The tool whose call fails.")
+    precondition: str = Field(description="Text of the precondition's error, as written in the tool.")
+    reason: str = Field(min_length=1, description="Why the case is out of scope (for reviewers).")
+
+
 class Workflow(Document):
     kind: Literal["Workflow"] = "Workflow"
     domain: Name
@@ -53,3 +64,6 @@ class Workflow(Document):
     slots: dict[Name, ExprText] = Field(default_factory=dict, description="Values drawn from the initial state.")
     tree: Annotated[Any, WithJsonSchema(NODE_REF)]
     instruction: Template = Field(description="What the simulated user wants (a Jinja2 template).")
+    out_of_scope: list[OutOfScope] = Field(
+        default_factory=list,
+        description="Cases no branch handles on purpose: a tool's precondition failing is dropped, not an error.")
