@@ -130,6 +130,9 @@ def test_three_rounds_end_to_end_with_lineage(tiny_path: str, specs: Path, tmp_p
         assert report["round"] == k and report["n_tasks"] > 0
         assert 0.0 <= report["pass_rate"] <= 1.0
         assert report["kept"] + report["to_sft"] + report["retired"] == report["n_tasks"]
+        grpo = report["grpo"]  # what the round's GRPO did, always said
+        assert grpo["in_band"] == report["kept"] and grpo["note"]
+        assert (grpo["steps"] > 0) == (report["kept"] > 0) and (grpo["carried_steps"] > 0) == (report["kept"] == 0)
         tasks = [json.loads(line) for line in (runner.dir / "flywheel" / f"round_{k}" / "tasks.jsonl").open()]
         assert not {t["id"] for t in tasks} & heldout
         rates = {t["id"]: t["pass_rate"] for t in tasks}
@@ -254,3 +257,54 @@ def test_clarify_rewords_the_instruction(specs: Path) -> None:
     assert grown["assign_technician_to_order"].documents[0]["instruction"] == (
         "{{ persona.opening }} Please put {{ tech.name }} on work order {{ wo.id }}.")
     assert grown["reserve_spare_part"].documents[0]["instruction"].endswith("I'll tell you how many if you ask.")
+
+
+def _band_tasks(n: int) -> list[dict[str, Any]]:
+    return [{"id": f"t{i}"} for i in range(n)]
+
+
+def test_a_round_with_an_empty_band_carries_its_grpo_steps() -> None:
+    from aqwen_spec.documents.pipeline import GRPOOptions
+    from runtime.pipeline.flywheel import grpo_plan
+
+    grpo = GRPOOptions(max_steps=4, num_generations=4, batch_size=8)
+    empty = grpo_plan([], grpo, 0, (0.0, 1.0))
+    assert (empty.tasks, empty.steps, empty.carried_steps) == ([], 0, 4) and "carried to the next round" in empty.note
+    twice = grpo_plan([], grpo, empty.carried_steps, (0.0, 1.0))
+    assert twice.carried_steps == 8  # two empty rounds in a row keep adding up
+    spent = grpo_plan(_band_tasks(3), grpo, twice.carried_steps, (0.0, 1.0))
+    assert (spent.steps, spent.carried_steps, len(spent.tasks)) == (12, 0, 3)
+    assert "8 carried from earlier rounds" in spent.note
+
+
+def test_a_band_thinner_than_a_step_is_repeated_to_fill_it() -> None:
+    from aqwen_spec.documents.pipeline import GRPOOptions
+    from runtime.pipeline.flywheel import grpo_plan
+
+    grpo = GRPOOptions(max_steps=4, num_generations=2, batch_size=8)  # 4 prompts a step
+    one = grpo_plan(_band_tasks(1), grpo, 0, (0.0, 1.0))
+    assert [t["id"] for t in one.tasks] == ["t0"] * 4 and one.in_band == 1 and one.steps == 4
+    assert "repeated to fill a step" in one.note
+    three = grpo_plan(_band_tasks(3), grpo, 0, (0.0, 1.0))
+    assert [t["id"] for t in three.tasks] == ["t0", "t1", "t2", "t0"]
+    enough = grpo_plan(_band_tasks(5), grpo, 0, (0.0, 1.0))
+    assert len(enough.tasks) == 5 and "repeated" not in enough.note
+
+
+def test_one_in_band_task_trains_grpo_instead_of_stopping_at_step_0(tiny_path: str, tmp_path: Path) -> None:
+    """TRL found no batch in a one-prompt dataset (batch_size 8 over groups of 4) and stopped at step 0; the
+    repeated task fills the step, and the optimiser really steps."""
+    from aqwen_spec.documents.pipeline import GRPOOptions
+    from runtime.episodes.env import EpisodeConfig
+    from runtime.pipeline.flywheel import grpo_plan
+    from runtime.training.sft_grpo import run_grpo
+
+    build = tmp_path / "build"
+    write_bundles(compile_specs(ROOT / "specs"), build)
+    bundle = Bundle.load(build / "plant_maintenance")
+    grpo = GRPOOptions(max_steps=1, num_generations=2, batch_size=4)
+    plan = grpo_plan(bundle.tasks[:1], grpo, 0, (0.0, 1.0))
+    rows: list[dict[str, Any]] = []
+    run_grpo(tiny_path, bundle, plan.tasks, tmp_path / "grpo", grpo.model_copy(update={"max_steps": plan.steps}),
+             EpisodeConfig(max_turns=2, max_tokens=32), 8, rows.append)
+    assert [r for r in rows if "rewards/reward/mean" in r], "GRPO logged a step"

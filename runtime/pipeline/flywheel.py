@@ -8,6 +8,8 @@ One round (``runs/<name>/flywheel/round_<k>/``):
 2. roll out the current model ``k`` times per task and compute pass rates per task, workflow, branch and persona;
 3. sort the tasks by pass rate: inside the band (``low < p < high``) they go to GRPO (their groups carry signal),
    at or below ``low`` (all fail) to SFT on their gold trajectories, at or above ``high`` (all pass) they retire;
+   a round with no task in the band carries its GRPO steps to the next round that has one, and a band smaller than
+   one step's prompts is repeated to fill a step (:func:`grpo_plan`; the report's ``grpo`` says which);
 4. grow the workflows the model fails most with the growth operators (:mod:`compiler.growth`), written as YAML under
    ``flywheel/specs/grown/``; a growth is kept only if the grown tree lints, compiles and every task of the new
    workflow has a gold trajectory scoring 1.0 (the compiler's own checks), else it is dropped with the reason;
@@ -142,6 +144,7 @@ class Flywheel:
             shutil.copytree(self.runner.specs, self.work, ignore=shutil.ignore_patterns(".*"))
         carried: list[Task] = []
         rounds = []
+        self.carried_steps = 0  # GRPO steps of rounds whose band was empty, spent by the next round that trains
         for k in range(1, self.stage.rounds + 1):
             rdir = self.folder / f"round_{k}"
             report_file = rdir / "report.json"
@@ -149,6 +152,7 @@ class Flywheel:
                 report = json.loads(report_file.read_text())
                 model_path = report["model_after"]
                 carried = [json.loads(line) for line in (rdir / "carry.jsonl").read_text().splitlines() if line]
+                self.carried_steps = int(report.get("grpo", {}).get("carried_steps", 0))
                 rounds.append(report)
                 self.runner.echo(f"[{self.name}] round {k} already done")
                 continue
@@ -212,7 +216,11 @@ class Flywheel:
                     lineage.append({"task": task["id"], "workflow": g.workflow, **task["lineage"]})
 
         model_before = model_path
-        model_path = self.train(k, model_path, bundle, to_sft, to_grpo, rdir)
+        plan = grpo_plan(to_grpo, stage.grpo, self.carried_steps, stage.band) if stage.grpo is not None else None
+        if plan is not None:
+            self.carried_steps = plan.carried_steps
+            self.runner.echo(f"[{self.name}] round {k}: {plan.note}")
+        model_path = self.train(k, model_path, bundle, to_sft, plan, rdir)
 
         by = _groups(tasks, pass_rate)
         difficulties = [difficulty_score(t) for t in tasks]
@@ -225,6 +233,7 @@ class Flywheel:
             "mean_difficulty": round(sum(difficulties) / len(difficulties), 3) if difficulties else 0.0,
             "difficulty_histogram": {str(d): c for d, c in sorted(Counter(difficulties).items())},
             "kept": len(to_grpo),
+            "grpo": plan.to_json() if plan is not None else None,
             "to_sft": len(to_sft),
             "retired": len(retired),
             "retired_tasks": sorted(t["id"] for t in retired),
@@ -301,7 +310,7 @@ class Flywheel:
                     break
         return self._try_growths(candidates, k)
 
-    def train(self, k: int, model_path: str, bundle: Any, to_sft: list[Task], to_grpo: list[Task],
+    def train(self, k: int, model_path: str, bundle: Any, to_sft: list[Task], plan: GRPOPlan | None,
               rdir: Path) -> str:
         from runtime.training.sft_grpo import run_grpo, run_sft
 
@@ -317,13 +326,47 @@ class Flywheel:
             result = run_sft(model_path, bundle, to_sft + replay, rdir / "sft", self.stage.sft, config, sink,
                              trainer_args=self.runner.trainer_args)
             model_path = str(result.checkpoint)
-        if self.stage.grpo is not None and to_grpo:
-            self.runner.echo(f"[{self.name}] round {k}: GRPO on {len(to_grpo)} in-band tasks")
-            result = run_grpo(model_path, bundle, to_grpo, rdir / "grpo", self.stage.grpo, config,
+        if self.stage.grpo is not None and plan is not None and plan.steps > 0:
+            self.runner.echo(f"[{self.name}] round {k}: GRPO on {plan.in_band} in-band tasks, {plan.steps} steps")
+            grpo = self.stage.grpo.model_copy(update={"max_steps": plan.steps})
+            result = run_grpo(model_path, bundle, plan.tasks, rdir / "grpo", grpo, config,
                               self.runner.pipeline.budget.max_new_tokens, sink, stats=self.runner.stats,
                               trainer_args=self.runner.trainer_args)
             model_path = str(result.checkpoint)
         return model_path
+
+
+@dataclass
+class GRPOPlan:
+    """What a round's GRPO trains on and for how many steps, and what was done when the band was thin."""
+
+    tasks: list[Task]
+    in_band: int
+    steps: int
+    carried_steps: int
+    note: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"in_band": self.in_band, "trained_prompts": len(self.tasks), "steps": self.steps,
+                "carried_steps": self.carried_steps, "note": self.note}
+
+
+def grpo_plan(in_band: list[Task], grpo: Any, carried_steps: int, band: tuple[float, float]) -> GRPOPlan:
+    """A round's GRPO never stops silently: with no task in the band its steps are carried to the next round that
+    has one; with fewer in-band tasks than one step's prompts (``batch_size // num_generations``), each is repeated
+    until a step is full (TRL would otherwise find no batch and stop at step 0)."""
+    steps = grpo.max_steps + carried_steps
+    per_step = max(1, grpo.batch_size // grpo.num_generations)
+    n = len(in_band)
+    if n == 0:
+        return GRPOPlan([], 0, 0, steps, f"no task in the band {band[0]} < pass rate < {band[1]}: GRPO skipped, "
+                                          f"its {steps} steps carried to the next round")
+    carried = f" ({carried_steps} carried from earlier rounds)" if carried_steps else ""
+    if n < per_step:
+        tasks = [in_band[i % n] for i in range(per_step)]
+        return GRPOPlan(tasks, n, steps, 0, f"{n} in-band task{'s' * (n > 1)}, fewer than the {per_step} prompts a "
+                                            f"GRPO step takes: each repeated to fill a step; {steps} steps{carried}")
+    return GRPOPlan(list(in_band), n, steps, 0, f"GRPO on {n} in-band tasks, {steps} steps{carried}")
 
 
 def _groups(tasks: list[Task], pass_rate: dict[str, float]) -> dict[str, dict[str, dict[str, float]]]:
