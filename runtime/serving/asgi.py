@@ -96,6 +96,16 @@ def make_server(app: Any, ws_max_size: int = DEFAULT_MAX_BODY, quiet: bool = Tru
     return uvicorn.Server(config)
 
 
+def serve_until_interrupted(server: Any, sock: socket.socket) -> None:
+    """Run ``server`` (from :func:`make_server`) on the bound ``sock`` until Ctrl-C; the socket is closed after."""
+    try:
+        asyncio.run(server.serve(sockets=[sock]))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+
+
 @contextmanager
 def serving(app: Any, host: str = "127.0.0.1", port: int = 0, ws_max_size: int = DEFAULT_MAX_BODY) -> Iterator[str]:
     """Serve ``app`` on a background thread for the block (tests, benchmarks); yields the base URL."""

@@ -320,9 +320,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the checkpoint, bind, print the URL (one line on stdout) and serve until interrupted."""
-    import asyncio
-
-    from runtime.serving.asgi import bind, make_server, url_of
+    from runtime.serving.asgi import bind, make_server, serve_until_interrupted, url_of
 
     try:
         chat = ChatModel.load(args.checkpoint, args.served_model_name, args.threads, args.dtype,
@@ -337,12 +335,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     server = make_server(build_app(chat, args.api_key), MAX_BODY, args.quiet)
     print(f"aqwen-run serve: {chat.name} on {url_of(sock)}/v1", flush=True)
-    try:
-        asyncio.run(server.serve(sockets=[sock]))
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sock.close()
+    serve_until_interrupted(server, sock)
     return 0
 
 

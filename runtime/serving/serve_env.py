@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"{prog}: error: {exc}\n")
         return 1
     try:
+        from runtime.serving.asgi import serve_until_interrupted
         from runtime.serving.env_server import EpisodeLog, Served, bind, build_app, make_server, url_of
     except ImportError as exc:
         sys.stderr.write(f"{prog}: error: serving needs the serve extra: pip install -e '.[serve]' ({exc})\n")
@@ -76,12 +77,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"{prog}: {bundle.name} (version {served.version}, {len(bundle.tasks)} tasks) on {url_of(sock)}",
           flush=True)
     print(f"{prog}: episodes logged to {log.path}", flush=True)
-    import asyncio
-
-    try:
-        asyncio.run(server.serve(sockets=[sock]))
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sock.close()
+    serve_until_interrupted(server, sock)
     return 0
