@@ -199,10 +199,8 @@ class TreeRunner:
             raise SpecDefectHit(outcome.defect, self.workflow.name)
         if not outcome.ok:
             reason = f"the call {tool}({_args_text(args)}) failed: {outcome.error}"
-            if outcome.error_kind == "precondition":
-                index = self._failed_precondition(tool, args)
-                if index is not None:
-                    raise Uncovered(reason, tool, index, outcome.error or "", action.pos)
+            if outcome.precondition is not None:
+                raise Uncovered(reason, tool, outcome.precondition, outcome.error or "", action.pos)
             if outcome.error_kind == "effect":  # a `fail` in its effects: a precondition written as code
                 raise Uncovered(reason, tool, EFFECTS, outcome.error or "", action.pos)
             raise Rejected(reason)
@@ -212,22 +210,6 @@ class TreeRunner:
         self.run.calls.append({"name": tool, "arguments": args, "ok": True, "result": outcome.value})
         if bind:
             self.env[bind] = outcome.value
-
-
-    def _failed_precondition(self, name: str, args: dict[str, Any]) -> int | None:
-        """Which precondition of the tool a failed call broke (the first that does not hold), as the runner saw it:
-        the state is unchanged, since preconditions are checked before any effect."""
-        tool = self.runner.tools[name]
-        values = {p: copy_state(param.default) for p, param in tool.params.items() if p not in args}
-        env = StateEnv(self.state, {**values, **args})
-        for index, pre in enumerate(tool.requires):
-            try:
-                holds = bool(evaluate(pre.when, env))
-            except Exception:  # as in the runner: a precondition that cannot be evaluated does not hold
-                holds = False
-            if not holds:
-                return index
-        return None
 
 
 def _args_text(args: dict[str, Any]) -> str:

@@ -52,19 +52,21 @@ class ToolOutcome:
 
     A declarative result is rendered to JSON at once (a snapshot of the state at call time); ``value`` is decoded
     from that text only when someone asks, which keeps the step path free of deep copies. ``defect`` is set when
-    the call failed on a defect of the tool's spec (``error_kind == "spec_error"``).
+    the call failed on a defect of the tool's spec (``error_kind == "spec_error"``); ``precondition`` is the index
+    (from 0) of the precondition that did not hold (``error_kind == "precondition"``).
     """
 
-    __slots__ = ("_text", "_value", "defect", "error", "error_kind", "ok")
+    __slots__ = ("_text", "_value", "defect", "error", "error_kind", "ok", "precondition")
 
     def __init__(self, ok: bool, value: Any = _UNSET, error: str | None = None, error_kind: str | None = None,
-                 text: str | None = None, defect: SpecDefect | None = None) -> None:
+                 text: str | None = None, defect: SpecDefect | None = None, precondition: int | None = None) -> None:
         self.ok = ok
         self._value = None if value is _UNSET and text is None else value
         self._text = text
         self.error = error
         self.error_kind = error_kind
         self.defect = defect
+        self.precondition = precondition
 
     @property
     def value(self) -> Any:
@@ -139,7 +141,8 @@ class ToolRunner:
             except Exception as exc:  # never "condition not met": the spec cannot evaluate its own condition
                 return _spec_error(name, "requires", i, exc)
             if not holds:
-                return ToolOutcome(False, error=_render_error(error, {**state, **checked}), error_kind="precondition")
+                return ToolOutcome(False, error=_render_error(error, {**state, **checked}), error_kind="precondition",
+                                   precondition=i)
         if tool.implementation == "python":
             return self._call_python(tool, checked)
         if tool.implementation == "sql":
