@@ -143,7 +143,7 @@ class TaskGenerator:
         self.spec_defects: list[SpecDefectHit] = []
         """Gold calls that hit a run-time error in a tool's own spec (reported as AQ620)."""
         # python tools change the state behind the journal's back: with one that writes, copy states instead
-        self._journaled = not any(t.implementation == "python" and t.access == "write" for t in self.tools.values())
+        self.journaled = not any(t.implementation == "python" and t.access == "write" for t in self.tools.values())
         self._initial_fields: dict[str, set[str]] = {}
         self._poolable: dict[tuple[str, str], tuple[str, Any] | tuple[()]] = {}
         self._pools: dict[tuple[str, str, Any], Any] = {}
@@ -251,7 +251,7 @@ class TaskGenerator:
         # the same every time the sample is drawn again) and part of the task's hash
         slots_json = json.dumps(slots, sort_keys=True, separators=(",", ":"), default=str)
         memo_key = (workflow.name, sample.state_seed, sample.scenario, slots_json)
-        known = self._runs.get(memo_key) if self._journaled else None
+        known = self._runs.get(memo_key) if self.journaled else None
         if known is not None and not isinstance(known, Rejected) and memo_key not in self._verdicts:
             known = None  # the verdict memo was cleared: run it again
         if isinstance(known, Rejected):
@@ -266,18 +266,13 @@ class TaskGenerator:
             return self._task(workflow, persona, sample, None, None, slots, known, adversarial, slots_json)
         if initial is None:
             initial = self.state(sample.state_seed)
-        if self._journaled:
+        if self.journaled:
             # run on the pooled state itself and undo the changes afterwards: much cheaper than a copy
             journal: list[Any] | None = []
             state, before = initial, self._initial_view(workflow, initial)
         else:
             journal, state, before = None, copy_state(initial), initial
-        runner = None
-        if journal is not None:
-            runner = self._runners.get(id(state))
-            if runner is None or runner.state is not state:
-                runner = self._runners[id(state)] = ToolRunner(self.tools, state)
-            runner.journal = journal
+        runner = self.pooled_runner(state, journal) if journal is not None else None
         try:
             run = TreeRunner(workflow, self.tools, state, slots, journal, runner).execute()
             stats.examples.setdefault(tuple(run.path), sample)
@@ -286,11 +281,11 @@ class TaskGenerator:
             if persona_for is not None:
                 persona = persona_for(run.path)
             task = self._task(workflow, persona, sample, before, state, slots, run, adversarial, slots_json)
-            if self._journaled and memo_key in self._verdicts:
+            if self.journaled and memo_key in self._verdicts:
                 self._remember(self._runs, memo_key, run)
             return task
         except Rejected as exc:
-            if self._journaled:
+            if self.journaled:
                 self._remember(self._runs, memo_key, exc)
             self._rejected(workflow, sample, exc)
             return None
@@ -300,8 +295,16 @@ class TaskGenerator:
             return None
         finally:
             if journal:
-                rollback(journal)
-                runner.version += 1  # type: ignore[union-attr]  # the state changed back: views rebuild
+                undo(runner, journal)  # type: ignore[arg-type]
+
+    def pooled_runner(self, state: dict[str, Any], journal: list[Any]) -> ToolRunner:
+        """The runner kept for a pooled state, recording into ``journal``: a SQL tool's view of the state is built
+        once per state, not once per run (undo with :func:`undo`, which makes the view rebuild)."""
+        runner = self._runners.get(id(state))
+        if runner is None or runner.state is not state:
+            runner = self._runners[id(state)] = ToolRunner(self.tools, state)
+        runner.journal = journal
+        return runner
 
     def _rejected(self, workflow: ResolvedWorkflow, sample: Sample, exc: Rejected) -> None:
         """Count a rejected sample: an uncovered case, or the reason (with an example per path)."""
@@ -521,6 +524,12 @@ class TaskGenerator:
         variant["user"]["pressure"] = persona.pressure_lines(self.domain, int(data["id"].rsplit("/", 1)[1], 16))
         variant["id"] = data["id"].rsplit("/", 1)[0] + "/adv-" + data["id"].rsplit("/", 1)[1]
         return Task(variant)
+
+
+def undo(runner: ToolRunner, journal: list[Any]) -> None:
+    """Roll a pooled state back to where ``journal`` began; the runner's views of the state are rebuilt next time."""
+    rollback(journal)
+    runner.version += 1
 
 
 def _pool_call(expr: Any, slot_names: set[str]) -> tuple[str, Any] | tuple[()]:

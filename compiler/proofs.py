@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aqwen_spec.diagnostics import Diagnostic, Severity
-from aqwen_spec.expr import rollback
 from aqwen_spec.resolved import ResolvedVerifier
 from aqwen_spec.semantics import ToolRunner, copy_state, score
 from aqwen_spec.semantics.changes import Delta, PathIndex, same_final_state
 from aqwen_spec.semantics.verify import CallRecord, Evidence, Score, initial_fields
+from compiler.generate import undo
 
 if TYPE_CHECKING:
     from compiler.generate import Task, TaskGenerator
@@ -91,9 +91,7 @@ class _Prover:
         self.generator = generator
         self.specs = generator.specs
         self.tools = generator.tools
-        self.journaled = not any(t.implementation == "python" and t.access == "write" for t in self.tools.values())
         self._indexes: dict[int, PathIndex] = {}
-        self._runners: dict[int, ToolRunner] = {}
 
     def prove(self, task: dict[str, Any], proof: WorkflowProof) -> None:
         verifiers = self.specs.verifiers_of(task["workflow"])
@@ -101,7 +99,7 @@ class _Prover:
             return
         seed = int(task["initial_state"]["seed"])
         inline = task["initial_state"].get("state")  # a branch scenario's edit of the pooled state
-        journaled = self.journaled and inline is None
+        journaled = self.generator.journaled and inline is None
         pooled = self.generator.state(seed) if inline is None else inline
         gold = task["gold"]
         fields = initial_fields(verifiers)
@@ -110,7 +108,7 @@ class _Prover:
         journal: list[Any] | None = [] if journaled else None
         state = pooled if journaled else copy_state(pooled)
         index = self._index(seed, pooled) if journaled else None
-        runner = self._runner(seed, state, journal)
+        runner = self.generator.pooled_runner(state, journal) if journal is not None else ToolRunner(self.tools, state)
         try:
             extra = self._extra_read(task, runner)  # made already, on the initial state
             records = [] if extra is None else [CallRecord(extra["name"], extra["arguments"], True)]
@@ -138,7 +136,7 @@ class _Prover:
                         break
             if journal is not None and index is not None:
                 delta = Delta.capture(state, index.touched(journal))
-                rollback(journal)
+                undo(runner, journal)
                 gold_state_kept = same_final_state(pooled, (), pooled, delta)
             else:
                 gold_state_kept = state == pooled
@@ -150,7 +148,7 @@ class _Prover:
                 proof.noop_successes.append((task["id"], task.get("branch", ""), _passed(scores)))
         finally:
             if journal:
-                rollback(journal)
+                undo(runner, journal)
 
     def _extra_read(self, task: dict[str, Any], runner: ToolRunner) -> dict[str, Any] | None:
         """A read-only call the gold does not make, with arguments taken from the gold's calls and the slots by
@@ -177,17 +175,6 @@ class _Prover:
             if runner.call(name, call["arguments"]).ok:
                 return call
         return None
-
-    def _runner(self, seed: int, state: dict[str, Any], journal: list[Any] | None) -> ToolRunner:
-        """One runner per pooled state (journaled), so a SQL tool's view of the state is built once per state, not
-        once per task (a write bumps the runner's version: the view is rebuilt after it)."""
-        if journal is None:
-            return ToolRunner(self.tools, state)
-        runner = self._runners.get(seed)
-        if runner is None or runner.state is not state:
-            runner = self._runners[seed] = ToolRunner(self.tools, state, journal)
-        runner.journal = journal
-        return runner
 
     def _index(self, seed: int, state: dict[str, Any]) -> PathIndex:
         index = self._indexes.get(seed)
