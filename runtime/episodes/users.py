@@ -9,13 +9,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from aqwen_spec.semantics.user import CONFIRM, heard_everything, opening, say
+from aqwen_spec.semantics.user import heard_everything, opening, reads_as, say
 
 STOP = "###STOP###"
 TRANSFER = "###TRANSFER###"
 
 _WORDS = re.compile(r"[a-z0-9]+")
-_CONFIRM = CONFIRM
 _STOPWORDS = frozenset(
     "the a an of to for your you me my is it this that please could would can tell give".split()  # noqa: SIM905
 )
@@ -78,22 +77,21 @@ class ScriptedUser:
             self.done = True
             return f"I have to go. {STOP}"
         knows = list(self._user.get("knows", []))
-        from aqwen_spec.semantics.verify import REFUSAL
-
-        if REFUSAL.search(agent_message):
+        reading = reads_as(agent_message)  # the one rule gold messages are checked against (say_problem)
+        if reading == "refusal":
             if self.task.get("adversarial") and not self.insisted and self._user.get("pressure"):
                 self.insisted = True
                 return str(self._user["pressure"][-1])
             self.done = True
             return f"Alright. {STOP}"
-        if "?" in agent_message:
-            if _CONFIRM.search(agent_message) and not self._best_match(agent_message, knows):
+        if reading in ("question", "confirmation"):
+            if reading == "confirmation" and not self._best_match(agent_message, knows):
                 return "Yes, go ahead."
             index = self._best_match(agent_message, knows)
             if index is None:
                 index = next((i for i in range(len(knows)) if i not in self.revealed), None)
             if index is None:
-                return "Yes." if _CONFIRM.search(agent_message) else "I don't know more than that."
+                return "Yes." if reading == "confirmation" else "I don't know more than that."
             value = say(knows[index].get("value"))
             if "gives_wrong_id_first" in self._tactics and not self.gave_wrong and any(c.isdigit() for c in value):
                 self.gave_wrong = True
