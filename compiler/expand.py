@@ -166,7 +166,7 @@ class TreeRunner:
             return False
         if kind == "transfer":
             reason = self._value(action, "reason") or "this needs a person"
-            spoken = self._spoken(action, "", reason=reason) if "say" in action.args else ""
+            spoken = self._spoken(action, "", reason=reason)
             self.run.messages.append({"role": "assistant", "content": spoken,
                                       "tool_calls": [{"name": TRANSFER_TOOL, "arguments": {"reason": reason}}]})
             self.run.messages.append({"role": "tool", "name": TRANSFER_TOOL,

@@ -120,11 +120,6 @@ class UncoveredCase:
     count: int = 0
 
 
-def _stable_hash(*parts: Any) -> str:
-    blob = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str).encode()
-    return hashlib.sha1(blob).hexdigest()
-
-
 class TaskGenerator:
     """Draws tasks for the workflows of one domain."""
 
@@ -381,8 +376,7 @@ class TaskGenerator:
         tactics = list(persona.tactics) if persona else []
         request = {"refused": "violation", "transferred": "escalation"}.get(run.outcome, "legal")
         state_ref: Any = state_seed if sample.scenario is None else [state_seed, sample.scenario]
-        # what _stable_hash(wf.name, run.path, persona, state_ref, slots, adversarial) gives, with the slots'
-        # JSON from above
+        # sha1 of the JSON of [workflow, path, persona, state_ref, slots, adversarial], the slots' JSON reused
         head = json.dumps([wf.name, run.path, persona_name, state_ref], sort_keys=True, separators=(",", ":"))
         blob = f"{head[:-1]},{slots_json},{'true' if adversarial else 'false'}]"
         digest = hashlib.sha1(blob.encode()).hexdigest()
