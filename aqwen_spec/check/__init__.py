@@ -15,7 +15,7 @@ from aqwen_spec.check.conditions import atoms, contradicts, implies
 from aqwen_spec.check.context import DocChecker
 from aqwen_spec.check.domain import check_domain
 from aqwen_spec.check.pipeline import check_pipeline
-from aqwen_spec.check.pressure import check_unvoiced_tactics, pressure_lines
+from aqwen_spec.check.pressure import check_unvoiced_tactics, checked_pressure
 from aqwen_spec.check.problem import check_problem
 from aqwen_spec.check.tool import check_tool
 from aqwen_spec.check.verifier import check_verifier
@@ -148,7 +148,7 @@ def _check_persona(c: DocChecker, item: LoadedDocument, specs: SpecSet) -> Resol
     c.template(doc.opening, ("opening",), set())
     return ResolvedPersona(
         doc.name, doc.description, doc.role, doc.voice, doc.opening, list(doc.knows), list(doc.tactics),
-        list(doc.domains), Origin(c.path, c.pos(())), pressure_lines(c, doc.pressure),
+        list(doc.domains), Origin(c.path, c.pos(())), checked_pressure(c, doc.pressure),
     )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from aqwen_spec.check.context import DocChecker
+from aqwen_spec.check.pressure import checked_pressure
 from aqwen_spec.check.scopes import state_scope
 from aqwen_spec.diagnostics import did_you_mean
 from aqwen_spec.documents.domain import Domain, FieldSpec, FullTextIndex
@@ -133,11 +134,9 @@ def check_domain(checker: DocChecker, doc: Domain, base_dir: Path) -> ResolvedDo
     if doc.system_prompt:
         checker.template(doc.system_prompt, ("system_prompt",), {"policy", "domain", "tools"})
     origin = Origin(checker.path, checker.pos(()))
-    from aqwen_spec.check.pressure import pressure_lines
-
     return ResolvedDomain(
         doc.name, doc.description, named, state, doc.policy, doc.system_prompt, initial, generate, origin,
-        [f.path for f in doc.initial_state.files], fulltext, pressure_lines(checker, doc.pressure),
+        [f.path for f in doc.initial_state.files], fulltext, checked_pressure(checker, doc.pressure),
     )
 
 

@@ -16,7 +16,7 @@ from aqwen_spec.resolved import SpecSet
 from aqwen_spec.tactics import SPOKEN, TACTICS
 
 
-def pressure_lines(c: DocChecker, declared: dict[str, Any]) -> dict[str, list[str]]:
+def checked_pressure(c: DocChecker, declared: dict[str, Any]) -> dict[str, list[str]]:
     """``pressure:`` checked (known, spoken tactics; non-empty lines) and normalised to lists of lines."""
     out: dict[str, list[str]] = {}
     for tactic, value in declared.items():
