@@ -89,6 +89,7 @@ CODES: dict[str, str] = {
     "AQ505": "a name in a predicate is an element's field that hides an outer name",
     "AQ506": "a lookup by an argument that no earlier check guards",
     "AQ510": "a spoken tactic has no pressure line in a domain that uses it",
+    "AQ520": "a JSON option of a result shown in format python",
     # compilation (aqwen-compile)
     "AQ601": "branch never reached by any sampled state",
     "AQ602": "gold trajectory does not earn full reward",

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aqwen_spec.diagnostics import Pos
+from aqwen_spec.results import DEFAULT, ResultFormat
 from aqwen_spec.tree import Node
 from aqwen_spec.types import ListT, MapT, RecordT, Type, VariantT, unwrap_optional
 
@@ -86,6 +87,8 @@ class ResolvedDomain:
     fulltext: tuple[FullTextIR, ...] = ()
     pressure: dict[str, list[str]] = field(default_factory=dict)
     """Pressure lines per spoken tactic (``tactics.SPOKEN``)."""
+    result: ResultFormat = DEFAULT
+    """How its tools' results and errors are shown by default (``result:``)."""
 
 
 @dataclass
@@ -123,6 +126,8 @@ class ResolvedTool:
     """For a ``sql`` tool: the domain's full-text indexes, which its SQL view builds (a runner sees only tools)."""
     tables: tuple[SqlTable, ...] = ()
     """For a ``sql`` tool: the tables of its SQL view, from the domain's state, there even when they hold no rows."""
+    result: ResultFormat = DEFAULT
+    """How its results and errors are shown: the domain's ``result:`` with the tool's own keys put over it."""
     locate: Callable[[str, int, Pos], Pos] | None = field(default=None, compare=False, repr=False)
     """Where a position inside the tool's ``requires`` (by index), ``effects`` or ``returns`` text lies in its file
     (set by the checker, for compile-time diagnostics; not part of a bundle)."""

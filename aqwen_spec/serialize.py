@@ -24,6 +24,7 @@ from aqwen_spec.resolved import (
     ResolvedVerifier,
     SqlTable,
 )
+from aqwen_spec.results import ResultFormat
 from aqwen_spec.types import ANY, EnumT, ListT, MapT, OptionalT, Prim, RecordT, Type, VariantT
 
 # --- types ---------------------------------------------------------------------------------------------------
@@ -139,6 +140,12 @@ def _tables_from(d: dict[str, Any]) -> tuple[SqlTable, ...]:
     return tuple((name, tuple(cols)) for name, cols in d.get("tables", ()))
 
 
+def _result(fmt: ResultFormat) -> dict[str, Any]:
+    """``{"result": ...}`` for a format other than the default; nothing otherwise (bundles stay the same)."""
+    data = fmt.to_json()
+    return {"result": data} if data else {}
+
+
 def domain_to_json(d: ResolvedDomain) -> dict[str, Any]:
     return {
         "name": d.name,
@@ -158,6 +165,7 @@ def domain_to_json(d: ResolvedDomain) -> dict[str, Any]:
         ],
         "origin": _origin(d.origin),
         **_fulltext(d.fulltext),
+        **_result(d.result),
     }
 
 
@@ -172,7 +180,8 @@ def domain_from_json(d: dict[str, Any]) -> ResolvedDomain:
                   for f, v in r["fields"]}
         generate[k] = RecordRuleIR(count, expr_from_json(r["key"]) if r["key"] else None, fields)
     return ResolvedDomain(d["name"], d["description"], named, state, d["policy"], d["system_prompt"],
-                          d["initial_data"], generate, _origin_from(d.get("origin")), fulltext=_fulltext_from(d))
+                          d["initial_data"], generate, _origin_from(d.get("origin")), fulltext=_fulltext_from(d),
+                          result=ResultFormat.from_json(d.get("result")))
 
 
 def tool_to_json(t: ResolvedTool) -> dict[str, Any]:
@@ -195,6 +204,7 @@ def tool_to_json(t: ResolvedTool) -> dict[str, Any]:
         "origin": _origin(t.origin),
         **_fulltext(t.fulltext),
         **_tables(t.tables),
+        **_result(t.result),
     }
 
 
@@ -209,7 +219,7 @@ def tool_from_json(d: dict[str, Any], named: dict[str, Type]) -> ResolvedTool:
     returns = expr_from_json(d["returns"]) if d["returns"] else None
     return ResolvedTool(d["name"], d["domain"], d["description"], d["access"], params, requires, effects, returns,
                         ANY, d["implementation"], d["python"], d["sql"], _origin_from(d.get("origin")),
-                        _fulltext_from(d), _tables_from(d))
+                        _fulltext_from(d), _tables_from(d), ResultFormat.from_json(d.get("result")))
 
 
 def persona_to_json(p: ResolvedPersona) -> dict[str, Any]:

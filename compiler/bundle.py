@@ -24,8 +24,23 @@ from compiler.expand import TRANSFER_TOOL
 from compiler.project import CompiledDomain, CompiledProject
 
 FORMAT = "aqwen-bundle"
-FORMAT_VERSION = "1.2"
-"""Major.minor. A reader accepts bundles of its own major version; minor versions only add optional fields."""
+FORMAT_VERSION = "2.0"
+"""Major.minor of the newest format. A reader accepts bundles of the majors it knows; minor versions only add
+optional fields."""
+BASE_FORMAT_VERSION = "1.2"
+"""What a bundle that uses nothing added in 2.0 is written as: byte for byte what 1.2 wrote, readable by 1.x."""
+SUPPORTED_MAJORS = (1, 2)
+V2_DOMAIN_KEYS = ("result", "clock", "random", "transfers")
+"""Keys of ``bundle.json``'s domain (and ``result`` of its tools, ``clock`` and ``random_seed`` of its tasks) that
+an older reader would ignore and so misread: a bundle with any of them is format 2.0."""
+
+
+def format_version(body: dict[str, Any], tasks: list[dict[str, Any]]) -> str:
+    """The lowest format version that reads this bundle right (see docs/bundle-format.md, versioning)."""
+    if any(k in body["domain"] for k in V2_DOMAIN_KEYS) or any("result" in t for t in body["tools"].values()) \
+            or any("clock" in t or "random_seed" in t for t in tasks):
+        return FORMAT_VERSION
+    return BASE_FORMAT_VERSION
 
 DEFAULT_SYSTEM_PROMPT = """You are a tool-using assistant for the {{ domain }} domain.
 Follow this policy strictly:
@@ -68,12 +83,12 @@ def tool_schemas(specs: SpecSet, domain: str) -> list[dict[str, Any]]:
     return out
 
 
-def bundle_json(specs: SpecSet, domain: str) -> dict[str, Any]:
+def bundle_json(specs: SpecSet, domain: str, tasks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     d = specs.domains[domain]
     workflows = specs.workflows_of(domain)
-    return {
+    body = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": BASE_FORMAT_VERSION,
         "domain": domain_to_json(d),
         "tools": {n: tool_to_json(t) for n, t in sorted(specs.tools_of(domain).items())},
         "tool_schemas": tool_schemas(specs, domain),
@@ -82,6 +97,8 @@ def bundle_json(specs: SpecSet, domain: str) -> dict[str, Any]:
         "verifiers": {v.name: verifier_to_json(v) for w in sorted(workflows) for v in specs.verifiers_of(w)},
         "system_prompt": d.system_prompt or DEFAULT_SYSTEM_PROMPT,
     }
+    body["format_version"] = format_version(body, tasks or [])
+    return body
 
 
 def _rel(path: str, root: Path) -> str:
@@ -91,7 +108,8 @@ def _rel(path: str, root: Path) -> str:
         return Path(path).name
 
 
-def manifest_json(project: CompiledProject, compiled: CompiledDomain, files: dict[str, bytes]) -> dict[str, Any]:
+def manifest_json(project: CompiledProject, compiled: CompiledDomain, files: dict[str, bytes],
+                  version: str = BASE_FORMAT_VERSION) -> dict[str, Any]:
     specs = project.specs
     domain = specs.domains[compiled.name]
     root = project.root if project.root.is_dir() else project.root.parent
@@ -116,7 +134,7 @@ def manifest_json(project: CompiledProject, compiled: CompiledDomain, files: dic
         counts["problem_instances"] = dict(sorted(Counter(i["problem"] for i in instances).items()))
     return {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": version,
         "aqwen_spec_version": __version__,
         "domain": compiled.name,
         "seed": project.seed,
@@ -145,8 +163,9 @@ def write_bundles(project: CompiledProject, build: Path | str) -> list[Path]:
     build.mkdir(parents=True, exist_ok=True)
     written = []
     for name, compiled in sorted(project.domains.items()):
+        body = bundle_json(project.specs, name, [t.data for t in compiled.tasks])
         files = {
-            "bundle.json": (_dumps(bundle_json(project.specs, name)) + "\n").encode(),
+            "bundle.json": (_dumps(body) + "\n").encode(),
             "tasks.jsonl": "".join(_dumps(t.data) + "\n" for t in compiled.tasks).encode(),
         }
         if project.specs.problems_of(name):
@@ -155,7 +174,7 @@ def write_bundles(project: CompiledProject, build: Path | str) -> list[Path]:
             defs = {n: problem_to_json(p) for n, p in sorted(project.specs.problems_of(name).items())}
             files["problems.json"] = (_dumps({"problems": defs}) + "\n").encode()
             files["problems.jsonl"] = "".join(_dumps(i) + "\n" for i in project.problems.get(name, [])).encode()
-        manifest = manifest_json(project, compiled, files)
+        manifest = manifest_json(project, compiled, files, body["format_version"])
         files["manifest.json"] = (json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
         target = build / name
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=build))

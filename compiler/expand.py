@@ -13,6 +13,7 @@ from typing import Any
 from aqwen_spec.expr import EvalError, evaluate
 from aqwen_spec.expr.evaluator import StateEnv
 from aqwen_spec.resolved import ResolvedTool, ResolvedWorkflow
+from aqwen_spec.results import TRANSFERRED, render_result
 from aqwen_spec.semantics import ToolRunner, copy_state
 from aqwen_spec.semantics.user import say, say_problem
 from aqwen_spec.templates import render
@@ -170,9 +171,9 @@ class TreeRunner:
             self.run.messages.append({"role": "assistant", "content": spoken,
                                       "tool_calls": [{"name": TRANSFER_TOOL, "arguments": {"reason": reason}}]})
             self.run.messages.append({"role": "tool", "name": TRANSFER_TOOL,
-                                      "content": '{"status": "transferred"}'})
+                                      "content": render_result(TRANSFERRED, self.runner.output)})
             self.run.calls.append({"name": TRANSFER_TOOL, "arguments": {"reason": reason}, "ok": True,
-                                   "result": {"status": "transferred"}})
+                                   "result": dict(TRANSFERRED)})
             self.run.outcome = "transferred"
             return False
         raise Rejected(f"unknown action {kind}")

@@ -297,7 +297,7 @@ class TaskGenerator:
         once per state, not once per run (undo with :func:`undo`, which makes the view rebuild)."""
         runner = self._runners.get(id(state))
         if runner is None or runner.state is not state:
-            runner = self._runners[id(state)] = ToolRunner(self.tools, state)
+            runner = self._runners[id(state)] = ToolRunner(self.tools, state, output=self.domain.result)
         runner.journal = journal
         return runner
 

@@ -108,7 +108,8 @@ class _Prover:
         journal: list[Any] | None = [] if journaled else None
         state = pooled if journaled else copy_state(pooled)
         index = self._index(seed, pooled) if journaled else None
-        runner = self.generator.pooled_runner(state, journal) if journal is not None else ToolRunner(self.tools, state)
+        runner = self.generator.pooled_runner(state, journal) if journal is not None else \
+            ToolRunner(self.tools, state, output=self.generator.domain.result)
         try:
             extra = self._extra_read(task, runner)  # made already, on the initial state
             records = [] if extra is None else [CallRecord(extra["name"], extra["arguments"], True)]

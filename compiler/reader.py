@@ -12,9 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compiler.bundle import FORMAT, FORMAT_VERSION
-
-SUPPORTED_MAJOR = int(FORMAT_VERSION.split(".")[0])
+from compiler.bundle import FORMAT, SUPPORTED_MAJORS
 
 
 class BundleError(Exception):
@@ -60,10 +58,11 @@ def read_bundle(path: Path | str) -> BundleFiles:
         raise BundleError(f"{folder}: not an aqwen bundle (format is {manifest.get('format')!r})")
     version = str(manifest.get("format_version", ""))
     major = version.split(".")[0]
-    if not major.isdigit() or int(major) != SUPPORTED_MAJOR:
+    if not major.isdigit() or int(major) not in SUPPORTED_MAJORS:
+        known = " and ".join(f"{m}.x" for m in SUPPORTED_MAJORS)
         raise BundleError(
             f"{folder}: bundle format version {version or '(missing)'} is not supported: this aqwen-spec reads "
-            f"version {SUPPORTED_MAJOR}.x; recompile the specs with aqwen-compile"
+            f"versions {known}; recompile the specs with aqwen-compile"
         )
     files: dict[str, bytes] = {}
     for name, expected in sorted(manifest.get("files", {}).items()):

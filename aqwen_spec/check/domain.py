@@ -9,10 +9,12 @@ from typing import Any
 
 from aqwen_spec.check.context import DocChecker
 from aqwen_spec.check.pressure import checked_pressure
+from aqwen_spec.check.results import check_result
 from aqwen_spec.check.scopes import state_scope
 from aqwen_spec.diagnostics import did_you_mean
 from aqwen_spec.documents.domain import Domain, FieldSpec, FullTextIndex
 from aqwen_spec.resolved import FullTextIR, Origin, RecordRuleIR, ResolvedDomain, container_item
+from aqwen_spec.results import DEFAULT
 from aqwen_spec.source import YPath
 from aqwen_spec.types import (
     ANY,
@@ -137,6 +139,7 @@ def check_domain(checker: DocChecker, doc: Domain, base_dir: Path) -> ResolvedDo
     return ResolvedDomain(
         doc.name, doc.description, named, state, doc.policy, doc.system_prompt, initial, generate, origin,
         [f.path for f in doc.initial_state.files], fulltext, checked_pressure(checker, doc.pressure),
+        check_result(checker, doc.result, DEFAULT),
     )
 
 

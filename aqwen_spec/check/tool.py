@@ -8,6 +8,7 @@ from typing import Any
 from aqwen_spec.check.context import DocChecker
 from aqwen_spec.check.domain import type_from_yaml
 from aqwen_spec.check.guards import guards_of, lookup_key, unguarded
+from aqwen_spec.check.results import check_result
 from aqwen_spec.check.scopes import state_scope
 from aqwen_spec.diagnostics import Pos, did_you_mean
 from aqwen_spec.documents.tool import Param, Tool
@@ -21,6 +22,7 @@ from aqwen_spec.resolved import (
     sql_tables,
     table_item,
 )
+from aqwen_spec.results import DEFAULT
 from aqwen_spec.types import ANY, BOOL, NULL, MapT, OptionalT, RecordT, Type, VariantT
 from aqwen_spec.values import check_value
 
@@ -129,6 +131,7 @@ def check_tool(checker: DocChecker, doc: Tool, domain: ResolvedDomain | None) ->
         sql_tables(domain.state) if domain and kind == "sql" else (),
     )
     tool.locate = locate
+    tool.result = check_result(checker, doc.result, domain.result if domain else DEFAULT)
     if returns is not None and kind == "declarative":
         for lookup in unguarded(returns, set(params), maps, guarded):
             if lookup_key(lookup) not in guarded:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,3 +23,20 @@ class Document(Model):
     kind: str
     name: Name
     description: str = ""
+
+
+class ResultSpec(Model):
+    """How the model sees a call's result and errors (a domain's default; a tool's keys override it one by one)."""
+
+    format: Literal["json", "text", "python"] | None = Field(
+        None, description="json (the default): the value as JSON; text: a string result as it is, other values as "
+        "JSON; python: what Python's str() gives (None, ['a'], {'k': 1}, True).")
+    sort_keys: bool | None = Field(None, description="JSON: sort object keys (default: keys in the value's order).")
+    separators: tuple[str, str] | None = Field(
+        None, description='JSON: the item and key separators (default: [", ", ": "], or [",", ": "] with indent).')
+    indent: int | None = Field(None, ge=0, description="JSON: indent nested values by this many spaces.")
+    ensure_ascii: bool | None = Field(None, description="JSON: escape non-ASCII characters (default: false).")
+    error: Template | dict[str, Any] | None = Field(
+        None, description='How a failed call is shown: a template over message, tool and kind ("Error: {{ message '
+        '}}"), or a mapping whose string values are such templates, shown as a result is. Default: '
+        '{error: "{{ message }}"}.')

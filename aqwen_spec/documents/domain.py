@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from aqwen_spec.documents.base import Document, ExprText, Model, Name
+from aqwen_spec.documents.base import Document, ExprText, Model, Name, ResultSpec
 
 TypeText = str | dict[str, Any]
 """A type as written: ``int``, ``str?``, ``list[Machine]``, ``{enum: [...]}``, ``{list: T}``, ``{map: T}``..."""
@@ -69,6 +69,8 @@ class Domain(Document):
                     "adversarial user says here. Personas may declare their own.")
     system_prompt: str | None = Field(None, description="A Jinja2 template for the agent's system prompt.")
     initial_state: InitialState = Field(default_factory=InitialState)
+    result: ResultSpec | None = Field(
+        None, description="How the model sees results and errors of this domain's tools (tools may override it).")
     fulltext: dict[Name, list[Name] | FullTextIndex] = Field(
         default_factory=dict,
         description="Full-text indexes for sql: tools: a map or list field of records -> the text fields to index "

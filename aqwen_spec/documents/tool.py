@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from aqwen_spec.documents.base import Document, ExprText, Model, Name, Template
+from aqwen_spec.documents.base import Document, ExprText, Model, Name, ResultSpec, Template
 
 
 class Param(Model):
@@ -41,3 +41,6 @@ class Tool(Document):
     effects: str | list[str] | None = Field(None, description="A statement program run all-or-nothing.")
     returns: ExprText | None = None
     implementation: Implementation | None = None
+    result: ResultSpec | None = Field(
+        None, description="How the model sees this tool's result and errors: the domain's result: with these keys "
+        "put over it.")

@@ -16,6 +16,7 @@ from aqwen_spec.diagnostics import Pos
 from aqwen_spec.expr import EffectFailed, EvalError, compile_expr, evaluate, execute, rollback
 from aqwen_spec.expr.evaluator import state_env
 from aqwen_spec.resolved import ResolvedTool
+from aqwen_spec.results import DEFAULT, ResultFormat, render_error, render_json, render_result
 from aqwen_spec.semantics.state import copy_state
 from aqwen_spec.types import BOOL, DATE, DATETIME, FLOAT, INT, STR, EnumT, OptionalT, Prim, Type
 from aqwen_spec.values import check_value
@@ -26,11 +27,6 @@ declared ``fail`` (a missing key, a division by zero, a limit): a defect of the 
 
 
 _UNSET: Any = object()
-
-
-def render_json(value: Any) -> str:
-    """A value as the model sees it."""
-    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
 class SpecDefect:
@@ -50,16 +46,19 @@ class SpecDefect:
 class ToolOutcome:
     """The result of one call: a value, or an error message for the model and its kind (for metrics).
 
-    A declarative result is rendered to JSON at once (a snapshot of the state at call time); ``value`` is decoded
-    from that text only when someone asks, which keeps the step path free of deep copies. ``defect`` is set when
-    the call failed on a defect of the tool's spec (``error_kind == "spec_error"``); ``precondition`` is the index
-    (from 0) of the precondition that did not hold (``error_kind == "precondition"``).
+    A declarative result in the default JSON format is rendered at once (a snapshot of the state at call time);
+    ``value`` is decoded from that text only when someone asks, which keeps the step path free of deep copies.
+    ``defect`` is set when the call failed on a defect of the tool's spec (``error_kind == "spec_error"``);
+    ``precondition`` is the index (from 0) of the precondition that did not hold (``error_kind ==
+    "precondition"``). ``fmt`` is how the outcome is shown (:mod:`aqwen_spec.results`), ``tool`` the
+    name called.
     """
 
-    __slots__ = ("_text", "_value", "defect", "error", "error_kind", "ok", "precondition")
+    __slots__ = ("_text", "_value", "defect", "error", "error_kind", "fmt", "ok", "precondition", "tool")
 
     def __init__(self, ok: bool, value: Any = _UNSET, error: str | None = None, error_kind: str | None = None,
-                 text: str | None = None, defect: SpecDefect | None = None, precondition: int | None = None) -> None:
+                 text: str | None = None, defect: SpecDefect | None = None, precondition: int | None = None,
+                 fmt: ResultFormat = DEFAULT, tool: str = "") -> None:
         self.ok = ok
         self._value = None if value is _UNSET and text is None else value
         self._text = text
@@ -67,6 +66,8 @@ class ToolOutcome:
         self.error_kind = error_kind
         self.defect = defect
         self.precondition = precondition
+        self.fmt = fmt
+        self.tool = tool
 
     @property
     def value(self) -> Any:
@@ -75,9 +76,10 @@ class ToolOutcome:
         return self._value
 
     def render(self) -> str:
-        """What the model sees: the value as JSON, or ``{"error": ...}``."""
+        """What the model sees: the value in the tool's result format, or the error in its error format."""
         if self._text is None:
-            self._text = render_json(self._value) if self.ok else json.dumps({"error": self.error}, ensure_ascii=False)
+            self._text = render_result(self._value, self.fmt) if self.ok else \
+                render_error(self.error or "", self.fmt, self.tool, self.error_kind or "")
         return self._text
 
     def __repr__(self) -> str:
@@ -109,9 +111,12 @@ class ToolRunner:
     """Runs a domain's tools against one state (the state dict is changed in place by write tools)."""
 
     def __init__(
-        self, tools: Mapping[str, ResolvedTool], state: dict[str, Any], journal: list[Any] | None = None
+        self, tools: Mapping[str, ResolvedTool], state: dict[str, Any], journal: list[Any] | None = None,
+        output: ResultFormat = DEFAULT,
     ) -> None:
         self.tools = tools
+        self.output = output
+        """How calls of no known tool are shown (the domain's ``result:``)."""
         self.state = state
         self.journal = journal
         """When set, declarative effects append their changes here, to be undone with ``expr.rollback``."""
@@ -125,9 +130,12 @@ class ToolRunner:
         tool = self.tools.get(name)
         if tool is None:
             known = ", ".join(sorted(self.tools))
-            return ToolOutcome(False, error=f"unknown tool '{name}'; tools: {known}", error_kind="unknown_tool")
+            return ToolOutcome(False, error=f"unknown tool '{name}'; tools: {known}", error_kind="unknown_tool",
+                               fmt=self.output, tool=name)
+        fmt = tool.result
         checked = self._check_args(tool, args)
         if isinstance(checked, ToolOutcome):
+            checked.fmt, checked.tool = fmt, name
             return checked
         state = self.state
         # one step budget for the whole call; names not given read the live state, so returns sees the effects
@@ -139,10 +147,10 @@ class ToolRunner:
             try:
                 holds = holds_fn(env)
             except Exception as exc:  # never "condition not met": the spec cannot evaluate its own condition
-                return _spec_error(name, "requires", i, exc)
+                return _spec_error(name, "requires", i, exc, fmt)
             if not holds:
                 return ToolOutcome(False, error=_render_error(error, {**state, **checked}), error_kind="precondition",
-                                   precondition=i)
+                                   precondition=i, fmt=fmt, tool=name)
         if tool.implementation == "python":
             return self._call_python(tool, checked)
         if tool.implementation == "sql":
@@ -153,22 +161,25 @@ class ToolRunner:
             try:
                 execute(tool.effects, env, state, journal=changes, locals_out=bound)
             except EffectFailed as exc:
-                return ToolOutcome(False, error=exc.message, error_kind="effect")
+                return ToolOutcome(False, error=exc.message, error_kind="effect", fmt=fmt, tool=name)
             except EvalError as exc:
-                return _spec_error(name, "effects", 0, exc)
+                return _spec_error(name, "effects", 0, exc, fmt)
             env.update(bound)  # returns may name the effects' locals (a new record's id)
-        value: Any = {"ok": True}
+        value: Any = None if fmt.format == "python" else {"ok": True}  # Python's None for a method without return
         if tool.returns is not None:
             try:
                 value = evaluate(tool.returns, env)
             except EvalError as exc:
                 rollback(changes)  # all or nothing: a call whose result cannot be computed changes nothing
-                return _spec_error(name, "returns", 0, exc)
+                return _spec_error(name, "returns", 0, exc, fmt)
         if tool.effects is not None:
             if self.journal is not None:
                 self.journal.extend(changes)
             self.version += 1
-        return ToolOutcome(True, _UNSET, text=render_json(value))
+        if fmt is DEFAULT:
+            return ToolOutcome(True, _UNSET, text=render_json(value), tool=name)
+        # another format: its text is the snapshot the model sees, and the value a copy (read by gold runs)
+        return ToolOutcome(True, copy_state(value), text=render_result(value, fmt), fmt=fmt, tool=name)
 
     def _check_args(self, tool: ResolvedTool, args: Any) -> dict[str, Any] | ToolOutcome:
         if not isinstance(args, dict):
@@ -206,15 +217,15 @@ class ToolRunner:
             value = fn(self.state, **args)
         except ToolError as exc:
             self._restore(snapshot)
-            return ToolOutcome(False, error=str(exc), error_kind="implementation")
+            return ToolOutcome(False, error=str(exc), error_kind="implementation", fmt=tool.result, tool=tool.name)
         except Exception as exc:  # the escape hatch is user code: its bugs are the tool's errors, never ours
             self._restore(snapshot)
             return ToolOutcome(False, error=f"{tool.name} failed: {type(exc).__name__}: {exc}",
-                               error_kind="implementation")
+                               error_kind="implementation", fmt=tool.result, tool=tool.name)
         if tool.access == "write" or self.state != snapshot:  # a read tool that wrote all the same: unjournaled too
             self.version += 1
             self.dirty = True
-        return ToolOutcome(True, copy_state(value))
+        return ToolOutcome(True, copy_state(value), fmt=tool.result, tool=tool.name)
 
     def _restore(self, snapshot: dict[str, Any]) -> None:
         """Undo what a failed python tool changed. Only when it changed something: restoring puts copies in place
@@ -238,17 +249,18 @@ class ToolRunner:
             cols = [c[0] for c in cur.description or ()]
             rows = [dict(zip(cols, row, strict=True)) for row in cur.fetchmany(1000)]
         except sqlite3.Error as exc:
-            return ToolOutcome(False, error=f"{tool.name} failed: {exc}", error_kind="implementation")
-        return ToolOutcome(True, rows)
+            return ToolOutcome(False, error=f"{tool.name} failed: {exc}", error_kind="implementation",
+                               fmt=tool.result, tool=tool.name)
+        return ToolOutcome(True, rows, fmt=tool.result, tool=tool.name)
 
 
-def _spec_error(tool: str, part: str, index: int, exc: Exception) -> ToolOutcome:
+def _spec_error(tool: str, part: str, index: int, exc: Exception, fmt: ResultFormat = DEFAULT) -> ToolOutcome:
     """A call that failed on the spec's own mistake: the agent is told it is the environment's defect."""
     message = exc.message if isinstance(exc, EvalError) else f"{type(exc).__name__}: {exc}"
     defect = SpecDefect(tool, part, index, getattr(exc, "pos", None), message)
     error = (f"environment defect: {defect.describe()}. This is a fault of the environment, not of your call; "
              "nothing was changed.")
-    return ToolOutcome(False, error=error, error_kind="spec_error", defect=defect)
+    return ToolOutcome(False, error=error, error_kind="spec_error", defect=defect, fmt=fmt, tool=tool)
 
 
 def _describe(t: Type) -> str:

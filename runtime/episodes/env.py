@@ -8,12 +8,12 @@ Nothing the model writes can crash an episode: malformed calls become error obse
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from aqwen_spec.results import TRANSFERRED, render_error, render_result
 from aqwen_spec.semantics import ToolRunner, score
 from aqwen_spec.semantics.changes import same_final_state
 from aqwen_spec.semantics.state import copy_state
@@ -91,6 +91,7 @@ class Environment:
         self.messages: list[dict[str, Any]] = []
         self.done = True
         self._state: dict[str, Any] | None = None
+        self.last_call_ok = False
 
     # --- lifecycle -------------------------------------------------------------------------------------------
 
@@ -106,7 +107,7 @@ class Environment:
             self._initial = copy_state(self._state)
         else:
             self._initial = {f: copy_state(self._state[f]) for f in fields if f in self._state}
-        self.runner = ToolRunner(bundle.tools, self._state, self._journal)
+        self.runner = ToolRunner(bundle.tools, self._state, self._journal, output=bundle.domain.result)
         self.calls: list[CallRecord] = []
         self.said: list[str] = []
         self.turn = 0
@@ -157,7 +158,7 @@ class Environment:
             self.counts["malformed"] += 1
             errors.append(problem.kind)
             observations.append({"role": "tool", "name": "error",
-                                 "content": json.dumps({"error": f"could not parse a tool call: {problem.message}"})})
+                                 "content": self._error(f"could not parse a tool call: {problem.message}", "parse")})
         for call in turn.tool_calls:
             made = self._call(call.name, call.arguments)
             if made is None:
@@ -209,7 +210,7 @@ class Environment:
             record = CallRecord(name, arguments, True)
             self.calls.append(record)
             self._end("transfer")
-            return record, '{"status": "transferred"}', ""
+            return record, render_result(TRANSFERRED, self.bundle.domain.result), ""
         outcome = self.runner.call(name, arguments)
         record = CallRecord(name, arguments, outcome.ok)
         self.calls.append(record)
@@ -227,16 +228,23 @@ class Environment:
     def call_tool(self, name: str, arguments: dict[str, Any]) -> str:
         """One tool call outside an assistant turn, for tool loops that run each call themselves (TRL's
         ``environment_factory``); returns the result text the model sees. The call is recorded and counted as in
-        :meth:`step`."""
+        :meth:`step`. ``last_call_ok`` then says whether the call succeeded (the text alone cannot tell, in a domain
+        whose error format is its own)."""
+        self.last_call_ok = False
         if self.done:
-            return json.dumps({"error": "the episode is over"})
+            return self._error("the episode is over", "episode", name)
         made = self._call(name, arguments)
         if made is None:
-            return json.dumps({"error": "the tool-call budget of this episode is spent"})
+            return self._error("the tool-call budget of this episode is spent", "episode", name)
+        self.last_call_ok = made[0].ok
         call = {"name": name, "arguments": arguments}
         self.messages += [{"role": "assistant", "content": "", "tool_calls": [call]},
                           {"role": "tool", "name": name, "content": made[1]}]
         return made[1]
+
+    def _error(self, message: str, kind: str, tool: str = "") -> str:
+        """An error of the episode itself (a call that does not parse, a spent budget) in the domain's error format."""
+        return render_error(message, self.bundle.domain.result, tool, kind)
 
     def end_with(self, said: list[str], turns: int | None = None) -> EpisodeResult:
         """End the episode on what the agent said, with no user reply in between (TRL's own tool loop), and score

@@ -88,8 +88,8 @@ def make_mcp_server(served: Served) -> Server[Episode, Any]:
             if name == "end_episode":
                 return _result(verdict_json(episode.finish()))
             content = episode.call_tool(name, arguments)
-            return types.CallToolResult(content=[types.TextContent(type="text", text=content)],
-                                        isError=_is_error(content))
+            failed = episode.env is None or not episode.env.last_call_ok
+            return types.CallToolResult(content=[types.TextContent(type="text", text=content)], isError=failed)
         except ValueError as exc:
             return types.CallToolResult(content=[types.TextContent(type="text", text=str(exc))], isError=True)
 
@@ -99,14 +99,6 @@ def make_mcp_server(served: Served) -> Server[Episode, Any]:
 def _result(data: dict[str, Any]) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=json.dumps(data, ensure_ascii=False))],
                                 structuredContent=data)
-
-
-def _is_error(content: str) -> bool:
-    try:
-        data = json.loads(content)
-    except ValueError:
-        return False
-    return isinstance(data, dict) and "error" in data
 
 
 class _Endpoint:
