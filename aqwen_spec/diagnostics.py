@@ -69,6 +69,10 @@ CODES: dict[str, str] = {
     "AQ313": "a value that may be null is used where null fails",
     "AQ314": "a local needs a declared type",
     "AQ315": "a variant's field used outside its case",
+    "AQ320": "today() or now() where no clock is set",
+    "AQ321": "a clock value that is not a date or datetime",
+    "AQ322": "a draw from the episode's generator outside a tool's effects",
+    "AQ323": "unknown transfer destination",
     # cross-document references
     "AQ401": "duplicate name",
     "AQ402": "unknown domain",

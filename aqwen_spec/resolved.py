@@ -89,6 +89,12 @@ class ResolvedDomain:
     """Pressure lines per spoken tactic (``tactics.SPOKEN``)."""
     result: ResultFormat = DEFAULT
     """How its tools' results and errors are shown by default (``result:``)."""
+    clock: dict[str, str] | None = None
+    """``{today, now}`` (either may be missing): the date and time its episodes run at, unless a workflow sets one."""
+    random_seed: int | None = None
+    """The seed of every episode's generator (``random: {seed}``); None: each task gets its own."""
+    transfers: list[str] = field(default_factory=list)
+    """Declared transfer destinations."""
 
 
 @dataclass
@@ -128,6 +134,8 @@ class ResolvedTool:
     """For a ``sql`` tool: the tables of its SQL view, from the domain's state, there even when they hold no rows."""
     result: ResultFormat = DEFAULT
     """How its results and errors are shown: the domain's ``result:`` with the tool's own keys put over it."""
+    draws: bool = False
+    """Whether its effects draw from the episode's generator (its domain's tasks then carry a ``random_seed``)."""
     locate: Callable[[str, int, Pos], Pos] | None = field(default=None, compare=False, repr=False)
     """Where a position inside the tool's ``requires`` (by index), ``effects`` or ``returns`` text lies in its file
     (set by the checker, for compile-time diagnostics; not part of a bundle)."""
@@ -190,6 +198,8 @@ class ResolvedWorkflow:
     origin: Origin
     bindings: dict[str, Type] = field(default_factory=dict)  # names bound by `as:` in the tree
     out_of_scope: list[OutOfScopeIR] = field(default_factory=list)
+    clock: dict[str, str] | None = None
+    """Its own clock (``{today, now}``), over the domain's."""
 
 
 @dataclass

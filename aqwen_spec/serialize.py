@@ -166,6 +166,9 @@ def domain_to_json(d: ResolvedDomain) -> dict[str, Any]:
         "origin": _origin(d.origin),
         **_fulltext(d.fulltext),
         **_result(d.result),
+        **({"clock": d.clock} if d.clock else {}),
+        **({"random": {"seed": d.random_seed}} if d.random_seed is not None else {}),
+        **({"transfers": d.transfers} if d.transfers else {}),
     }
 
 
@@ -181,7 +184,9 @@ def domain_from_json(d: dict[str, Any]) -> ResolvedDomain:
         generate[k] = RecordRuleIR(count, expr_from_json(r["key"]) if r["key"] else None, fields)
     return ResolvedDomain(d["name"], d["description"], named, state, d["policy"], d["system_prompt"],
                           d["initial_data"], generate, _origin_from(d.get("origin")), fulltext=_fulltext_from(d),
-                          result=ResultFormat.from_json(d.get("result")))
+                          result=ResultFormat.from_json(d.get("result")), clock=d.get("clock"),
+                          random_seed=d["random"]["seed"] if "random" in d else None,
+                          transfers=list(d.get("transfers", [])))
 
 
 def tool_to_json(t: ResolvedTool) -> dict[str, Any]:

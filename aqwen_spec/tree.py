@@ -33,14 +33,25 @@ ACTION_ARGS: dict[str, dict[str, bool]] = {  # argument -> is text (True) or an 
     "inform_user": {"value": False, "about": True, "say": True},
     "confirm": {"about": True, "say": True},
     "refuse": {"reason": True, "say": True},
-    "transfer": {"reason": True, "say": True},
+    "transfer": {"reason": True, "to": True, "say": True},
 }
+TRANSFER_TOOL = "transfer_to_human"
+"""The agent's built-in transfer tool (``reason``, and a ``destination`` where the domain declares ``transfers``)."""
+
+
+def destination_of(arg: Arg) -> str:
+    """The destination a transfer's ``to:`` names: plain text, or a string literal in the call-string form."""
+    from aqwen_spec.expr.ast import Lit
+
+    if isinstance(arg.expr, Lit) and isinstance(arg.expr.value, str):
+        return arg.expr.value
+    return arg.text.strip()
 SAY_NAMES: dict[str, tuple[str, ...]] = {  # what a ``say:`` template can name besides slots and bound results
     "ask_user": ("about",),
     "inform_user": ("value", "about"),
     "confirm": ("about",),
     "refuse": ("reason",),
-    "transfer": ("reason",),
+    "transfer": ("reason", "to"),
 }
 
 

@@ -75,10 +75,22 @@ def tool_schemas(specs: SpecSet, domain: str) -> list[dict[str, Any]]:
             "name": name, "description": tool.description,
             "parameters": {"type": "object", "properties": props, "required": required},
         }})
+    transfers = specs.domains[domain].transfers
+    if not transfers:
+        out.append({"type": "function", "function": {
+            "name": TRANSFER_TOOL,
+            "description": "Transfer the user to a human agent, with a short reason. Ends the conversation.",
+            "parameters": {"type": "object", "properties": {"reason": {"type": "string"}}, "required": ["reason"]},
+        }})
+        return out
     out.append({"type": "function", "function": {
         "name": TRANSFER_TOOL,
-        "description": "Transfer the user to a human agent, with a short reason. Ends the conversation.",
-        "parameters": {"type": "object", "properties": {"reason": {"type": "string"}}, "required": ["reason"]},
+        "description": "Transfer the user to a human agent at a destination, with a short reason. Ends the "
+                       "conversation.",
+        "parameters": {"type": "object", "properties": {
+            "reason": {"type": "string"},
+            "destination": {"type": "string", "enum": list(transfers), "description": "Where to transfer the user."},
+        }, "required": ["reason", "destination"]},
     }})
     return out
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aqwen_spec.expr import EvalError, evaluate
+from aqwen_spec.expr.episode import Episode, episode_context
 from aqwen_spec.expr.evaluator import StateEnv
 from aqwen_spec.resolved import ResolvedTool, ResolvedWorkflow
 from aqwen_spec.results import TRANSFERRED, render_result
@@ -80,10 +81,12 @@ class TreeRunner:
     """Executes one workflow tree against one state (changed in place) with given slot values."""
 
     def __init__(self, workflow: ResolvedWorkflow, tools: dict[str, ResolvedTool], state: dict[str, Any],
-                 slots: dict[str, Any], journal: list[Any] | None = None, runner: ToolRunner | None = None) -> None:
+                 slots: dict[str, Any], journal: list[Any] | None = None, runner: ToolRunner | None = None,
+                 episode: Episode | None = None) -> None:
         self.workflow = workflow
         # a runner reused across runs on the same state keeps its SQL view while the state is unchanged
         self.runner = runner if runner is not None else ToolRunner(tools, state, journal)
+        self.runner.episode = self.episode = episode  # the task's clock and generator, as its episodes will have
         self.state = state
         self.env: dict[str, Any] = StateEnv(state, slots)  # reads the live state, and `state` itself
         self.slots = slots
@@ -91,7 +94,8 @@ class TreeRunner:
 
     def execute(self) -> GoldRun:
         try:
-            self._node(self.workflow.tree, 1)
+            with episode_context(self.episode):
+                self._node(self.workflow.tree, 1)
         except Rejected as exc:
             exc.path = list(self.run.path)
             raise
@@ -167,12 +171,14 @@ class TreeRunner:
             return False
         if kind == "transfer":
             reason = self._value(action, "reason") or "this needs a person"
-            spoken = self._spoken(action, "", reason=reason)
+            to = self._value(action, "to")
+            spoken = self._spoken(action, "", reason=reason, to=to or "")
+            arguments = {"reason": reason} if to is None else {"reason": reason, "destination": to}
             self.run.messages.append({"role": "assistant", "content": spoken,
-                                      "tool_calls": [{"name": TRANSFER_TOOL, "arguments": {"reason": reason}}]})
+                                      "tool_calls": [{"name": TRANSFER_TOOL, "arguments": arguments}]})
             self.run.messages.append({"role": "tool", "name": TRANSFER_TOOL,
                                       "content": render_result(TRANSFERRED, self.runner.output)})
-            self.run.calls.append({"name": TRANSFER_TOOL, "arguments": {"reason": reason}, "ok": True,
+            self.run.calls.append({"name": TRANSFER_TOOL, "arguments": dict(arguments), "ok": True,
                                    "result": dict(TRANSFERRED)})
             self.run.outcome = "transferred"
             return False

@@ -23,6 +23,7 @@ from aqwen_spec.expr import (
     rollback,
     sampling_rng,
 )
+from aqwen_spec.expr.episode import Episode, episode_context
 from aqwen_spec.expr.evaluator import state_env
 from aqwen_spec.expr.functions import FunctionError
 from aqwen_spec.resolved import ResolvedPersona, ResolvedWorkflow, SpecSet
@@ -150,6 +151,8 @@ class TaskGenerator:
         self._runs: dict[tuple[str, int, str | None, str], Any] = {}  # gold runs (or rejections) by sample
         self._walkouts: dict[tuple[str, int, str | None, str], bool] = {}
         self._n_branches: dict[str, int] = {}
+        self.draws = any(t.draws for t in self.tools.values())
+        """Whether a tool of the domain draws from the episode's generator (tasks then carry a random_seed)."""
 
     def state(self, state_seed: int) -> dict[str, Any]:
         """The initial state of a seed (generated once, then copied)."""
@@ -199,13 +202,26 @@ class TaskGenerator:
         Raises :class:`EvalError` when a slot cannot be drawn."""
         slots: dict[str, Any] = {}
         env = state_env(initial)  # names not set read the state, and `state` is the whole state
-        for name, expr in workflow.slots.items():
-            if fixed is not None and name in fixed:
-                value = fixed[name]
-            else:
-                value = self._sample_slot(workflow, name, expr, state_key, env)
-            env[name] = slots[name] = copy_state(value)
+        with episode_context(Episode.of(self.clock(workflow), None)):  # slots may read the clock
+            for name, expr in workflow.slots.items():
+                if fixed is not None and name in fixed:
+                    value = fixed[name]
+                else:
+                    value = self._sample_slot(workflow, name, expr, state_key, env)
+                env[name] = slots[name] = copy_state(value)
         return slots
+
+    def clock(self, workflow: ResolvedWorkflow) -> dict[str, str] | None:
+        """The clock a workflow's tasks run at: its own, else the domain's."""
+        return workflow.clock or self.domain.clock
+
+    def random_seed(self, workflow: ResolvedWorkflow, sample: Sample, slots_json: str) -> int | None:
+        """The seed of a task's generator: the domain's, else (when its tools draw) one of the sample's own, the
+        same every time the sample is drawn again (its gold run is memoised by the same key)."""
+        if self.domain.random_seed is not None or not self.draws:
+            return self.domain.random_seed
+        blob = f"{workflow.name}:{sample.state_seed}:{sample.scenario}:{slots_json}"
+        return int(hashlib.sha1(blob.encode()).hexdigest()[:8], 16)
 
     def slot_candidates(self, workflow: ResolvedWorkflow, initial: dict[str, Any], state_key: Any
                         ) -> dict[str, list[Any]]:
@@ -269,7 +285,8 @@ class TaskGenerator:
             journal, state, before = None, copy_state(initial), initial
         runner = self.pooled_runner(state, journal) if journal is not None else None
         try:
-            run = TreeRunner(workflow, self.tools, state, slots, journal, runner).execute()
+            episode = Episode.of(self.clock(workflow), self.random_seed(workflow, sample, slots_json))
+            run = TreeRunner(workflow, self.tools, state, slots, journal, runner, episode).execute()
             stats.examples.setdefault(tuple(run.path), sample)
             if keep is not None and not keep(run.path):
                 return None
@@ -416,6 +433,7 @@ class TaskGenerator:
             "persona": persona.name if persona else None,
             "slots": slots,
             "initial_state": self._initial_ref(wf, sample),
+            **_episode_keys(self.clock(wf), self.random_seed(wf, sample, slots_json)),
             "user": {
                 "instruction": instruction,
                 "opening": persona_data.get("opening", ""),
@@ -448,7 +466,8 @@ class TaskGenerator:
             outcome=run.outcome, gold_outcome=run.outcome,
         )
         for verifier in verifiers:
-            result = score(verifier, evidence)
+            with episode_context(Episode.of(self.clock(wf), None)):
+                result = score(verifier, evidence)
             if result.reward != 1.0:
                 failed = [(i, c.detail) for i, c in enumerate(result.checks) if c.applicable and not c.passed]
                 self.gold_failures.append(GoldFailure(task_id, wf.name, verifier.name, failed, list(run.path)))
@@ -568,3 +587,8 @@ def _persona_context(persona: ResolvedPersona | None) -> dict[str, Any]:
         return {"name": "user", "opening": "", "voice": "", "role": ""}
     return {"name": persona.name, "opening": persona.opening, "voice": persona.voice, "role": persona.role,
             "knows": persona.knows, "tactics": persona.tactics}
+
+
+def _episode_keys(clock: dict[str, str] | None, seed: int | None) -> dict[str, Any]:
+    """A task's ``clock`` and ``random_seed``, only when set (other tasks stay byte for byte the same)."""
+    return {**({"clock": clock} if clock else {}), **({"random_seed": seed} if seed is not None else {})}

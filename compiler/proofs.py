@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aqwen_spec.diagnostics import Diagnostic, Severity
+from aqwen_spec.expr.episode import Episode, install, uninstall
 from aqwen_spec.resolved import ResolvedVerifier
 from aqwen_spec.semantics import ToolRunner, copy_state, score
 from aqwen_spec.semantics.changes import Delta, PathIndex, same_final_state
@@ -110,6 +111,8 @@ class _Prover:
         index = self._index(seed, pooled) if journaled else None
         runner = self.generator.pooled_runner(state, journal) if journal is not None else \
             ToolRunner(self.tools, state, output=self.generator.domain.result)
+        runner.episode = Episode.of_task(task)  # the gold's draws again, and its clock
+        clock = install(Episode.of(task.get("clock"), None))  # for the verifiers
         try:
             extra = self._extra_read(task, runner)  # made already, on the initial state
             records = [] if extra is None else [CallRecord(extra["name"], extra["arguments"], True)]
@@ -148,6 +151,7 @@ class _Prover:
             if all(s.success for s in scores):
                 proof.noop_successes.append((task["id"], task.get("branch", ""), _passed(scores)))
         finally:
+            uninstall(clock)
             if journal:
                 undo(runner, journal)
 

@@ -29,6 +29,7 @@ import yaml
 from aqwen_spec.check import check_paths
 from aqwen_spec.diagnostics import CODES, Severity
 from aqwen_spec.expr import FUNCTIONS, SAMPLING_FUNCTIONS, parse_expr, parse_program
+from aqwen_spec.expr.episode import CLOCK_FUNCTIONS, DRAW_FUNCTIONS
 from aqwen_spec.tactics import TACTICS
 from aqwen_spec.templates import _JINJA_GLOBALS, _simple_names, environment
 
@@ -134,7 +135,7 @@ def test_function_table_is_exact() -> None:
     """The table of builtins lists every function, with the signature the checker prints in hints."""
     text = (ROOT / "docs" / "spec-language.md").read_text(encoding="utf-8")
     rows = dict(re.findall(r"^\| `(\w+)` \| `([^`]+)` \|", text, re.MULTILINE))
-    builtins = {**FUNCTIONS, **SAMPLING_FUNCTIONS}
+    builtins = {**FUNCTIONS, **SAMPLING_FUNCTIONS, **CLOCK_FUNCTIONS, **DRAW_FUNCTIONS}
     documented = {name: sig for name, sig in rows.items() if name in builtins}
     assert set(documented) == set(builtins)
     assert documented == {name: b.signature for name, b in builtins.items()}

@@ -77,7 +77,7 @@ def _original() -> Any:
 
 def _random_call(rng: random.Random, ids: list[str]) -> tuple[str, dict[str, Any]]:
     some_id = rng.choice([*ids, "T-99", ""])
-    name = rng.choice(["open_ticket", "get_ticket", "list_open", "close_ticket", "ticket_json"])
+    name = rng.choice(["open_ticket", "get_ticket", "list_open", "close_ticket", "ticket_json", "assign_agent"])
     if name == "open_ticket":
         return name, {"subject": rng.choice(["", "VPN down", "Écran noir", "it's 'quoted'"])}
     if name == "list_open":
@@ -86,9 +86,10 @@ def _random_call(rng: random.Random, ids: list[str]) -> tuple[str, dict[str, Any
 
 
 def test_a_port_shows_what_the_python_original_shows(desk_bundle: Any) -> None:
-    from runtime.episodes.env import EpisodeConfig, Environment
+    from runtime.episodes.env import Environment, EpisodeConfig
 
     rng = random.Random(13)
+    undone = 0
     for episode in range(3):
         env = Environment(desk_bundle, desk_bundle.tasks[0], config=EpisodeConfig(max_tool_calls=1000))
         env.reset()
@@ -96,20 +97,24 @@ def test_a_port_shows_what_the_python_original_shows(desk_bundle: Any) -> None:
         for _ in range(150):
             name, args = _random_call(rng, list(desk.tickets))
             expected = desk.call(name, args)
+            undone += expected.endswith("is closed")  # drew, then failed: the draws are undone
             assert env.call_tool(name, args) == expected, (episode, name, args)
             assert env.last_call_ok == (not expected.startswith(("Error:", '{"detail":')))
         assert env.state == {"tickets": desk.tickets, "next_id": desk.next_id}
         env.close()
+    assert undone > 5
 
 
 def test_gold_trajectories_show_results_in_the_format(desk_bundle: Any) -> None:
-    task = desk_bundle.tasks[0]
+    task = next(t for t in desk_bundle.tasks if t["workflow"] == "close_a_ticket")
     shown = {m["name"]: m["content"] for m in task["gold"]["messages"] if m["role"] == "tool"}
     desk = _original()
     ticket = task["slots"]["t"]["id"]
     assert shown["get_ticket"] == str(desk.get_ticket(ticket))
     assert shown["close_ticket"] == "None"
     assert task["gold"]["calls"][-1]["result"] is None
+    assert shown["assign_agent"] == desk.call("assign_agent", {"ticket_id": ticket})  # the same first draws
+    assert task["clock"] == {"today": "2024-05-31", "now": "2024-05-31T09:00:00"} and task["random_seed"] == 42
 
 
 def test_the_runtimes_own_errors_use_the_domains_error_format(desk_bundle: Any) -> None:
@@ -124,7 +129,13 @@ def test_the_runtimes_own_errors_use_the_domains_error_format(desk_bundle: Any) 
         '{"detail":"ticket_json is missing argument \'ticket_id\'","status":"error","tool":"ticket_json"}'
     step = env.step("<tool_call>{not json</tool_call>")
     assert step.observations[0]["content"].startswith("Error: could not parse a tool call")
-    assert env.call_tool("transfer_to_human", {"reason": "x"}) == "{'status': 'transferred'}"
+    assert env.call_tool("transfer_to_human", {"reason": "x"}) == "Error: transfer_to_human is missing argument " \
+        "'destination' (one of: billing, dispatch_supervisor, emergency_line)"
+    assert env.call_tool("transfer_to_human", {"reason": "x", "destination": "biling"}) == \
+        'Error: unknown destination "biling"; destinations: billing, dispatch_supervisor, emergency_line'
+    assert not env.done and env.counts["malformed"] == 6
+    assert env.call_tool("transfer_to_human", {"reason": "x", "destination": "billing"}) == \
+        "{'status': 'transferred'}"
     assert env.call_tool("list_open", {}) == "Error: the episode is over"
     env.close()
 
@@ -133,3 +144,181 @@ def test_a_bundle_that_sets_a_format_is_format_2(desk_bundle: Any) -> None:
     assert desk_bundle.manifest["format_version"] == "2.0"
     assert desk_bundle.domain.result == ResultFormat(format="python", error="Error: {{ message }}")
     assert desk_bundle.tools["ticket_json"].result.separators == (",", ":")
+
+
+def _replay_gold(bundle: Any, task: dict[str, Any]) -> list[str]:
+    from runtime.episodes.env import Environment
+
+    env = Environment(bundle, task)
+    env.reset()
+    shown = [env.call_tool(c["name"], c["arguments"]) for c in task["gold"]["calls"]]
+    env.close()
+    return shown
+
+
+def test_an_episode_replays_its_gold_draws(desk_bundle: Any, tmp_path: Path) -> None:
+    """The runtime's episode draws what the compiler's gold run drew: from the domain's seed, or without one from
+    the task's own seed (different tasks, different draws)."""
+    from compiler import compile_specs, write_bundles
+    from runtime.episodes.bundle import Bundle
+
+    for task in desk_bundle.tasks:
+        shown = [m["content"] for m in task["gold"]["messages"] if m["role"] == "tool"]
+        assert _replay_gold(desk_bundle, task) == shown
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    text = (DESK / "specs" / "desk.yaml").read_text(encoding="utf-8")
+    (specs / "desk.yaml").write_text(text.replace("random: {seed: 42}\n", ""), encoding="utf-8")
+    [folder] = write_bundles(compile_specs(specs, tasks_per_branch=2), tmp_path / "build")
+    bundle = Bundle.load(folder)
+    seeds = {t["random_seed"] for t in bundle.tasks}
+    assert len(seeds) > 1 and 42 not in seeds
+    for task in bundle.tasks:
+        shown = [m["content"] for m in task["gold"]["messages"] if m["role"] == "tool"]
+        assert _replay_gold(bundle, task) == shown
+        if task["workflow"] != "close_a_ticket":
+            continue
+        desk = _original()
+        desk.rng = random.Random(task["random_seed"])
+        assert shown[1] == desk.call("assign_agent", {"ticket_id": task["slots"]["t"]["id"]})
+
+
+DRAWS = [("rng_randint(1, 6)", lambda r: r.randint(1, 6)), ("rng_randrange(10)", lambda r: r.randrange(10)),
+         ("rng_randrange(5, 50, 5)", lambda r: r.randrange(5, 50, 5)),
+         ('rng_choice(["a", "b", "c"])', lambda r: r.choice(["a", "b", "c"])),
+         ('rng_choice("xyz")', lambda r: r.choice("xyz")), ("rng_random()", lambda r: r.random()),
+         ("rng_uniform(1.5, 2)", lambda r: r.uniform(1.5, 2)), ("rng_getrandbits(64)", lambda r: r.getrandbits(64)),
+         ("rng_sample([1, 2, 3, 4], 2)", lambda r: r.sample([1, 2, 3, 4], 2)),
+         ("rng_shuffle([1, 2, 3, 4])", lambda r: (lambda xs: (r.shuffle(xs), xs)[1])([1, 2, 3, 4])),
+         ("random_id(8)", lambda r: "".join(r.choice("0123456789abcdefghijklmnopqrstuvwxyz") for _ in range(8))),
+         ('random_id(3, "AB")', lambda r: "".join(r.choice("AB") for _ in range(3)))]
+
+
+@pytest.mark.parametrize("seed", [0, 42, 2**40 + 7])
+def test_draws_are_pythons_random_random_calls(seed: int) -> None:
+    from aqwen_spec.expr import evaluate, parse_expr
+    from aqwen_spec.expr.episode import Episode, episode_context
+
+    mine, python = Episode(seed=seed), random.Random(seed)
+    rng = random.Random(seed)
+    with episode_context(mine):
+        for _ in range(200):  # an interleaved stream: every draw advances the same generator
+            text, draw = rng.choice(DRAWS)
+            assert evaluate(parse_expr(text), {}) == draw(python), text
+
+
+def test_clock_functions() -> None:
+    from aqwen_spec.expr import EvalError, evaluate, parse_expr
+    from aqwen_spec.expr.episode import Episode, episode_context
+
+    with episode_context(Episode(today="2024-05-31")):
+        assert evaluate(parse_expr("[today(), now()]"), {}) == ["2024-05-31", "2024-05-31T00:00:00"]
+    with episode_context(Episode(now="2024-05-31T09:30:00")):
+        assert evaluate(parse_expr("[today(), now()]"), {}) == ["2024-05-31", "2024-05-31T09:30:00"]
+    with pytest.raises(EvalError, match="needs a clock"):
+        evaluate(parse_expr("today()"), {})
+
+
+def test_transfers_go_to_a_declared_destination(desk_bundle: Any) -> None:
+    from runtime.episodes.env import Environment
+
+    [schema] = [s["function"] for s in desk_bundle.tool_schemas if s["function"]["name"] == "transfer_to_human"]
+    assert schema["parameters"]["properties"]["destination"]["enum"] == ["billing", "dispatch_supervisor",
+                                                                         "emergency_line"]
+    assert schema["parameters"]["required"] == ["reason", "destination"]
+    task = next(t for t in desk_bundle.tasks if t["workflow"] == "refund_request")
+    assert task["gold"]["calls"][-1]["arguments"]["destination"] == "billing"
+    rewards = {}
+    for where in ("billing", "emergency_line"):
+        env = Environment(desk_bundle, task)
+        env.reset()
+        env.call_tool("get_ticket", {"ticket_id": task["slots"]["t"]["id"]})
+        env.call_tool("transfer_to_human", {"reason": "refund", "destination": where})
+        assert env.done
+        rewards[where] = env.result().reward
+    assert rewards == {"billing": 1.0, "emergency_line": 0.5}
+
+
+CLOCKED = """\
+kind: Domain
+name: outage_desk
+clock: {today: 2024-05-31, now: "2024-05-31T09:00:00"}
+state:
+  outages: map[str]
+  log: list[str]
+initial_state:
+  generate:
+    outages: {count: 2, key: 'f"O-{i}"', fields: {}}
+---
+kind: Tool
+name: stamp
+domain: outage_desk
+params:
+  outage_id: str
+requires:
+  - when: outage_id in outages
+    error: "no outage {{ outage_id }}"
+effects:
+  - append(log, f"{outage_id} at {now()}")
+returns: 'join([str(today()), str(now()), str(days_between("2024-05-01", today()))], " ")'
+---
+kind: Workflow
+name: stamp_today
+domain: outage_desk
+slots:
+  o: choice(keys(outages))
+tree:
+  - call: stamp(outage_id=o)
+  - inform_user: {value: today(), about: the date}
+instruction: "Stamp {{ o }}."
+---
+kind: Workflow
+name: stamp_new_year
+domain: outage_desk
+clock: {now: "2025-01-01T00:30:00"}
+slots:
+  o: choice(keys(outages))
+tree:
+  - call: stamp(outage_id=o)
+instruction: "Stamp {{ o }}."
+---
+kind: Verifier
+name: stamp_today_ok
+for: stamp_today
+checks:
+  - assert: today() == "2024-05-31" and len(log) == 1
+---
+kind: Verifier
+name: stamp_new_year_ok
+for: stamp_new_year
+checks:
+  - assert: today() == "2025-01-01"
+  - same_final_state_as_gold
+"""
+
+
+def test_the_clock_of_the_domain_and_of_a_workflow(tmp_path: Path) -> None:
+    from compiler import compile_specs, write_bundles
+    from runtime.episodes.bundle import Bundle
+
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "desk.yaml").write_text(CLOCKED, encoding="utf-8")
+    [folder] = write_bundles(compile_specs(tmp_path / "specs", tasks_per_branch=2), tmp_path / "build")
+    bundle = Bundle.load(folder)
+    shown = {t["workflow"]: [m for m in t["gold"]["messages"] if m["role"] == "tool"][-1]["content"]
+             for t in bundle.tasks}
+    assert shown == {"stamp_today": '"2024-05-31 2024-05-31T09:00:00 30"',
+                     "stamp_new_year": '"2025-01-01 2025-01-01T00:30:00 245"'}
+    for task in bundle.tasks:
+        assert task["clock"] == ({"now": "2025-01-01T00:30:00"} if task["workflow"] == "stamp_new_year"
+                                 else {"today": "2024-05-31", "now": "2024-05-31T09:00:00"})
+        assert "random_seed" not in task  # nothing draws, and no seed is declared
+        assert _replay_gold(bundle, task) == [m["content"] for m in task["gold"]["messages"] if m["role"] == "tool"]
+        from runtime.episodes.env import Environment
+
+        env = Environment(bundle, task)
+        env.reset()
+        for call in task["gold"]["calls"]:
+            env.call_tool(call["name"], call["arguments"])
+        env.end_with([m["content"] for m in task["gold"]["messages"] if m["role"] == "assistant"])
+        assert env.result().reward == 1.0

@@ -18,6 +18,8 @@ class DocChecker:
 
     loaded: LoadedDocument
     diagnostics: Diagnostics
+    clock: bool = False
+    """Whether the document's expressions run with a clock (``today()``, ``now()``): set by the kind's check."""
 
     @property
     def path(self) -> str:
@@ -74,6 +76,8 @@ class DocChecker:
 
         if expr is None:
             return ANY
+        if self.clock and scope is not None:
+            scope.clock = True
         typ, problems = check_expr(expr, scope)
         for p in problems:
             hint = self._text_hint(expr, ypath, p.hint) if p.code == "AQ302" and p.pos == expr.pos else p.hint
@@ -115,6 +119,8 @@ class DocChecker:
         """Parse and check an effects program written as one string or a list of statement strings."""
         from aqwen_spec.expr import ExprSyntaxError, check_program, parse_program
 
+        if self.clock and scope is not None:
+            scope.clock = True
         if isinstance(source, list):
             text = "\n".join(source)
             starts = []  # line in the joined text where item i begins

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from aqwen_spec.check.context import DocChecker
+from aqwen_spec.check.episode import checked_clock
 from aqwen_spec.check.pressure import checked_pressure
 from aqwen_spec.check.results import check_result
 from aqwen_spec.check.scopes import state_scope
@@ -131,6 +132,8 @@ def check_domain(checker: DocChecker, doc: Domain, base_dir: Path) -> ResolvedDo
     _fill_record(state, {k: (v.model_dump() if isinstance(v, FieldSpec) else v) for k, v in doc.state.items()},
                  named, checker, ("state",))
     initial = _initial_data(checker, doc, state, base_dir)
+    clock = checked_clock(checker, doc.clock)
+    checker.clock = clock is not None  # generation rules may read it
     generate = _generation_rules(checker, doc, state)
     fulltext = _fulltext_indexes(checker, doc, state)
     if doc.system_prompt:
@@ -139,8 +142,18 @@ def check_domain(checker: DocChecker, doc: Domain, base_dir: Path) -> ResolvedDo
     return ResolvedDomain(
         doc.name, doc.description, named, state, doc.policy, doc.system_prompt, initial, generate, origin,
         [f.path for f in doc.initial_state.files], fulltext, checked_pressure(checker, doc.pressure),
-        check_result(checker, doc.result, DEFAULT),
+        check_result(checker, doc.result, DEFAULT), clock, doc.random.seed if doc.random else None,
+        _transfers(checker, doc.transfers),
     )
+
+
+def _transfers(checker: DocChecker, names: list[str]) -> list[str]:
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            checker.report("AQ106", f"transfer destination '{name}' is listed twice", ("transfers", i))
+        seen.add(name)
+    return list(dict.fromkeys(names))
 
 
 _FTS5_RESERVED = ("rank", "rowid")

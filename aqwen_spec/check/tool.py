@@ -7,6 +7,7 @@ from typing import Any
 
 from aqwen_spec.check.context import DocChecker
 from aqwen_spec.check.domain import type_from_yaml
+from aqwen_spec.check.episode import draws
 from aqwen_spec.check.guards import guards_of, lookup_key, unguarded
 from aqwen_spec.check.results import check_result
 from aqwen_spec.check.scopes import state_scope
@@ -63,6 +64,7 @@ def check_tool(checker: DocChecker, doc: Tool, domain: ResolvedDomain | None) ->
         params[pname] = ParamIR(pname, ptype, required, param.default, param.description)
 
     state = domain.state if domain else None
+    checker.clock = bool(domain and domain.clock)
     scope = state_scope(state, {n: p.type for n, p in params.items()}, strict=True) if state else None
     if scope is not None:
         scope.types = named
@@ -102,9 +104,12 @@ def check_tool(checker: DocChecker, doc: Tool, domain: ResolvedDomain | None) ->
         if kind != "declarative" and doc.effects is not None:
             checker.report("AQ106", f"a {kind} tool has no declarative effects", ("effects",))
     if doc.effects is not None and scope is not None:
+        scope.drawing = True  # only the effects draw: a failed call then undoes its draws with its changes
         effects = checker.program(doc.effects, ("effects",), scope)
+        scope.drawing = False
         if effects is not None:  # returns sees the state after the effects, and their locals
             scope = check_program_scope(effects, scope)[1]
+            scope.drawing = False
     if doc.returns is not None and scope is not None:
         returns = checker.expr(doc.returns, ("returns",), scope, None, "'returns'")
         if returns is not None:
@@ -132,6 +137,7 @@ def check_tool(checker: DocChecker, doc: Tool, domain: ResolvedDomain | None) ->
     )
     tool.locate = locate
     tool.result = check_result(checker, doc.result, domain.result if domain else DEFAULT)
+    tool.draws = effects is not None and draws(effects)
     if returns is not None and kind == "declarative":
         for lookup in unguarded(returns, set(params), maps, guarded):
             if lookup_key(lookup) not in guarded:

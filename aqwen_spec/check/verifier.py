@@ -17,8 +17,8 @@ from aqwen_spec.resolved import (
     ResolvedVerifier,
     ResolvedWorkflow,
 )
-from aqwen_spec.tree import walk_branches
-from aqwen_spec.types import BOOL
+from aqwen_spec.tree import TRANSFER_TOOL, walk_branches
+from aqwen_spec.types import BOOL, STR
 
 _OPTIONS = ("when", "weight", "gate", "name")
 
@@ -27,6 +27,7 @@ def check_verifier(checker: DocChecker, doc: Verifier, workflow: ResolvedWorkflo
                    domain: ResolvedDomain | None, tools: dict[str, ResolvedTool],
                    broken: Broken | None = None) -> ResolvedVerifier:
     checks: list[CheckIR] = []
+    checker.clock = bool((workflow and workflow.clock) or (domain and domain.clock))
     scope = verifier_scope(domain.state, workflow.slot_types) if domain and workflow else None
     branch_names = {b.name for b in walk_branches(workflow.tree)} if workflow else set()
     for i, raw in enumerate(doc.checks):
@@ -67,7 +68,7 @@ def check_verifier(checker: DocChecker, doc: Verifier, workflow: ResolvedWorkflo
             elif kind == "tells_user":
                 check.expr = checker.expr(value, vpath, scope, None, "'tells_user'")
             elif kind in ("require", "forbid"):
-                _tool_pattern(checker, check, value, vpath, tools, scope, broken)
+                _tool_pattern(checker, check, value, vpath, tools, scope, broken, domain.transfers if domain else [])
             elif kind in ("same_final_state_as_gold", "same_outcome_as_gold") and value is not True:
                 checker.report("AQ105", f"{kind} takes no value", vpath)
         checks.append(check)
@@ -75,8 +76,29 @@ def check_verifier(checker: DocChecker, doc: Verifier, workflow: ResolvedWorkflo
     return ResolvedVerifier(doc.name, doc.for_, doc.description, checks, doc.success_threshold, origin)
 
 
+def _transfer_pattern(checker: DocChecker, check: CheckIR, call: Any, vpath: Any, scope: Any,
+                      transfers: list[str]) -> None:
+    """``require: transfer_to_human(destination="billing")``: the built-in transfer tool's arguments; a literal
+    destination must be one the domain declares (AQ323)."""
+    from aqwen_spec.expr.ast import Lit
+
+    params = ("reason", "destination") if transfers else ("reason",)
+    for name, arg in call.kwargs:
+        if name not in params:
+            checker.report("AQ408", f"tool '{TRANSFER_TOOL}' has no parameter '{name}'", vpath,
+                           did_you_mean(name, params) or ("declare destinations on the domain: transfers: [...]"
+                                                          if name == "destination" else None), rel=arg.pos)
+            continue
+        checker.check_expr(arg, vpath, scope, STR, f"argument '{name}'")
+        if name == "destination" and isinstance(arg, Lit) and arg.value not in transfers:
+            checker.report("AQ323", f"unknown transfer destination '{arg.value}'", vpath,
+                           did_you_mean(str(arg.value), transfers) or "destinations: " + ", ".join(transfers),
+                           rel=arg.pos)
+        check.args[name] = arg
+
+
 def _tool_pattern(checker: DocChecker, check: CheckIR, value: Any, vpath: Any, tools: dict[str, ResolvedTool],
-                  scope: Any, broken: Broken | None) -> None:
+                  scope: Any, broken: Broken | None, transfers: list[str]) -> None:
     from aqwen_spec.expr import ExprSyntaxError, parse_expr
     from aqwen_spec.expr.ast import Call
 
@@ -93,6 +115,9 @@ def _tool_pattern(checker: DocChecker, check: CheckIR, value: Any, vpath: Any, t
         checker.report("AQ106", "name a tool, or a call with named arguments: tool(arg=expr)", vpath)
         return
     check.tool = expr.func
+    if expr.func == TRANSFER_TOOL:
+        _transfer_pattern(checker, check, expr, vpath, scope, transfers)
+        return
     tool = tools.get(expr.func)
     if tool is None:
         if broken is None or not broken.skip(("Tool", expr.func)):

@@ -6,12 +6,23 @@ from collections.abc import Collection
 from typing import Any
 
 from aqwen_spec.check.context import DocChecker
+from aqwen_spec.check.episode import checked_clock
 from aqwen_spec.check.scopes import state_scope
 from aqwen_spec.diagnostics import did_you_mean
 from aqwen_spec.documents.workflow import Workflow
 from aqwen_spec.loader import Broken
 from aqwen_spec.resolved import Origin, OutOfScopeIR, ResolvedDomain, ResolvedTool, ResolvedWorkflow
-from aqwen_spec.tree import SAY_NAMES, Action, Node, Select, Sequence, TreeParser, walk_actions, walk_branches
+from aqwen_spec.tree import (
+    SAY_NAMES,
+    Action,
+    Node,
+    Select,
+    Sequence,
+    TreeParser,
+    destination_of,
+    walk_actions,
+    walk_branches,
+)
 from aqwen_spec.types import ANY, BOOL, Type, is_assignable
 
 
@@ -24,6 +35,8 @@ def check_workflow(
     personas: Collection[str] | None = None,
 ) -> ResolvedWorkflow | None:
     broken = broken if broken is not None else Broken()
+    clock = checked_clock(checker, doc.clock)
+    checker.clock = clock is not None or bool(domain and domain.clock)
     parser = TreeParser(checker.loaded.yaml)
     tree = parser.parse(doc.tree, ("tree",))
     for p in parser.problems:
@@ -52,7 +65,7 @@ def check_workflow(
         return None
     return ResolvedWorkflow(
         doc.name, doc.domain, doc.description, list(doc.personas), slots, slot_types, tree, doc.instruction,
-        Origin(checker.path, checker.pos(())), bindings, out_of_scope,
+        Origin(checker.path, checker.pos(())), bindings, out_of_scope, clock,
     )
 
 
@@ -146,6 +159,26 @@ def _check_node(checker: DocChecker, node: Node, domain: ResolvedDomain, tools: 
         _check_action(checker, node, domain, tools, slots, bindings, broken)
 
 
+def _check_destination(checker: DocChecker, action: Action, domain: ResolvedDomain) -> None:
+    """A transfer names one of the domain's ``transfers`` (AQ323), and does so where the domain declares any."""
+    known = domain.transfers
+    arg = action.args.get("to")
+    if arg is None:
+        if known:
+            checker.report("AQ323", "this domain's transfers go to a destination: name one with 'to'",
+                           action.ypath, "destinations: " + ", ".join(known))
+        return
+    name = destination_of(arg)
+    if not known:
+        checker.report("AQ323", f"transfer to '{name}', but the domain declares no transfer destinations",
+                       arg.ypath, f"declare them on the domain: transfers: [{name}]", rel=arg.offset if arg.expr
+                       is not None and not arg.text else None)
+    elif name not in known:
+        checker.report("AQ323", f"unknown transfer destination '{name}'", arg.ypath,
+                       did_you_mean(name, known) or "destinations: " + ", ".join(known),
+                       rel=arg.offset if arg.expr is not None and not arg.text else None)
+
+
 def _arg_expr(checker: DocChecker, arg: Any, scope: Any, expect: Type | None, what: str) -> Any:
     if arg.is_text:
         return None
@@ -166,6 +199,8 @@ def _check_action(checker: DocChecker, action: Action, domain: ResolvedDomain, t
             arg.expr = _arg_expr(checker, arg, scope, None, f"'{name}'")
         if action.kind == "inform_user" and "value" not in action.args:
             checker.report("AQ104", "inform_user needs the value the agent must tell", action.ypath)
+        if action.kind == "transfer":
+            _check_destination(checker, action, domain)
         return
     tool = tools.get(action.tool or "")
     if tool is None:

@@ -40,3 +40,10 @@ class ResultSpec(Model):
         None, description='How a failed call is shown: a template over message, tool and kind ("Error: {{ message '
         '}}"), or a mapping whose string values are such templates, shown as a result is. Default: '
         '{error: "{{ message }}"}.')
+
+
+class Clock(Model):
+    """The date and time an episode runs at: what ``today()`` and ``now()`` return (never the wall clock)."""
+
+    today: str | None = Field(None, description="An ISO date (2024-05-31); default: the date of now.")
+    now: str | None = Field(None, description='An ISO datetime ("2024-05-31T09:00:00"); default: today at 00:00.')

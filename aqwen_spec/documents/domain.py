@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from aqwen_spec.documents.base import Document, ExprText, Model, Name, ResultSpec
+from aqwen_spec.documents.base import Clock, Document, ExprText, Model, Name, ResultSpec
 
 TypeText = str | dict[str, Any]
 """A type as written: ``int``, ``str?``, ``list[Machine]``, ``{enum: [...]}``, ``{list: T}``, ``{map: T}``..."""
@@ -55,6 +55,13 @@ class FullTextIndex(Model):
     )
 
 
+class RandomSpec(Model):
+    """The generator tools draw from (rng_randint, random_id, ...)."""
+
+    seed: int = Field(description="Every episode's generator is random.Random(seed), as a Python environment "
+                      "seeded so; without it each task gets a seed of its own.")
+
+
 class Domain(Document):
     kind: Literal["Domain"] = "Domain"
     types: dict[Name, dict[str, Any]] = Field(
@@ -71,6 +78,12 @@ class Domain(Document):
     initial_state: InitialState = Field(default_factory=InitialState)
     result: ResultSpec | None = Field(
         None, description="How the model sees results and errors of this domain's tools (tools may override it).")
+    clock: Clock | None = Field(None, description="The date and time episodes run at (today(), now()); "
+                                "workflows may set their own.")
+    random: RandomSpec | None = Field(None, description="The seed of the generator tools draw from.")
+    transfers: list[Name] = Field(
+        default_factory=list, description="Where the agent can transfer a user (e.g. billing, emergency_line): the "
+        "transfer tool then takes a destination, and workflows' transfers name one.")
     fulltext: dict[Name, list[Name] | FullTextIndex] = Field(
         default_factory=dict,
         description="Full-text indexes for sql: tools: a map or list field of records -> the text fields to index "

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, WithJsonSchema
 
-from aqwen_spec.documents.base import Document, ExprText, Model, Name, Template
+from aqwen_spec.documents.base import Clock, Document, ExprText, Model, Name, Template
 
 _ACTION_KEYS = ["call", "ask_user", "inform_user", "confirm", "refuse", "transfer"]
 # pydantic cannot emit a $ref to a definition it does not own: mark the spot, jsonschema.py swaps in the $ref
@@ -67,3 +67,4 @@ class Workflow(Document):
     out_of_scope: list[OutOfScope] = Field(
         default_factory=list,
         description="Cases no branch handles on purpose: a tool's precondition failing is dropped, not an error.")
+    clock: Clock | None = Field(None, description="The date and time its tasks run at; default: the domain's.")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from aqwen_spec.diagnostics import Pos, did_you_mean, named_like
 from aqwen_spec.expr import ast as A
+from aqwen_spec.expr.episode import CLOCK_FUNCTIONS, DRAW_FUNCTIONS
 from aqwen_spec.expr.functions import (  # the runtime's own date validation
     FUNCTIONS,
     ArgError,
@@ -131,6 +132,10 @@ class Scope:
         """Whether unknown names may be fields of an element of unknown type (they read as ``any``)."""
         self.sampling: bool = sampling or (parent is not None and parent.sampling)
         """Whether sampling functions (sample, choice, randint, ...) may be called: slots and generation rules."""
+        self.clock: bool = parent.clock if parent is not None else False
+        """Whether the episode has a clock here (``today()``, ``now()``; else AQ320)."""
+        self.drawing: bool = parent.drawing if parent is not None else False
+        """Whether the episode's generator may be drawn from (``rng_randint``, ...; a tool's effects; else AQ322)."""
         self.element: tuple[str, str] | None = None
         """For the scope of a predicate's element fields: (function or 'where', the source as written)."""
 
@@ -461,6 +466,18 @@ class _Checker:
 
     def call(self, e: A.Call, scope: Scope, *, statement: bool) -> Type:
         b = FUNCTIONS.get(e.func) or (SAMPLING_FUNCTIONS.get(e.func) if scope.sampling else None)
+        if b is None and e.func in CLOCK_FUNCTIONS:
+            b = CLOCK_FUNCTIONS[e.func]
+            if not scope.clock:
+                self.report("AQ320", f"{e.func}() reads the episode's clock, but none is set here", e.pos,
+                            "set one on the domain (or the workflow): clock: {today: 2024-05-31, now: "
+                            '"2024-05-31T09:00:00"}')
+        if b is None and e.func in DRAW_FUNCTIONS:
+            b = DRAW_FUNCTIONS[e.func]
+            if not scope.drawing:
+                hint = "slots and generation rules draw with randint, choice, ... " if scope.sampling else None
+                self.report("AQ322", f"{e.func}() draws from the episode's generator: only a tool's effects may",
+                            e.pos, hint and hint + f"(not {e.func})")
         if b is None:
             for a in e.args:
                 self.expr(a, scope)

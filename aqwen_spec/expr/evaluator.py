@@ -12,6 +12,7 @@ from typing import Any
 
 from aqwen_spec.diagnostics import Pos
 from aqwen_spec.expr import ast as A
+from aqwen_spec.expr.episode import CLOCK_FUNCTIONS, DRAW_FUNCTIONS
 from aqwen_spec.expr.errors import EffectFailed, EvalError, EvalLimitError
 from aqwen_spec.expr.functions import FUNCTIONS, MAX_SIZE, FunctionError, to_str
 from aqwen_spec.expr.sampling import SAMPLING_FUNCTIONS
@@ -29,6 +30,7 @@ __all__ = [
     "state_env",
 ]
 
+EPISODE_FUNCTIONS: Mapping[str, Any] = {**CLOCK_FUNCTIONS, **DRAW_FUNCTIONS}
 DEFAULT_MAX_STEPS = 100_000
 """Default step budget: loop, filter and comprehension iterations plus elements handled by builtins."""
 MAX_INT = 2**63
@@ -367,7 +369,7 @@ def _c_each(n: A.Each) -> Fn:
 
 def _c_call(n: A.Call) -> Fn:
     name, pos = n.func, n.pos
-    builtin = FUNCTIONS.get(name) or SAMPLING_FUNCTIONS.get(name)
+    builtin = FUNCTIONS.get(name) or SAMPLING_FUNCTIONS.get(name) or EPISODE_FUNCTIONS.get(name)
     if builtin is None:
 
         def unknown(env: Any) -> Any:

@@ -6,6 +6,7 @@ import random
 from typing import Any
 
 from aqwen_spec.expr import EvalError, evaluate, sampling_rng
+from aqwen_spec.expr.episode import Episode, episode_context
 from aqwen_spec.expr.evaluator import copy_value, state_env
 from aqwen_spec.resolved import ResolvedDomain
 from aqwen_spec.types import ListT, MapT, OptionalT, RecordT
@@ -36,7 +37,7 @@ def generate_state(domain: ResolvedDomain, seed: int) -> dict[str, Any]:
             elif name in domain.state.defaults:
                 state[name] = copy_state(domain.state.defaults[name])
     rng = random.Random(f"{domain.name}:{seed}")
-    with sampling_rng(rng):
+    with sampling_rng(rng), episode_context(Episode.of(domain.clock, None)):  # rules may read the domain's clock
         for name, rule in domain.generate.items():
             ftype = domain.state.fields[name]
             container = ftype.inner if isinstance(ftype, OptionalT) else ftype

@@ -14,6 +14,7 @@ from typing import Any
 
 from aqwen_spec.diagnostics import Pos
 from aqwen_spec.expr import EffectFailed, EvalError, compile_expr, evaluate, execute, rollback
+from aqwen_spec.expr.episode import Episode, episode_context
 from aqwen_spec.expr.evaluator import state_env
 from aqwen_spec.resolved import ResolvedTool
 from aqwen_spec.results import DEFAULT, ResultFormat, render_error, render_json, render_result
@@ -117,6 +118,8 @@ class ToolRunner:
         self.tools = tools
         self.output = output
         """How calls of no known tool are shown (the domain's ``result:``)."""
+        self.episode: Episode | None = None
+        """The episode's clock and generator, installed for each call; a failed call undoes its draws."""
         self.state = state
         self.journal = journal
         """When set, declarative effects append their changes here, to be undone with ``expr.rollback``."""
@@ -127,6 +130,17 @@ class ToolRunner:
         self._sql: tuple[tuple[int, Any, Any], sqlite3.Connection] | None = None
 
     def call(self, name: str, args: Any) -> ToolOutcome:
+        episode = self.episode
+        if episode is None:
+            return self._call(name, args)
+        with episode_context(episode):
+            episode.begin()
+            outcome = self._call(name, args)
+            if not outcome.ok:
+                episode.undo()
+            return outcome
+
+    def _call(self, name: str, args: Any) -> ToolOutcome:
         tool = self.tools.get(name)
         if tool is None:
             known = ", ".join(sorted(self.tools))

@@ -120,7 +120,7 @@ REFUSAL = re.compile(
 
 def outcome_of(calls: list[CallRecord], said: list[str], transfer_tool: str = "transfer_to_human") -> str:
     """How an episode ended: transferred (the transfer tool was called), refused (the agent declined), or done."""
-    if any(c.name == transfer_tool for c in calls):
+    if any(c.name == transfer_tool and c.ok for c in calls):
         return "transferred"
     if any(REFUSAL.search(text) for text in said):
         return "refused"

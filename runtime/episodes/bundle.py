@@ -64,12 +64,14 @@ class Bundle:
 
     def gold_final_state(self, task: dict[str, Any]) -> dict[str, Any]:
         """The state after the task's gold trajectory (replayed once per task, then cached)."""
+        from aqwen_spec.expr.episode import Episode
         from aqwen_spec.semantics import ToolRunner
 
         key = str(task["id"])
         if key not in self._gold_final:
             state = self.initial_state(task)
             runner = ToolRunner(self.tools, state)
+            runner.episode = Episode.of_task(task)  # the gold's draws again
             for call in task["gold"]["calls"]:
                 if call["name"] in self.tools:
                     runner.call(call["name"], call["arguments"])
@@ -80,6 +82,7 @@ class Bundle:
         """What the task's gold trajectory changes in its initial state (replayed once per task on a pooled state
         under a journal, then cached): rewards compare only there. None where the changes cannot be journaled (an
         inline state, or a ``python:`` tool that writes): then whole states are compared."""
+        from aqwen_spec.expr.episode import Episode
         from aqwen_spec.semantics import ToolRunner
         from aqwen_spec.semantics.changes import Delta
 
@@ -90,6 +93,7 @@ class Bundle:
                 state, journal = self.states.acquire(task)
                 index = self.states.index(task, state)
                 runner = ToolRunner(self.tools, state, journal)
+                runner.episode = Episode.of_task(task)
                 for call in task["gold"]["calls"]:
                     if call["name"] in self.tools:
                         runner.call(call["name"], call["arguments"])

@@ -8,11 +8,13 @@ Nothing the model writes can crash an episode: malformed calls become error obse
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from aqwen_spec.expr.episode import Episode, episode_context
 from aqwen_spec.results import TRANSFERRED, render_error, render_result
 from aqwen_spec.semantics import ToolRunner, score
 from aqwen_spec.semantics.changes import same_final_state
@@ -108,6 +110,7 @@ class Environment:
         else:
             self._initial = {f: copy_state(self._state[f]) for f in fields if f in self._state}
         self.runner = ToolRunner(bundle.tools, self._state, self._journal, output=bundle.domain.result)
+        self.runner.episode = Episode.of_task(task)  # the task's clock, and its generator from its seed again
         self.calls: list[CallRecord] = []
         self.said: list[str] = []
         self.turn = 0
@@ -207,6 +210,14 @@ class Environment:
             self._end("tool_budget")
             return None
         if name == TRANSFER_TOOL:
+            wrong = self._wrong_destination(arguments)
+            if wrong:  # an error the agent can correct, as for any tool: the episode goes on
+                record = CallRecord(name, arguments, False)
+                self.calls.append(record)
+                self.counts["tool_calls"] += 1
+                self.counts["tool_error.bad_arguments"] += 1
+                self.counts["malformed"] += 1
+                return record, render_error(wrong, self.bundle.domain.result, name, "bad_arguments"), "bad_arguments"
             record = CallRecord(name, arguments, True)
             self.calls.append(record)
             self._end("transfer")
@@ -241,6 +252,19 @@ class Environment:
         self.messages += [{"role": "assistant", "content": "", "tool_calls": [call]},
                           {"role": "tool", "name": name, "content": made[1]}]
         return made[1]
+
+    def _wrong_destination(self, arguments: Any) -> str:
+        """Why a transfer's ``destination`` is not one of the domain's (``""`` when it is, or when the domain
+        declares none: then any transfer goes to "a human")."""
+        known = self.bundle.domain.transfers
+        if not known:
+            return ""
+        where = arguments.get("destination") if isinstance(arguments, dict) else None
+        if where in known:
+            return ""
+        if where is None:
+            return f"{TRANSFER_TOOL} is missing argument 'destination' (one of: {', '.join(known)})"
+        return f"unknown destination {json.dumps(where)[:60]}; destinations: {', '.join(known)}"
 
     def _error(self, message: str, kind: str, tool: str = "") -> str:
         """An error of the episode itself (a call that does not parse, a spent budget) in the domain's error format."""
@@ -291,7 +315,8 @@ class Environment:
                 evidence.same_final_state = lambda: same_final_state(state, index.touched(journal), pristine, gold)
             else:
                 evidence.gold_final_state = self.bundle.gold_final_state(self.task)
-        scores = [score(v, evidence) for v in self.verifiers]
+        with episode_context(Episode.of(self.task.get("clock"), None)):
+            scores = [score(v, evidence) for v in self.verifiers]
         main = scores[0] if scores else Score(0.0, False)
         if len(scores) > 1:
             main = Score(min(s.reward for s in scores), all(s.success for s in scores),
