@@ -471,6 +471,32 @@ def test_mcp_client_over_http_lists_and_calls_the_tools(plant: Bundle, tmp_path:
     assert "tool_error.unknown_tool" not in records[0]["metrics"]  # that call was in the abandoned episode
 
 
+def test_mcp_errors_come_from_the_outcome_in_a_domain_with_its_own_error_format(tmp_path: Path) -> None:
+    """``isError`` is the call's outcome: in a domain whose errors read ``Error: ...`` (not JSON) and whose
+    results may be any text, the text alone could not tell."""
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    [folder] = write_bundles(compile_specs(ROOT / "tests" / "fixtures" / "ticket_desk" / "specs", tasks_per_branch=1),
+                             tmp_path)
+    desk = Bundle.load(folder)
+    task = next(t for t in desk.tasks if t["workflow"] == "close_a_ticket")
+
+    async def drive(url: str) -> list[Any]:
+        async with streamable_http_client(url + "/agent/mcp") as (read, write, _), ClientSession(read, write) as s:
+            await s.initialize()
+            await s.call_tool("start_episode", {"task_id": task["id"]})
+            return [await s.call_tool(name, {"ticket_id": tid}) for name, tid in
+                    (("get_ticket", "T-9"), ("get_ticket", "T-1"), ("ticket_json", "T-9"))]
+
+    with served(desk) as (url, shared):
+        missing, found, compact = asyncio.run(drive(url))
+        wait_for(lambda: not shared.live, "the MCP session freed")
+    assert missing.isError and _text(missing) == "Error: no ticket T-9"
+    assert not found.isError and _text(found).startswith("{'id': 'T-1', ")
+    assert compact.isError and _text(compact) == '{"detail":"no ticket T-9","status":"error","tool":"ticket_json"}'
+
+
 def test_mcp_client_over_stdio(plant: Bundle, tmp_path: Path) -> None:
     from mcp import ClientSession, StdioServerParameters
     from mcp.client.stdio import stdio_client
