@@ -145,8 +145,44 @@ def _compiled(text: str) -> jinja2.Template:
     return environment().from_string(text)
 
 
+# ``{{ name }}`` alone: a plain name, which Jinja renders as ``str(value)``
+_PLAIN_TAG = re.compile(r"\{\{\s*([A-Za-z_]\w*)\s*\}\}", re.ASCII)
+
+
+@lru_cache(maxsize=4096)
+def _plain_parts(text: str) -> tuple[tuple[str, str], ...] | None:
+    """``(text before, name)`` pairs of a template whose only tags are plain ``{{ name }}`` (the last pair's name
+    empty); ``None`` for any other template, which Jinja renders. What Jinja itself does to such a template is done
+    here too: one trailing newline dropped; templates with ``\r`` (line endings Jinja rewrites) go to Jinja."""
+    if "\r" in text or "{%" in text or "{#" in text:
+        return None
+    if text.endswith("\n"):
+        text = text[:-1]
+    parts: list[tuple[str, str]] = []
+    pos = 0
+    starts = set()
+    for m in _PLAIN_TAG.finditer(text):
+        name = m.group(1)
+        if name in _JINJA_WORDS or name in _JINJA_GLOBALS:
+            return None
+        parts.append((text[pos:m.start()], name))
+        starts.add(m.start())
+        pos = m.end()
+    parts.append((text[pos:], ""))
+    # Jinja's lexer starts a tag at the leftmost "{{": every one must be where a plain tag starts
+    if any(i not in starts for i in range(len(text) - 1) if text.startswith("{{", i)):
+        return None
+    return tuple(parts)
+
+
 def render(text: str, context: dict[str, Any]) -> str:
-    """Render a template; raises ``jinja2.TemplateError`` (e.g. an undefined name) for the caller to report."""
+    """Render a template; raises ``jinja2.TemplateError`` (e.g. an undefined name) for the caller to report.
+
+    Templates made of plain ``{{ name }}`` tags (most error messages) are filled in without Jinja, with what Jinja
+    gives them (``str`` of each value; ``tests/test_templates_fast.py`` compares the two)."""
     if "{" not in text:
         return text
+    parts = _plain_parts(text)
+    if parts is not None and all(name in context for _, name in parts[:-1]):
+        return "".join(before + (str(context[name]) if name else "") for before, name in parts)
     return _compiled(text).render(context)
