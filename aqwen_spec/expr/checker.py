@@ -781,7 +781,8 @@ class _Checker:
                 or (_is_datelike(a) and _is_datelike(b))
                 or a == b == DURATION
             ):
-                self.report("AQ304", f"cannot order {lt.render()} and {rt.render()} with '{op}'", e.pos)
+                hint = "compare with a duration: hours(12), days(n)" if DURATION in (a, b) else None
+                self.report("AQ304", f"cannot order {lt.render()} and {rt.render()} with '{op}'", e.pos, hint)
         else:
             self.maybe_null(rt, e.right, e.pos, f"'{op}' in it")
             if is_stringlike(b) and b not in (ANY, NOTHING):

@@ -94,8 +94,8 @@ def date_add(moment: Any, seconds: Any, sign: int = 1) -> str:
     d = _moment(moment, "'+'" if sign > 0 else "'-'")
     delta = to_delta(seconds)
     try:
-        if type(d) is _dt.date:
-            return _iso(d + _dt.timedelta(days=(delta if sign > 0 else -delta).days))
+        if type(d) is _dt.date:  # Python's date + td adds td.days, date - td subtracts td.days
+            return _iso(d + _dt.timedelta(days=delta.days * sign))
         return _iso(d + delta if sign > 0 else d - delta)
     except OverflowError:
         raise FunctionError("date out of range") from None
