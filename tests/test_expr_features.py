@@ -118,6 +118,12 @@ def test_an_int_stored_as_a_float_formats_as_the_float() -> None:
     assert run('f"{v:.1%}"', {"v": 1}) == "100.0%"
 
 
+def test_format_code_c_out_of_range_is_a_run_time_error() -> None:
+    assert run('f"{v:c}"', {"v": 65}) == "A"
+    with pytest.raises(EvalError, match="not a character code"):
+        run('f"{v:c}"', {"v": -1})
+
+
 def test_format_keeps_plain_placeholders() -> None:
     assert run('format("{} and {:.1f} {{x}}", b, x)') == "true and 1234.6 {x}"
 
@@ -158,6 +164,9 @@ def test_format_spec_syntax() -> None:
     assert isinstance(named, A.Where)  # the ':' of 'where v:' names the element, it starts no spec
     with pytest.raises(ExprSyntaxError, match="cannot hold"):
         parse_expr('f"{x:>{n}}"')
+    with pytest.raises(ExprSyntaxError, match="conversions"):
+        parse_expr('f"{s!r}"')
+    assert parse_expr('f"{n != 1}"').parts[0] == parse_expr("n != 1")  # type: ignore[union-attr]
 
 
 DATES = ["2024-05-01", "2024-02-29", "0999-12-31", "2023-01-01T09:05:07", "2024-07-14T23:59:59.123456",

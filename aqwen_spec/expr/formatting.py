@@ -64,6 +64,8 @@ def format_value(value: Any, spec: str) -> str:
     if t is int or t is float:
         try:
             return format(value, spec)
+        except OverflowError:  # format code 'c' of an int that is no character
+            raise ValueError(f"{value} is not a character code (0 to 1114111) for format code 'c'") from None
         except ValueError:
             if t is int:  # an int stored where a float is declared formats as the float it stands for
                 return format(float(value), spec)

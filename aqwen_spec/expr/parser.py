@@ -264,6 +264,13 @@ def _fstring_parts(tok: Token) -> tuple[str | A.Expr, ...]:
             spec = None if colon < 0 else inner[colon + 1 :]
             if colon >= 0:
                 inner = inner[:colon]
+            conversion = re.search(r"![rsa]\s*$", inner)
+            if conversion is not None:
+                raise ExprSyntaxError(
+                    f"f-string conversions ('{conversion.group().strip()}') are not supported",
+                    Pos(line, col0 + i + 1 + conversion.start()),
+                    "write {x} (text as str(x) gives it) or {x:spec}",
+                )
             if not inner.strip():
                 raise ExprSyntaxError(
                     "empty '{}' in an f-string", Pos(line, col0 + i), "write an expression inside"
