@@ -245,7 +245,7 @@ def json_schema(t: Type) -> dict[str, Any]:
             "bool": {"type": "boolean"},
             "date": {"type": "string", "format": "date"},
             "datetime": {"type": "string", "format": "date-time"},
-            "duration": {"type": "number", "description": "seconds"},
+            "duration": {"type": "number", "description": "a duration in seconds"},
             "null": {"type": "null"},
         }.get(t.name, {})
     if isinstance(t, EnumT):

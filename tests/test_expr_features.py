@@ -34,6 +34,7 @@ from aqwen_spec.types import (
     MapT,
     OptionalT,
     Type,
+    json_schema,
     parse_type_text,
 )
 from aqwen_spec.values import check_value, coerce_text
@@ -232,6 +233,14 @@ def test_duration_builders_and_comparisons() -> None:
         run("days(1e12)")
     with pytest.raises(EvalError, match="time zone"):
         run('t0 - datetime("2024-05-01T00:00:00Z")')
+
+
+def test_durations_add_up() -> None:
+    times = {"v": ["2024-05-01T08:00:00", "2024-05-01T10:30:00", "2024-05-02T00:00:00"]}
+    assert run("sum(b - a for a, b in zip(v, v[1:]))", times) == 16 * 3600
+    assert run("abs(v[0] - v[1])", times) == 9000
+    assert typed("sum([hours(1), dur])") == ("duration", []) and typed("abs(-dur)") == ("duration", [])
+    assert json_schema(DURATION) == {"type": "number", "description": "a duration in seconds"}
 
 
 def test_durations_are_typed() -> None:

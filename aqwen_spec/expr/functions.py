@@ -581,6 +581,8 @@ def _r_count(a: list[Type], k: dict[str, Type]) -> Type:
 def _r_sum(a: list[Type], k: dict[str, Type]) -> Type:
     item = _iterable(a[0])
     t = a[1] if len(a) > 1 else item
+    if unwrap_optional(t) == DURATION:  # a total time: sum(r.end - r.start for r in outages)
+        return DURATION
     _want(t, is_numeric, "numbers")
     return _number_result(t)
 
@@ -603,6 +605,8 @@ def _r_anyall(a: list[Type], k: dict[str, Type]) -> Type:
 
 
 def _r_abs(a: list[Type], k: dict[str, Type]) -> Type:
+    if unwrap_optional(a[0]) == DURATION:
+        return DURATION
     _want(a[0], is_numeric, "a number")
     return _number_result(a[0])
 
