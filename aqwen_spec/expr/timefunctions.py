@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aqwen_spec.expr.formatting import strftime, strftime_problem
-from aqwen_spec.expr.functions import Builtin, FunctionError, _date, _datetime, _want
+from aqwen_spec.expr.functions import ArgError, Builtin, FunctionError, _date, _datetime, _want
 from aqwen_spec.types import ANY, DATE, DATETIME, DURATION, FLOAT, STR, OptionalT, Type, is_numeric, is_stringlike
 
 __all__ = ["TIME_FUNCTIONS", "date_add", "date_sub", "strftime_problem"]
@@ -139,6 +139,8 @@ def _try(convert: Callable[[Any], str]) -> Callable[[Any], str | None]:
 
 
 def _r_builder(a: list[Type], k: dict[str, Type]) -> Type:
+    if a[0] == DURATION:
+        raise ArgError("this builds a duration from a number; read a duration with total_days(d), total_hours(d), ...")
     _want(a[0], is_numeric, "a number")
     return DURATION
 
