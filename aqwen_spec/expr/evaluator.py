@@ -194,8 +194,8 @@ def _add(a: Any, b: Any, pos: Pos) -> Any:
 
 
 def _moment(text: str) -> bool:
-    """Whether a str is meant as a date or datetime (it starts like 2024-05-31; it is parsed when used)."""
-    return len(text) >= 10 and text[4] == "-" and text[7] == "-" and text[:4].isdigit()
+    """Whether a str is meant as a date or datetime (it starts with a year; it is parsed when used)."""
+    return len(text) >= 7 and text[:4].isdigit()
 
 
 def _timed(fn: Callable[..., Any], *args: Any) -> Any:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +19,6 @@ from aqwen_spec.types import ANY, DATE, DATETIME, DURATION, FLOAT, STR, Optional
 
 __all__ = ["TIME_FUNCTIONS", "date_add", "date_sub", "strftime_problem"]
 
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _US = _dt.timedelta(microseconds=1)
 
 
@@ -78,8 +76,10 @@ def _moment(text: Any, what: str) -> _dt.date:
     if not isinstance(text, str):
         raise FunctionError(f"{what} needs a date or datetime, got {_kind(text)}")
     try:
-        if _DATE_RE.match(text):
-            return _dt.date.fromisoformat(text)
+        return _dt.date.fromisoformat(text)  # any date form Python reads, as the state's values are checked
+    except ValueError:
+        pass
+    try:
         return _dt.datetime.fromisoformat(text)
     except ValueError:
         raise FunctionError(f"{text[:40]!r} is not an ISO-8601 date or datetime") from None
