@@ -413,3 +413,72 @@ def test_new_nodes_round_trip_through_json() -> None:
     lazy = to_json(parse_expr("all(c == c for c in s)"))
     assert lazy["args"][0]["lazy"] is True
     assert "lazy" not in to_json(parse_expr("[c for c in s]"))  # older bundles keep their bytes
+
+
+# ------------------------------------------------------------------------------------------------- in a spec
+
+DOMAIN = """\
+kind: Domain
+name: outages
+description: Service outages and the credits they earn.
+types:
+  Outage:
+    id: str
+    started: datetime
+    restored: datetime?
+    grace: duration
+    note: str
+state:
+  outages: map[Outage]
+  credits: list[str]
+initial_state:
+  data:
+    outages:
+      O-1: {id: O-1, started: "2024-05-01T08:00:00", restored: "2024-05-01T21:30:00", grace: 43200, note: "disk 42"}
+      O-2: {id: O-2, started: "2024-05-02T08:00:00", restored: null, grace: 3600, note: "x"}
+    credits: []
+"""
+TOOL = """\
+kind: Tool
+name: credit_outage
+domain: outages
+description: Credit an outage that lasted longer than its grace period.
+params:
+  outage_id: str
+  amount_text: str
+requires:
+  - when: outage_id in outages
+    error: "no outage {{ outage_id }}"
+effects: |
+  let o = outages[outage_id]
+  let amount = try_float(amount_text)
+  if amount == null { fail f"'{amount_text}' is not an amount" }
+  if o.restored == null { fail f"outage {o.id} is still going on" }
+  let lasted = o.restored - o.started
+  if lasted <= o.grace { fail f"lasted only {total_hours(lasted):.1f} h" }
+  let digits = 0
+  let i = 0
+  while i < len(o.note) {
+    if o.note[i] in "0123456789" { digits += 1 }
+    i += 1
+  }
+  let head = f"{o.id[-1:]}: {amount:,.2f} for {total_hours(lasted):.1f} h from {o.started:%d %b %Y %H:%M}"
+  append(credits, head + f", {digits} digits, due {o.started + days(30):%Y-%m-%d}")
+returns: last(credits)
+"""
+
+
+def test_a_tool_with_durations_formats_and_a_while_loop(tmp_path: Any) -> None:
+    from aqwen_spec.check import load_specs
+    from aqwen_spec.semantics import ToolRunner, generate_state
+
+    (tmp_path / "domain.yaml").write_text(DOMAIN, encoding="utf-8")
+    (tmp_path / "tools.yaml").write_text(TOOL, encoding="utf-8")
+    specs = load_specs(tmp_path)
+    runner = ToolRunner(specs.tools_of("outages"), generate_state(specs.domains["outages"], 0))
+    ok = runner.call("credit_outage", {"outage_id": "O-1", "amount_text": " 1234.5 "})
+    assert ok.ok and ok.value == "1: 1,234.50 for 13.5 h from 01 May 2024 08:00, 2 digits, due 2024-05-31"
+    assert runner.call("credit_outage", {"outage_id": "O-1", "amount_text": "x"}).error == "'x' is not an amount"
+    assert runner.call("credit_outage", {"outage_id": "O-2", "amount_text": "1"}).error == (
+        "outage O-2 is still going on"
+    )
