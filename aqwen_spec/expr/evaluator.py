@@ -601,7 +601,7 @@ def _c_lazy(n: A.Comp) -> Fn:
 
 
 def _c_formatted(n: A.Formatted) -> Fn:
-    value, spec, pos = _compile(n.value), n.spec, n.spec_pos
+    value, spec, pos = _compile(n.value), n.spec, n.pos  # spec_pos is not kept in bundles
 
     def formatted_fn(env: Any) -> str:
         try:
