@@ -294,7 +294,8 @@ class Gen:
         if base == FLOAT:
             options += [lambda: f"total_hours({e(DATETIME, d)} - {e(DATETIME, d)})",
                         lambda: f"total_days({e(DATE, d)} - {e(DATE, d)})",
-                        lambda: f"((({e(DATETIME, d)} - {e(DATETIME, d)}) * {e(INT, d)}) / hours(1))"]
+                        lambda: f"((({e(DATETIME, d)} - {e(DATETIME, d)}) * {e(INT, d)}) / hours(1))",
+                        lambda: f"total_minutes(sum([minutes({e(INT, d)}), abs({e(DATE, d)} - {e(DATE, d)})]))"]
             options += [lambda: f"({e(FLOAT, d)} / {e(INT, d)})", lambda: f"float({e(INT, d)})",
                         lambda: f"round({e(FLOAT, d)}, 1)", lambda: f"({e(FLOAT, d)} + {e(INT, d)})"]
         if base == STR:
