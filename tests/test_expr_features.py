@@ -392,6 +392,11 @@ def test_while_narrowing_stays_sound() -> None:
     assert codes('let v: str? = "x"\nwhile len(xs) < 3 { append(xs, len(v)); v = null }') == ["AQ313"]
     assert codes("for k in keys(m) {\n  let v: int? = get(m, k)\n  if v == null { continue }\n  append(xs, v)\n}") == []
     assert codes("while 1 { }") == ["AQ304"]
+    # after a loop that only its condition ends, the condition is false
+    assert codes("let v: str? = o\nwhile v == null { v = s }\nappend(xs, len(v))") == []
+    assert codes("let v: str? = o\nwhile v == null { if b { break }; v = s }\nappend(xs, len(v))") == ["AQ313"]
+    assert codes("let v: str? = o\nwhile v == null or b { v = s }\nappend(xs, len(v))") == []
+    assert codes("let v: str? = o\nwhile v == null and b { v = s }\nappend(xs, len(v))") == ["AQ313"]
 
 
 def test_break_and_continue_only_in_loops() -> None:

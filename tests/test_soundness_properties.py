@@ -430,6 +430,16 @@ class Gen:
         if kind == "exit":  # leave the loop, or its pass, when a condition holds (or always)
             word = rng.choice(["break", "continue"])
             return f"if ({self.expr(BOOL)}) {{ {word} }}" if self.chance(0.7) else word
+        optional = [(p, pt) for p, pt in self.places() if isinstance(pt, OptionalT) and p not in self.nonnull]
+        if kind == "while" and optional and self.chance(0.3):  # until a place is set: then it is known set
+            p, pt = rng.choice(optional)
+            self.loops += 1
+            try:
+                text = f"while {p} == null {{\n{self.body(depth)}\n{p} = {self.expr(unwrap_optional(pt))}\n}}"
+            finally:
+                self.loops -= 1
+            self.nonnull.add(p)
+            return text
         if kind == "while":  # bounded by a counter, and by the step budget in any case
             counter = f"w{len([n for n in self.names if n.startswith('w')])}"
             self.names[counter] = INT

@@ -282,6 +282,16 @@ def _case_only(t: VariantT, name: str) -> list[str]:
     return having if len(having) < len(t.cases) else []
 
 
+def _breaks(body: tuple[A.Stmt, ...]) -> bool:
+    """Whether a ``break`` in ``body`` (not in a nested loop) can leave the loop around it."""
+    for s in body:
+        if isinstance(s, A.Break):
+            return True
+        if isinstance(s, A.If) and any(_breaks(b) for b in [*(b for _, b in s.branches), s.orelse or ()]):
+            return True
+    return False
+
+
 def _a(word: str) -> str:
     """``word`` with its indefinite article: a str, an int."""
     return ("an " if word[:1] in "aeiou" else "a ") + word
@@ -1198,6 +1208,9 @@ class _Checker:
             scope.forget(changed_by(target))
         self.need_bool(self.expr(s.cond, scope), s.cond, "the condition of 'while'")
         self.block(s.body, self.with_facts(scope, self.facts(s.cond, scope, True)).child())
+        if not _breaks(s.body):  # the loop ends only when its condition, just read, is false
+            for key, t in self.facts(s.cond, scope, False):
+                scope.narrow(key, t)
 
     def s_break(self, s: A.Break, scope: Scope) -> None:
         pass  # the parser allows it only inside a loop; what the loop wrote is forgotten by the loop
