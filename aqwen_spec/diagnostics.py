@@ -73,6 +73,7 @@ CODES: dict[str, str] = {
     "AQ321": "a clock value that is not a date or datetime",
     "AQ322": "a draw from the episode's generator outside a tool's effects",
     "AQ323": "unknown transfer destination",
+    "AQ325": "a format spec that does not parse or does not fit its value",
     # cross-document references
     "AQ401": "duplicate name",
     "AQ402": "unknown domain",

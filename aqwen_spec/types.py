@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-PRIMITIVES = ("str", "int", "float", "bool", "date", "datetime")
+PRIMITIVES = ("str", "int", "float", "bool", "date", "datetime", "duration")
 
 
 class Type:
@@ -137,12 +137,14 @@ FLOAT = Prim("float")
 BOOL = Prim("bool")
 DATE = Prim("date")
 DATETIME = Prim("datetime")
+DURATION = Prim("duration")
+"""A length of time; its values are a number of seconds (an int when whole, else a float), in state and JSON."""
 ANY = Prim("any")
 NULL = Prim("null")
 NOTHING = Prim("nothing")
 """The element type of an empty list literal: no value has it, so it fits anywhere."""
 
-_BY_NAME: dict[str, Type] = {t.render(): t for t in (STR, INT, FLOAT, BOOL, DATE, DATETIME, ANY)}
+_BY_NAME: dict[str, Type] = {t.render(): t for t in (STR, INT, FLOAT, BOOL, DATE, DATETIME, DURATION, ANY)}
 
 
 class TypeSyntaxError(ValueError):
@@ -243,6 +245,7 @@ def json_schema(t: Type) -> dict[str, Any]:
             "bool": {"type": "boolean"},
             "date": {"type": "string", "format": "date"},
             "datetime": {"type": "string", "format": "date-time"},
+            "duration": {"type": "number", "description": "a duration in seconds"},
             "null": {"type": "null"},
         }.get(t.name, {})
     if isinstance(t, EnumT):

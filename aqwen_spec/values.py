@@ -14,6 +14,7 @@ from aqwen_spec.types import (
     BOOL,
     DATE,
     DATETIME,
+    DURATION,
     FLOAT,
     INT,
     NULL,
@@ -74,7 +75,7 @@ def _check(value: Any, t: Type, path: ValuePath, out: list[ValueProblem], limit:
         ok = isinstance(value, str)
     elif t == INT:
         ok = isinstance(value, int) and not isinstance(value, bool)
-    elif t == FLOAT:
+    elif t in (FLOAT, DURATION):
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     elif t == BOOL:
         ok = isinstance(value, bool)
@@ -152,6 +153,9 @@ def coerce_text(text: str, t: Type) -> Any:
         return int(text)
     if t == FLOAT:
         return float(text)
+    if t == DURATION:  # seconds
+        seconds = float(text)
+        return int(seconds) if seconds.is_integer() else seconds
     if t == BOOL:
         lowered = text.strip().lower()
         if lowered in ("true", "yes", "1"):

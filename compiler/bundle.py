@@ -67,8 +67,9 @@ def tool_schemas(specs: SpecSet, domain: str) -> list[dict[str, Any]]:
         props = {}
         for pname, p in tool.params.items():
             schema = dict(json_schema(p.type))
-            if p.description:
-                schema["description"] = p.description
+            if p.description:  # a type's own note (a duration's unit) stays after the parameter's
+                unit = f" ({schema['description']})" if "description" in schema else ""
+                schema["description"] = p.description + unit
             props[pname] = schema
         required = [n for n, p in tool.params.items() if p.required]
         out.append({"type": "function", "function": {

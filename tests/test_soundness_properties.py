@@ -69,6 +69,8 @@ DOCUMENTED = re.compile(
             r"^(int|float)\(\) of '.*'$",  # text that is not a number
             r"^date\(\): .* is not a date like|is not an ISO-8601 date",
             r"^add_days\(\): date out of range$",
+            r"^date out of range$|duration out of range",  # date + days(n) past year 9999
+            r"^slice step cannot be zero$",
         ]
     )
 )
@@ -172,14 +174,26 @@ class Gen:
         self._places: dict[Any, list[tuple[str, Type]]] = {}
         self.in_fstring = False
         self.cases: dict[str, str] = {}
+        self.loops = 0  # how many loops the statement being written is in (for break and continue)
 
     def fstring(self, _: str) -> str:
         """An f-string of two expressions (none of them an f-string: the quotes would clash)."""
         self.in_fstring = True
         try:
+            if self.chance(0.5):  # with format specs, each fitting its value's type
+                spec = self.rng.choice([":05d", ":,", ":>4", ":x"])
+                fspec = self.rng.choice([":.2f", ":,.1f", ":.1%", ":e", ":>8"])
+                return (f"f'{{{self.expr(INT, 1)}{spec}}}-{{{self.expr(STR, 1)}:>6}}-{{{self.expr(FLOAT, 1)}{fspec}}}"
+                        f"-{{{self.expr(DATE, 1)}:%d %b %Y}}'")
             return f"f'{{{self.expr(INT, 1)}}}-{{{self.expr(STR, 1)}}}'"
         finally:
             self.in_fstring = False
+
+    def slice(self, t: Type, d: int) -> str:
+        """``x[a:b:c]`` with some bounds left out, negative ones and (rarely) a step of 0."""
+        bounds = [self.rng.choice(["", "", "1", "-1", "2", "-3", "10"]) for _ in range(2)]
+        step = self.rng.choice(["", "", ":2", ":-1", ":-2", f":{self.expr(INT, 0)}"])
+        return f"{self.expr(t, d)}[{bounds[0]}:{bounds[1]}{step}]"
 
     def chance(self, p: float) -> bool:
         return self.rng.random() < p
@@ -254,6 +268,9 @@ class Gen:
         base = unwrap_optional(t)
         e = self.expr
         options: list[Any] = []
+        if isinstance(t, OptionalT) and base in (INT, FLOAT, DATE, DATETIME):
+            soft = {INT: "try_int", FLOAT: "try_float", DATE: "try_date", DATETIME: "try_datetime"}[base]
+            options.append(lambda: f"{soft}({e(OptionalT(STR), d)})")
         if isinstance(t, OptionalT):
             options += [lambda: "null", lambda: f"first([{e(base, d)}])", lambda: f'get({{k0: {e(base, d)}}}, "k1")',
                         lambda: f"last([{e(base, d)}, {e(t, d)}])"]
@@ -275,11 +292,17 @@ class Gen:
                 if num:
                     options.append(lambda: f"round(sum({text}, {rng.choice(num)}))")
         if base == FLOAT:
+            options += [lambda: f"total_hours({e(DATETIME, d)} - {e(DATETIME, d)})",
+                        lambda: f"total_days({e(DATE, d)} - {e(DATE, d)})",
+                        lambda: f"((({e(DATETIME, d)} - {e(DATETIME, d)}) * {e(INT, d)}) / hours(1))",
+                        lambda: f"total_minutes(sum([minutes({e(INT, d)}), abs({e(DATE, d)} - {e(DATE, d)})]))"]
             options += [lambda: f"({e(FLOAT, d)} / {e(INT, d)})", lambda: f"float({e(INT, d)})",
                         lambda: f"round({e(FLOAT, d)}, 1)", lambda: f"({e(FLOAT, d)} + {e(INT, d)})"]
         if base == STR:
             if not self.in_fstring:
                 options.append(lambda: self.fstring(f"{{{e(INT, d)}}}-{{{e(STR, d)}}}"))
+            options += [lambda: self.slice(STR, d), lambda: f'format("{{:.2f}}|{{:>3}}", {e(FLOAT, d)}, {e(STR, d)})',
+                        lambda: f'format_date({e(DATETIME, d)}, "%a %d %B %Y %H:%M")']
             options += [lambda: f"str({e(FLOAT, d)})",
                         lambda: f"lower({e(STR, d)})", lambda: f"({e(STR, d)} + {e(STR, d)})",
                         lambda: f'join({e(ListT(STR), d)}, ",")', lambda: f"{e(STR, d)}[0]", lambda: e(E3, d),
@@ -296,10 +319,17 @@ class Gen:
                         lambda: f"(not {e(BOOL, d)})", lambda: f"any({e(ListT(BOOL), d)})",
                         lambda: f'startswith({e(STR, d)}, "k")', self.null_check, self.null_check, self.tag_check,
                         lambda: f'endswith({e(STR, d)}, "1")', lambda: f"contains({e(ListT(INT), d)}, {e(INT, d)})",
-                        lambda: f"all({e(ListT(BOOL), d)})"]
+                        lambda: f"all({e(ListT(BOOL), d)})",
+                        lambda: f"({e(DATETIME, d)} - {e(DATETIME, d)} > hours({e(INT, d)}))",
+                        lambda: f"(days({e(INT, d)}) <= {e(DATE, d)} - {e(DATE, d)})",
+                        lambda: f'all(c in "0123456789" for c in {e(STR, d)})',
+                        lambda: f'any(int(c) > 1 for c in {e(STR, d)} if c in "0123456789")']
         if base == DATE:
-            options += [lambda: f"add_days({e(DATE, d)}, {e(INT, d)})", lambda: f"date({e(STR, d)})"]
+            options += [lambda: f"add_days({e(DATE, d)}, {e(INT, d)})", lambda: f"date({e(STR, d)})",
+                        lambda: f"({e(DATE, d)} + days({e(INT, d)}))", lambda: f"({e(DATE, d)} - hours({e(FLOAT, d)}))"]
         if base == DATETIME:
+            options += [lambda: f"({e(DATETIME, d)} - hours({e(FLOAT, d)}))",
+                        lambda: f"(minutes({e(INT, d)}) + {e(DATETIME, d)})"]
             options += [lambda: f"add_days({e(DATETIME, d)}, {e(INT, d)})", lambda: f"datetime({e(STR, d)})",
                         lambda: f"max({e(DATETIME, d)}, {e(DATE, d)})"]
         if isinstance(base, EnumT):
@@ -308,7 +338,8 @@ class Gen:
             item = base.item
             options += [lambda: f"[{', '.join(e(item, d) for _ in range(rng.randint(0, 2)))}]",
                         lambda: f"sorted({e(base, d)})", lambda: f"({e(base, d)} + {e(base, d)})",
-                        lambda: f"reversed(unique({e(base, d)}))", lambda: f"values({{k0: {e(item, d)}}})"]
+                        lambda: f"reversed(unique({e(base, d)}))", lambda: f"values({{k0: {e(item, d)}}})",
+                        lambda: self.slice(base, d)]
             if isinstance(item, RecordT):
                 for text, rec in self.records():
                     if rec is item:
@@ -325,7 +356,8 @@ class Gen:
                     if HAS_EACH:
                         options.append(lambda: f"({text} where o: o.{f} != null)")
             if item == STR:
-                options += [lambda: f"keys({e(MapT(INT), d)})", lambda: f'split({e(STR, d)}, ",")']
+                options += [lambda: f"keys({e(MapT(INT), d)})", lambda: f'split({e(STR, d)}, ",")',
+                            lambda: f"list({e(STR, d)})", lambda: f'[c for c in {e(STR, d)} if c != "k"]']
             if item == INT:
                 options += [lambda: f"range({e(INT, d)})",
                             lambda: f"[x + 1 for x, y in zip({e(base, d)}, {e(base, d)})]"]
@@ -392,9 +424,31 @@ class Gen:
     def stmt(self, depth: int) -> str:
         rng = self.rng
         kind = rng.choice(["let", "let", "assign", "assign", "assign", "aug", "if", "if", "for", "call", "delete",
-                           "fail", "guard"])
-        if depth <= 0 and kind in ("if", "for", "guard"):
+                           "fail", "guard", "while", *(["exit"] * 2 * (self.loops > 0))])
+        if depth <= 0 and kind in ("if", "for", "guard", "while"):
             kind = "assign"
+        if kind == "exit":  # leave the loop, or its pass, when a condition holds (or always)
+            word = rng.choice(["break", "continue"])
+            return f"if ({self.expr(BOOL)}) {{ {word} }}" if self.chance(0.7) else word
+        optional = [(p, pt) for p, pt in self.places() if isinstance(pt, OptionalT) and p not in self.nonnull]
+        if kind == "while" and optional and self.chance(0.3):  # until a place is set: then it is known set
+            p, pt = rng.choice(optional)
+            self.loops += 1
+            try:
+                text = f"while {p} == null {{\n{self.body(depth)}\n{p} = {self.expr(unwrap_optional(pt))}\n}}"
+            finally:
+                self.loops -= 1
+            self.nonnull.add(p)
+            return text
+        if kind == "while":  # bounded by a counter, and by the step budget in any case
+            counter = f"w{len([n for n in self.names if n.startswith('w')])}"
+            self.names[counter] = INT
+            head = f"let {counter} = 0\nwhile {counter} < {rng.choice([0, 1, 3])} and {self.expr(BOOL)} {{"
+            self.loops += 1
+            try:
+                return f"{head}\n{counter} += 1\n{self.body(depth)}\n}}"
+            finally:
+                self.loops -= 1
         if kind == "let":
             name = f"l{len([n for n in self.names if n.startswith('l')])}"
             t = rng.choice([*PRIMS, OptionalT(rng.choice(PRIMS)), ListT(INT), rng.choice([*self.names.values()])])
@@ -453,10 +507,12 @@ class Gen:
             var = f"v{depth}"
             saved = dict(self.names)
             self.names[var] = item
+            self.loops += 1
             try:
                 return f"for {var} in {text} {{\n{self.body(depth)}\n}}"
             finally:
                 self.names = saved
+                self.loops -= 1
         if kind == "call":
             found = [(p, pt) for p, pt in self.places() if isinstance(pt, ListT)]
             if not found:

@@ -50,6 +50,17 @@ class Index:
 
 
 @dataclass(frozen=True, slots=True)
+class Slice:
+    """``obj[start:stop:step]`` of a str or a list, with Python's semantics; absent bounds are ``None``."""
+
+    obj: Expr
+    start: Expr | None = None
+    stop: Expr | None = None
+    step: Expr | None = None
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Call:
     """``func(args..., name=value...)``, a call of a builtin function."""
 
@@ -148,6 +159,9 @@ class Comp:
     iter: Expr
     cond: Expr | None = None
     pos: Pos = field(default=NOPOS, compare=False)
+    lazy: bool = field(default=False, metadata={"omit_default": True})
+    """Written without brackets as the argument of a call (``all(c in digits for c in s)``): ``any`` and ``all``
+    stop at the first element that decides, as Python's generator expressions do."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,8 +181,19 @@ class RecordLit:
 
 
 @dataclass(frozen=True, slots=True)
+class Formatted:
+    """``{value:spec}`` in an f-string: ``value`` formatted by a Python format spec (``.2f``, ``>10``, ``,``),
+    or, for a date or datetime, by a ``strftime`` format (``%d %b %Y``)."""
+
+    value: Expr
+    spec: str
+    pos: Pos = field(default=NOPOS, compare=False)
+    spec_pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class FString:
-    """``f"text {expr} text"``: literal text parts and expression parts, in order."""
+    """``f"text {expr} text"``: literal text parts and expression parts (``Formatted`` for ``{x:spec}``)."""
 
     parts: tuple[str | Expr, ...] = ()
     pos: Pos = field(default=NOPOS, compare=False)
@@ -179,6 +204,7 @@ Expr: TypeAlias = (
     | Name
     | Field
     | Index
+    | Slice
     | Call
     | Unary
     | Binary
@@ -191,6 +217,7 @@ Expr: TypeAlias = (
     | Comp
     | ListLit
     | RecordLit
+    | Formatted
     | FString
 )
 """Any expression node."""
@@ -247,6 +274,29 @@ class For:
 
 
 @dataclass(frozen=True, slots=True)
+class While:
+    """``while cond { body }``: each pass costs a step of the evaluation's budget."""
+
+    cond: Expr
+    body: tuple[Stmt, ...]
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Break:
+    """``break``: leave the innermost ``for`` or ``while``."""
+
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Continue:
+    """``continue``: go on with the next pass of the innermost ``for`` or ``while``."""
+
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class CallStmt:
     """A mutating builtin used as a statement: ``append``, ``extend`` or ``remove``."""
 
@@ -270,7 +320,7 @@ class Fail:
     pos: Pos = field(default=NOPOS, compare=False)
 
 
-Stmt: TypeAlias = Let | Assign | AugAssign | If | For | CallStmt | Delete | Fail
+Stmt: TypeAlias = Let | Assign | AugAssign | If | For | While | Break | Continue | CallStmt | Delete | Fail
 """Any statement node."""
 
 
@@ -290,6 +340,7 @@ EXPR_TYPES: tuple[type, ...] = (
     Name,
     Field,
     Index,
+    Slice,
     Call,
     Unary,
     Binary,
@@ -302,6 +353,7 @@ EXPR_TYPES: tuple[type, ...] = (
     Comp,
     ListLit,
     RecordLit,
+    Formatted,
     FString,
 )
-STMT_TYPES: tuple[type, ...] = (Let, Assign, AugAssign, If, For, CallStmt, Delete, Fail)
+STMT_TYPES: tuple[type, ...] = (Let, Assign, AugAssign, If, For, While, Break, Continue, CallStmt, Delete, Fail)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from aqwen_spec.diagnostics import Pos, did_you_mean, named_like
 from aqwen_spec.expr import ast as A
 from aqwen_spec.expr.episode import CLOCK_FUNCTIONS, DRAW_FUNCTIONS
+from aqwen_spec.expr.formatting import spec_problem, strftime_problem
 from aqwen_spec.expr.functions import (  # the runtime's own date validation
     FUNCTIONS,
     ArgError,
@@ -19,11 +20,12 @@ from aqwen_spec.expr.functions import (  # the runtime's own date validation
     _date,
     _datetime,
     elem_type,
+    format_fields,
     join_types,
 )
 from aqwen_spec.expr.places import (
     Key,
-    always_fails,
+    always_leaves,
     changed_by,
     needs_declared_type,
     place_key,
@@ -36,6 +38,7 @@ from aqwen_spec.types import (
     BOOL,
     DATE,
     DATETIME,
+    DURATION,
     FLOAT,
     INT,
     NOTHING,
@@ -284,6 +287,21 @@ def _case_only(t: VariantT, name: str) -> list[str]:
     return having if len(having) < len(t.cases) else []
 
 
+def _breaks(body: tuple[A.Stmt, ...]) -> bool:
+    """Whether a ``break`` in ``body`` (not in a nested loop) can leave the loop around it."""
+    for s in body:
+        if isinstance(s, A.Break):
+            return True
+        if isinstance(s, A.If) and any(_breaks(b) for b in [*(b for _, b in s.branches), s.orelse or ()]):
+            return True
+    return False
+
+
+def _a(word: str) -> str:
+    """``word`` with its indefinite article: a str, an int."""
+    return ("an " if word[:1] in "aeiou" else "a ") + word
+
+
 def _nullable(t: Type) -> bool:
     return isinstance(t, OptionalT) or t == NULL
 
@@ -461,6 +479,25 @@ class _Checker:
         self.report("AQ304", f"cannot index a value of type {base.render()}", e.pos)
         return ANY
 
+    def e_slice(self, e: A.Slice, scope: Scope) -> Type:
+        bt = self.expr(e.obj, scope)
+        self.maybe_null(bt, e.obj, e.pos, "slicing it")
+        for part in (e.start, e.stop, e.step):
+            if part is None:
+                continue
+            pt = unwrap_optional(self.expr(part, scope))  # null is an absent bound, as in Python
+            if pt not in (INT, ANY, NOTHING, NULL):
+                self.report("AQ304", f"slice bounds must be ints, not {pt.render()}", part.pos)
+        if isinstance(e.step, A.Lit) and e.step.value == 0 and type(e.step.value) is int:
+            self.report("AQ304", "a slice step cannot be zero", e.step.pos, "step 1 takes every element, -1 reverses")
+        base = unwrap_optional(bt)
+        if base in (ANY, NOTHING) or isinstance(base, ListT):
+            return base
+        if is_stringlike(base):
+            return STR
+        self.report("AQ304", f"cannot slice a value of type {bt.render()}", e.pos, "slices take a str or a list")
+        return ANY
+
     def e_call(self, e: A.Call, scope: Scope) -> Type:
         return self.call(e, scope, statement=False)
 
@@ -529,7 +566,11 @@ class _Checker:
         for i, (a, at) in enumerate(zip(e.args, arg_types, strict=True)):
             if i in b.elem_args and e.func != "sum":
                 continue  # a condition per element: null counts as false
-            if not (e.func == "str" or (e.func == "format" and i > 0) or (e.func == "get" and i == 2)):
+            if not (
+                e.func in ("str", "try_int", "try_float", "try_date", "try_datetime")
+                or (e.func == "format" and i > 0)
+                or (e.func == "get" and i == 2)
+            ):
                 self.maybe_null(at, a, a.pos, f"passing it to {e.func}()")
         if e.func in ("sum", "min", "max") and len(e.args) == 1 and _nullable(item):
             self.maybe_null(item, None, e.args[0].pos, f"{e.func}() of a list that may hold nulls")
@@ -540,12 +581,73 @@ class _Checker:
         except ArgError as err:
             self.report("AQ306", f"{e.func}(): {err}", e.pos, f"usage: {b.signature}")
             return ANY
+        if e.func == "format" and isinstance(e.args[0], A.Lit) and isinstance(e.args[0].value, str):
+            self.format_args(e, arg_types)
+        if e.func == "format_date" and isinstance(e.args[1], A.Lit) and isinstance(e.args[1].value, str):
+            problem = strftime_problem(e.args[1].value)
+            if problem is not None:
+                hint = 'e.g. "%d %b %Y", "%Y-%m-%d %H:%M"'
+                self.report("AQ325", f"format_date(): {problem}", e.args[1].pos, hint)
         if e.func == "add_days" and unwrap_optional(arg_types[0]) not in (DATE, DATETIME, ANY):
             text = e.args[0]  # a date or a datetime, as the literal shows; else either
             if isinstance(text, A.Lit) and isinstance(text.value, str):
                 return DATETIME if "T" in text.value or " " in text.value.strip() else DATE
             return STR
         return result
+
+    def format_args(self, e: A.Call, arg_types: list[Type]) -> None:
+        """A literal ``format`` text: as many values as placeholders, each spec fitting its value."""
+        text = e.args[0]
+        assert isinstance(text, A.Lit) and isinstance(text.value, str)
+        fields = format_fields(text.value)
+        if len(fields) != len(e.args) - 1:
+            self.report(
+                "AQ306",
+                f"format() has {len(fields)} placeholder{'s' * (len(fields) != 1)} and {len(e.args) - 1} "
+                f"value{'s' * (len(e.args) != 2)}",
+                e.pos,
+                "give one value per '{}' or '{:spec}' (write '{{' and '}}' for braces)",
+            )
+            return
+        for (at, spec), value, t in zip(fields, e.args[1:], arg_types[1:], strict=True):
+            if spec is not None:  # the spec's column, exact for a literal without escapes before it
+                self.spec(spec, t, value, Pos(text.pos.line, text.pos.col + 1 + at + 2))
+
+    def spec(self, spec: str, t: Type, value: A.Expr, pos: Pos) -> None:
+        """AQ325 where a format spec does not parse, or does not fit the value's type."""
+        self.maybe_null(t, value, value.pos, "formatting it with a spec")
+        u = unwrap_optional(t)
+        kinds: dict[Type, str] = {
+            INT: "int", FLOAT: "float", STR: "str", DATE: "date", DATETIME: "date", ANY: "any", NOTHING: "any"
+        }
+        kind = "str" if isinstance(u, EnumT) else kinds.get(u)
+        examples = {
+            "int": "{n:05d}, {n:,}, {n:>6}",
+            "float": "{x:.2f}, {x:,.1f}, {x:.1%}",
+            "str": "{s:>10}, {s:<8}, {s:^12}",
+            "date": "{d:%d %b %Y}, {d:%Y-%m-%d %H:%M}",
+            "any": "{x:.2f}, {s:>10}",
+        }
+        if kind is None:
+            shown: dict[Type, str] = {BOOL: "str(b) or an 'if'", DURATION: "total_hours(d) or total_minutes(d)"}
+            what = shown.get(u)
+            self.report(
+                "AQ325",
+                f"{_a(u.render())} takes no format spec",
+                pos,
+                f"format a number or a str made from it: {what}" if what else "format its fields one by one",
+            )
+            return
+        problem = spec_problem(spec, kind)
+        if problem is None and kind == "date" and ("%" not in spec or spec_problem(spec, "str") is None):
+            problem = "a date's format spec is a strftime format with % directives"
+        if problem is not None:
+            self.report(
+                "AQ325",
+                f"format spec '{spec}' does not fit {_a(u.render())}: {problem}",
+                pos,
+                f"e.g. {examples[kind]}",
+            )
 
     def elem_scope(self, item: Type, scope: Scope, element: tuple[str, str] | None = None) -> Scope:
         t = unwrap_optional(item)
@@ -589,7 +691,7 @@ class _Checker:
     def e_unary(self, e: A.Unary, scope: Scope) -> Type:
         t = self.expr(e.operand, scope)
         self.maybe_null(t, e.operand, e.pos, "negating it")
-        if not is_numeric(unwrap_optional(t)):
+        if not (is_numeric(unwrap_optional(t)) or unwrap_optional(t) == DURATION):
             self.report("AQ304", f"cannot negate a value of type {t.render()}", e.pos)
             return ANY
         return unwrap_optional(t)
@@ -600,6 +702,8 @@ class _Checker:
         self.maybe_null(rt, e.right, e.pos, f"'{e.op}'")
         a, b = unwrap_optional(lt), unwrap_optional(rt)
         op = e.op
+        if DURATION in (a, b) or a in (DATE, DATETIME) or b in (DATE, DATETIME):
+            return self.timed(e, op, a, b, lt, rt)
         if is_numeric(a) and is_numeric(b):
             if ANY in (a, b):
                 return ANY
@@ -621,6 +725,39 @@ class _Checker:
         if ANY in (a, b) and (is_numeric(a) or is_numeric(b)):
             return ANY
         self.report("AQ304", f"cannot apply '{op}' to {lt.render()} and {rt.render()}", e.pos)
+        return ANY
+
+    def timed(self, e: A.Binary, op: str, a: Type, b: Type, lt: Type, rt: Type) -> Type:
+        """Arithmetic of durations, dates and datetimes, as Python's timedelta, date and datetime allow it."""
+        moments = (DATE, DATETIME)
+        number = (INT, FLOAT, NOTHING)
+        result: Type | None = None
+        if ANY in (a, b):
+            result = ANY
+        elif op == "+" and a == b == DURATION:
+            result = DURATION
+        elif op == "+" and ((a in moments and b == DURATION) or (a == DURATION and b in moments)):
+            result = a if a in moments else b
+        elif op == "-" and b == DURATION and a in (DURATION, *moments):
+            result = a
+        elif (
+            (op == "-" and a == b and a in moments)  # the time between two dates or two datetimes
+            or (op == "*" and DURATION in (a, b) and (a in number or b in number))
+            or (op == "/" and a == DURATION and b in number)
+        ):
+            result = DURATION
+        elif op == "/" and a == b == DURATION:
+            result = FLOAT
+        if result is not None:
+            return result
+        hint = None
+        if op == "-" and {a, b} == {DATE, DATETIME}:
+            hint = "convert the date: datetime(d) is its midnight"
+        elif DURATION in (a, b) and (is_numeric(a) or is_numeric(b)):
+            hint = "make the number a duration: hours(2), days(n)"
+        elif op in ("+", "-") and (a in moments or b in moments):
+            hint = "add a duration: d + days(3), t + hours(2); the difference of two dates is a duration"
+        self.report("AQ304", f"cannot apply '{op}' to {lt.render()} and {rt.render()}", e.pos, hint)
         return ANY
 
     def enum_literal(self, t: Type, e: A.Expr) -> None:
@@ -666,9 +803,13 @@ class _Checker:
             self.maybe_null(lt, e.left, e.pos, f"ordering it with '{op}'")
             self.maybe_null(rt, e.right, e.pos, f"ordering it with '{op}'")
             if not (
-                ANY in (a, b) or (is_numeric(a) and is_numeric(b)) or (_is_datelike(a) and _is_datelike(b))
+                ANY in (a, b)
+                or (is_numeric(a) and is_numeric(b))
+                or (_is_datelike(a) and _is_datelike(b))
+                or a == b == DURATION
             ):
-                self.report("AQ304", f"cannot order {lt.render()} and {rt.render()} with '{op}'", e.pos)
+                hint = "compare with a duration: hours(12), days(n)" if DURATION in (a, b) else None
+                self.report("AQ304", f"cannot order {lt.render()} and {rt.render()} with '{op}'", e.pos, hint)
         else:
             self.maybe_null(rt, e.right, e.pos, f"'{op}' in it")
             if is_stringlike(b) and b not in (ANY, NOTHING):
@@ -730,7 +871,7 @@ class _Checker:
         self.maybe_null(t, e, e.pos, f"iterating over it with {what}")
         item = elem_type(t)
         if item is None:
-            self.report("AQ304", f"{what} needs a list or a map, not {t.render()}", e.pos)
+            self.report("AQ304", f"{what} needs a list, a map or a str, not {t.render()}", e.pos)
             return ANY
         return item
 
@@ -776,6 +917,10 @@ class _Checker:
         for p in e.parts:
             if not isinstance(p, str):
                 self.expr(p, scope)
+        return STR
+
+    def e_formatted(self, e: A.Formatted, scope: Scope) -> Type:
+        self.spec(e.spec, self.expr(e.value, scope), e.value, e.spec_pos)
         return STR
 
     # -------------------------------------------------------------------------------------------- statements
@@ -1042,12 +1187,12 @@ class _Checker:
             self.need_bool(self.expr(cond, here), cond, "the condition of 'if'")
             taken = prior + self.facts(cond, here, True)
             self.block(body, self.with_facts(scope, taken).child())
-            if not always_fails(body):
+            if not always_leaves(body):
                 going_on.append((taken, body))
             prior = prior + self.facts(cond, here, False)
         if s.orelse is not None:
             self.block(s.orelse, self.with_facts(scope, prior).child())
-        if not always_fails(s.orelse or ()) or s.orelse is None:
+        if not always_leaves(s.orelse or ()) or s.orelse is None:
             going_on.append((prior, s.orelse or ()))
         for body in [*(b for _, b in s.branches), s.orelse or ()]:
             for target in writes(body):
@@ -1074,6 +1219,21 @@ class _Checker:
         inner = scope.child()
         self.bind_names(s.names, item, inner, s.pos)
         self.block(s.body, inner)
+
+    def s_while(self, s: A.While, scope: Scope) -> None:
+        for target in writes(s.body):  # the condition runs again after each pass: nothing written is known
+            scope.forget(changed_by(target))
+        self.need_bool(self.expr(s.cond, scope), s.cond, "the condition of 'while'")
+        self.block(s.body, self.with_facts(scope, self.facts(s.cond, scope, True)).child())
+        if not _breaks(s.body):  # the loop ends only when its condition, just read, is false
+            for key, t in self.facts(s.cond, scope, False):
+                scope.narrow(key, t)
+
+    def s_break(self, s: A.Break, scope: Scope) -> None:
+        pass  # the parser allows it only inside a loop; what the loop wrote is forgotten by the loop
+
+    def s_continue(self, s: A.Continue, scope: Scope) -> None:
+        pass
 
     def s_callstmt(self, s: A.CallStmt, scope: Scope) -> None:
         call = s.call

@@ -14,8 +14,10 @@ from aqwen_spec.diagnostics import Pos
 from aqwen_spec.expr import ast as A
 from aqwen_spec.expr.episode import CLOCK_FUNCTIONS, DRAW_FUNCTIONS
 from aqwen_spec.expr.errors import EffectFailed, EvalError, EvalLimitError
+from aqwen_spec.expr.formatting import format_value
 from aqwen_spec.expr.functions import FUNCTIONS, MAX_SIZE, FunctionError, to_str
 from aqwen_spec.expr.sampling import SAMPLING_FUNCTIONS
+from aqwen_spec.expr.timefunctions import date_add, date_sub
 
 __all__ = [
     "DEFAULT_MAX_STEPS",
@@ -153,7 +155,9 @@ def _items(v: Any, pos: Pos, what: str) -> list[Any]:
         return v
     if type(v) is dict:
         return list(v.values())
-    raise EvalError(f"{what} needs a list or a map, got {_kind(v)}", pos)
+    if type(v) is str:
+        return list(v)  # its characters
+    raise EvalError(f"{what} needs a list, a map or a str, got {_kind(v)}", pos)
 
 
 def _bind(scope: dict[str, Any], names: tuple[str, ...], value: Any, pos: Pos) -> None:
@@ -184,7 +188,24 @@ def _add(a: Any, b: Any, pos: Pos) -> Any:
         return _check_int(a + b, pos)
     if (ta is str and tb is str) or (ta is list and tb is list):
         return _check_len(a + b, pos)
+    if ta is str and (tb is int or tb is float) and _moment(a):  # a date or datetime plus a duration (seconds)
+        return _timed(date_add, a, b, 1, pos)
+    if tb is str and (ta is int or ta is float) and _moment(b):
+        return _timed(date_add, b, a, 1, pos)
     raise EvalError(f"cannot add {_kind(a)} and {_kind(b)}", pos)
+
+
+def _moment(text: str) -> bool:
+    """Whether a str is meant as a date or datetime (it starts with a year; it is parsed when used)."""
+    return len(text) >= 7 and text[:4].isdigit()
+
+
+def _timed(fn: Callable[..., Any], *args: Any) -> Any:
+    pos = args[-1]
+    try:
+        return fn(*args[:-1])
+    except FunctionError as e:
+        raise EvalError(str(e), pos) from None
 
 
 def _num(a: Any, b: Any, op: str, pos: Pos) -> None:
@@ -194,6 +215,11 @@ def _num(a: Any, b: Any, op: str, pos: Pos) -> None:
 
 
 def _sub(a: Any, b: Any, pos: Pos) -> Any:
+    ta, tb = type(a), type(b)
+    if ta is str and tb is str and _moment(a) and _moment(b):  # two dates or datetimes: the time between them
+        return _timed(date_sub, a, b, pos)
+    if ta is str and (tb is int or tb is float) and _moment(a):
+        return _timed(date_add, a, b, -1, pos)
     _num(a, b, "-", pos)
     return _check_int(a - b, pos)
 
@@ -322,6 +348,30 @@ def _c_index(n: A.Index) -> Fn:
     return index_fn
 
 
+def _bound(v: Any, pos: Pos) -> int | None:
+    if v is None or type(v) is int:
+        return v
+    raise EvalError(f"slice bounds must be ints (or null), got {_kind(v)}", pos)
+
+
+def _c_slice(n: A.Slice) -> Fn:
+    obj, pos = _compile(n.obj), n.pos
+    parts = [_compile(p) if p is not None else None for p in (n.start, n.stop, n.step)]
+
+    def slice_fn(env: Any) -> Any:
+        o = obj(env)
+        start, stop, step = (_bound(f(env), pos) if f is not None else None for f in parts)
+        if type(o) is not list and type(o) is not str:
+            raise EvalError(f"cannot slice {_kind(o)}" + (" (null)" if o is None else ""), pos)
+        if step == 0:
+            raise EvalError("slice step cannot be zero", pos)
+        out = o[start:stop:step]
+        _charge(env, max(len(out), 1), pos)
+        return out
+
+    return slice_fn
+
+
 def _elem_fn(expr: A.Expr) -> Callable[[Any], Callable[[Any], Any]]:
     """Compile an element-scoped argument: given the caller's env, a function of one element."""
     if isinstance(expr, A.Lit) and isinstance(expr.value, str):
@@ -378,7 +428,14 @@ def _c_call(n: A.Call) -> Fn:
         return unknown
     impl = builtin.impl
     # An element-scoped argument compiles to a binder: given this call's env, a function of one element.
-    args = [_elem_fn(a) if i in builtin.elem_args else _compile(a) for i, a in enumerate(n.args)]
+    args = [
+        _elem_fn(a)
+        if i in builtin.elem_args
+        else _c_lazy(a)
+        if isinstance(a, A.Comp) and a.lazy and name in ("any", "all")
+        else _compile(a)
+        for i, a in enumerate(n.args)
+    ]
     kwargs = [(k, _elem_fn(v) if k in builtin.elem_kwargs else _compile(v)) for k, v in n.kwargs]
     collection = builtin.collection
 
@@ -524,6 +581,39 @@ def _c_comp(n: A.Comp) -> Fn:
     return comp_fn
 
 
+def _c_lazy(n: A.Comp) -> Fn:
+    """``any(x > 0 for x in xs)``: the elements one at a time, so ``any`` and ``all`` stop where Python's do."""
+    elem, names, source, pos = _compile(n.elem), n.names, _compile(n.iter), n.pos
+    cond = _compile(n.cond) if n.cond is not None else None
+
+    def lazy_fn(env: Any) -> Any:
+        items = _items(source(env), pos, "'for'")
+        _charge(env, len(items), pos)
+        scope = _VarEnv(env)
+
+        def gen() -> Any:
+            for x in items:
+                _bind(scope.vars, names, x, pos)
+                if cond is None or cond(scope):
+                    yield elem(scope)
+
+        return gen()
+
+    return lazy_fn
+
+
+def _c_formatted(n: A.Formatted) -> Fn:
+    value, spec, pos = _compile(n.value), n.spec, n.pos  # spec_pos is not kept in bundles
+
+    def formatted_fn(env: Any) -> str:
+        try:
+            return format_value(value(env), spec)
+        except ValueError as e:
+            raise EvalError(str(e), pos) from None
+
+    return formatted_fn
+
+
 def _c_list(n: A.ListLit) -> Fn:
     items = [_compile(x) for x in n.items]
     return lambda env: [f(env) for f in items]
@@ -552,6 +642,7 @@ _COMPILERS: dict[type, Callable[[Any], Fn]] = {
     A.Name: _c_name,
     A.Field: _c_field,
     A.Index: _c_index,
+    A.Slice: _c_slice,
     A.Call: _c_call,
     A.Unary: _c_unary,
     A.Binary: _c_binary,
@@ -564,6 +655,7 @@ _COMPILERS: dict[type, Callable[[Any], Fn]] = {
     A.Comp: _c_comp,
     A.ListLit: _c_list,
     A.RecordLit: _c_record,
+    A.Formatted: _c_formatted,
     A.FString: _c_fstring,
 }
 
@@ -758,17 +850,78 @@ def _s_if(s: A.If) -> StmtFn:
     return if_fn
 
 
+class _Break(Exception):
+    """``break``, on its way to the innermost loop."""
+
+
+class _Continue(Exception):
+    """``continue``, on its way to the innermost loop."""
+
+
+def _exits(body: tuple[A.Stmt, ...]) -> bool:
+    """Whether ``break`` or ``continue`` in ``body`` (not in a nested loop) can reach this loop."""
+    for s in body:
+        if isinstance(s, (A.Break, A.Continue)):
+            return True
+        if isinstance(s, A.If) and any(_exits(b) for b in [*(b for _, b in s.branches), s.orelse or ()]):
+            return True
+    return False
+
+
 def _s_for(s: A.For) -> StmtFn:
     names, source, body, pos = s.names, _compile(s.iter), _block(s.body), s.pos
+    exits = _exits(s.body)
 
     def for_fn(frame: dict[str, Any]) -> None:
         items = list(_items(source(frame), pos, "'for'"))  # a snapshot: the body may change the collection
         _charge(frame, len(items), pos)
         for x in items:
             _bind(frame, names, x, pos)
-            body(frame)
+            if not exits:
+                body(frame)
+                continue
+            try:
+                body(frame)
+            except _Continue:
+                continue
+            except _Break:
+                break
 
     return for_fn
+
+
+def _s_while(s: A.While) -> StmtFn:
+    cond, body, pos = _compile(s.cond), _block(s.body), s.pos
+    exits = _exits(s.body)
+
+    def while_fn(frame: dict[str, Any]) -> None:
+        while cond(frame):
+            _charge(frame, 1, pos)  # a runaway loop stops at the step limit
+            if not exits:
+                body(frame)
+                continue
+            try:
+                body(frame)
+            except _Continue:
+                continue
+            except _Break:
+                break
+
+    return while_fn
+
+
+def _s_break(s: A.Break) -> StmtFn:
+    def break_fn(frame: dict[str, Any]) -> None:
+        raise _Break
+
+    return break_fn
+
+
+def _s_continue(s: A.Continue) -> StmtFn:
+    def continue_fn(frame: dict[str, Any]) -> None:
+        raise _Continue
+
+    return continue_fn
 
 
 def _list_of(v: Any, fn: str, pos: Pos) -> list[Any]:
@@ -855,6 +1008,9 @@ _STMT_COMPILERS: dict[type, Callable[[Any], StmtFn]] = {
     A.AugAssign: _s_aug,
     A.If: _s_if,
     A.For: _s_for,
+    A.While: _s_while,
+    A.Break: _s_break,
+    A.Continue: _s_continue,
     A.CallStmt: _s_call,
     A.Delete: _s_delete,
     A.Fail: _s_fail,

@@ -15,13 +15,16 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import GeneratorType
 from typing import Any
 
+from aqwen_spec.expr.formatting import format_value
 from aqwen_spec.types import (
     ANY,
     BOOL,
     DATE,
     DATETIME,
+    DURATION,
     FLOAT,
     INT,
     NOTHING,
@@ -89,10 +92,13 @@ class Builtin:
 
 
 def elem_type(t: Type) -> Type | None:
-    """The type of the elements iterated from ``t`` (a map iterates its values); ``None`` if not iterable."""
+    """The type of the elements iterated from ``t`` (a map iterates its values, a str its characters); ``None`` if
+    not iterable."""
     t = unwrap_optional(t)
     if isinstance(t, ListT):
         return t.item
+    if t == STR or isinstance(t, EnumT):
+        return STR
     if isinstance(t, MapT):
         return t.value
     if t == ANY:
@@ -253,11 +259,13 @@ def _minmax(pick: Callable[..., Any], name: str) -> Callable[..., Any]:
 
 
 def _any(xs: Any, pred: Callable[[Any], Any] | None = None) -> bool:
-    return any((pred(x) if pred is not None else x) for x in _items(xs))
+    items = xs if isinstance(xs, GeneratorType) else _items(xs)  # any(x for x in xs) stops where Python's does
+    return any((pred(x) if pred is not None else x) for x in items)
 
 
 def _all(xs: Any, pred: Callable[[Any], Any] | None = None) -> bool:
-    return all((pred(x) if pred is not None else x) for x in _items(xs))
+    items = xs if isinstance(xs, GeneratorType) else _items(xs)
+    return all((pred(x) if pred is not None else x) for x in items)
 
 
 def _abs(x: Any) -> Any:
@@ -312,8 +320,27 @@ def _s(x: Any, fn: str) -> str:
     return x
 
 
+def format_fields(text: str) -> list[tuple[int, str | None]]:
+    """Where each ``{}`` or ``{:spec}`` placeholder of a ``format`` text starts, and its spec (``None`` for
+    ``{}``), in order."""
+    out: list[tuple[int, str | None]] = []
+    i = 0
+    while i < len(text):
+        if text.startswith(("{{", "}}"), i):
+            i += 2
+        elif text.startswith("{}", i):
+            out.append((i, None))
+            i += 2
+        elif text.startswith("{:", i) and (end := text.find("}", i)) > 0 and "{" not in text[i + 1 : end]:
+            out.append((i, text[i + 2 : end]))
+            i = end + 1
+        else:
+            i += 1
+    return out
+
+
 def _format(fmt: Any, *args: Any) -> str:
-    # Only '{}' placeholders (and '{{' '}}'): str.format would let specs reach object attributes.
+    # Only '{}' and '{:spec}' placeholders (and '{{' '}}'): str.format would let specs reach object attributes.
     text = _s(fmt, "format")
     out: list[str] = []
     it = iter(args)
@@ -326,12 +353,26 @@ def _format(fmt: Any, *args: Any) -> str:
         elif c == "}" and text.startswith("}}", i):
             out.append("}")
             i += 2
-        elif c == "{" and text.startswith("{}", i):
+        elif c == "{" and (text.startswith("{}", i) or text.startswith("{:", i)):
+            end = text.find("}", i)
+            spec = None if text.startswith("{}", i) else text[i + 2 : end]
+            if spec is not None and (end < 0 or "{" in spec):
+                out.append(c)  # not a placeholder: kept as written, as before
+                i += 1
+                continue
             try:
-                out.append(to_str(next(it)))
+                value = next(it)
             except StopIteration:
                 raise FunctionError("format() has more '{}' than arguments") from None
-            i += 2
+            if spec is None:
+                out.append(to_str(value))
+                i += 2
+            else:
+                try:
+                    out.append(format_value(value, spec))
+                except ValueError as e:
+                    raise FunctionError(f"format(): {e}") from None
+                i = end + 1
         else:
             out.append(c)
             i += 1
@@ -429,7 +470,7 @@ def _date(s: Any) -> str:
 
 def _datetime(s: Any) -> str:
     _parse_date(s, "datetime")
-    return s
+    return s + "T00:00:00" if _DATE_RE.match(s) else s  # a datetime always shows its time
 
 
 def _add_days(d: Any, n: Any) -> str:
@@ -540,6 +581,8 @@ def _r_count(a: list[Type], k: dict[str, Type]) -> Type:
 def _r_sum(a: list[Type], k: dict[str, Type]) -> Type:
     item = _iterable(a[0])
     t = a[1] if len(a) > 1 else item
+    if unwrap_optional(t) == DURATION:  # a total time: sum(r.end - r.start for r in outages)
+        return DURATION
     _want(t, is_numeric, "numbers")
     return _number_result(t)
 
@@ -550,8 +593,8 @@ def _r_minmax(a: list[Type], k: dict[str, Type]) -> Type:
     if result == ANY and ANY not in items:
         raise ArgError(f"values of different types cannot be compared: {', '.join(t.render() for t in items)}")
     base = unwrap_optional(result)
-    if not (is_numeric(base) or _is_str(base)):
-        raise ArgError(f"expected numbers, strings or dates, got {result.render()}")
+    if not (is_numeric(base) or _is_str(base) or base == DURATION):
+        raise ArgError(f"expected numbers, strings, dates or durations, got {result.render()}")
     return result
 
 
@@ -562,6 +605,8 @@ def _r_anyall(a: list[Type], k: dict[str, Type]) -> Type:
 
 
 def _r_abs(a: list[Type], k: dict[str, Type]) -> Type:
+    if unwrap_optional(a[0]) == DURATION:
+        return DURATION
     _want(a[0], is_numeric, "a number")
     return _number_result(a[0])
 
@@ -755,7 +800,7 @@ _F: list[Builtin] = [
     Builtin("splitlines", _splitlines, _r_split, 1, 1, "splitlines(s)"),
     Builtin("byte_len", _byte_len, _r_byte_len, 1, 1, "byte_len(s)"),
     Builtin("replace", _replace, _r_str_to_str, 3, 3, "replace(s, old, new)"),
-    Builtin("format", _format, _r_format, 1, None, 'format("{} has {}", a, b)'),
+    Builtin("format", _format, _r_format, 1, None, 'format("{} costs {:.2f}", a, b)'),
     Builtin("str", to_str, _r_str, 1, 1, "str(x)"),
     Builtin("int", _int, _r_int, 1, 1, "int(x)"),
     Builtin("float", _float, _r_float, 1, 1, "float(x)"),
@@ -777,9 +822,11 @@ _F: list[Builtin] = [
     Builtin("remove", _mutating("remove"), _r_append, 2, 2, "remove(list, value)", statement=True),
 ]
 
-from aqwen_spec.expr.mathfunctions import MATH_FUNCTIONS  # noqa: E402  (built from this module's Builtin)
+from aqwen_spec.expr.convertfunctions import CONVERT_FUNCTIONS  # noqa: E402  (built from this module's Builtin)
+from aqwen_spec.expr.mathfunctions import MATH_FUNCTIONS  # noqa: E402
+from aqwen_spec.expr.timefunctions import TIME_FUNCTIONS  # noqa: E402
 
-FUNCTIONS: Mapping[str, Builtin] = {f.name: f for f in [*_F, *MATH_FUNCTIONS]}
+FUNCTIONS: Mapping[str, Builtin] = {f.name: f for f in [*_F, *MATH_FUNCTIONS, *TIME_FUNCTIONS, *CONVERT_FUNCTIONS]}
 """Every builtin by name."""
 
 # Silence "unused" for names kept for type rules used by other modules.

@@ -21,12 +21,16 @@ from aqwen_spec.diagnostics import Pos
 from aqwen_spec.expr import ast as A
 from aqwen_spec.expr.errors import ExprSyntaxError
 
-__all__ = ["MAX_NESTING", "MAX_TEXT", "ExprSyntaxError", "parse_expr", "parse_program"]
+__all__ = ["GENERATOR_FUNCTIONS", "MAX_NESTING", "MAX_TEXT", "ExprSyntaxError", "parse_expr", "parse_program"]
 
 MAX_TEXT = 20_000
 """Longest text accepted by :func:`parse_expr` and :func:`parse_program`."""
 MAX_NESTING = 64
 """Deepest nesting of brackets and blocks accepted."""
+GENERATOR_FUNCTIONS = frozenset(
+    {"all", "any", "sum", "min", "max", "count", "sorted", "list", "unique", "join", "first", "last", "reversed"}
+)
+"""Functions whose first argument may be a comprehension written without brackets, as in Python."""
 MAX_TREE_DEPTH = 200
 """Deepest IR tree accepted (operator chains count): bounds recursion in the checker and evaluator."""
 
@@ -85,6 +89,7 @@ _OPERATOR_LIKE = frozenset(
         "FAIL",
         "LET",
         "FOR",
+        "WHILE",
         "DELETE",
     }
 )
@@ -255,6 +260,17 @@ def _fstring_parts(tok: Token) -> tuple[str | A.Expr, ...]:
                     "unclosed '{' in an f-string", Pos(line, col0 + i), "add the matching '}'"
                 )
             inner = body[i + 1 : end]
+            colon = _spec_colon(inner)
+            spec = None if colon < 0 else inner[colon + 1 :]
+            if colon >= 0:
+                inner = inner[:colon]
+            conversion = re.search(r"![rsa]\s*$", inner)
+            if conversion is not None:
+                raise ExprSyntaxError(
+                    f"f-string conversions ('{conversion.group().strip()}') are not supported",
+                    Pos(line, col0 + i + 1 + conversion.start()),
+                    "write {x} (text as str(x) gives it) or {x:spec}",
+                )
             if not inner.strip():
                 raise ExprSyntaxError(
                     "empty '{}' in an f-string", Pos(line, col0 + i), "write an expression inside"
@@ -264,7 +280,15 @@ def _fstring_parts(tok: Token) -> tuple[str | A.Expr, ...]:
                 buf = []
             # Padding makes the inner parser report positions in the outer text.
             padded = "\n" * (line - 1) + " " * (col0 + i) + inner
-            parts.append(_parse(padded, "expr"))  # type: ignore[arg-type]
+            value: A.Expr = _parse(padded, "expr")  # type: ignore[assignment]
+            if spec is not None:
+                spec_pos = Pos(line, col0 + i + 1 + colon + 1)
+                if "{" in spec or "}" in spec:
+                    raise ExprSyntaxError(
+                        "a format spec cannot hold '{' or '}'", spec_pos, "write the width or precision as a number"
+                    )
+                value = A.Formatted(value, _unescape(spec, tok, 2 + i + 1 + colon + 1), value.pos, spec_pos)
+            parts.append(value)
             i = end + 1
         else:
             buf.append(c)
@@ -272,6 +296,18 @@ def _fstring_parts(tok: Token) -> tuple[str | A.Expr, ...]:
     if buf:
         parts.append("".join(buf))
     return tuple(parts)
+
+
+_WHERE_NAMED = re.compile(r"\bwhere\s+[A-Za-z_][A-Za-z0-9_]*\s*$")
+
+
+def _spec_colon(inner: str) -> int:
+    """Where the format spec of ``{expr:spec}`` starts: the first ':' outside brackets and strings, as in Python
+    (the ':' of ``xs where x: cond`` names the element instead); -1 when there is none."""
+    for i, c, depth in outside_strings(inner):
+        if c == ":" and depth == 0 and not _WHERE_NAMED.search(inner[:i]):
+            return i
+    return -1
 
 
 def outside_strings(text: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
@@ -372,6 +408,21 @@ class _Builder:
 
     def call(self, c: list[Any]) -> A.Expr:
         return self._call(c[0], c[2])
+
+    def call_gen(self, c: list[Any]) -> A.Expr:
+        # NAME LPAR elem FOR names IN iter [IF cond] RPAR: Python's generator argument, all(c in d for c in s)
+        name = str(c[0])
+        if name not in GENERATOR_FUNCTIONS:
+            raise ExprSyntaxError(
+                f"{name}() does not take a comprehension without brackets",
+                c[2].pos,
+                f"write {name}([... for x in xs]) with brackets",
+            )
+        return A.Call(name, (A.Comp(c[2], c[4], c[6], c[8], c[2].pos, lazy=True),), (), _pos(c[0]))
+
+    def slice(self, c: list[Any]) -> A.Expr:
+        # postfix LSQB [start] COLON [stop] [COLON [step]] RSQB
+        return A.Slice(c[0], c[2], c[4], c[6], c[0].pos)
 
     def _call(self, name: Token, arglist: list[Any] | None) -> A.Call:
         args: list[A.Expr] = []
@@ -514,6 +565,15 @@ class _Builder:
     def for_stmt(self, c: list[Any]) -> A.Stmt:
         return A.For(c[1], c[3], c[4], _pos(c[0]))
 
+    def while_stmt(self, c: list[Any]) -> A.Stmt:
+        return A.While(c[1], c[2], _pos(c[0]))
+
+    def break_stmt(self, c: list[Any]) -> A.Stmt:
+        return A.Break(_pos(c[0]))
+
+    def continue_stmt(self, c: list[Any]) -> A.Stmt:
+        return A.Continue(_pos(c[0]))
+
     def target_name(self, c: list[Any]) -> A.Expr:
         return A.Name(str(c[0]), _pos(c[0]))
 
@@ -583,7 +643,23 @@ def parse_program(text: str) -> A.Program:
     _check_size(text)
     result = _parse(text, "program")
     _check_depth(result)
-    return result  # type: ignore[return-value]
+    assert isinstance(result, A.Program)
+    _check_loop_exits(result.body, False)
+    return result
+
+
+def _check_loop_exits(body: tuple[A.Stmt, ...], in_loop: bool) -> None:
+    """``break`` and ``continue`` only inside a ``for`` or ``while`` (as in Python)."""
+    for s in body:
+        if isinstance(s, (A.Break, A.Continue)) and not in_loop:
+            word = "break" if isinstance(s, A.Break) else "continue"
+            raise ExprSyntaxError(f"'{word}' outside a loop", s.pos, "use it inside a 'for' or 'while' block")
+        if isinstance(s, A.If):
+            for _, b in s.branches:
+                _check_loop_exits(b, in_loop)
+            _check_loop_exits(s.orelse or (), in_loop)
+        elif isinstance(s, (A.For, A.While)):
+            _check_loop_exits(s.body, True)
 
 
 def _check_size(text: str) -> None:

@@ -7,7 +7,16 @@ from collections.abc import Callable
 
 from aqwen_spec.expr import ast as A
 
-__all__ = ["Key", "always_fails", "changed_by", "needs_declared_type", "place_key", "show_place", "writes"]
+__all__ = [
+    "Key",
+    "always_fails",
+    "always_leaves",
+    "changed_by",
+    "needs_declared_type",
+    "place_key",
+    "show_place",
+    "writes",
+]
 
 Key = tuple[str, ...]
 """A place whose type a check narrows: a name, then ``.field``, ``[#literal]`` or ``[$name]`` steps."""
@@ -60,6 +69,8 @@ def writes(body: tuple[A.Stmt, ...]) -> list[A.Expr]:
             out += writes(s.orelse or ())
         elif isinstance(s, A.For):
             out += [A.Name(n) for n in s.names] + writes(s.body)
+        elif isinstance(s, A.While):
+            out += writes(s.body)
     return out
 
 
@@ -72,6 +83,18 @@ def always_fails(body: tuple[A.Stmt, ...]) -> bool:
         return True
     if isinstance(last, A.If) and last.orelse is not None:
         return all(always_fails(b) for _, b in last.branches) and always_fails(last.orelse)
+    return False
+
+
+def always_leaves(body: tuple[A.Stmt, ...]) -> bool:
+    """Whether a block never runs on past its end: it always ends in ``fail``, ``break`` or ``continue``."""
+    if not body:
+        return False
+    last = body[-1]
+    if isinstance(last, (A.Fail, A.Break, A.Continue)):
+        return True
+    if isinstance(last, A.If) and last.orelse is not None:
+        return all(always_leaves(b) for _, b in last.branches) and always_leaves(last.orelse)
     return False
 
 

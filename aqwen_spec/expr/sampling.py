@@ -41,6 +41,8 @@ def _rng() -> random.Random:
 def _pool(xs: Any, fn: str) -> list[Any]:
     if isinstance(xs, dict):
         xs = list(xs.values())
+    elif isinstance(xs, str):
+        xs = list(xs)  # its characters, as Python's random.choice("abc")
     if not isinstance(xs, list):
         raise FunctionError(f"{fn}() needs a list")
     if not xs:

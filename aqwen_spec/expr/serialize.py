@@ -20,6 +20,8 @@ def to_json(node: Any) -> Any:
         out: dict[str, Any] = {"_": type(node).__name__}
         for f in dataclasses.fields(node):
             value = getattr(node, f.name)
+            if f.metadata.get("omit_default") and value == f.default:
+                continue  # a field added later: older bundles (and their hashes) stay as they were
             if isinstance(value, Pos):
                 if f.name == "pos":
                     out["@"] = [value.line, value.col]

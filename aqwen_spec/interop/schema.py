@@ -29,8 +29,8 @@ from aqwen_spec.values import check_value
 
 TypeForm = str | dict[str, Any]
 
-KEYWORDS = frozenset({"and", "delete", "elif", "else", "fail", "false", "for", "if", "in", "let", "not", "null", "or",
-                      "true", "where"})
+KEYWORDS = frozenset({"and", "break", "continue", "delete", "elif", "else", "fail", "false", "for", "if", "in", "let",
+                      "not", "null", "or", "true", "where", "while"})
 """Words of the expression language: a parameter so named could not be used in an expression."""
 
 _TYPE_NAMES = {

@@ -115,7 +115,7 @@ def test_valid_expressions(text: str, type_: Type) -> None:
         ),
         ('work_orders[order_id].status in ["open", "closed"]', "AQ304", "'closed' is not a value"),
         ("work_orders where priority", "AQ304", "a 'where' condition must be a bool"),
-        ("qty where true", "AQ304", "'where' needs a list or a map"),
+        ("qty where true", "AQ304", "'where' needs a list, a map or a str"),
         ("work_orders[3]", "AQ304", "map keys are str"),
         ("1 in qty", "AQ304", "'in' needs a list, map or str"),
         ("-order_id", "AQ304", "cannot negate"),
@@ -207,7 +207,7 @@ def test_program_clean() -> None:
         ("if qty { }", "AQ304", "the condition of 'if' must be a bool"),
         ("let x = 1\nif true { let y = 2 }\nx = y", "AQ302", "unknown name 'y'"),
         ('work_orders[order_id].due = "31/12/2024"', "AQ304", "'31/12/2024' is not an ISO-8601 date"),
-        ("for a, b in qty { }", "AQ304", "'for' needs a list or a map"),
+        ("for a, b in qty { }", "AQ304", "'for' needs a list, a map or a str"),
         ('let s = "a"\ns += 1', "AQ304", "cannot add str and int"),
     ],
 )
