@@ -69,6 +69,7 @@ CODES: dict[str, str] = {
     "AQ313": "a value that may be null is used where null fails",
     "AQ314": "a local needs a declared type",
     "AQ315": "a variant's field used outside its case",
+    "AQ330": "a tool binding hides a parameter or state field",
     # cross-document references
     "AQ401": "duplicate name",
     "AQ402": "unknown domain",

@@ -123,6 +123,8 @@ class ResolvedTool:
     """For a ``sql`` tool: the domain's full-text indexes, which its SQL view builds (a runner sees only tools)."""
     tables: tuple[SqlTable, ...] = ()
     """For a ``sql`` tool: the tables of its SQL view, from the domain's state, there even when they hold no rows."""
+    bindings: tuple[tuple[str, Any], ...] = ()
+    """The tool's ``let:`` bindings (name, expression), computed in order before the preconditions."""
     locate: Callable[[str, int, Pos], Pos] | None = field(default=None, compare=False, repr=False)
     """Where a position inside the tool's ``requires`` (by index), ``effects`` or ``returns`` text lies in its file
     (set by the checker, for compile-time diagnostics; not part of a bundle)."""

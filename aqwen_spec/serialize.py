@@ -195,6 +195,7 @@ def tool_to_json(t: ResolvedTool) -> dict[str, Any]:
         "origin": _origin(t.origin),
         **_fulltext(t.fulltext),
         **_tables(t.tables),
+        **({"let": [[n, _expr(e)] for n, e in t.bindings]} if t.bindings else {}),
     }
 
 
@@ -209,7 +210,8 @@ def tool_from_json(d: dict[str, Any], named: dict[str, Type]) -> ResolvedTool:
     returns = expr_from_json(d["returns"]) if d["returns"] else None
     return ResolvedTool(d["name"], d["domain"], d["description"], d["access"], params, requires, effects, returns,
                         ANY, d["implementation"], d["python"], d["sql"], _origin_from(d.get("origin")),
-                        _fulltext_from(d), _tables_from(d))
+                        _fulltext_from(d), _tables_from(d),
+                        tuple((n, expr_from_json(e)) for n, e in d.get("let", ())))
 
 
 def persona_to_json(p: ResolvedPersona) -> dict[str, Any]:

@@ -78,7 +78,8 @@ HAS_EACH = hasattr(ast, "Each")  # a grammar that names the element (count(o in 
 E3 = EnumT(("a", "b", "c"))
 PRIMS: list[Type] = [INT, FLOAT, STR, BOOL, DATE, DATETIME, E3]
 SEEN: set[type] = set()
-COUNTS = {"examples": 0, "accepted": 0, "called": 0, "ok": 0, "failed": 0, "documented": 0}
+COUNTS = {"examples": 0, "accepted": 0, "called": 0, "ok": 0, "failed": 0, "documented": 0, "state_by_name": 0,
+          "bindings": 0}
 
 
 # ------------------------------------------------------------------------------------------------- schemas and data
@@ -499,6 +500,18 @@ def _nodes(node: Any) -> None:
             _nodes(getattr(node, name))
 
 
+def _statements(body: tuple[Any, ...]) -> list[Any]:
+    out = list(body)
+    for x in body:
+        if isinstance(x, ast.If):
+            for _, b in x.branches:
+                out += _statements(b)
+            out += _statements(x.orelse or ())
+        elif isinstance(x, ast.For):
+            out += _statements(x.body)
+    return out
+
+
 def checkable(t: Type) -> Type:
     """The type a value is checked against: a record literal's type as the record it is (field by field)."""
     if isinstance(t, RecordLitT):
@@ -520,11 +533,33 @@ def one_example(seed: int) -> None:
         if rng.random() < 0.5:
             params[name] = t
     gen = Gen(rng, {**state_t.fields, **params, **({"state": state_t} if rng.random() < 0.3 else {})})
+    COUNTS["examples"] += 1
+
+    scope = Scope(strict=True, types=named)
+    for name, t in state_t.fields.items():
+        scope.define(name, t)
+    scope.define("state", state_t)
+    scope.state_fields = set(state_t.fields)  # effects may write them by name (counter += 1)
+    for name, t in params.items():
+        scope.define(name, t)
+    bindings = []
+    for i in range(rng.choice([0, 0, 1, 2])):  # a tool's let: bindings, before the preconditions
+        wanted = rng.choice([*PRIMS, OptionalT(rng.choice(PRIMS)), ListT(INT), *named.values()])
+        text = gen.expr(wanted)
+        try:
+            bexpr = parse_expr(text)
+        except ExprSyntaxError as exc:
+            raise AssertionError(f"the generator wrote a syntax error: {exc}\n{text}") from None
+        btype, problems = check_expr(bexpr, scope)
+        if problems:
+            return
+        scope.define(f"b{i}", btype)
+        gen.names[f"b{i}"] = wanted  # what the generator meant (the checker's type may be a literal's)
+        bindings.append((f"b{i}", bexpr))
     requires_text = [gen.expr(BOOL) for _ in range(rng.randint(0, 2))]
     program_text = "\n".join(gen.block(rng.randint(1, 3), 2))
     returns_type = rng.choice([*PRIMS, ListT(INT), OptionalT(STR), *named.values(), *state_t.fields.values()])
     returns_text = gen.expr(returns_type)
-    COUNTS["examples"] += 1
     try:
         requires = [parse_expr(t) for t in requires_text]
         program = parse_program(program_text)
@@ -533,15 +568,8 @@ def one_example(seed: int) -> None:
         raise AssertionError(f"the generator wrote a syntax error: {exc}\n{requires_text}\n{program_text}\n"
                              f"{returns_text}") from None
     if len(SEEN) < len(ast.EXPR_TYPES) + len(ast.STMT_TYPES) + 1:
-        for node in (*requires, program, returns):
+        for node in (*requires, program, returns, *(b for _, b in bindings)):
             _nodes(node)
-
-    scope = Scope(strict=True, types=named)
-    for name, t in state_t.fields.items():
-        scope.define(name, t)
-    scope.define("state", state_t)
-    for name, t in params.items():
-        scope.define(name, t)
     for when in requires:
         if check_expr(when, scope)[1]:
             return
@@ -553,11 +581,14 @@ def one_example(seed: int) -> None:
     if problems:
         return
     COUNTS["accepted"] += 1
+    COUNTS["bindings"] += bool(bindings)
+    COUNTS["state_by_name"] += any(isinstance(x, (ast.Assign, ast.AugAssign)) and isinstance(x.target, ast.Name)
+                                   and x.target.id in state_t.fields for x in _statements(program.body))
 
     tool = ResolvedTool(
         "t", "d", "", "write", {n: ParamIR(n, t, True, None, "") for n, t in params.items()},
         [PreconditionIR(w, "refused", Origin("x", Pos(1, 1))) for w in requires], program, returns, rtype,
-        "declarative", None, None, Origin("x", Pos(1, 1)),
+        "declarative", None, None, Origin("x", Pos(1, 1)), bindings=tuple(bindings),
     )
     for _ in range(2):
         state = make_value(state_t, rng)
@@ -566,8 +597,8 @@ def one_example(seed: int) -> None:
         args = {n: make_value(t, rng) for n, t in params.items()}
         outcome = ToolRunner({"t": tool}, state).call("t", args)
         COUNTS["called"] += 1
-        where = f"\nseed {seed}\nrequires: {requires_text}\neffects:\n{program_text}\nreturns: {returns_text}\n" \
-                f"args: {args}\nstate: {before}"
+        where = f"\nseed {seed}\nlet: {[b for b, _ in bindings]}\nrequires: {requires_text}\n" \
+                f"effects:\n{program_text}\nreturns: {returns_text}\nargs: {args}\nstate: {before}"
         if outcome.ok:
             COUNTS["ok"] += 1
             wrong = check_value(outcome.value, checkable(rtype))
@@ -596,5 +627,6 @@ def test_what_the_checker_accepts_runs_clean() -> None:
     assert COUNTS["examples"] >= EXAMPLES
     assert COUNTS["accepted"] >= EXAMPLES // 5, COUNTS  # enough accepted programs to mean something
     assert COUNTS["ok"] >= EXAMPLES // 10, COUNTS
+    assert COUNTS["state_by_name"] >= EXAMPLES // 50 and COUNTS["bindings"] >= EXAMPLES // 50, COUNTS
     every = {*ast.EXPR_TYPES, *ast.STMT_TYPES, ast.Program}
     assert every == SEEN, f"never generated: {sorted(c.__name__ for c in every - SEEN)}"

@@ -133,6 +133,9 @@ class Scope:
         """Whether sampling functions (sample, choice, randint, ...) may be called: slots and generation rules."""
         self.element: tuple[str, str] | None = None
         """For the scope of a predicate's element fields: (function or 'where', the source as written)."""
+        self.state_fields: set[str] = set()
+        """The top-level state fields defined in this scope itself: effects may reassign them by name
+        (``ticket_counter += 1``), as ``state.ticket_counter += 1`` does."""
 
     @classmethod
     def for_generation(cls, state: RecordT, extra: Mapping[str, Type] | None = None) -> Scope:
@@ -198,6 +201,13 @@ class Scope:
         for s in self._chain():
             if name in s._types:
                 return name in s._assignable
+        return False
+
+    def is_state_field(self, name: str) -> bool:
+        """Whether ``name`` names a top-level state field here (not a local, parameter or element field)."""
+        for s in self._chain():
+            if name in s._types:
+                return name in s.state_fields
         return False
 
     def has_open_fields(self) -> bool:
@@ -930,6 +940,8 @@ class _Checker:
         """Check an assignment target and return its declared type (what may be stored there)."""
         if isinstance(target, A.Name):
             t = scope.lookup(target.id) or self.expr(target, scope)
+            if rebind and scope.is_state_field(target.id):
+                return t  # a top-level state field: written into the state, as state.<name> = ... would
             if rebind and target.id in scope and not scope.is_assignable(target.id):
                 self.report("AQ307", f"'{target.id}' cannot be reassigned", target.pos, _rebind_hint(target.id, t))
             return t
@@ -1004,8 +1016,9 @@ class _Checker:
     def s_assign(self, s: A.Assign, scope: Scope) -> None:
         dt = self.place(s.target, scope, rebind=True)
         vt = self.expr(s.value, scope)
-        self.store(s.value, vt, dt, "a target", scope)
-        scope.forget(changed_by(s.target))
+        field = isinstance(s.target, A.Name) and scope.is_state_field(s.target.id)
+        self.store(s.value, vt, dt, f"the state field '{show_place(s.target)}'" if field else "a target", scope)
+        self.forget_written(s.target, scope)
         self.narrow_stored(scope, place_key(s.target), s.value, vt, dt)
 
     def s_augassign(self, s: A.AugAssign, scope: Scope) -> None:
@@ -1015,7 +1028,14 @@ class _Checker:
             self.store(s.value, self._peek_in(s.value, scope), unwrap_optional(dt), "a target", scope)
         elif not is_assignable(t, dt):
             self.report("AQ304", f"'{s.op}=' gives a {t.render()}, the target is a {dt.render()}", s.pos)
-        scope.forget(changed_by(s.target))
+        self.forget_written(s.target, scope)
+
+    def forget_written(self, target: A.Expr, scope: Scope) -> None:
+        """Drop what is known of the places a write into ``target`` may change; a state field written by name is
+        also ``state.<name>``."""
+        scope.forget(changed_by(target))
+        if isinstance(target, A.Name) and scope.is_state_field(target.id):
+            scope.forget(changed_by(A.Field(A.Name("state"), target.id)))
 
     def s_if(self, s: A.If, scope: Scope) -> None:
         prior: list[tuple[Key, Type]] = []  # the earlier conditions were false
@@ -1034,13 +1054,13 @@ class _Checker:
             going_on.append((prior, s.orelse or ()))
         for body in [*(b for _, b in s.branches), s.orelse or ()]:
             for target in writes(body):
-                scope.forget(changed_by(target))
+                self.forget_written(target, scope)
         if len(going_on) == 1:  # the other branches fail: after the if, its conditions hold
             facts, body = going_on[0]
             for key, t in facts:
                 scope.narrow(key, t)
             for target in writes(body):
-                scope.forget(changed_by(target))
+                self.forget_written(target, scope)
 
     def s_for(self, s: A.For, scope: Scope) -> None:
         item = self.iter_item(s.iter, self.expr(s.iter, scope), "'for'")
@@ -1053,7 +1073,7 @@ class _Checker:
                     "choose another loop name",
                 )
         for target in writes(s.body):  # from the second pass on, what the body wrote is not known
-            scope.forget(changed_by(target))
+            self.forget_written(target, scope)
         inner = scope.child()
         self.bind_names(s.names, item, inner, s.pos)
         self.block(s.body, inner)

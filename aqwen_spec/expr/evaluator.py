@@ -679,6 +679,14 @@ def _store(frame: dict[str, Any], container: Any, key: Any, value: Any, pos: Pos
         raise EvalError(f"cannot assign into {_kind(container)}", pos)
 
 
+def _state_of(frame: Any, name: str, pos: Pos) -> Any:
+    """The state a name that is not a local is written into (effects run on a :class:`StateEnv`)."""
+    state = getattr(frame, "state", None)
+    if state is None:
+        raise EvalError(f"'{name}' cannot be assigned: it is not a local and there is no state", pos)
+    return state
+
+
 def _target(target: A.Expr) -> tuple[Fn | None, Fn, Callable[[Any], Any]]:
     """(container fn or None for a local name, key fn, reader of the current value)."""
     if isinstance(target, A.Name):
@@ -708,7 +716,11 @@ def _s_assign(s: A.Assign) -> StmtFn:
         name = key(None)
 
         def set_local(frame: dict[str, Any]) -> None:
-            frame[name] = value(frame)
+            v = value(frame)
+            if name in frame:
+                frame[name] = v
+            else:  # not a local: a top-level state field, written into the state (undo-logged)
+                _store(frame, _state_of(frame, name, pos), name, v, pos)
 
         return set_local
 
@@ -727,7 +739,11 @@ def _s_aug(s: A.AugAssign) -> StmtFn:
         name = key(None)
 
         def aug_local(frame: dict[str, Any]) -> None:
-            frame[name] = op(read(frame), value(frame), pos)
+            v = op(read(frame), value(frame), pos)
+            if name in frame:
+                frame[name] = v
+            else:  # a top-level state field
+                _store(frame, _state_of(frame, name, pos), name, v, pos)
 
         return aug_local
 

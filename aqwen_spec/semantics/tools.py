@@ -34,8 +34,9 @@ def render_json(value: Any) -> str:
 
 
 class SpecDefect:
-    """Where a tool's own expressions failed at run time: ``part`` is ``requires``, ``effects`` or ``returns``,
-    ``index`` the precondition's (from 0), ``pos`` the position inside the expression (``None`` if unknown)."""
+    """Where a tool's own expressions failed at run time: ``part`` is ``let``, ``requires``, ``effects`` or
+    ``returns``, ``index`` the binding's or precondition's (from 0), ``pos`` the position inside the expression
+    (``None`` if unknown)."""
 
     __slots__ = ("index", "message", "part", "pos", "tool")
 
@@ -43,7 +44,8 @@ class SpecDefect:
         self.tool, self.part, self.index, self.pos, self.message = tool, part, index, pos, message
 
     def describe(self) -> str:
-        where = f"precondition {self.index + 1}" if self.part == "requires" else self.part
+        where = {"requires": f"precondition {self.index + 1}", "let": f"binding {self.index + 1}"}.get(
+            self.part, self.part)
         return f"{where} of {self.tool}: {self.message}"
 
 
@@ -135,13 +137,21 @@ class ToolRunner:
         compiled = self._compiled.get(name)
         if compiled is None:
             compiled = self._compiled[name] = [(compile_expr(pre.when), pre.error) for pre in tool.requires]
+        bindings = tool.bindings
+        if bindings:  # computed once, in order, before the preconditions: requires, effects and returns read them
+            for i, (bname, bexpr) in enumerate(bindings):
+                try:
+                    env[bname] = evaluate(bexpr, env)
+                except EvalError as exc:
+                    return _spec_error(name, "let", i, exc)
         for i, (holds_fn, error) in enumerate(compiled):
             try:
                 holds = holds_fn(env)
             except Exception as exc:  # never "condition not met": the spec cannot evaluate its own condition
                 return _spec_error(name, "requires", i, exc)
             if not holds:
-                return ToolOutcome(False, error=_render_error(error, {**state, **checked}), error_kind="precondition",
+                shown = {**state, **checked, **{b: env[b] for b, _ in bindings}}
+                return ToolOutcome(False, error=_render_error(error, shown), error_kind="precondition",
                                    precondition=i)
         if tool.implementation == "python":
             return self._call_python(tool, checked)

@@ -1,0 +1,183 @@
+"""State and values: top-level state fields written by name, tool-level ``let:`` bindings, sets, int-keyed maps,
+map comprehensions and ``group_by``; each checked by lint and run through :class:`ToolRunner`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from aqwen_spec.check import check_paths
+from aqwen_spec.resolved import SpecSet
+from aqwen_spec.semantics import ToolRunner
+from aqwen_spec.serialize import tool_from_json, tool_to_json
+
+DOMAIN = """\
+kind: Domain
+name: helpdesk
+types:
+  User: {id: str, name: str, zip: str, tickets: int}
+  Ticket: {id: str, user_id: str, title: str, opened: date}
+state:
+  users: map[User]
+  tickets: map[Ticket]
+  ticket_counter: int
+  opened: date?
+"""
+
+
+def _specs(tmp_path: Path, *docs: str) -> tuple[SpecSet, list[tuple[str, str, str | None]]]:
+    (tmp_path / "specs").mkdir(exist_ok=True)
+    (tmp_path / "specs" / "domain.yaml").write_text(DOMAIN + "".join("---\n" + d for d in docs), encoding="utf-8")
+    result = check_paths([tmp_path / "specs"])
+    found = [(d.code, f"{d.pos.line}:{d.pos.col}", d.hint) for d in result.diagnostics if d.code != "AQ501"]
+    return result.specs, found
+
+
+def _state() -> dict[str, Any]:
+    return {
+        "users": {"U1": {"id": "U1", "name": "ana", "zip": "1000", "tickets": 0},
+                  "U2": {"id": "U2", "name": "ben", "zip": "2000", "tickets": 2}},
+        "tickets": {},
+        "ticket_counter": 7,
+        "opened": None,
+    }
+
+
+def _runner(specs: SpecSet, state: dict[str, Any]) -> ToolRunner:
+    return ToolRunner(specs.tools_of("helpdesk"), state)
+
+
+# --- top-level state fields written by name ----------------------------------------------------------------------
+
+OPEN_TICKET = """\
+kind: Tool
+name: open_ticket
+domain: helpdesk
+params:
+  user_id: str
+  title: str
+requires:
+  - when: user_id in users
+    error: "no user {{ user_id }}"
+effects: |
+  ticket_counter += 1
+  let id = f"T-{ticket_counter}"
+  tickets[id] = {id: id, user_id: user_id, title: title, opened: "2024-06-01"}
+  if opened == null { opened = date("2024-06-01") }
+  if title == "boom" { fail "no booms" }
+returns: "{id: id, counter: ticket_counter, opened: opened}"
+"""
+
+
+def test_a_top_level_field_is_written_by_name_and_undone_on_failure(tmp_path: Path) -> None:
+    specs, found = _specs(tmp_path, OPEN_TICKET)
+    assert found == []
+    state = _state()
+    runner = _runner(specs, state)
+    outcome = runner.call("open_ticket", {"user_id": "U1", "title": "printer"})
+    assert outcome.ok, outcome.error
+    assert outcome.value == {"id": "T-8", "counter": 8, "opened": "2024-06-01"}
+    assert state["ticket_counter"] == 8 and state["opened"] == "2024-06-01" and "T-8" in state["tickets"]
+    failed = runner.call("open_ticket", {"user_id": "U1", "title": "boom"})
+    assert not failed.ok and failed.error == "no booms"
+    assert state["ticket_counter"] == 8 and "T-9" not in state["tickets"]  # rolled back
+
+
+def test_writing_a_top_level_field_is_typed_and_parameters_stay_read_only(tmp_path: Path) -> None:
+    bad = OPEN_TICKET.replace("ticket_counter += 1", 'ticket_counter = "T"').replace(
+        "  if title", "  title = \"x\"\n  if title")
+    _, found = _specs(tmp_path, bad)
+    codes = [code for code, _, _ in found]
+    assert "AQ304" in codes and "AQ307" in codes
+
+
+def test_a_write_by_name_drops_what_was_known_of_the_field(tmp_path: Path) -> None:
+    tool = OPEN_TICKET.replace("  if opened == null { opened = date(\"2024-06-01\") }\n",
+                               "  if opened != null {\n    opened = null\n    let d: date = opened\n  }\n")
+    _, found = _specs(tmp_path, tool)
+    assert [code for code, _, _ in found] == ["AQ313"]
+
+
+# --- tool-level bindings ------------------------------------------------------------------------------------------
+
+BUMP_USER = """\
+kind: Tool
+name: bump_user
+domain: helpdesk
+params:
+  name: str
+  zip: str
+let:
+  user: "first(users where u: u.name == name and u.zip == zip)"
+  before: ticket_counter
+requires:
+  - when: user != null
+    error: "no user {{ name }} at {{ zip }}"
+  - when: user.tickets < 2
+    error: "{{ user.name }} has {{ user.tickets }} tickets already (counter {{ before }})"
+effects:
+  - user.tickets += 1
+  - ticket_counter += 1
+returns: "{id: user.id, tickets: user.tickets, before: before, now: ticket_counter}"
+"""
+
+
+def test_a_binding_is_computed_once_and_narrowed_by_a_precondition(tmp_path: Path) -> None:
+    specs, found = _specs(tmp_path, BUMP_USER)
+    assert found == []
+    state = _state()
+    runner = _runner(specs, state)
+    outcome = runner.call("bump_user", {"name": "ana", "zip": "1000"})
+    assert outcome.ok, outcome.error
+    # 'before' was computed before the effects and is not computed again for returns
+    assert outcome.value == {"id": "U1", "tickets": 1, "before": 7, "now": 8}
+    assert state["users"]["U1"]["tickets"] == 1  # the binding names the stored record: writes reach the state
+    missing = runner.call("bump_user", {"name": "ana", "zip": "9999"})
+    assert missing.error_kind == "precondition" and missing.error == "no user ana at 9999"
+    full = runner.call("bump_user", {"name": "ben", "zip": "2000"})
+    assert full.error == "ben has 2 tickets already (counter 8)"  # error templates see the bindings
+
+
+def test_bindings_reach_the_bundle(tmp_path: Path) -> None:
+    specs, _ = _specs(tmp_path, BUMP_USER)
+    tool = specs.tools_of("helpdesk")["bump_user"]
+    again = tool_from_json(json.loads(json.dumps(tool_to_json(tool))), {})
+    assert [n for n, _ in again.bindings] == ["user", "before"]
+    outcome = ToolRunner({"bump_user": again}, _state()).call("bump_user", {"name": "ana", "zip": "1000"})
+    assert outcome.ok and outcome.value["before"] == 7
+
+
+def test_an_optional_binding_must_be_checked_before_use(tmp_path: Path) -> None:
+    tool = BUMP_USER.replace("  - when: user != null\n    error: \"no user {{ name }} at {{ zip }}\"\n", "")
+    _, found = _specs(tmp_path, tool)
+    assert found and found[0][0] == "AQ313"
+
+
+def test_a_binding_that_fails_is_a_spec_defect_and_lint_warns(tmp_path: Path) -> None:
+    tool = """\
+kind: Tool
+name: user_tickets
+domain: helpdesk
+params:
+  uid: str
+let:
+  user: users[uid]
+returns: user.tickets
+"""
+    specs, found = _specs(tmp_path, tool)
+    assert found == [("AQ506", "18:9", "bind get(users, uid) instead, and check user != null in a precondition")]
+    outcome = _runner(specs, _state()).call("user_tickets", {"uid": "U9"})
+    assert outcome.error_kind == "spec_error" and outcome.defect is not None
+    assert outcome.defect.part == "let" and outcome.defect.describe().startswith("binding 1 of user_tickets")
+    guarded = tool.replace("users[uid]", "get(users, uid)").replace(
+        "returns:", "requires:\n  - when: user != null\n    error: \"no user {{ uid }}\"\nreturns:")
+    specs, found = _specs(tmp_path, guarded)
+    assert found == []
+    assert _runner(specs, _state()).call("user_tickets", {"uid": "U9"}).error == "no user U9"
+
+
+def test_a_binding_may_not_hide_a_parameter_or_state_field(tmp_path: Path) -> None:
+    tool = BUMP_USER.replace("  before: ticket_counter", "  zip: ticket_counter\n  users: len(users)")
+    _, found = _specs(tmp_path, tool)
+    assert [code for code, _, _ in found][:2] == ["AQ330", "AQ330"]
