@@ -40,12 +40,13 @@ from aqwen_spec.types import (
     MapT,
     OptionalT,
     RecordT,
+    SetT,
     Type,
     VariantT,
     is_assignable,
     unwrap_optional,
 )
-from aqwen_spec.values import check_value
+from aqwen_spec.values import check_value, from_json
 
 EXAMPLES = 10_000
 PROFILE = settings(
@@ -74,12 +75,13 @@ DOCUMENTED = re.compile(
 )
 
 KEYS = ["k0", "k1", "k2"]
+INT_KEYS = [0, 1, 2]
 HAS_EACH = hasattr(ast, "Each")  # a grammar that names the element (count(o in xs: ...), xs where o: ...)
 E3 = EnumT(("a", "b", "c"))
 PRIMS: list[Type] = [INT, FLOAT, STR, BOOL, DATE, DATETIME, E3]
 SEEN: set[type] = set()
 COUNTS = {"examples": 0, "accepted": 0, "called": 0, "ok": 0, "failed": 0, "documented": 0, "state_by_name": 0,
-          "bindings": 0}
+          "bindings": 0, "sets": 0, "int_keys": 0}
 
 
 # ------------------------------------------------------------------------------------------------- schemas and data
@@ -89,7 +91,7 @@ def make_schema(rng: random.Random) -> tuple[RecordT, dict[str, Type]]:
     def field_type() -> Type:
         t = rng.choice(PRIMS)
         r = rng.random()
-        return OptionalT(t) if r < 0.3 else ListT(t) if r < 0.45 else t
+        return OptionalT(t) if r < 0.3 else ListT(t) if r < 0.45 else SetT(t) if r < 0.5 else t
 
     item = RecordT("Item", {"id": STR})
     for name in rng.sample(["n", "x", "s", "b", "d", "e", "tags", "note"], rng.randint(2, 4)):
@@ -104,6 +106,7 @@ def make_schema(rng: random.Random) -> tuple[RecordT, dict[str, Type]]:
         "label": STR, "ratio": OptionalT(FLOAT), "flag": OptionalT(BOOL), "day": DATE, "mode": E3,
         "items": MapT(item), "boxes": MapT(box), "pays": MapT(pay), "tree": OptionalT(node),
         "tags": ListT(STR), "nums": ListT(INT), "spare": OptionalT(item),
+        "seen": SetT(STR), "ids": SetT(INT), "slots": MapT(OptionalT(STR), INT), "bins": MapT(item, INT),
     }
     fields: dict[str, Type] = {"counter": INT}
     for name in rng.sample(sorted(pool), rng.randint(3, 7)):
@@ -131,8 +134,11 @@ def make_value(t: Type, rng: random.Random, depth: int = 0) -> Any:
         return rng.choice(t.values)
     if isinstance(t, ListT):
         return [make_value(t.item, rng, depth + 1) for _ in range(rng.randint(0, 3 if depth < 2 else 0))]
+    if isinstance(t, SetT):
+        return sorted({make_value(t.item, rng, depth + 1) for _ in range(rng.randint(0, 3))})
     if isinstance(t, MapT):
-        return {k: make_value(t.value, rng, depth + 1) for k in rng.sample(KEYS, rng.randint(0, 3 if depth < 2 else 0))}
+        keys = INT_KEYS if t.key == INT else KEYS
+        return {k: make_value(t.value, rng, depth + 1) for k in rng.sample(keys, rng.randint(0, 3 if depth < 2 else 0))}
     if isinstance(t, VariantT):
         case = rng.choice(sorted(t.cases))
         return make_value(t.cases[case], rng, depth)
@@ -212,6 +218,9 @@ class Gen:
                     case = self.cases.get(text) or (self.rng.choice(sorted(base.cases)) if self.chance(0.1) else None)
                     if case is not None:  # a case's own fields: where the tag was checked (or, rarely, not)
                         nxt += [(f"{text}.{f}", ft) for f, ft in base.cases[case].fields.items() if f != base.tag]
+                elif isinstance(base, MapT) and base.key == INT:
+                    key = self.rng.choice([str(self.rng.choice(INT_KEYS)), *(["q"] if "q" in self.names else [])])
+                    nxt.append((f"{text}[{key}]", base.value))
                 elif isinstance(base, MapT):
                     key = self.rng.choice([f'"{self.rng.choice(KEYS)}"', *(["k"] if "k" in self.names else [])])
                     nxt.append((f"{text}[{key}]", base.value))
@@ -237,7 +246,7 @@ class Gen:
     def minimal(self, t: Type) -> str:
         if isinstance(t, OptionalT):
             return "null" if self.chance(0.5) else self.minimal(t.inner)
-        if isinstance(t, ListT):
+        if isinstance(t, (ListT, SetT)):
             return "[]"
         if isinstance(t, MapT):
             return "{}"
@@ -264,7 +273,8 @@ class Gen:
                         lambda: f"len({e(ListT(INT), d)})", lambda: f"count({e(ListT(STR), d)})",
                         lambda: f"sum({e(ListT(INT), d)})", lambda: f"abs({e(INT, d)})",
                         lambda: f"round({e(FLOAT, d)})", lambda: f"int({e(STR, d)})", lambda: f"max({e(INT, d)}, 1)",
-                        lambda: f"days_between({e(DATE, d)}, {e(DATE, d)})", lambda: f"min({e(ListT(INT), d)})"]
+                        lambda: f"days_between({e(DATE, d)}, {e(DATE, d)})", lambda: f"min({e(ListT(INT), d)})",
+                        lambda: f"len({e(SetT(STR), d)})", lambda: f"sum({e(SetT(INT), d)})"]
             records = self.records()
             if records:
                 text, rec = rng.choice(records)
@@ -297,7 +307,8 @@ class Gen:
                         lambda: f"(not {e(BOOL, d)})", lambda: f"any({e(ListT(BOOL), d)})",
                         lambda: f'startswith({e(STR, d)}, "k")', self.null_check, self.null_check, self.tag_check,
                         lambda: f'endswith({e(STR, d)}, "1")', lambda: f"contains({e(ListT(INT), d)}, {e(INT, d)})",
-                        lambda: f"all({e(ListT(BOOL), d)})"]
+                        lambda: f"all({e(ListT(BOOL), d)})", lambda: f"({e(STR, d)} in {e(SetT(STR), d)})",
+                        lambda: f"({e(INT, d)} not in {e(MapT(STR, INT), d)})"]
         if base == DATE:
             options += [lambda: f"add_days({e(DATE, d)}, {e(INT, d)})", lambda: f"date({e(STR, d)})"]
         if base == DATETIME:
@@ -328,8 +339,14 @@ class Gen:
             if item == STR:
                 options += [lambda: f"keys({e(MapT(INT), d)})", lambda: f'split({e(STR, d)}, ",")']
             if item == INT:
-                options += [lambda: f"range({e(INT, d)})",
+                options += [lambda: f"keys({e(MapT(STR, INT), d)})", lambda: f"sorted({e(SetT(INT), d)})",
+                            lambda: f"range({e(INT, d)})",
                             lambda: f"[x + 1 for x, y in zip({e(base, d)}, {e(base, d)})]"]
+        if isinstance(base, SetT):
+            item = base.item
+            options += [lambda: f"set([{', '.join(e(item, d) for _ in range(rng.randint(0, 3)))}])",
+                        lambda: f"set({e(ListT(item), d)})",
+                        lambda: f"{rng.choice(['union', 'intersection', 'difference'])}({e(base, d)}, {e(base, d)})"]
         if isinstance(base, MapT):
             options += [lambda: "{}", lambda: f"{{k0: {e(base.value, d)}, k1: {e(base.value, d)}}}"]
         if isinstance(base, VariantT):
@@ -365,11 +382,11 @@ class Gen:
         return out
 
     def iterable(self) -> tuple[str, Type] | None:
-        found = [(p, pt) for p, pt in self.places() if isinstance(pt, (ListT, MapT))]
+        found = [(p, pt) for p, pt in self.places() if isinstance(pt, (ListT, MapT, SetT))]
         if not found:
             return None
         text, t = self.rng.choice(found)
-        return text, t.item if isinstance(t, ListT) else t.value  # type: ignore[union-attr]
+        return text, t.item if isinstance(t, (ListT, SetT)) else t.value  # type: ignore[union-attr]
 
     def null_check(self) -> str:
         found = [p for p, pt in self.places() if isinstance(pt, OptionalT)]
@@ -458,6 +475,11 @@ class Gen:
                 return f"for {var} in {text} {{\n{self.body(depth)}\n}}"
             finally:
                 self.names = saved
+        sets = [(p, pt) for p, pt in self.places() if isinstance(pt, SetT)]
+        if kind == "call" and sets and self.chance(0.4):
+            p, pt = rng.choice(sets)
+            assert isinstance(pt, SetT)
+            return f"{rng.choice(['add', 'discard'])}({p}, {self.expr(pt.item)})"
         if kind == "call":
             found = [(p, pt) for p, pt in self.places() if isinstance(pt, ListT)]
             if not found:
@@ -468,10 +490,13 @@ class Gen:
             arg = self.expr(pt if fn == "extend" else pt.item)
             return f"{fn}({p}, {arg})"
         if kind == "delete":
-            found = [p for p, pt in self.places() if isinstance(pt, MapT)]
+            found = [(p, pt) for p, pt in self.places() if isinstance(pt, MapT)]
             if not found:
                 return "counter += 2"
-            return f'delete {rng.choice(found)}["{rng.choice(KEYS)}"]'
+            p, pt = rng.choice(found)
+            assert isinstance(pt, MapT)
+            key = rng.choice(INT_KEYS) if pt.key == INT else f'"{rng.choice(KEYS)}"'
+            return f"delete {p}[{key}]"
         self.in_fstring = True
         try:
             return f"if ({self.expr(BOOL)}) {{ fail f'stop {{{self.expr(INT)}}}' }}"
@@ -521,7 +546,7 @@ def checkable(t: Type) -> Type:
     if isinstance(t, ListT):
         return ListT(checkable(t.item))
     if isinstance(t, MapT):
-        return MapT(checkable(t.value))
+        return MapT(checkable(t.value), t.key)
     return t
 
 
@@ -529,7 +554,7 @@ def one_example(seed: int) -> None:
     rng = random.Random(seed)
     state_t, named = make_schema(rng)
     params: dict[str, Type] = {}
-    for name, t in (("k", STR), ("q", INT), ("opt", OptionalT(STR)), ("flagp", BOOL)):
+    for name, t in (("k", STR), ("q", INT), ("opt", OptionalT(STR)), ("flagp", BOOL), ("picks", SetT(INT))):
         if rng.random() < 0.5:
             params[name] = t
     gen = Gen(rng, {**state_t.fields, **params, **({"state": state_t} if rng.random() < 0.3 else {})})
@@ -582,6 +607,9 @@ def one_example(seed: int) -> None:
         return
     COUNTS["accepted"] += 1
     COUNTS["bindings"] += bool(bindings)
+    text = program_text + returns_text
+    COUNTS["sets"] += any(f in text for f in ("add(", "discard(", "set(", "union(", "intersection(", "difference("))
+    COUNTS["int_keys"] += bool(re.search(r"(slots|bins)\[", text))
     COUNTS["state_by_name"] += any(isinstance(x, (ast.Assign, ast.AugAssign)) and isinstance(x.target, ast.Name)
                                    and x.target.id in state_t.fields for x in _statements(program.body))
 
@@ -595,13 +623,16 @@ def one_example(seed: int) -> None:
         assert not check_value(state, state_t), f"the test's own state generator: {check_value(state, state_t)}"
         before = copy_state(state)
         args = {n: make_value(t, rng) for n, t in params.items()}
+        if "picks" in args:  # as the agent sends it: any order
+            args["picks"] = list(reversed(args["picks"]))
         outcome = ToolRunner({"t": tool}, state).call("t", args)
         COUNTS["called"] += 1
         where = f"\nseed {seed}\nlet: {[b for b, _ in bindings]}\nrequires: {requires_text}\n" \
                 f"effects:\n{program_text}\nreturns: {returns_text}\nargs: {args}\nstate: {before}"
         if outcome.ok:
             COUNTS["ok"] += 1
-            wrong = check_value(outcome.value, checkable(rtype))
+            shown = checkable(rtype)  # the model sees JSON: an int-keyed map's keys as text
+            wrong = check_value(from_json(outcome.value, shown), shown)
             assert not wrong, f"returns gave {outcome.value!r}, not a {rtype.render()}: {wrong}{where}"
         else:
             COUNTS["failed"] += 1
@@ -627,6 +658,6 @@ def test_what_the_checker_accepts_runs_clean() -> None:
     assert COUNTS["examples"] >= EXAMPLES
     assert COUNTS["accepted"] >= EXAMPLES // 5, COUNTS  # enough accepted programs to mean something
     assert COUNTS["ok"] >= EXAMPLES // 10, COUNTS
-    assert COUNTS["state_by_name"] >= EXAMPLES // 50 and COUNTS["bindings"] >= EXAMPLES // 50, COUNTS
+    assert all(COUNTS[k] >= EXAMPLES // 50 for k in ("state_by_name", "bindings", "sets", "int_keys")), COUNTS
     every = {*ast.EXPR_TYPES, *ast.STMT_TYPES, ast.Program}
     assert every == SEEN, f"never generated: {sorted(c.__name__ for c in every - SEEN)}"

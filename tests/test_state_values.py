@@ -181,3 +181,142 @@ def test_a_binding_may_not_hide_a_parameter_or_state_field(tmp_path: Path) -> No
     tool = BUMP_USER.replace("  before: ticket_counter", "  zip: ticket_counter\n  users: len(users)")
     _, found = _specs(tmp_path, tool)
     assert [code for code, _, _ in found][:2] == ["AQ330", "AQ330"]
+
+
+# --- sets and int-keyed maps --------------------------------------------------------------------------------------
+
+SHELF = """\
+kind: Domain
+name: shelf
+types:
+  Item: {id: int, name: str, tags: "set[str]"}
+state:
+  items: map[int, Item]
+  seen: set[str]
+  next_id: int
+initial_state:
+  data:
+    items:
+      "1": {id: 1, name: bolt, tags: [steel, small, steel]}
+      "2": {id: 2, name: nut, tags: []}
+    seen: [bolt, anchor]
+    next_id: 3
+---
+kind: Tool
+name: add_item
+domain: shelf
+params:
+  name: str
+  tags: set[str]
+effects: |
+  let id = next_id
+  next_id += 1
+  items[id] = {id: id, name: name, tags: tags}
+  add(seen, name)
+  if name == "boom" { fail "no booms" }
+returns: items[id]
+---
+kind: Tool
+name: tag_item
+domain: shelf
+params:
+  item_id: int
+  tag: str
+  drop: {type: bool, default: false}
+requires:
+  - when: item_id in items
+    error: "no item {{ item_id }}"
+effects: |
+  if drop { discard(items[item_id].tags, tag) } else { add(items[item_id].tags, tag) }
+returns: "{tags: items[item_id].tags, count: len(items[item_id].tags), steel: \\"steel\\" in items[item_id].tags}"
+---
+kind: Tool
+name: compare_items
+domain: shelf
+access: read
+params:
+  a: int
+  b: int
+requires:
+  - when: a in items and b in items
+    error: no such items
+returns: |
+  {both: intersection(items[a].tags, items[b].tags), either: union(items[a].tags, items[b].tags),
+   only_a: difference(items[a].tags, items[b].tags), ids: sorted(keys(items), desc=true)}
+"""
+
+
+def _shelf(tmp_path: Path) -> tuple[SpecSet, ToolRunner, dict[str, Any]]:
+    from aqwen_spec.semantics import generate_state
+
+    (tmp_path / "specs").mkdir(exist_ok=True)
+    (tmp_path / "specs" / "shelf.yaml").write_text(SHELF, encoding="utf-8")
+    result = check_paths([tmp_path / "specs"])
+    errors = [(d.code, d.message) for d in result.diagnostics if d.code != "AQ501"]
+    assert errors == []
+    state = generate_state(result.specs.domains["shelf"], 0)
+    return result.specs, ToolRunner(result.specs.tools_of("shelf"), state), state
+
+
+def test_state_loads_int_keys_and_sorted_sets(tmp_path: Path) -> None:
+    from aqwen_spec.values import check_value
+
+    specs, _, state = _shelf(tmp_path)
+    assert list(state["items"]) == [1, 2] and state["items"][1]["tags"] == ["small", "steel"]
+    assert state["seen"] == ["anchor", "bolt"]
+    assert check_value(state, specs.domains["shelf"].state) == []
+
+
+def test_sets_change_in_place_stay_sorted_and_roll_back(tmp_path: Path) -> None:
+    _, runner, state = _shelf(tmp_path)
+    added = runner.call("add_item", {"name": "washer", "tags": ["zinc", "flat", "zinc"]})
+    assert added.ok, added.error
+    assert added.render() == '{"id": 3, "name": "washer", "tags": ["flat", "zinc"]}'
+    assert state["items"][3]["tags"] == ["flat", "zinc"] and state["seen"] == ["anchor", "bolt", "washer"]
+    tagged = runner.call("tag_item", {"item_id": 1, "tag": "m6"})
+    assert tagged.value == {"tags": ["m6", "small", "steel"], "count": 3, "steel": True}
+    again = runner.call("tag_item", {"item_id": 1, "tag": "m6"})  # adding what is there changes nothing
+    assert again.value["count"] == 3
+    dropped = runner.call("tag_item", {"item_id": 1, "tag": "steel", "drop": True})
+    assert dropped.value == {"tags": ["m6", "small"], "count": 2, "steel": False}
+    assert runner.call("tag_item", {"item_id": 1, "tag": "none", "drop": True}).value["count"] == 2
+    before = json.dumps(state, sort_keys=True)
+    failed = runner.call("add_item", {"name": "boom", "tags": []})
+    assert failed.error == "no booms" and json.dumps(state, sort_keys=True) == before  # next_id, items, seen undone
+
+
+def test_set_operations_and_int_keys_in_results(tmp_path: Path) -> None:
+    _, runner, _ = _shelf(tmp_path)
+    runner.call("tag_item", {"item_id": 2, "tag": "steel"})
+    runner.call("tag_item", {"item_id": 2, "tag": "hex"})
+    outcome = runner.call("compare_items", {"a": 1, "b": 2})
+    assert outcome.value == {"both": ["steel"], "either": ["hex", "small", "steel"], "only_a": ["small"],
+                             "ids": [2, 1]}
+    assert runner.call("compare_items", {"a": 1, "b": 9}).error == "no such items"
+    assert runner.call("tag_item", {"item_id": "1", "tag": "x"}).error_kind == "bad_arguments"
+
+
+def test_set_and_int_key_types_reach_the_bundle(tmp_path: Path) -> None:
+    from aqwen_spec.semantics import generate_state
+    from aqwen_spec.serialize import domain_from_json, domain_to_json
+
+    specs, _, state = _shelf(tmp_path)
+    domain = specs.domains["shelf"]
+    again = domain_from_json(json.loads(json.dumps(domain_to_json(domain))))
+    assert again.state.fields["items"].render() == "map[int, Item]"
+    assert again.state.fields["seen"].render() == "set[str]"
+    assert generate_state(again, 0) == state
+    tools = {n: tool_from_json(json.loads(json.dumps(tool_to_json(t))), {**again.types, "State": again.state})
+             for n, t in specs.tools_of("shelf").items()}
+    assert ToolRunner(tools, generate_state(again, 0)).call("tag_item", {"item_id": 1, "tag": "a"}).ok
+
+
+def test_an_inline_task_state_is_read_in_the_form_tools_work_on(tmp_path: Path) -> None:
+    from runtime.episodes.state_pool import StatePool
+
+    specs, _, state = _shelf(tmp_path)
+    pool = StatePool(lambda seed: state, specs.domains["shelf"].state)
+    as_json = json.loads(json.dumps({**state, "seen": ["b", "a"]}))
+    assert list(as_json["items"]) == ["1", "2"]
+    inline = pool.inline(as_json)
+    assert list(inline["items"]) == [1, 2] and inline["seen"] == ["a", "b"]

@@ -28,11 +28,12 @@ from aqwen_spec.types import (
     VariantT,
     is_assignable,
     parse_type_text,
+    set_type,
     unwrap_optional,
 )
-from aqwen_spec.values import check_value, coerce_text, with_defaults
+from aqwen_spec.values import check_value, coerce_text, from_json, with_defaults
 
-_TYPE_FORMS = ("enum", "list", "map", "optional")
+_TYPE_FORMS = ("enum", "list", "map", "optional", "set")
 
 
 def type_from_yaml(value: Any, named: dict[str, Type], checker: DocChecker, ypath: YPath) -> Type | None:
@@ -60,6 +61,12 @@ def type_from_yaml(value: Any, named: dict[str, Type], checker: DocChecker, ypat
         sub = type_from_yaml(inner, named, checker, (*ypath, form))
         if sub is None:
             return None
+        if form == "set":
+            try:
+                return set_type(sub)
+            except TypeSyntaxError as exc:
+                checker.report("AQ201", str(exc), (*ypath, form), exc.hint)
+                return None
         return ListT(sub) if form == "list" else MapT(sub) if form == "map" else OptionalT(sub)
     if isinstance(value, dict) and "type" in value:
         return type_from_yaml(value["type"], named, checker, (*ypath, "type"))
@@ -72,7 +79,8 @@ def type_from_yaml(value: Any, named: dict[str, Type], checker: DocChecker, ypat
         checker.report("AQ202", f"'{forms[0]}' with other keys is not a type", (*ypath, forms[0]),
                        f"the type goes under 'type': write {{type: {{{forms[0]}: {shown}}}{rest}}}", key=True)
         return None
-    hint = "write a type name (str, int, list[T], map[T], T?) or {enum: [...]}, {list: T}, {map: T}, {optional: T}"
+    hint = ("write a type name (str, int, list[T], map[T], map[int, T], set[T], T?) or {enum: [...]}, {list: T}, "
+            "{map: T}, {set: T}, {optional: T}")
     checker.report("AQ202", "not a type", ypath, hint)
     return None
 
@@ -230,7 +238,7 @@ def _initial_data(checker: DocChecker, doc: Domain, state: RecordT, base_dir: Pa
             checker.report("AQ303", f"the state has no field '{fname}'", ypath, did_you_mean(fname, state.fields),
                            key=True)
             continue
-        _report_value_problems(checker, value, state.fields[fname], ypath)
+        _report_value_problems(checker, from_json(value, state.fields[fname]), state.fields[fname], ypath)
         data[fname] = value
     for i, spec in enumerate(doc.initial_state.files):
         ypath = ("initial_state", "files", i)
@@ -242,7 +250,7 @@ def _initial_data(checker: DocChecker, doc: Domain, state: RecordT, base_dir: Pa
                 checker.report("AQ303", f"data file fills unknown state field '{fname}'", (*ypath, "path"),
                                did_you_mean(fname, state.fields))
                 continue
-            problems = check_value(value, state.fields[fname])
+            problems = check_value(from_json(value, state.fields[fname]), state.fields[fname])
             for p in problems[:5]:
                 where = ".".join(str(x) for x in (fname, *p.path))
                 checker.report("AQ203", f"{spec.path}: {where}: {p.message}", (*ypath, "path"))

@@ -47,6 +47,7 @@ from aqwen_spec.types import (
     OptionalT,
     Prim,
     RecordT,
+    SetT,
     Type,
     TypeSyntaxError,
     VariantT,
@@ -454,9 +455,19 @@ class _Checker:
                 )
             return base.item if isinstance(base, ListT) else STR
         if isinstance(base, MapT):
-            if not (is_stringlike(k) or k in (DATE, DATETIME)):
-                self.report("AQ304", f"map keys are str, not {key.render()}", e.index.pos)
+            if base.key == INT:
+                if k not in (INT, ANY, NOTHING):
+                    self.report("AQ304", f"the keys of a {base.render()} are int, not {key.render()}", e.index.pos,
+                                "convert it: int(...)" if is_stringlike(k) else None)
+            elif not (is_stringlike(k) or k in (DATE, DATETIME)):
+                self.report("AQ304", f"map keys are str, not {key.render()}", e.index.pos,
+                            "convert it: str(...), or declare the map with int keys: map[int, T]"
+                            if k == INT else None)
             return base.value
+        if isinstance(base, SetT):
+            self.report("AQ304", f"a {base.render()} has no positions or keys", e.pos,
+                        "test membership with 'x in s', or iterate it (it is in sorted order)")
+            return base.item
         if (
             isinstance(base, (RecordT, VariantT))
             and isinstance(e.index, A.Lit)
@@ -599,6 +610,12 @@ class _Checker:
             if op == "/":
                 return FLOAT
             return INT if a in (INT, NOTHING) and b in (INT, NOTHING) else FLOAT
+        if isinstance(a, SetT) or isinstance(b, SetT):
+            fn = {"+": "union", "-": "difference"}.get(op)
+            self.report("AQ304", f"cannot apply '{op}' to {lt.render()} and {rt.render()}", e.pos,
+                        f"sets combine with {fn}(a, b); add(s, x) and discard(s, x) change one"
+                        if fn else "sets combine with union, intersection and difference")
+            return ANY
         if op == "+":
             if is_stringlike(a) and is_stringlike(b):
                 return STR
@@ -675,6 +692,14 @@ class _Checker:
                 if isinstance(e.right, A.ListLit):
                     for item in e.right.items:
                         self.enum_literal(lt, item)
+            elif isinstance(b, SetT):
+                if not is_comparable(lt, b.item):
+                    self.report("AQ304", f"a {lt.render()} is never in a {rt.render()}", e.pos)
+                self.enum_literal(b.item, e.left)
+            elif isinstance(b, MapT) and b.key == INT:
+                if a not in (INT, ANY, NOTHING):
+                    self.report("AQ304", f"the keys of a {rt.render()} are int; '{op}' of a {lt.render()} is never "
+                                "true", e.pos)
             elif isinstance(b, MapT):
                 if not (is_stringlike(a) or a in (DATE, DATETIME)):
                     self.report("AQ304", f"map keys are str; '{op}' of a {lt.render()} is never true", e.pos)
@@ -763,7 +788,7 @@ class _Checker:
 
     def e_recordlit(self, e: A.RecordLit, scope: Scope) -> Type:
         fields = tuple((k, self.expr(v, scope)) for k, v in e.entries)
-        return RecordLitT(_entries_type([t for _, t in fields]), fields)
+        return RecordLitT(_entries_type([t for _, t in fields]), fields=fields)
 
     def e_fstring(self, e: A.FString, scope: Scope) -> Type:
         for p in e.parts:
@@ -855,6 +880,10 @@ class _Checker:
             self.record_literal(e, d, scope)
             return
         if isinstance(e, A.RecordLit) and isinstance(d, MapT):
+            if d.key == INT and e.entries:
+                self.report("AQ304", f"a record literal's keys are text, and {what} is a {d.render()}", e.pos,
+                            "build it with a map comprehension ({k: v for ...}) or set entries one by one (m[3] = v)")
+                return
             for key, value in e.entries:
                 self.store(value, self._peek_in(value, scope), d.value, f"entry '{key}'", scope)
             return
@@ -880,10 +909,19 @@ class _Checker:
                 "give the parameter the enum's type, or store a literal value",
             )
             return
+        if isinstance(e, A.Call) and e.func == "set" and len(e.args) == 1 and isinstance(e.args[0], A.ListLit) \
+                and isinstance(d, SetT):  # set(["a", "b"]) where enum values are expected: each item, as written
+            for item in e.args[0].items:
+                self.store(item, self._peek_in(item, scope), d.item, "a set whose items are", scope)
+            return
         if not is_assignable(vt, dt) or _unchecked_record(vt, dt):
             hint = None
             if _unchecked_record(vt, dt):
                 hint = "write the record literal where it is stored, or give the local a type: let r: T = {...}"
+            elif isinstance(d, SetT) and isinstance(unwrap_optional(vt), ListT):
+                hint = "make a set of it: set(...) sorts it and drops repeats"
+            elif isinstance(d, ListT) and isinstance(unwrap_optional(vt), SetT):
+                hint = "make a list of it: sorted(...)"
             self.report(
                 "AQ304", f"cannot store a {vt.render()} in {what} of type {dt.render()}", e.pos, hint
             )
@@ -1089,6 +1127,15 @@ class _Checker:
             return
         scope.forget(changed_by(A.Index(target, A.Lit(0))))
         lt = unwrap_optional(self._peek_in(target, Scope(parent=scope, open_fields=True)))
+        if isinstance(lt, SetT) and call.func in ("add", "discard"):
+            vt = self._peek_in(value, scope)
+            if call.func == "add":
+                self.store(value, vt, lt.item, "a set whose items are", scope)
+            else:
+                self.maybe_null(vt, value, value.pos, "discarding it from a set")
+                if not is_comparable(vt, lt.item):
+                    self.report("AQ304", f"a {vt.render()} is never in a {lt.render()}", value.pos)
+            return
         if not isinstance(lt, ListT):
             return  # reported by the function's type rule
         if call.func == "append":
@@ -1142,7 +1189,7 @@ def _merge_records(records: list[RecordLitT]) -> RecordLitT:
         found = [dict(r.fields).get(name) for r in records]
         t = _join([f for f in found if f is not None])
         fields.append((name, OptionalT(t) if None in found and not _nullable(t) and t != ANY else t))
-    return RecordLitT(_entries_type([t for _, t in fields]), tuple(fields))
+    return RecordLitT(_entries_type([t for _, t in fields]), fields=tuple(fields))
 
 
 def _entries_type(types: list[Type]) -> Type:
@@ -1167,7 +1214,7 @@ def _str_into_enum(vt: Type, dt: Type) -> bool:
     vt, dt = unwrap_optional(vt), unwrap_optional(dt)
     if isinstance(dt, EnumT):
         return vt == STR
-    if isinstance(vt, ListT) and isinstance(dt, ListT):
+    if isinstance(vt, (ListT, SetT)) and isinstance(dt, (ListT, SetT)):
         return _str_into_enum(vt.item, dt.item)
     if isinstance(vt, MapT) and isinstance(dt, MapT):
         return _str_into_enum(vt.value, dt.value)

@@ -645,6 +645,8 @@ def _undo(log: list[tuple[Any, ...]]) -> None:
                 del container[key]
         elif kind == "append":
             entry[1].pop()
+        elif kind == "insert":
+            del entry[1][entry[2]]
         elif kind == "extend":
             del entry[1][len(entry[1]) - entry[2] :]
         elif kind == "remove":
@@ -661,7 +663,7 @@ def _undo(log: list[tuple[Any, ...]]) -> None:
 def _store(frame: dict[str, Any], container: Any, key: Any, value: Any, pos: Pos) -> None:
     t = type(container)
     if t is dict:
-        if type(key) is not str:
+        if type(key) is not str and type(key) is not int:  # int: a map[int, T]
             raise EvalError(f"map keys and field names are str, got {_kind(key)}", pos)
         had = key in container
         frame[_UNDO].append(("set", container, key, had, container.get(key)))
@@ -834,7 +836,37 @@ def _s_call(s: A.CallStmt) -> StmtFn:
             raise EvalError(f"remove(): {to_str(v)[:60]!r} is not in the list", pos)
 
         return remove_fn
+    if name in ("add", "discard"):
+        return _set_stmt(name, target, arg, pos)
     raise EvalError(f"a call of '{name}' cannot be a statement", pos)
+
+
+def _set_stmt(name: str, target: Fn, arg: Fn, pos: Pos) -> StmtFn:
+    """``add(s, x)`` / ``discard(s, x)`` on a set: a list kept sorted without repeats, changed in place."""
+    import bisect
+
+    adding = name == "add"
+
+    def set_fn(frame: dict[str, Any]) -> None:
+        items = target(frame)
+        if type(items) is not list:
+            raise EvalError(f"{name}() needs a set, got {_kind(items)}", pos)
+        v = arg(frame)
+        try:
+            i = bisect.bisect_left(items, v)
+        except TypeError:
+            raise EvalError(f"{name}(): a {_kind(v)} does not fit this set", pos) from None
+        present = i < len(items) and items[i] == v
+        if adding and not present:
+            if len(items) >= MAX_SIZE:
+                _check_len([*items, v], pos)
+            frame[_UNDO].append(("insert", items, i))
+            items.insert(i, v)
+        elif not adding and present:
+            frame[_UNDO].append(("remove", items, i, items[i]))
+            del items[i]
+
+    return set_fn
 
 
 def _s_delete(s: A.Delete) -> StmtFn:

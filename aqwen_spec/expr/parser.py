@@ -466,7 +466,8 @@ class _Builder:
 
     def type_expr(self, c: list[Any]) -> str:
         """A declared type, as the text the type parser reads (``map[Node]?``)."""
-        text = str(c[0]) + (f"[{c[2]}]" if c[2] is not None else "")
+        args = [x for x in c[1:-1] if isinstance(x, str) and not isinstance(x, Token)]  # the types inside [...]
+        text = str(c[0]) + (f"[{', '.join(args)}]" if args else "")
         return text + ("?" if c[-1] is not None else "")
 
     def assign_stmt(self, c: list[Any]) -> A.Stmt:
@@ -477,11 +478,11 @@ class _Builder:
 
     def call_stmt(self, c: list[Any]) -> A.Stmt:
         call = self._call(c[0], c[2])
-        if call.func not in ("append", "extend", "remove"):
+        if call.func not in ("append", "extend", "remove", "add", "discard"):
             raise ExprSyntaxError(
                 f"a call of '{call.func}' cannot be a statement",
                 call.pos,
-                "only append(...), extend(...) and remove(...) may stand alone; "
+                "only append(...), extend(...), remove(...), add(...) and discard(...) may stand alone; "
                 "use 'let x = ...' to keep a value",
             )
         return A.CallStmt(call, call.pos)

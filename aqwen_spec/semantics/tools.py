@@ -18,7 +18,7 @@ from aqwen_spec.expr.evaluator import state_env
 from aqwen_spec.resolved import ResolvedTool
 from aqwen_spec.semantics.state import copy_state
 from aqwen_spec.types import BOOL, DATE, DATETIME, FLOAT, INT, STR, EnumT, OptionalT, Prim, Type
-from aqwen_spec.values import check_value
+from aqwen_spec.values import check_value, from_json, has_json_form
 
 ERROR_KINDS = ("unknown_tool", "bad_arguments", "precondition", "effect", "implementation", "spec_error")
 """Why a call failed. ``spec_error``: a precondition, an effect or ``returns`` hit a run-time error that is not a
@@ -197,6 +197,8 @@ class ToolRunner:
                 if value is None and isinstance(param.type, OptionalT):
                     checked[pname] = None
                     continue
+                if has_json_form(param.type):  # a set sorted, an int-keyed map's "3" as 3
+                    value = from_json(value, param.type)
                 if not _fast_check(value, param.type):
                     return ToolOutcome(False, error=f"argument '{pname}' of {tool.name} must be "
                                        f"{_describe(param.type)}, got {json.dumps(value)[:60]}",
