@@ -24,7 +24,7 @@ from aqwen_spec.resolved import (
     ResolvedVerifier,
     SqlTable,
 )
-from aqwen_spec.types import ANY, INT, STR, EnumT, ListT, MapT, OptionalT, Prim, RecordT, SetT, Type, VariantT
+from aqwen_spec.types import ANY, INT, EnumT, ListT, MapT, OptionalT, Prim, RecordT, SetT, Type, VariantT
 
 # --- types ---------------------------------------------------------------------------------------------------
 
@@ -37,7 +37,7 @@ def type_to_json(t: Type) -> Any:
     if isinstance(t, ListT):
         return {"list": type_to_json(t.item)}
     if isinstance(t, MapT):
-        return {"map": type_to_json(t.value), "key": "int"} if t.key == INT else {"map": type_to_json(t.value)}
+        return {"int_map": type_to_json(t.value)} if t.key == INT else {"map": type_to_json(t.value)}
     if isinstance(t, SetT):
         return {"set": type_to_json(t.item)}
     if isinstance(t, OptionalT):
@@ -100,7 +100,9 @@ def type_from_json(d: Any, named: dict[str, Type]) -> Type:
     if "list" in d:
         return ListT(type_from_json(d["list"], named))
     if "map" in d:
-        return MapT(type_from_json(d["map"], named), INT if d.get("key") == "int" else STR)
+        return MapT(type_from_json(d["map"], named))
+    if "int_map" in d:
+        return MapT(type_from_json(d["int_map"], named), INT)
     if "set" in d:
         return SetT(type_from_json(d["set"], named))
     if "optional" in d:
