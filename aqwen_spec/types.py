@@ -79,6 +79,17 @@ class SetT(Type):
 
 
 @dataclass(frozen=True, eq=True)
+class TupleT(Type):
+    """A list of fixed length with a type per position: the ``[key, value]`` pairs of ``items(m)``. Expressions
+    make them; specs do not declare them."""
+
+    items: tuple[Type, ...]
+
+    def render(self) -> str:
+        return "tuple[" + ", ".join(t.render() for t in self.items) + "]"
+
+
+@dataclass(frozen=True, eq=True)
 class OptionalT(Type):
     inner: Type
 
@@ -266,6 +277,11 @@ def is_assignable(src: Type, dst: Type) -> bool:
         return is_assignable(src.item, dst.item)
     if isinstance(dst, MapT) and isinstance(src, MapT):
         return src.key == dst.key and is_assignable(src.value, dst.value)
+    if isinstance(src, TupleT) and isinstance(dst, TupleT):
+        return len(src.items) == len(dst.items) and all(
+            is_assignable(a, b) for a, b in zip(src.items, dst.items, strict=True))
+    if isinstance(src, TupleT) and isinstance(dst, ListT):
+        return all(is_assignable(a, dst.item) for a in src.items)
     if isinstance(dst, SetT) and isinstance(src, SetT):
         return is_assignable(src.item, dst.item)
     if isinstance(dst, SetT) and isinstance(src, ListT):
@@ -308,6 +324,8 @@ def json_schema(t: Type) -> dict[str, Any]:
         return {"type": "array", "items": json_schema(t.item)}
     if isinstance(t, SetT):
         return {"type": "array", "items": json_schema(t.item), "uniqueItems": True}
+    if isinstance(t, TupleT):
+        return {"type": "array", "prefixItems": [json_schema(x) for x in t.items], "items": False}
     if isinstance(t, MapT):
         if t.key == INT:
             return {"type": "object", "propertyNames": {"pattern": "^-?[0-9]+$"},

@@ -26,6 +26,7 @@ from aqwen_spec.types import (
     OptionalT,
     RecordT,
     SetT,
+    TupleT,
     Type,
     VariantT,
 )
@@ -108,6 +109,13 @@ def _check(value: Any, t: Type, path: ValuePath, out: list[ValueProblem], limit:
                     out.append(ValueProblem((*path, k), f"a map[int, ...] has int keys, not {k!r:.40}"))
                     continue
                 _check(item, t.value, (*path, k), out, limit)
+            return
+    elif isinstance(t, TupleT):
+        if not isinstance(value, list) or len(value) != len(t.items):
+            ok = False
+        else:
+            for i, (item, it) in enumerate(zip(value, t.items, strict=True)):
+                _check(item, it, (*path, i), out, limit)
             return
     elif isinstance(t, SetT):
         if not isinstance(value, list):

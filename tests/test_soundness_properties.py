@@ -81,7 +81,7 @@ E3 = EnumT(("a", "b", "c"))
 PRIMS: list[Type] = [INT, FLOAT, STR, BOOL, DATE, DATETIME, E3]
 SEEN: set[type] = set()
 COUNTS = {"examples": 0, "accepted": 0, "called": 0, "ok": 0, "failed": 0, "documented": 0, "state_by_name": 0,
-          "bindings": 0, "sets": 0, "int_keys": 0}
+          "bindings": 0, "sets": 0, "int_keys": 0, "map_comps": 0, "group_by": 0}
 
 
 # ------------------------------------------------------------------------------------------------- schemas and data
@@ -274,11 +274,16 @@ class Gen:
                         lambda: f"sum({e(ListT(INT), d)})", lambda: f"abs({e(INT, d)})",
                         lambda: f"round({e(FLOAT, d)})", lambda: f"int({e(STR, d)})", lambda: f"max({e(INT, d)}, 1)",
                         lambda: f"days_between({e(DATE, d)}, {e(DATE, d)})", lambda: f"min({e(ListT(INT), d)})",
-                        lambda: f"len({e(SetT(STR), d)})", lambda: f"sum({e(SetT(INT), d)})"]
+                        lambda: f"len({e(SetT(STR), d)})", lambda: f"sum({e(SetT(INT), d)})",
+                        lambda: f"len({e(MapT(ListT(INT), INT), d)})"]
             records = self.records()
             if records:
                 text, rec = rng.choice(records)
                 f = rng.choice(sorted(rec.fields))
+                keyed = [n for n, ft in rec.fields.items() if ft in (STR, INT, E3, DATE)] or [f]
+                g = rng.choice(keyed)  # (a key that may be null, or a list, is rejected)
+                options += [lambda: f"len(group_by({text}, by={g}))",
+                            lambda: f"sum([len(x) for x in values(group_by(o in {text}: o.{g}))])"]
                 num = [n for n, ft in rec.fields.items() if ft in (INT, FLOAT)]
                 options += [lambda: f"count({text}, {f} != null)", lambda: f"count({text}, it.{f} == {e(STR, d)})"]
                 if HAS_EACH:
@@ -349,6 +354,32 @@ class Gen:
                         lambda: f"{rng.choice(['union', 'intersection', 'difference'])}({e(base, d)}, {e(base, d)})"]
         if isinstance(base, MapT):
             options += [lambda: "{}", lambda: f"{{k0: {e(base.value, d)}, k1: {e(base.value, d)}}}"]
+            src = self.iterable()
+            if src is not None:  # a map comprehension over a list, a set or a map's values
+                text, it = src
+                key_t = base.key
+
+                def comp(text: str = text, it: Type = it) -> str:
+                    key = self.elem_with(key_t, {"v": it}, d)
+                    value = self.elem_with(base.value, {"v": it}, d)
+                    cond = f" if {self.elem_with(BOOL, {'v': it}, d)}" if self.chance(0.5) else ""
+                    return f"{{{key}: {value} for v in {text}{cond}}}"
+
+                options.append(comp)
+            maps = [(p, pt) for p, pt in self.places() if isinstance(pt, MapT)]
+            if maps:  # over a map's pairs
+                mp, mt = rng.choice(maps)
+                assert isinstance(mt, MapT)
+                pair = {"kk": mt.key, "vv": mt.value}
+                options.append(lambda: f"{{{self.elem_with(base.key, pair, d)}: {self.elem_with(base.value, pair, d)} "
+                                       f"for kk, vv in items({mp})}}")
+            if isinstance(base.value, ListT) and isinstance(base.value.item, RecordT):
+                for text, rec in self.records():
+                    keyed = [f for f, ft in rec.fields.items() if ft == base.key or (base.key == STR and ft == E3)]
+                    if rec is base.value.item and keyed:
+                        f = rng.choice(keyed)
+                        options.append(lambda text=text, f=f: f"group_by({text}, by={f})")
+                        options.append(lambda text=text, f=f: f"group_by(o in {text}: o.{f})")
         if isinstance(base, VariantT):
             case = rng.choice(sorted(base.cases))
             options.append(lambda: f'{{{base.tag}: "{case}", ' + ", ".join(
@@ -363,6 +394,14 @@ class Gen:
             p = rng.choice(guards)
             options.append(lambda: f"({p} if {p} != null else {e(t, d)})")
         return str(rng.choice(options)())
+
+    def elem_with(self, want: Type, names: dict[str, Type], d: int) -> str:
+        saved = dict(self.names)
+        self.names.update(names)
+        try:
+            return self.expr(want, d)
+        finally:
+            self.names = saved
 
     def elem_of(self, want: Type, var: str, item: Type, d: int) -> str:
         saved = dict(self.names)
@@ -610,6 +649,8 @@ def one_example(seed: int) -> None:
     text = program_text + returns_text
     COUNTS["sets"] += any(f in text for f in ("add(", "discard(", "set(", "union(", "intersection(", "difference("))
     COUNTS["int_keys"] += bool(re.search(r"(slots|bins)\[", text))
+    COUNTS["map_comps"] += bool(re.search(r"\{[^{}]*\bfor (v|kk, vv) in ", text))
+    COUNTS["group_by"] += "group_by(" in text
     COUNTS["state_by_name"] += any(isinstance(x, (ast.Assign, ast.AugAssign)) and isinstance(x.target, ast.Name)
                                    and x.target.id in state_t.fields for x in _statements(program.body))
 
@@ -659,5 +700,6 @@ def test_what_the_checker_accepts_runs_clean() -> None:
     assert COUNTS["accepted"] >= EXAMPLES // 5, COUNTS  # enough accepted programs to mean something
     assert COUNTS["ok"] >= EXAMPLES // 10, COUNTS
     assert all(COUNTS[k] >= EXAMPLES // 50 for k in ("state_by_name", "bindings", "sets", "int_keys")), COUNTS
+    assert all(COUNTS[k] >= EXAMPLES // 200 for k in ("map_comps", "group_by")), str(COUNTS)
     every = {*ast.EXPR_TYPES, *ast.STMT_TYPES, ast.Program}
     assert every == SEEN, f"never generated: {sorted(c.__name__ for c in every - SEEN)}"

@@ -320,3 +320,69 @@ def test_an_inline_task_state_is_read_in_the_form_tools_work_on(tmp_path: Path) 
     assert list(as_json["items"]) == ["1", "2"]
     inline = pool.inline(as_json)
     assert list(inline["items"]) == [1, 2] and inline["seen"] == ["a", "b"]
+
+
+# --- map comprehensions and grouping ------------------------------------------------------------------------------
+
+MAIL = """\
+kind: Domain
+name: mail
+types:
+  Message: {id: int, sender: str, receiver: str, body: str, read: bool}
+state:
+  messages: list[Message]
+  unread: map[int]
+initial_state:
+  data:
+    messages:
+      - {id: 1, sender: ana, receiver: bob, body: hi, read: false}
+      - {id: 2, sender: bob, receiver: ana, body: yo, read: true}
+      - {id: 3, sender: cy, receiver: bob, body: lunch?, read: false}
+    unread: {}
+---
+kind: Tool
+name: inbox_summary
+domain: mail
+access: read
+returns: |
+  {by_receiver: {r: [m.id for m in ms] for r, ms in items(group_by(messages, by=receiver))},
+   by_id: {m.id: m.body for m in messages if not m.read},
+   senders: group_by(m in messages: m.sender)}
+---
+kind: Tool
+name: count_unread
+domain: mail
+effects: |
+  unread = {r: count(ms, not read) for r, ms in items(group_by(messages, by=receiver))}
+  for r, n in items(unread) {
+    if n == 0 { delete unread[r] }
+  }
+returns: unread
+"""
+
+
+def test_grouping_and_map_comprehensions(tmp_path: Path) -> None:
+    from aqwen_spec.semantics import generate_state
+
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "mail.yaml").write_text(MAIL, encoding="utf-8")
+    result = check_paths([tmp_path / "specs"])
+    assert [(d.code, d.message) for d in result.diagnostics if d.code != "AQ501"] == []
+    state = generate_state(result.specs.domains["mail"], 0)
+    runner = ToolRunner(result.specs.tools_of("mail"), state)
+    summary = runner.call("inbox_summary", {})
+    assert summary.ok, summary.error
+    shown = summary.render()
+    assert shown.startswith('{"by_receiver": {"bob": [1, 3], "ana": [2]}, "by_id": {"1": "hi", "3": "lunch?"}')
+    assert list(summary.value["senders"]) == ["ana", "bob", "cy"]
+    assert summary.value["senders"]["cy"][0]["body"] == "lunch?"
+    counted = runner.call("count_unread", {})
+    assert counted.value == {"bob": 2} and state["unread"] == {"bob": 2}
+
+
+def test_map_comprehension_keys_are_typed(tmp_path: Path) -> None:
+    bad = MAIL.replace("by_id: {m.id: m.body", "by_id: {m: m.body")
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "mail.yaml").write_text(bad, encoding="utf-8")
+    found = [(d.code, d.message) for d in check_paths([tmp_path / "specs"]).diagnostics if d.code != "AQ501"]
+    assert found == [("AQ304", "a map's keys are str or int, not Message")]

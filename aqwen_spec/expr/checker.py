@@ -48,6 +48,7 @@ from aqwen_spec.types import (
     Prim,
     RecordT,
     SetT,
+    TupleT,
     Type,
     TypeSyntaxError,
     VariantT,
@@ -464,6 +465,13 @@ class _Checker:
                             "convert it: str(...), or declare the map with int keys: map[int, T]"
                             if k == INT else None)
             return base.value
+        if isinstance(base, TupleT):
+            if k not in (INT, ANY, NOTHING):
+                self.report("AQ304", f"a {base.render()} index must be an int, not {key.render()}", e.index.pos)
+            at = e.index.value if isinstance(e.index, A.Lit) and type(e.index.value) is int else None
+            if at is not None and -len(base.items) <= at < len(base.items):
+                return base.items[at]
+            return join_types(list(base.items))
         if isinstance(base, SetT):
             self.report("AQ304", f"a {base.render()} has no positions or keys", e.pos,
                         "test membership with 'x in s', or iterate it (it is in sorted order)")
@@ -765,6 +773,13 @@ class _Checker:
         if len(names) == 1:
             scope.define(names[0], item)
             return
+        pair = unwrap_optional(item)
+        if isinstance(pair, TupleT) and not _nullable(item):  # for k, v in items(m): each its own type
+            if len(pair.items) != len(names):
+                self.report("AQ304", f"cannot unpack a {pair.render()} into {len(names)} names", pos)
+            for name, t in zip(names, [*pair.items, *[ANY] * len(names)], strict=False):
+                scope.define(name, t)
+            return
         inner = elem_type(item) if isinstance(unwrap_optional(item), ListT) or item == ANY else None
         if inner is None:
             self.report("AQ304", f"cannot unpack a {item.render()} into {len(names)} names", pos)
@@ -780,6 +795,26 @@ class _Checker:
             self.need_bool(self.expr(e.cond, inner), e.cond, "the 'if' of a comprehension")
             inner = self.with_facts(inner, self.facts(e.cond, inner, True))
         return ListT(self.expr(e.elem, inner))
+
+    def e_mapcomp(self, e: A.MapComp, scope: Scope) -> Type:
+        item = self.iter_item(e.iter, self.expr(e.iter, scope), "'for'")
+        inner = scope.child()
+        self.bind_names(e.names, item, inner, e.pos)
+        if e.cond is not None:
+            self.need_bool(self.expr(e.cond, inner), e.cond, "the 'if' of a comprehension")
+            inner = self.with_facts(inner, self.facts(e.cond, inner, True))
+        return MapT(self.expr(e.value, inner), self.map_key(e.key, self.expr(e.key, inner)))
+
+    def map_key(self, e: A.Expr, t: Type) -> Type:
+        """The key type of a map built with keys of type ``t``: int for ints, else str (AQ304 for others)."""
+        self.maybe_null(t, e, e.pos, "using it as a map key")
+        k = unwrap_optional(t)
+        if k == INT:
+            return INT
+        if not (is_stringlike(k) or k in (DATE, DATETIME, ANY)):
+            self.report("AQ304", f"a map's keys are str or int, not {t.render()}", e.pos,
+                        "convert it: str(...)")
+        return STR
 
     def e_listlit(self, e: A.ListLit, scope: Scope) -> Type:
         if not e.items:
@@ -890,6 +925,17 @@ class _Checker:
         if isinstance(e, A.ListLit) and isinstance(d, ListT):
             for item in e.items:
                 self.store(item, self._peek_in(item, scope), d.item, what, scope)
+            return
+        if isinstance(e, A.MapComp) and isinstance(d, MapT):  # each entry, as the comprehension makes it
+            inner = scope.child()
+            self.bind_names(e.names, elem_type(self._peek_in(e.iter, scope)) or ANY, inner, e.pos)
+            if e.cond is not None:
+                inner = self.with_facts(inner, self.facts(e.cond, inner, True))
+            kt = self.map_key(e.key, self._peek_in(e.key, inner))
+            if kt != d.key:
+                self.report("AQ304", f"the keys made here are {kt.render()}, and {what} is a {d.render()}", e.key.pos,
+                            "convert them: int(...)" if d.key == INT else "convert them: str(...)")
+            self.store(e.value, self._peek_in(e.value, inner), d.value, what, inner)
             return
         if isinstance(e, A.Comp) and isinstance(d, ListT):  # each element, as the comprehension makes it
             inner = scope.child()

@@ -522,6 +522,27 @@ def _c_comp(n: A.Comp) -> Fn:
     return comp_fn
 
 
+def _c_mapcomp(n: A.MapComp) -> Fn:
+    key, value, names, source, pos = _compile(n.key), _compile(n.value), n.names, _compile(n.iter), n.pos
+    cond = _compile(n.cond) if n.cond is not None else None
+
+    def mapcomp_fn(env: Any) -> dict[Any, Any]:
+        items = _items(source(env), pos, "'for'")
+        _charge(env, len(items), pos)
+        scope = _VarEnv(env)
+        out: dict[Any, Any] = {}
+        for x in items:
+            _bind(scope.vars, names, x, pos)
+            if cond is None or cond(scope):
+                k = key(scope)
+                if type(k) is not str and type(k) is not int:
+                    raise EvalError(f"a map key must be a str or an int, got {_kind(k)}", pos)
+                out[k] = value(scope)
+        return out
+
+    return mapcomp_fn
+
+
 def _c_list(n: A.ListLit) -> Fn:
     items = [_compile(x) for x in n.items]
     return lambda env: [f(env) for f in items]
@@ -560,6 +581,7 @@ _COMPILERS: dict[type, Callable[[Any], Fn]] = {
     A.Where: _c_where,
     A.Each: _c_each,
     A.Comp: _c_comp,
+    A.MapComp: _c_mapcomp,
     A.ListLit: _c_list,
     A.RecordLit: _c_record,
     A.FString: _c_fstring,

@@ -34,6 +34,7 @@ from aqwen_spec.types import (
     OptionalT,
     RecordT,
     SetT,
+    TupleT,
     Type,
     VariantT,
     is_assignable,
@@ -96,6 +97,8 @@ def elem_type(t: Type) -> Type | None:
     t = unwrap_optional(t)
     if isinstance(t, (ListT, SetT)):
         return t.item
+    if isinstance(t, TupleT):
+        return join_types(list(t.items))
     if isinstance(t, MapT):
         return t.value
     if t == ANY:
@@ -164,7 +167,7 @@ def _is_date(t: Type) -> bool:
 
 
 def _is_sized(t: Type) -> bool:
-    return isinstance(t, (ListT, MapT, SetT)) or _is_str(t)
+    return isinstance(t, (ListT, MapT, SetT, TupleT)) or _is_str(t)
 
 
 def _number_result(t: Type) -> Type:
@@ -762,6 +765,48 @@ def _r_add(a: list[Type], k: dict[str, Type]) -> Type:
     return NULL
 
 
+def _r_items(a: list[Type], k: dict[str, Type]) -> Type:
+    return ListT(TupleT((map_key(a[0]), _map_value(a[0]))))
+
+
+def _items_of(m: Any) -> list[list[Any]]:
+    if not isinstance(m, dict):
+        raise FunctionError(f"items() of {_kind(m)}")
+    return [[k, v] for k, v in m.items()]
+
+
+def _r_group_by(a: list[Type], k: dict[str, Type]) -> Type:
+    item = _iterable(a[0])
+    given = [t for t in (a[1] if len(a) > 1 else None, k.get("by")) if t is not None]
+    if len(given) != 1:
+        raise ArgError("give the key once: group_by(xs, by=field) or group_by(x in xs: key)")
+    key = given[0]
+    if isinstance(key, OptionalT) or key == NULL:
+        raise ArgError(f"the key may be null ({key.render()}), and a map key cannot be")
+    if key == INT:
+        return MapT(ListT(item), INT)
+    if _is_str(key) or key in (ANY, NOTHING):
+        return MapT(ListT(item))
+    raise ArgError(f"a map's keys are str or int, not {key.render()}")
+
+
+def _group_by(xs: Any, key: Callable[[Any], Any] | None = None, by: Callable[[Any], Any] | None = None) -> Any:
+    fn = key or by
+    if fn is None:
+        raise FunctionError("group_by() needs a key")
+    out: dict[Any, list[Any]] = {}
+    for x in _items(xs):
+        k = fn(x)
+        if type(k) is not str and type(k) is not int:
+            raise FunctionError(f"group_by(): a key must be a str or an int, got {_kind(k)}")
+        group = out.get(k)
+        if group is None:
+            out[k] = [x]
+        else:
+            group.append(x)
+    return out
+
+
 def _set(xs: Any) -> list[Any]:
     from aqwen_spec.values import set_of
 
@@ -846,6 +891,19 @@ _F: list[Builtin] = [
     Builtin("append", _mutating("append"), _r_append, 2, 2, "append(list, value)", statement=True),
     Builtin("extend", _mutating("extend"), _r_extend, 2, 2, "extend(list, values)", statement=True),
     Builtin("remove", _mutating("remove"), _r_append, 2, 2, "remove(list, value)", statement=True),
+    Builtin("items", _items_of, _r_items, 1, 1, "items(m)", collection=True),
+    Builtin(
+        "group_by",
+        _group_by,
+        _r_group_by,
+        1,
+        2,
+        "group_by(xs, by=field)",
+        kwargs=("by",),
+        elem_args=(1,),
+        elem_kwargs=("by",),
+        collection=True,
+    ),
     Builtin("set", _set, _r_set, 1, 1, "set(xs)", collection=True),
     Builtin("union", _union, _r_setop, 2, 2, "union(a, b)", collection=True),
     Builtin("intersection", _intersection, _r_setop, 2, 2, "intersection(a, b)", collection=True),

@@ -354,10 +354,21 @@ class _Builder:
             seen.add(key)
         return A.RecordLit(tuple((k, v) for k, v, _ in entries), _pos(c[0]))
 
-    def entry(self, c: list[Any]) -> tuple[str, A.Expr, Token]:
-        tok = c[0]
-        key = _unescape(str(tok)[1:-1], tok, 1) if tok.type == "STRING" else str(tok)
-        return (key, c[2], tok)
+    def entry(self, c: list[Any]) -> tuple[str, A.Expr, Any]:
+        head = c[0]
+        if isinstance(head, A.Name):
+            return (head.id, c[2], head)
+        if isinstance(head, A.Lit) and isinstance(head.value, str):
+            return (head.value, c[2], head)
+        raise ExprSyntaxError(
+            "a record's keys are names or strings",
+            head.pos,
+            "for keys computed per element, write a map comprehension: {u.id: u for u in users}",
+        )
+
+    def map_comp(self, c: list[Any]) -> A.Expr:
+        # LBRACE key COLON value FOR names IN iter [IF cond] RBRACE
+        return A.MapComp(c[1], c[3], c[5], c[7], c[9], _pos(c[0]))
 
     def names(self, c: list[Any]) -> tuple[str, ...]:
         return tuple(str(t) for t in c if t.type == "NAME")
