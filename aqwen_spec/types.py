@@ -59,7 +59,7 @@ class MapT(Type):
     bundle, and has int keys while tools run (``m[3]``)."""
 
     value: Type
-    key: Type = field(default_factory=lambda: STR)
+    key: Type = Prim("str")  # or Prim("int"); the STR and INT constants are defined below
 
     def render(self) -> str:
         if self.key == INT:
