@@ -386,3 +386,17 @@ def test_map_comprehension_keys_are_typed(tmp_path: Path) -> None:
     (tmp_path / "specs" / "mail.yaml").write_text(bad, encoding="utf-8")
     found = [(d.code, d.message) for d in check_paths([tmp_path / "specs"]).diagnostics if d.code != "AQ501"]
     assert found == [("AQ304", "a map's keys are str or int, not Message")]
+
+
+def test_generated_records_of_an_int_keyed_map_have_int_keys(tmp_path: Path) -> None:
+    from aqwen_spec.semantics import generate_state
+
+    spec = SHELF.split("---")[0].replace("    next_id: 3\n", "    next_id: 3\n  generate:\n    items:\n      count: 2\n"
+                                          "      key: i + 10\n      fields:\n        id: i + 10\n"
+                                          "        name: f\"part {i}\"\n        tags: 'set([\"b\", \"a\", \"b\"])'\n")
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "shelf.yaml").write_text(spec, encoding="utf-8")
+    result = check_paths([tmp_path / "specs"])
+    assert [(d.code, d.message) for d in result.diagnostics if d.code != "AQ501"] == []
+    state = generate_state(result.specs.domains["shelf"], 0)
+    assert list(state["items"]) == [1, 2, 10, 11] and state["items"][10]["tags"] == ["a", "b"]
