@@ -276,7 +276,7 @@ def is_assignable(src: Type, dst: Type) -> bool:
     if isinstance(dst, ListT) and isinstance(src, ListT):
         return is_assignable(src.item, dst.item)
     if isinstance(dst, MapT) and isinstance(src, MapT):
-        return src.key == dst.key and is_assignable(src.value, dst.value)
+        return (src.key == dst.key or src.value == NOTHING) and is_assignable(src.value, dst.value)  # {} fits both
     if isinstance(src, TupleT) and isinstance(dst, TupleT):
         return len(src.items) == len(dst.items) and all(
             is_assignable(a, b) for a, b in zip(src.items, dst.items, strict=True))

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from aqwen_spec.check import check_paths
 from aqwen_spec.resolved import SpecSet
 from aqwen_spec.semantics import ToolRunner
@@ -400,3 +402,25 @@ def test_generated_records_of_an_int_keyed_map_have_int_keys(tmp_path: Path) -> 
     assert [(d.code, d.message) for d in result.diagnostics if d.code != "AQ501"] == []
     state = generate_state(result.specs.domains["shelf"], 0)
     assert list(state["items"]) == [1, 2, 10, 11] and state["items"][10]["tags"] == ["a", "b"]
+
+
+@pytest.mark.parametrize(("effect", "codes"), [
+    ('modes = set(["a", "b"])', []),  # enum values written in place are checked one by one
+    ('modes = set(["a", "z"])', ["AQ304"]),
+    ("modes = set(names)", ["AQ304"]),  # any text is not always an enum value
+    ('add(modes, "b"); discard(modes, "a")', []),
+    ('add(modes, "z")', ["AQ304"]),
+    ("if by_no == {} { by_no[1] = \"one\" }", []),  # the empty map literal fits an int-keyed map
+    ('by_no = {n: "x" for n in range(3)}', []),
+    ('by_no = {"1": "x"}', ["AQ304"]),
+    ("let pairs = items(by_no)\nlet first_key: int = pairs[0][0]", []),
+])
+def test_sets_of_enums_and_int_keyed_literals_are_checked(effect: str, codes: list[str]) -> None:
+    from aqwen_spec.check.scopes import state_scope
+    from aqwen_spec.expr import parse_program
+    from aqwen_spec.expr.checker import check_program
+    from aqwen_spec.types import INT, STR, EnumT, ListT, MapT, RecordT, SetT
+
+    state = RecordT("State", {"modes": SetT(EnumT(("a", "b"))), "names": ListT(STR), "by_no": MapT(STR, INT)})
+    problems = check_program(parse_program(effect), state_scope(state, strict=True))
+    assert [p.code for p in problems] == codes

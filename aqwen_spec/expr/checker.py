@@ -898,6 +898,11 @@ class _Checker:
             return
         self.enum_literal(dt, e)
         d = unwrap_optional(dt)
+        if isinstance(e, A.Call) and e.func == "set" and len(e.args) == 1 and isinstance(e.args[0], A.ListLit) \
+                and isinstance(d, SetT):  # set(["a", "b"]) where enum values are expected: each item, as written
+            for item in e.args[0].items:
+                self.store(item, self._peek_in(item, scope), d.item, "a set whose items are", scope)
+            return
         if d in (DATE, DATETIME) and is_stringlike(unwrap_optional(vt)) and vt != ANY:
             if isinstance(e, A.Lit) and isinstance(e.value, str):
                 self.date_literal(d, e)
@@ -954,11 +959,6 @@ class _Checker:
                 e.pos,
                 "give the parameter the enum's type, or store a literal value",
             )
-            return
-        if isinstance(e, A.Call) and e.func == "set" and len(e.args) == 1 and isinstance(e.args[0], A.ListLit) \
-                and isinstance(d, SetT):  # set(["a", "b"]) where enum values are expected: each item, as written
-            for item in e.args[0].items:
-                self.store(item, self._peek_in(item, scope), d.item, "a set whose items are", scope)
             return
         if not is_assignable(vt, dt) or _unchecked_record(vt, dt):
             hint = None
