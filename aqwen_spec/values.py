@@ -124,7 +124,7 @@ def _check(value: Any, t: Type, path: ValuePath, out: list[ValueProblem], limit:
             for i, item in enumerate(value):
                 _check(item, t.item, (*path, i), out, limit)
             if not out and not _strictly_sorted(value):
-                out.append(ValueProblem(path, "a set is a list kept sorted, without repeats"))
+                out.append(ValueProblem(path, SET_ORDER))
             return
     elif isinstance(t, RecordT):
         if not isinstance(value, dict):
@@ -153,6 +153,10 @@ def _check(value: Any, t: Type, path: ValuePath, out: list[ValueProblem], limit:
         ok = True
     if not ok:
         out.append(ValueProblem(path, f"expected {t.render()}, found {type(value).__name__} {value!r:.40}"))
+
+
+SET_ORDER = "a set is a list kept sorted, without repeats"
+"""The problem of a set value out of order: data as written may be, :func:`from_json` sorts it."""
 
 
 def _strictly_sorted(items: list[Any]) -> bool:
@@ -207,21 +211,21 @@ def _has_json_form(t: Type, seen: set[int]) -> bool:
 _INT_TEXT = re.compile(r"^-?[0-9]+$")
 
 
-def from_json(value: Any, t: Type) -> Any:
+def from_json(value: Any, t: Type, *, sort_sets: bool = True) -> Any:
     """``value`` as read from JSON (a state file, a bundle, a task, a call's arguments) in the form tools work on:
     an int-keyed map's keys (``"3"``) as ints, a set sorted without repeats. What does not fit ``t`` is left as it
     is, for :func:`check_value` to report. Returns ``value`` itself when nothing needed converting."""
     if not has_json_form(t):
         return value
-    return _from_json(value, t)
+    return _from_json(value, t, sort_sets)
 
 
-def _from_json(value: Any, t: Type) -> Any:
+def _from_json(value: Any, t: Type, sort_sets: bool = True) -> Any:
     if value is None:
         return None
     if isinstance(t, OptionalT):
-        return _from_json(value, t.inner)
-    if isinstance(t, SetT) and isinstance(value, list):
+        return _from_json(value, t.inner, sort_sets)
+    if isinstance(t, SetT) and isinstance(value, list) and sort_sets:
         try:
             return set_of(value)
         except TypeError:
@@ -233,15 +237,15 @@ def _from_json(value: Any, t: Type) -> Any:
         for k, v in value.items():
             if int_keys and isinstance(k, str) and _INT_TEXT.match(k):
                 k = int(k)
-            out[k] = _from_json(v, t.value) if convert else v
+            out[k] = _from_json(v, t.value, sort_sets) if convert else v
         return out
     if isinstance(t, ListT) and isinstance(value, list):
-        return [_from_json(v, t.item) for v in value] if has_json_form(t.item) else value
+        return [_from_json(v, t.item, sort_sets) for v in value] if has_json_form(t.item) else value
     if isinstance(t, RecordT) and isinstance(value, dict):
-        return {k: _from_json(v, t.fields[k]) if k in t.fields and has_json_form(t.fields[k]) else v
+        return {k: _from_json(v, t.fields[k], sort_sets) if k in t.fields and has_json_form(t.fields[k]) else v
                 for k, v in value.items()}
     if isinstance(t, VariantT) and isinstance(value, dict) and value.get(t.tag) in t.cases:
-        return _from_json(value, t.cases[value[t.tag]])
+        return _from_json(value, t.cases[value[t.tag]], sort_sets)
     return value
 
 

@@ -31,7 +31,7 @@ from aqwen_spec.types import (
     set_type,
     unwrap_optional,
 )
-from aqwen_spec.values import check_value, coerce_text, from_json, with_defaults
+from aqwen_spec.values import SET_ORDER, check_value, coerce_text, from_json, with_defaults
 
 _TYPE_FORMS = ("enum", "list", "map", "optional", "set")
 
@@ -238,7 +238,7 @@ def _initial_data(checker: DocChecker, doc: Domain, state: RecordT, base_dir: Pa
             checker.report("AQ303", f"the state has no field '{fname}'", ypath, did_you_mean(fname, state.fields),
                            key=True)
             continue
-        _report_value_problems(checker, from_json(value, state.fields[fname]), state.fields[fname], ypath)
+        _report_value_problems(checker, value, state.fields[fname], ypath)
         data[fname] = value
     for i, spec in enumerate(doc.initial_state.files):
         ypath = ("initial_state", "files", i)
@@ -250,7 +250,8 @@ def _initial_data(checker: DocChecker, doc: Domain, state: RecordT, base_dir: Pa
                 checker.report("AQ303", f"data file fills unknown state field '{fname}'", (*ypath, "path"),
                                did_you_mean(fname, state.fields))
                 continue
-            problems = check_value(from_json(value, state.fields[fname]), state.fields[fname])
+            problems = [p for p in check_value(from_json(value, state.fields[fname], sort_sets=False),
+                                               state.fields[fname]) if p.message != SET_ORDER]
             for p in problems[:5]:
                 where = ".".join(str(x) for x in (fname, *p.path))
                 checker.report("AQ203", f"{spec.path}: {where}: {p.message}", (*ypath, "path"))
@@ -276,9 +277,23 @@ def _apply_defaults(value: Any, t: Type) -> Any:
 
 
 def _report_value_problems(checker: DocChecker, value: Any, t: Type, ypath: YPath) -> None:
-    for p in check_value(value, t):
-        at = (*ypath, *p.path)
+    for p in check_value(from_json(value, t, sort_sets=False), t):
+        if p.message == SET_ORDER:
+            continue  # sorted when the state is made
+        at = (*ypath, *_as_written(value, p.path))
         checker.report("AQ203", p.message, at, checker.loaded.yaml.bool_hint(at))
+
+
+def _as_written(value: Any, path: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A path into a value read from JSON, with the keys an int-keyed map gave as ints as the text it holds."""
+    out: list[Any] = []
+    for step in path:
+        if isinstance(value, dict) and step not in value and str(step) in value:
+            step = str(step)
+        out.append(step)
+        value = value.get(step) if isinstance(value, dict) else value[step] if isinstance(value, list) and \
+            isinstance(step, int) and -len(value) <= step < len(value) else None
+    return tuple(out)
 
 
 def _read_data_file(checker: DocChecker, path: Path, into: str | None, key: str | None, state: RecordT,
