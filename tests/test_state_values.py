@@ -424,3 +424,55 @@ def test_sets_of_enums_and_int_keyed_literals_are_checked(effect: str, codes: li
     state = RecordT("State", {"modes": SetT(EnumT(("a", "b"))), "names": ListT(STR), "by_no": MapT(STR, INT)})
     problems = check_program(parse_program(effect), state_scope(state, strict=True))
     assert [p.code for p in problems] == codes
+
+
+def test_a_gold_call_that_fails_in_a_binding_is_reported_at_the_binding(tmp_path: Path) -> None:
+    from compiler import compile_specs
+    from compiler.project import SpecError
+
+    tree = tmp_path / "specs"
+    tree.mkdir()
+    (tree / "desk.yaml").write_text("""\
+kind: Domain
+name: desk
+types:
+  User: {id: str, name: str}
+state:
+  users: map[User]
+initial_state:
+  data:
+    users: {U1: {id: U1, name: ana}}
+---
+kind: Tool
+name: user_name
+domain: desk
+access: read
+params:
+  uid: str
+let:
+  user: users[uid]
+returns: user.name
+---
+kind: Persona
+name: plain
+---
+kind: Workflow
+name: ask_name
+domain: desk
+slots:
+  uid: '"U9"'
+tree: [user_name(uid=uid)]
+instruction: "What is the name of {{ uid }}?"
+---
+kind: Verifier
+name: ask_name_ok
+for: ask_name
+checks:
+  - same_final_state_as_gold
+""", encoding="utf-8")
+    with pytest.raises(SpecError) as info:
+        compile_specs(tree)
+    found = [d for d in info.value.diagnostics if d.code == "AQ620"]
+    assert [(d.pos.line, d.pos.col) for d in found] == [(18, 9)]
+    assert found[0].message.startswith("binding 1 of user_name: no entry 'U9' in the map")
+    assert found[0].hint is not None and "bind get(map, key)" in found[0].hint
