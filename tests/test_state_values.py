@@ -476,3 +476,11 @@ checks:
     assert [(d.pos.line, d.pos.col) for d in found] == [(18, 9)]
     assert found[0].message.startswith("binding 1 of user_name: no entry 'U9' in the map")
     assert found[0].hint is not None and "bind get(map, key)" in found[0].hint
+
+
+def test_set_and_int_keyed_parameters_export_to_json_schema() -> None:
+    from aqwen_spec.types import INT, STR, MapT, SetT, json_schema
+
+    assert json_schema(SetT(STR)) == {"type": "array", "items": {"type": "string"}, "uniqueItems": True}
+    assert json_schema(MapT(STR, INT)) == {"type": "object", "propertyNames": {"pattern": "^-?[0-9]+$"},
+                                          "additionalProperties": {"type": "string"}}
