@@ -74,6 +74,7 @@ CODES: dict[str, str] = {
     "AQ322": "a draw from the episode's generator outside a tool's effects",
     "AQ323": "unknown transfer destination",
     "AQ325": "a format spec that does not parse or does not fit its value",
+    "AQ330": "a tool binding hides a parameter or state field",
     # cross-document references
     "AQ401": "duplicate name",
     "AQ402": "unknown domain",

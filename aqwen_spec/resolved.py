@@ -136,6 +136,8 @@ class ResolvedTool:
     """How its results and errors are shown: the domain's ``result:`` with the tool's own keys put over it."""
     draws: bool = False
     """Whether its effects draw from the episode's generator (its domain's tasks then carry a ``random_seed``)."""
+    bindings: tuple[tuple[str, Any], ...] = ()
+    """The tool's ``let:`` bindings (name, expression), computed in order before the preconditions."""
     locate: Callable[[str, int, Pos], Pos] | None = field(default=None, compare=False, repr=False)
     """Where a position inside the tool's ``requires`` (by index), ``effects`` or ``returns`` text lies in its file
     (set by the checker, for compile-time diagnostics; not part of a bundle)."""

@@ -25,7 +25,7 @@ from aqwen_spec.resolved import (
     SqlTable,
 )
 from aqwen_spec.results import ResultFormat
-from aqwen_spec.types import ANY, EnumT, ListT, MapT, OptionalT, Prim, RecordT, Type, VariantT
+from aqwen_spec.types import ANY, INT, EnumT, ListT, MapT, OptionalT, Prim, RecordT, SetT, Type, VariantT
 
 # --- types ---------------------------------------------------------------------------------------------------
 
@@ -38,7 +38,9 @@ def type_to_json(t: Type) -> Any:
     if isinstance(t, ListT):
         return {"list": type_to_json(t.item)}
     if isinstance(t, MapT):
-        return {"map": type_to_json(t.value)}
+        return {"int_map": type_to_json(t.value)} if t.key == INT else {"map": type_to_json(t.value)}
+    if isinstance(t, SetT):
+        return {"set": type_to_json(t.item)}
     if isinstance(t, OptionalT):
         return {"optional": type_to_json(t.inner)}
     if isinstance(t, (RecordT, VariantT)):
@@ -100,6 +102,10 @@ def type_from_json(d: Any, named: dict[str, Type]) -> Type:
         return ListT(type_from_json(d["list"], named))
     if "map" in d:
         return MapT(type_from_json(d["map"], named))
+    if "int_map" in d:
+        return MapT(type_from_json(d["int_map"], named), INT)
+    if "set" in d:
+        return SetT(type_from_json(d["set"], named))
     if "optional" in d:
         return OptionalT(type_from_json(d["optional"], named))
     if "ref" in d:
@@ -210,6 +216,7 @@ def tool_to_json(t: ResolvedTool) -> dict[str, Any]:
         **_fulltext(t.fulltext),
         **_tables(t.tables),
         **_result(t.result),
+        **({"let": [[n, _expr(e)] for n, e in t.bindings]} if t.bindings else {}),
     }
 
 
@@ -224,7 +231,8 @@ def tool_from_json(d: dict[str, Any], named: dict[str, Type]) -> ResolvedTool:
     returns = expr_from_json(d["returns"]) if d["returns"] else None
     return ResolvedTool(d["name"], d["domain"], d["description"], d["access"], params, requires, effects, returns,
                         ANY, d["implementation"], d["python"], d["sql"], _origin_from(d.get("origin")),
-                        _fulltext_from(d), _tables_from(d), ResultFormat.from_json(d.get("result")))
+                        _fulltext_from(d), _tables_from(d), ResultFormat.from_json(d.get("result")),
+                        bindings=tuple((n, expr_from_json(e)) for n, e in d.get("let", ())))
 
 
 def persona_to_json(p: ResolvedPersona) -> dict[str, Any]:

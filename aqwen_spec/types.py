@@ -54,12 +54,39 @@ class ListT(Type):
 
 @dataclass(frozen=True, eq=True)
 class MapT(Type):
-    """A map from string keys to values (JSON objects keyed by id, e.g. ``work_orders``)."""
+    """A map from keys to values (JSON objects keyed by id, e.g. ``work_orders``). Keys are ``str``, or ``int``
+    for ``map[int, T]``: such a map is a JSON object with integer-like keys (``{"1": ...}``) in a state file or a
+    bundle, and has int keys while tools run (``m[3]``)."""
 
     value: Type
+    key: Type = Prim("str")  # or Prim("int"); the STR and INT constants are defined below
 
     def render(self) -> str:
+        if self.key == INT:
+            return f"map[int, {self.value.render()}]"
         return f"map[{self.value.render()}]"
+
+
+@dataclass(frozen=True, eq=True)
+class SetT(Type):
+    """A set of scalars (str, int, float, bool, date, datetime or an enum), stored as a JSON list kept sorted,
+    without repeats: one set has one form, so equal sets are equal lists and iterate in the same order."""
+
+    item: Type
+
+    def render(self) -> str:
+        return f"set[{self.item.render()}]"
+
+
+@dataclass(frozen=True, eq=True)
+class TupleT(Type):
+    """A list of fixed length with a type per position: the ``[key, value]`` pairs of ``items(m)``. Expressions
+    make them; specs do not declare them."""
+
+    items: tuple[Type, ...]
+
+    def render(self) -> str:
+        return "tuple[" + ", ".join(t.render() for t in self.items) + "]"
 
 
 @dataclass(frozen=True, eq=True)
@@ -155,7 +182,8 @@ class TypeSyntaxError(ValueError):
         self.hint = hint
 
 
-_GENERIC = re.compile(r"^(list|map|optional)\[(.*)\]$")
+_GENERIC = re.compile(r"^(list|map|optional|set)\[(.*)\]$")
+_KEYED = re.compile(r"^(int|str)\s*,\s*(.*)$")
 
 
 def parse_type_text(text: str, named: dict[str, Type]) -> Type:
@@ -167,14 +195,48 @@ def parse_type_text(text: str, named: dict[str, Type]) -> Type:
         return OptionalT(parse_type_text(text[:-1], named))
     m = _GENERIC.match(text)
     if m:
-        inner = parse_type_text(m.group(2), named)
-        kind = m.group(1)
-        return ListT(inner) if kind == "list" else MapT(inner) if kind == "map" else OptionalT(inner)
+        kind, arg = m.group(1), m.group(2)
+        keyed = _KEYED.match(arg) if kind == "map" else None
+        if keyed is None and "," in arg and _top_level_comma(arg):
+            raise TypeSyntaxError(f"'{text}': only a map has two types, and its keys are str or int",
+                                  hint="write map[T] (str keys) or map[int, T]")
+        inner = parse_type_text(keyed.group(2) if keyed else arg, named)
+        if kind == "set":
+            return set_type(inner)
+        if kind == "map":
+            return MapT(inner, INT) if keyed and keyed.group(1) == "int" else MapT(inner)
+        return ListT(inner) if kind == "list" else OptionalT(inner)
     if text in _BY_NAME:
         return _BY_NAME[text]
     if text in named:
         return named[text]
     raise TypeSyntaxError(f"unknown type '{text}'", hint=_did_you_mean(text, [*_BY_NAME, *named]))
+
+
+def _top_level_comma(text: str) -> bool:
+    depth = 0
+    for c in text:
+        depth += c == "["
+        depth -= c == "]"
+        if c == "," and depth == 0:
+            return True
+    return False
+
+
+SET_ITEMS = "str, int, float, bool, date, datetime or an enum"
+
+
+def set_type(item: Type) -> SetT:
+    """``set[item]``; raises :class:`TypeSyntaxError` unless the items are scalars that sort (see :class:`SetT`)."""
+    if not is_set_item(item):
+        raise TypeSyntaxError(f"a set holds {SET_ITEMS} values, not {item.render()}",
+                              hint="use a list, or a map keyed by id, for other values")
+    return SetT(item)
+
+
+def is_set_item(t: Type) -> bool:
+    """Whether values of ``t`` may be a set's items: scalars of one kind, never null, so that they sort."""
+    return t in (STR, INT, FLOAT, BOOL, DATE, DATETIME) or isinstance(t, EnumT)
 
 
 def _did_you_mean(word: str, options: list[str]) -> str | None:
@@ -216,7 +278,16 @@ def is_assignable(src: Type, dst: Type) -> bool:
     if isinstance(dst, ListT) and isinstance(src, ListT):
         return is_assignable(src.item, dst.item)
     if isinstance(dst, MapT) and isinstance(src, MapT):
-        return is_assignable(src.value, dst.value)
+        return (src.key == dst.key or src.value == NOTHING) and is_assignable(src.value, dst.value)  # {} fits both
+    if isinstance(src, TupleT) and isinstance(dst, TupleT):
+        return len(src.items) == len(dst.items) and all(
+            is_assignable(a, b) for a, b in zip(src.items, dst.items, strict=True))
+    if isinstance(src, TupleT) and isinstance(dst, ListT):
+        return all(is_assignable(a, dst.item) for a in src.items)
+    if isinstance(dst, SetT) and isinstance(src, SetT):
+        return is_assignable(src.item, dst.item)
+    if isinstance(dst, SetT) and isinstance(src, ListT):
+        return src.item == NOTHING  # [] is the empty set; any other list must go through set(...)
     if isinstance(dst, VariantT) and isinstance(src, RecordT):
         return any(case is src for case in dst.cases.values())
     # a record literal (a map of any) fits a record or variant: its fields are checked where it is written
@@ -232,6 +303,8 @@ def is_comparable(a: Type, b: Type) -> bool:
         return True
     if is_stringlike(a) and is_stringlike(b):
         return True
+    if isinstance(a, (SetT, ListT)) and isinstance(b, (SetT, ListT)):  # a set is stored as a (sorted) list
+        return is_comparable(a.item, b.item)
     return is_assignable(a, b) or is_assignable(b, a)
 
 
@@ -252,7 +325,14 @@ def json_schema(t: Type) -> dict[str, Any]:
         return {"type": "string", "enum": list(t.values)}
     if isinstance(t, ListT):
         return {"type": "array", "items": json_schema(t.item)}
+    if isinstance(t, SetT):
+        return {"type": "array", "items": json_schema(t.item), "uniqueItems": True}
+    if isinstance(t, TupleT):
+        return {"type": "array", "prefixItems": [json_schema(x) for x in t.items], "items": False}
     if isinstance(t, MapT):
+        if t.key == INT:
+            return {"type": "object", "propertyNames": {"pattern": "^-?[0-9]+$"},
+                    "additionalProperties": json_schema(t.value)}
         return {"type": "object", "additionalProperties": json_schema(t.value)}
     if isinstance(t, OptionalT):
         inner = json_schema(t.inner)

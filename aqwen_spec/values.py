@@ -6,6 +6,8 @@ Values are plain JSON data: dicts for records, variants and maps; ISO-8601 strin
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +26,8 @@ from aqwen_spec.types import (
     MapT,
     OptionalT,
     RecordT,
+    SetT,
+    TupleT,
     Type,
     VariantT,
 )
@@ -102,7 +106,26 @@ def _check(value: Any, t: Type, path: ValuePath, out: list[ValueProblem], limit:
             ok = False
         else:
             for k, item in value.items():
+                if t.key == INT and (type(k) is not int):
+                    out.append(ValueProblem((*path, k), f"a map[int, ...] has int keys, not {k!r:.40}"))
+                    continue
                 _check(item, t.value, (*path, k), out, limit)
+            return
+    elif isinstance(t, TupleT):
+        if not isinstance(value, list) or len(value) != len(t.items):
+            ok = False
+        else:
+            for i, (item, it) in enumerate(zip(value, t.items, strict=True)):
+                _check(item, it, (*path, i), out, limit)
+            return
+    elif isinstance(t, SetT):
+        if not isinstance(value, list):
+            ok = False
+        else:
+            for i, item in enumerate(value):
+                _check(item, t.item, (*path, i), out, limit)
+            if not out and not _strictly_sorted(value):
+                out.append(ValueProblem(path, SET_ORDER))
             return
     elif isinstance(t, RecordT):
         if not isinstance(value, dict):
@@ -131,6 +154,100 @@ def _check(value: Any, t: Type, path: ValuePath, out: list[ValueProblem], limit:
         ok = True
     if not ok:
         out.append(ValueProblem(path, f"expected {t.render()}, found {type(value).__name__} {value!r:.40}"))
+
+
+SET_ORDER = "a set is a list kept sorted, without repeats"
+"""The problem of a set value out of order: data as written may be, :func:`from_json` sorts it."""
+
+
+def _strictly_sorted(items: list[Any]) -> bool:
+    try:
+        return all(a < b for a, b in itertools.pairwise(items))
+    except TypeError:
+        return False
+
+
+def set_of(items: Any) -> list[Any]:
+    """The stored form of a set of ``items``: sorted, without repeats (see :class:`aqwen_spec.types.SetT`)."""
+    out: list[Any] = []
+    for x in sorted(items):
+        if not out or out[-1] != x:
+            out.append(x)
+    return out
+
+
+_CONVERTS: dict[int, tuple[Type, bool]] = {}
+
+
+def has_json_form(t: Type) -> bool:
+    """Whether values of ``t`` read from JSON need :func:`from_json`: they hold a set or an int-keyed map."""
+    hit = _CONVERTS.get(id(t))
+    if hit is not None and hit[0] is t:
+        return hit[1]
+    result = _has_json_form(t, set())
+    if len(_CONVERTS) > 10_000:
+        _CONVERTS.clear()
+    _CONVERTS[id(t)] = (t, result)
+    return result
+
+
+def _has_json_form(t: Type, seen: set[int]) -> bool:
+    if isinstance(t, SetT) or (isinstance(t, MapT) and t.key == INT):
+        return True
+    if isinstance(t, OptionalT):
+        return _has_json_form(t.inner, seen)
+    if isinstance(t, ListT):
+        return _has_json_form(t.item, seen)
+    if isinstance(t, MapT):
+        return _has_json_form(t.value, seen)
+    if isinstance(t, (RecordT, VariantT)):
+        if id(t) in seen:
+            return False
+        seen.add(id(t))
+        parts = t.fields.values() if isinstance(t, RecordT) else t.cases.values()
+        return any(_has_json_form(x, seen) for x in parts)
+    return False
+
+
+_INT_TEXT = re.compile(r"^-?[0-9]+$")
+
+
+def from_json(value: Any, t: Type, *, sort_sets: bool = True) -> Any:
+    """``value`` as read from JSON (a state file, a bundle, a task, a call's arguments) in the form tools work on:
+    an int-keyed map's keys (``"3"``) as ints, a set sorted without repeats. What does not fit ``t`` is left as it
+    is, for :func:`check_value` to report. Returns ``value`` itself when nothing needed converting."""
+    if not has_json_form(t):
+        return value
+    return _from_json(value, t, sort_sets)
+
+
+def _from_json(value: Any, t: Type, sort_sets: bool = True) -> Any:
+    if value is None:
+        return None
+    if isinstance(t, OptionalT):
+        return _from_json(value, t.inner, sort_sets)
+    if isinstance(t, SetT) and isinstance(value, list) and sort_sets:
+        try:
+            return set_of(value)
+        except TypeError:
+            return value
+    if isinstance(t, MapT) and isinstance(value, dict):
+        int_keys = t.key == INT
+        convert = has_json_form(t.value)
+        out = {}
+        for k, v in value.items():
+            if int_keys and isinstance(k, str) and _INT_TEXT.match(k):
+                k = int(k)
+            out[k] = _from_json(v, t.value, sort_sets) if convert else v
+        return out
+    if isinstance(t, ListT) and isinstance(value, list):
+        return [_from_json(v, t.item, sort_sets) for v in value] if has_json_form(t.item) else value
+    if isinstance(t, RecordT) and isinstance(value, dict):
+        return {k: _from_json(v, t.fields[k], sort_sets) if k in t.fields and has_json_form(t.fields[k]) else v
+                for k, v in value.items()}
+    if isinstance(t, VariantT) and isinstance(value, dict) and value.get(t.tag) in t.cases:
+        return _from_json(value, t.cases[value[t.tag]], sort_sets)
+    return value
 
 
 def with_defaults(value: dict[str, Any], t: RecordT) -> dict[str, Any]:
@@ -163,8 +280,8 @@ def coerce_text(text: str, t: Type) -> Any:
         if lowered in ("false", "no", "0"):
             return False
         raise ValueError(f"'{text}' is not true or false")
-    if isinstance(t, (ListT, MapT, RecordT, VariantT)):
+    if isinstance(t, (ListT, MapT, RecordT, VariantT, SetT)):
         import json
 
-        return json.loads(text)
+        return from_json(json.loads(text), t)
     return text

@@ -122,6 +122,9 @@ def _report_spec_defects(project: CompiledProject, generator: TaskGenerator) -> 
         msg = f"{d.describe()} (a gold call of workflow '{hit.workflow}' hit it): a spec defect, not a refusal"
         hint = ("guard it with an earlier precondition (e.g. `key in map`) or a declared `fail`: a run-time error "
                 "in a tool is shown to the agent as an environment defect")
+        if d.part == "let":
+            hint = ("bindings are computed before every precondition: bind get(map, key) and check it != null in a "
+                    "precondition, so the agent is told what is wrong")
         project.diagnostics.add(Diagnostic("AQ620", msg, tool.origin.path, pos, hint=hint))
 
 

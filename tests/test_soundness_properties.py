@@ -40,12 +40,13 @@ from aqwen_spec.types import (
     MapT,
     OptionalT,
     RecordT,
+    SetT,
     Type,
     VariantT,
     is_assignable,
     unwrap_optional,
 )
-from aqwen_spec.values import check_value
+from aqwen_spec.values import check_value, from_json
 
 EXAMPLES = 10_000
 PROFILE = settings(
@@ -76,11 +77,13 @@ DOCUMENTED = re.compile(
 )
 
 KEYS = ["k0", "k1", "k2"]
+INT_KEYS = [0, 1, 2]
 HAS_EACH = hasattr(ast, "Each")  # a grammar that names the element (count(o in xs: ...), xs where o: ...)
 E3 = EnumT(("a", "b", "c"))
 PRIMS: list[Type] = [INT, FLOAT, STR, BOOL, DATE, DATETIME, E3]
 SEEN: set[type] = set()
-COUNTS = {"examples": 0, "accepted": 0, "called": 0, "ok": 0, "failed": 0, "documented": 0}
+COUNTS = {"examples": 0, "accepted": 0, "called": 0, "ok": 0, "failed": 0, "documented": 0, "state_by_name": 0,
+          "bindings": 0, "sets": 0, "int_keys": 0, "map_comps": 0, "group_by": 0}
 
 
 # ------------------------------------------------------------------------------------------------- schemas and data
@@ -90,7 +93,7 @@ def make_schema(rng: random.Random) -> tuple[RecordT, dict[str, Type]]:
     def field_type() -> Type:
         t = rng.choice(PRIMS)
         r = rng.random()
-        return OptionalT(t) if r < 0.3 else ListT(t) if r < 0.45 else t
+        return OptionalT(t) if r < 0.3 else ListT(t) if r < 0.45 else SetT(t) if r < 0.5 else t
 
     item = RecordT("Item", {"id": STR})
     for name in rng.sample(["n", "x", "s", "b", "d", "e", "tags", "note"], rng.randint(2, 4)):
@@ -105,6 +108,7 @@ def make_schema(rng: random.Random) -> tuple[RecordT, dict[str, Type]]:
         "label": STR, "ratio": OptionalT(FLOAT), "flag": OptionalT(BOOL), "day": DATE, "mode": E3,
         "items": MapT(item), "boxes": MapT(box), "pays": MapT(pay), "tree": OptionalT(node),
         "tags": ListT(STR), "nums": ListT(INT), "spare": OptionalT(item),
+        "seen": SetT(STR), "ids": SetT(INT), "slots": MapT(OptionalT(STR), INT), "bins": MapT(item, INT),
     }
     fields: dict[str, Type] = {"counter": INT}
     for name in rng.sample(sorted(pool), rng.randint(3, 7)):
@@ -132,8 +136,11 @@ def make_value(t: Type, rng: random.Random, depth: int = 0) -> Any:
         return rng.choice(t.values)
     if isinstance(t, ListT):
         return [make_value(t.item, rng, depth + 1) for _ in range(rng.randint(0, 3 if depth < 2 else 0))]
+    if isinstance(t, SetT):
+        return sorted({make_value(t.item, rng, depth + 1) for _ in range(rng.randint(0, 3))})
     if isinstance(t, MapT):
-        return {k: make_value(t.value, rng, depth + 1) for k in rng.sample(KEYS, rng.randint(0, 3 if depth < 2 else 0))}
+        keys = INT_KEYS if t.key == INT else KEYS
+        return {k: make_value(t.value, rng, depth + 1) for k in rng.sample(keys, rng.randint(0, 3 if depth < 2 else 0))}
     if isinstance(t, VariantT):
         case = rng.choice(sorted(t.cases))
         return make_value(t.cases[case], rng, depth)
@@ -225,6 +232,9 @@ class Gen:
                     case = self.cases.get(text) or (self.rng.choice(sorted(base.cases)) if self.chance(0.1) else None)
                     if case is not None:  # a case's own fields: where the tag was checked (or, rarely, not)
                         nxt += [(f"{text}.{f}", ft) for f, ft in base.cases[case].fields.items() if f != base.tag]
+                elif isinstance(base, MapT) and base.key == INT:
+                    key = self.rng.choice([str(self.rng.choice(INT_KEYS)), *(["q"] if "q" in self.names else [])])
+                    nxt.append((f"{text}[{key}]", base.value))
                 elif isinstance(base, MapT):
                     key = self.rng.choice([f'"{self.rng.choice(KEYS)}"', *(["k"] if "k" in self.names else [])])
                     nxt.append((f"{text}[{key}]", base.value))
@@ -250,7 +260,7 @@ class Gen:
     def minimal(self, t: Type) -> str:
         if isinstance(t, OptionalT):
             return "null" if self.chance(0.5) else self.minimal(t.inner)
-        if isinstance(t, ListT):
+        if isinstance(t, (ListT, SetT)):
             return "[]"
         if isinstance(t, MapT):
             return "{}"
@@ -280,11 +290,17 @@ class Gen:
                         lambda: f"len({e(ListT(INT), d)})", lambda: f"count({e(ListT(STR), d)})",
                         lambda: f"sum({e(ListT(INT), d)})", lambda: f"abs({e(INT, d)})",
                         lambda: f"round({e(FLOAT, d)})", lambda: f"int({e(STR, d)})", lambda: f"max({e(INT, d)}, 1)",
-                        lambda: f"days_between({e(DATE, d)}, {e(DATE, d)})", lambda: f"min({e(ListT(INT), d)})"]
+                        lambda: f"days_between({e(DATE, d)}, {e(DATE, d)})", lambda: f"min({e(ListT(INT), d)})",
+                        lambda: f"len({e(SetT(STR), d)})", lambda: f"sum({e(SetT(INT), d)})",
+                        lambda: f"len({e(MapT(ListT(INT), INT), d)})"]
             records = self.records()
             if records:
                 text, rec = rng.choice(records)
                 f = rng.choice(sorted(rec.fields))
+                keyed = [n for n, ft in rec.fields.items() if ft in (STR, INT, E3, DATE)] or [f]
+                g = rng.choice(keyed)  # (a key that may be null, or a list, is rejected)
+                options += [lambda: f"len(group_by({text}, by={g}))",
+                            lambda: f"sum([len(x) for x in values(group_by(o in {text}: o.{g}))])"]
                 num = [n for n, ft in rec.fields.items() if ft in (INT, FLOAT)]
                 options += [lambda: f"count({text}, {f} != null)", lambda: f"count({text}, it.{f} == {e(STR, d)})"]
                 if HAS_EACH:
@@ -323,7 +339,9 @@ class Gen:
                         lambda: f"({e(DATETIME, d)} - {e(DATETIME, d)} > hours({e(INT, d)}))",
                         lambda: f"(days({e(INT, d)}) <= {e(DATE, d)} - {e(DATE, d)})",
                         lambda: f'all(c in "0123456789" for c in {e(STR, d)})',
-                        lambda: f'any(int(c) > 1 for c in {e(STR, d)} if c in "0123456789")']
+                        lambda: f'any(int(c) > 1 for c in {e(STR, d)} if c in "0123456789")',
+                        lambda: f"({e(STR, d)} in {e(SetT(STR), d)})",
+                        lambda: f"({e(INT, d)} not in {e(MapT(STR, INT), d)})"]
         if base == DATE:
             options += [lambda: f"add_days({e(DATE, d)}, {e(INT, d)})", lambda: f"date({e(STR, d)})",
                         lambda: f"({e(DATE, d)} + days({e(INT, d)}))", lambda: f"({e(DATE, d)} - hours({e(FLOAT, d)}))"]
@@ -359,10 +377,42 @@ class Gen:
                 options += [lambda: f"keys({e(MapT(INT), d)})", lambda: f'split({e(STR, d)}, ",")',
                             lambda: f"list({e(STR, d)})", lambda: f'[c for c in {e(STR, d)} if c != "k"]']
             if item == INT:
-                options += [lambda: f"range({e(INT, d)})",
+                options += [lambda: f"keys({e(MapT(STR, INT), d)})", lambda: f"sorted({e(SetT(INT), d)})",
+                            lambda: f"range({e(INT, d)})",
                             lambda: f"[x + 1 for x, y in zip({e(base, d)}, {e(base, d)})]"]
+        if isinstance(base, SetT):
+            item = base.item
+            options += [lambda: f"set([{', '.join(e(item, d) for _ in range(rng.randint(0, 3)))}])",
+                        lambda: f"set({e(ListT(item), d)})",
+                        lambda: f"{rng.choice(['union', 'intersection', 'difference'])}({e(base, d)}, {e(base, d)})"]
         if isinstance(base, MapT):
             options += [lambda: "{}", lambda: f"{{k0: {e(base.value, d)}, k1: {e(base.value, d)}}}"]
+            src = self.iterable()
+            if src is not None:  # a map comprehension over a list, a set or a map's values
+                text, it = src
+                key_t = base.key
+
+                def comp(text: str = text, it: Type = it) -> str:
+                    key = self.elem_with(key_t, {"v": it}, d)
+                    value = self.elem_with(base.value, {"v": it}, d)
+                    cond = f" if {self.elem_with(BOOL, {'v': it}, d)}" if self.chance(0.5) else ""
+                    return f"{{{key}: {value} for v in {text}{cond}}}"
+
+                options.append(comp)
+            maps = [(p, pt) for p, pt in self.places() if isinstance(pt, MapT)]
+            if maps:  # over a map's pairs
+                mp, mt = rng.choice(maps)
+                assert isinstance(mt, MapT)
+                pair = {"kk": mt.key, "vv": mt.value}
+                options.append(lambda: f"{{{self.elem_with(base.key, pair, d)}: {self.elem_with(base.value, pair, d)} "
+                                       f"for kk, vv in items({mp})}}")
+            if isinstance(base.value, ListT) and isinstance(base.value.item, RecordT):
+                for text, rec in self.records():
+                    keyed = [f for f, ft in rec.fields.items() if ft == base.key or (base.key == STR and ft == E3)]
+                    if rec is base.value.item and keyed:
+                        f = rng.choice(keyed)
+                        options.append(lambda text=text, f=f: f"group_by({text}, by={f})")
+                        options.append(lambda text=text, f=f: f"group_by(o in {text}: o.{f})")
         if isinstance(base, VariantT):
             case = rng.choice(sorted(base.cases))
             options.append(lambda: f'{{{base.tag}: "{case}", ' + ", ".join(
@@ -377,6 +427,14 @@ class Gen:
             p = rng.choice(guards)
             options.append(lambda: f"({p} if {p} != null else {e(t, d)})")
         return str(rng.choice(options)())
+
+    def elem_with(self, want: Type, names: dict[str, Type], d: int) -> str:
+        saved = dict(self.names)
+        self.names.update(names)
+        try:
+            return self.expr(want, d)
+        finally:
+            self.names = saved
 
     def elem_of(self, want: Type, var: str, item: Type, d: int) -> str:
         saved = dict(self.names)
@@ -396,11 +454,11 @@ class Gen:
         return out
 
     def iterable(self) -> tuple[str, Type] | None:
-        found = [(p, pt) for p, pt in self.places() if isinstance(pt, (ListT, MapT))]
+        found = [(p, pt) for p, pt in self.places() if isinstance(pt, (ListT, MapT, SetT))]
         if not found:
             return None
         text, t = self.rng.choice(found)
-        return text, t.item if isinstance(t, ListT) else t.value  # type: ignore[union-attr]
+        return text, t.item if isinstance(t, (ListT, SetT)) else t.value  # type: ignore[union-attr]
 
     def null_check(self) -> str:
         found = [p for p, pt in self.places() if isinstance(pt, OptionalT)]
@@ -513,6 +571,11 @@ class Gen:
             finally:
                 self.names = saved
                 self.loops -= 1
+        sets = [(p, pt) for p, pt in self.places() if isinstance(pt, SetT)]
+        if kind == "call" and sets and self.chance(0.4):
+            p, pt = rng.choice(sets)
+            assert isinstance(pt, SetT)
+            return f"{rng.choice(['add', 'discard'])}({p}, {self.expr(pt.item)})"
         if kind == "call":
             found = [(p, pt) for p, pt in self.places() if isinstance(pt, ListT)]
             if not found:
@@ -523,10 +586,13 @@ class Gen:
             arg = self.expr(pt if fn == "extend" else pt.item)
             return f"{fn}({p}, {arg})"
         if kind == "delete":
-            found = [p for p, pt in self.places() if isinstance(pt, MapT)]
+            found = [(p, pt) for p, pt in self.places() if isinstance(pt, MapT)]
             if not found:
                 return "counter += 2"
-            return f'delete {rng.choice(found)}["{rng.choice(KEYS)}"]'
+            p, pt = rng.choice(found)
+            assert isinstance(pt, MapT)
+            key = rng.choice(INT_KEYS) if pt.key == INT else f'"{rng.choice(KEYS)}"'
+            return f"delete {p}[{key}]"
         self.in_fstring = True
         try:
             return f"if ({self.expr(BOOL)}) {{ fail f'stop {{{self.expr(INT)}}}' }}"
@@ -555,6 +621,18 @@ def _nodes(node: Any) -> None:
             _nodes(getattr(node, name))
 
 
+def _statements(body: tuple[Any, ...]) -> list[Any]:
+    out = list(body)
+    for x in body:
+        if isinstance(x, ast.If):
+            for _, b in x.branches:
+                out += _statements(b)
+            out += _statements(x.orelse or ())
+        elif isinstance(x, ast.For):
+            out += _statements(x.body)
+    return out
+
+
 def checkable(t: Type) -> Type:
     """The type a value is checked against: a record literal's type as the record it is (field by field)."""
     if isinstance(t, RecordLitT):
@@ -564,7 +642,7 @@ def checkable(t: Type) -> Type:
     if isinstance(t, ListT):
         return ListT(checkable(t.item))
     if isinstance(t, MapT):
-        return MapT(checkable(t.value))
+        return MapT(checkable(t.value), t.key)
     return t
 
 
@@ -572,15 +650,37 @@ def one_example(seed: int) -> None:
     rng = random.Random(seed)
     state_t, named = make_schema(rng)
     params: dict[str, Type] = {}
-    for name, t in (("k", STR), ("q", INT), ("opt", OptionalT(STR)), ("flagp", BOOL)):
+    for name, t in (("k", STR), ("q", INT), ("opt", OptionalT(STR)), ("flagp", BOOL), ("picks", SetT(INT))):
         if rng.random() < 0.5:
             params[name] = t
     gen = Gen(rng, {**state_t.fields, **params, **({"state": state_t} if rng.random() < 0.3 else {})})
+    COUNTS["examples"] += 1
+
+    scope = Scope(strict=True, types=named)
+    for name, t in state_t.fields.items():
+        scope.define(name, t)
+    scope.define("state", state_t)
+    scope.state_fields = set(state_t.fields)  # effects may write them by name (counter += 1)
+    for name, t in params.items():
+        scope.define(name, t)
+    bindings = []
+    for i in range(rng.choice([0, 0, 1, 2])):  # a tool's let: bindings, before the preconditions
+        wanted = rng.choice([*PRIMS, OptionalT(rng.choice(PRIMS)), ListT(INT), *named.values()])
+        text = gen.expr(wanted)
+        try:
+            bexpr = parse_expr(text)
+        except ExprSyntaxError as exc:
+            raise AssertionError(f"the generator wrote a syntax error: {exc}\n{text}") from None
+        btype, problems = check_expr(bexpr, scope)
+        if problems:
+            return
+        scope.define(f"b{i}", btype)
+        gen.names[f"b{i}"] = wanted  # what the generator meant (the checker's type may be a literal's)
+        bindings.append((f"b{i}", bexpr))
     requires_text = [gen.expr(BOOL) for _ in range(rng.randint(0, 2))]
     program_text = "\n".join(gen.block(rng.randint(1, 3), 2))
     returns_type = rng.choice([*PRIMS, ListT(INT), OptionalT(STR), *named.values(), *state_t.fields.values()])
     returns_text = gen.expr(returns_type)
-    COUNTS["examples"] += 1
     try:
         requires = [parse_expr(t) for t in requires_text]
         program = parse_program(program_text)
@@ -589,15 +689,8 @@ def one_example(seed: int) -> None:
         raise AssertionError(f"the generator wrote a syntax error: {exc}\n{requires_text}\n{program_text}\n"
                              f"{returns_text}") from None
     if len(SEEN) < len(ast.EXPR_TYPES) + len(ast.STMT_TYPES) + 1:
-        for node in (*requires, program, returns):
+        for node in (*requires, program, returns, *(b for _, b in bindings)):
             _nodes(node)
-
-    scope = Scope(strict=True, types=named)
-    for name, t in state_t.fields.items():
-        scope.define(name, t)
-    scope.define("state", state_t)
-    for name, t in params.items():
-        scope.define(name, t)
     for when in requires:
         if check_expr(when, scope)[1]:
             return
@@ -609,24 +702,35 @@ def one_example(seed: int) -> None:
     if problems:
         return
     COUNTS["accepted"] += 1
+    COUNTS["bindings"] += bool(bindings)
+    text = program_text + returns_text
+    COUNTS["sets"] += any(f in text for f in ("add(", "discard(", "set(", "union(", "intersection(", "difference("))
+    COUNTS["int_keys"] += bool(re.search(r"(slots|bins)\[", text))
+    COUNTS["map_comps"] += bool(re.search(r"\{[^{}]*\bfor (v|kk, vv) in ", text))
+    COUNTS["group_by"] += "group_by(" in text
+    COUNTS["state_by_name"] += any(isinstance(x, (ast.Assign, ast.AugAssign)) and isinstance(x.target, ast.Name)
+                                   and x.target.id in state_t.fields for x in _statements(program.body))
 
     tool = ResolvedTool(
         "t", "d", "", "write", {n: ParamIR(n, t, True, None, "") for n, t in params.items()},
         [PreconditionIR(w, "refused", Origin("x", Pos(1, 1))) for w in requires], program, returns, rtype,
-        "declarative", None, None, Origin("x", Pos(1, 1)),
+        "declarative", None, None, Origin("x", Pos(1, 1)), bindings=tuple(bindings),
     )
     for _ in range(2):
         state = make_value(state_t, rng)
         assert not check_value(state, state_t), f"the test's own state generator: {check_value(state, state_t)}"
         before = copy_state(state)
         args = {n: make_value(t, rng) for n, t in params.items()}
+        if "picks" in args:  # as the agent sends it: any order
+            args["picks"] = list(reversed(args["picks"]))
         outcome = ToolRunner({"t": tool}, state).call("t", args)
         COUNTS["called"] += 1
-        where = f"\nseed {seed}\nrequires: {requires_text}\neffects:\n{program_text}\nreturns: {returns_text}\n" \
-                f"args: {args}\nstate: {before}"
+        where = f"\nseed {seed}\nlet: {[b for b, _ in bindings]}\nrequires: {requires_text}\n" \
+                f"effects:\n{program_text}\nreturns: {returns_text}\nargs: {args}\nstate: {before}"
         if outcome.ok:
             COUNTS["ok"] += 1
-            wrong = check_value(outcome.value, checkable(rtype))
+            shown = checkable(rtype)  # the model sees JSON: an int-keyed map's keys as text
+            wrong = check_value(from_json(outcome.value, shown), shown)
             assert not wrong, f"returns gave {outcome.value!r}, not a {rtype.render()}: {wrong}{where}"
         else:
             COUNTS["failed"] += 1
@@ -652,5 +756,7 @@ def test_what_the_checker_accepts_runs_clean() -> None:
     assert COUNTS["examples"] >= EXAMPLES
     assert COUNTS["accepted"] >= EXAMPLES // 5, COUNTS  # enough accepted programs to mean something
     assert COUNTS["ok"] >= EXAMPLES // 10, COUNTS
+    assert all(COUNTS[k] >= EXAMPLES // 50 for k in ("state_by_name", "bindings", "sets", "int_keys")), COUNTS
+    assert all(COUNTS[k] >= EXAMPLES // 200 for k in ("map_comps", "group_by")), str(COUNTS)
     every = {*ast.EXPR_TYPES, *ast.STMT_TYPES, ast.Program}
     assert every == SEEN, f"never generated: {sorted(c.__name__ for c in every - SEEN)}"

@@ -84,7 +84,8 @@ class DocChecker:
             self.report(p.code, p.message, ypath, hint, rel=p.pos, warning=p.warning)
         if any(not p.warning for p in problems):
             return ANY
-        if expect is not None and isinstance(expr, (A.RecordLit, A.ListLit, A.Cond, A.Comp)) and expect != BOOL:
+        literal = (A.RecordLit, A.ListLit, A.Cond, A.Comp, A.MapComp)
+        if expect is not None and isinstance(expr, literal) and expect != BOOL:
             for p in check_stored(expr, scope, expect, what):  # a literal's fields, each against the type's
                 self.report(p.code, p.message, ypath, p.hint, rel=p.pos)
             return typ

@@ -31,11 +31,12 @@ from aqwen_spec.types import (
     VariantT,
     is_assignable,
     parse_type_text,
+    set_type,
     unwrap_optional,
 )
-from aqwen_spec.values import check_value, coerce_text, with_defaults
+from aqwen_spec.values import SET_ORDER, check_value, coerce_text, from_json, with_defaults
 
-_TYPE_FORMS = ("enum", "list", "map", "optional")
+_TYPE_FORMS = ("enum", "list", "map", "optional", "set")
 
 
 def type_from_yaml(value: Any, named: dict[str, Type], checker: DocChecker, ypath: YPath) -> Type | None:
@@ -63,6 +64,12 @@ def type_from_yaml(value: Any, named: dict[str, Type], checker: DocChecker, ypat
         sub = type_from_yaml(inner, named, checker, (*ypath, form))
         if sub is None:
             return None
+        if form == "set":
+            try:
+                return set_type(sub)
+            except TypeSyntaxError as exc:
+                checker.report("AQ201", str(exc), (*ypath, form), exc.hint)
+                return None
         return ListT(sub) if form == "list" else MapT(sub) if form == "map" else OptionalT(sub)
     if isinstance(value, dict) and "type" in value:
         return type_from_yaml(value["type"], named, checker, (*ypath, "type"))
@@ -75,7 +82,8 @@ def type_from_yaml(value: Any, named: dict[str, Type], checker: DocChecker, ypat
         checker.report("AQ202", f"'{forms[0]}' with other keys is not a type", (*ypath, forms[0]),
                        f"the type goes under 'type': write {{type: {{{forms[0]}: {shown}}}{rest}}}", key=True)
         return None
-    hint = "write a type name (str, int, list[T], map[T], T?) or {enum: [...]}, {list: T}, {map: T}, {optional: T}"
+    hint = ("write a type name (str, int, list[T], map[T], map[int, T], set[T], T?) or {enum: [...]}, {list: T}, "
+            "{map: T}, {set: T}, {optional: T}")
     checker.report("AQ202", "not a type", ypath, hint)
     return None
 
@@ -258,7 +266,8 @@ def _initial_data(checker: DocChecker, doc: Domain, state: RecordT, base_dir: Pa
                 checker.report("AQ303", f"data file fills unknown state field '{fname}'", (*ypath, "path"),
                                did_you_mean(fname, state.fields))
                 continue
-            problems = check_value(value, state.fields[fname])
+            problems = [p for p in check_value(from_json(value, state.fields[fname], sort_sets=False),
+                                               state.fields[fname]) if p.message != SET_ORDER]
             for p in problems[:5]:
                 where = ".".join(str(x) for x in (fname, *p.path))
                 checker.report("AQ203", f"{spec.path}: {where}: {p.message}", (*ypath, "path"))
@@ -284,9 +293,23 @@ def _apply_defaults(value: Any, t: Type) -> Any:
 
 
 def _report_value_problems(checker: DocChecker, value: Any, t: Type, ypath: YPath) -> None:
-    for p in check_value(value, t):
-        at = (*ypath, *p.path)
+    for p in check_value(from_json(value, t, sort_sets=False), t):
+        if p.message == SET_ORDER:
+            continue  # sorted when the state is made
+        at = (*ypath, *_as_written(value, p.path))
         checker.report("AQ203", p.message, at, checker.loaded.yaml.bool_hint(at))
+
+
+def _as_written(value: Any, path: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A path into a value read from JSON, with the keys an int-keyed map gave as ints as the text it holds."""
+    out: list[Any] = []
+    for step in path:
+        if isinstance(value, dict) and step not in value and str(step) in value:
+            step = str(step)
+        out.append(step)
+        value = value.get(step) if isinstance(value, dict) else value[step] if isinstance(value, list) and \
+            isinstance(step, int) and -len(value) <= step < len(value) else None
+    return tuple(out)
 
 
 def _read_data_file(checker: DocChecker, path: Path, into: str | None, key: str | None, state: RecordT,

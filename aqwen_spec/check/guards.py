@@ -43,7 +43,7 @@ def unguarded(expr: Any, params: set[str], maps: set[str], guarded: set[Guard]) 
     if isinstance(expr, A.Index) and isinstance(expr.obj, A.Name) and isinstance(expr.index, A.Name) \
             and expr.obj.id in maps and expr.index.id in params and (expr.index.id, expr.obj.id) not in guarded:
         yield expr
-    if isinstance(expr, (A.Where, A.Each, A.Comp)):
+    if isinstance(expr, (A.Where, A.Each, A.Comp, A.MapComp)):
         return  # element scopes rebind names: their lookups are not the agent's arguments
     for name in getattr(expr, "__dataclass_fields__", ()):
         if name.endswith("pos"):

@@ -28,8 +28,10 @@ def state_scope(
     for name, t in state.fields.items():
         scope.define(name, t, assignable=False)
     scope.define("state", state, assignable=False)
+    scope.state_fields = set(state.fields)
     for name, t in (extra or {}).items():
         scope.define(name, t, assignable=False)
+        scope.state_fields.discard(name)
     return scope
 
 

@@ -13,7 +13,7 @@ from aqwen_spec.check.results import check_result
 from aqwen_spec.check.scopes import state_scope
 from aqwen_spec.diagnostics import Pos, did_you_mean
 from aqwen_spec.documents.tool import Param, Tool
-from aqwen_spec.expr.checker import RecordLitT, check_expr, check_program_scope, narrowed
+from aqwen_spec.expr.checker import RecordLitT, Scope, check_expr, check_program_scope, narrowed
 from aqwen_spec.resolved import (
     Origin,
     ParamIR,
@@ -73,6 +73,8 @@ def check_tool(checker: DocChecker, doc: Tool, domain: ResolvedDomain | None) ->
     returns_type: Type = NULL
     known = {*params, *(state.fields if state else ())}
     maps = {name for name, t in (state.fields.items() if state else ()) if isinstance(t, MapT)}
+    bindings, binding_types = _check_bindings(checker, doc, params, state, scope, maps)
+    known |= set(binding_types)
     guarded: set[tuple[str, str]] = set()
     for i, pre in enumerate(doc.requires):
         rpath = ("requires", i)
@@ -85,7 +87,8 @@ def check_tool(checker: DocChecker, doc: Tool, domain: ResolvedDomain | None) ->
             guarded |= guards_of(when)
         if scope is not None and when is not None:
             scope = narrowed(scope, when)  # later preconditions, the effects and returns may rely on it
-        checker.template(pre.error, (*rpath, "error"), known, {n: p.type for n, p in params.items()})
+        checker.template(pre.error, (*rpath, "error"), known, {**{n: p.type for n, p in params.items()},
+                                                                **binding_types})
         requires.append(PreconditionIR(when, pre.error, Origin(checker.path, checker.pos(rpath))))
     impl = doc.implementation
     kind = "declarative"
@@ -127,13 +130,15 @@ def check_tool(checker: DocChecker, doc: Tool, domain: ResolvedDomain | None) ->
     def locate(part: str, index: int, rel: Pos) -> Pos:
         if part == "requires":
             return checker.text_locator("", ("requires", index, "when"))(rel)
+        if part == "let":
+            return checker.text_locator("", ("let", bindings[index][0]))(rel)
         return locators[part](rel)
 
     tool = ResolvedTool(
         doc.name, doc.domain, doc.description, access, params, requires, effects, returns, returns_type,
         kind, impl.python if impl else None, impl.sql if impl else None,  # type: ignore[arg-type]
         Origin(checker.path, checker.pos(())), domain.fulltext if domain and kind == "sql" else (),
-        sql_tables(domain.state) if domain and kind == "sql" else (),
+        sql_tables(domain.state) if domain and kind == "sql" else (), tuple(bindings),
     )
     tool.locate = locate
     tool.result = check_result(checker, doc.result, domain.result if domain else DEFAULT)
@@ -144,6 +149,36 @@ def check_tool(checker: DocChecker, doc: Tool, domain: ResolvedDomain | None) ->
                 _warn_unguarded(checker, lookup, ("returns",), at=locate("returns", 0, lookup.pos))
                 guarded.add(lookup_key(lookup))
     return tool
+
+
+def _check_bindings(checker: DocChecker, doc: Tool, params: dict[str, ParamIR], state: RecordT | None,
+                    scope: Scope | None, maps: set[str]) -> tuple[list[tuple[str, Any]], dict[str, Type]]:
+    """The tool's ``let:`` bindings, checked in order (each sees the state, the parameters and the bindings above
+    it) and defined in ``scope``; their types, for the error templates."""
+    bindings: list[tuple[str, Any]] = []
+    types: dict[str, Type] = {}
+    for name, text in doc.let.items():
+        path = ("let", name)
+        taken = "a parameter" if name in params else "a state field" if state and (
+            name in state.fields or name == "state") else None
+        if taken is not None:
+            checker.report("AQ330", f"the binding '{name}' has the name of {taken}", path,
+                           "choose another name: a binding may not hide a parameter or a state field", key=True)
+            continue
+        expr = checker.parse_expr(text, path)
+        if expr is None or scope is None:
+            continue
+        types[name] = checker.check_expr(expr, path, scope, None, f"binding '{name}'")
+        for lookup in unguarded(expr, set(params), maps, set()):
+            key, table = lookup_key(lookup)
+            checker.report("AQ506", f"'{table}[{key}]' fails when {key} is not in {table}, and bindings are computed "
+                           "before every precondition: an agent's wrong id then ends the call as an environment "
+                           "defect (spec_error), not as a refusal", path,
+                           f"bind get({table}, {key}) instead, and check {name} != null in a precondition",
+                           rel=lookup.pos, warning=True)
+        scope.define(name, types[name])
+        bindings.append((name, expr))
+    return bindings, types
 
 
 def _warn_unguarded(checker: DocChecker, lookup: Any, ypath: Any, at: Pos | None = None) -> None:

@@ -37,6 +37,10 @@ class Tool(Document):
     domain: Name
     access: Literal["read", "write"] | None = Field(None, description="Default: write if it has effects.")
     params: dict[Name, str | Param] = Field(default_factory=dict)
+    let: dict[Name, ExprText] = Field(
+        default_factory=dict,
+        description="Bindings computed once, in order, before the preconditions; seen by requires, effects, returns.",
+    )
     requires: list[Precondition] = Field(default_factory=list)
     effects: str | list[str] | None = Field(None, description="A statement program run all-or-nothing.")
     returns: ExprText | None = None

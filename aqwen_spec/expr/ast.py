@@ -165,6 +165,19 @@ class Comp:
 
 
 @dataclass(frozen=True, slots=True)
+class MapComp:
+    """``{key: value for names in iter if cond}``: a map built from a list (or a map's values, or
+    ``items(m)``'s pairs); a key made twice keeps its first place and its last value."""
+
+    key: Expr
+    value: Expr
+    names: tuple[str, ...]
+    iter: Expr
+    cond: Expr | None = None
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class ListLit:
     """``[a, b, ...]``."""
 
@@ -215,6 +228,7 @@ Expr: TypeAlias = (
     | Where
     | Each
     | Comp
+    | MapComp
     | ListLit
     | RecordLit
     | Formatted
@@ -351,6 +365,7 @@ EXPR_TYPES: tuple[type, ...] = (
     Where,
     Each,
     Comp,
+    MapComp,
     ListLit,
     RecordLit,
     Formatted,

@@ -51,6 +51,8 @@ from aqwen_spec.types import (
     OptionalT,
     Prim,
     RecordT,
+    SetT,
+    TupleT,
     Type,
     TypeSyntaxError,
     VariantT,
@@ -141,6 +143,9 @@ class Scope:
         """Whether the episode's generator may be drawn from (``rng_randint``, ...; a tool's effects; else AQ322)."""
         self.element: tuple[str, str] | None = None
         """For the scope of a predicate's element fields: (function or 'where', the source as written)."""
+        self.state_fields: set[str] = set()
+        """The top-level state fields defined in this scope itself: effects may reassign them by name
+        (``ticket_counter += 1``), as ``state.ticket_counter += 1`` does."""
 
     @classmethod
     def for_generation(cls, state: RecordT, extra: Mapping[str, Type] | None = None) -> Scope:
@@ -206,6 +211,13 @@ class Scope:
         for s in self._chain():
             if name in s._types:
                 return name in s._assignable
+        return False
+
+    def is_state_field(self, name: str) -> bool:
+        """Whether ``name`` names a top-level state field here (not a local, parameter or element field)."""
+        for s in self._chain():
+            if name in s._types:
+                return name in s.state_fields
         return False
 
     def has_open_fields(self) -> bool:
@@ -467,9 +479,26 @@ class _Checker:
                 )
             return base.item if isinstance(base, ListT) else STR
         if isinstance(base, MapT):
-            if not (is_stringlike(k) or k in (DATE, DATETIME)):
-                self.report("AQ304", f"map keys are str, not {key.render()}", e.index.pos)
+            if base.key == INT:
+                if k not in (INT, ANY, NOTHING):
+                    self.report("AQ304", f"the keys of a {base.render()} are int, not {key.render()}", e.index.pos,
+                                "convert it: int(...)" if is_stringlike(k) else None)
+            elif not (is_stringlike(k) or k in (DATE, DATETIME)):
+                self.report("AQ304", f"map keys are str, not {key.render()}", e.index.pos,
+                            "convert it: str(...), or declare the map with int keys: map[int, T]"
+                            if k == INT else None)
             return base.value
+        if isinstance(base, TupleT):
+            if k not in (INT, ANY, NOTHING):
+                self.report("AQ304", f"a {base.render()} index must be an int, not {key.render()}", e.index.pos)
+            at = e.index.value if isinstance(e.index, A.Lit) and type(e.index.value) is int else None
+            if at is not None and -len(base.items) <= at < len(base.items):
+                return base.items[at]
+            return join_types(list(base.items))
+        if isinstance(base, SetT):
+            self.report("AQ304", f"a {base.render()} has no positions or keys", e.pos,
+                        "test membership with 'x in s', or iterate it (it is in sorted order)")
+            return base.item
         if (
             isinstance(base, (RecordT, VariantT))
             and isinstance(e.index, A.Lit)
@@ -710,6 +739,12 @@ class _Checker:
             if op == "/":
                 return FLOAT
             return INT if a in (INT, NOTHING) and b in (INT, NOTHING) else FLOAT
+        if isinstance(a, SetT) or isinstance(b, SetT):
+            fn = {"+": "union", "-": "difference"}.get(op)
+            self.report("AQ304", f"cannot apply '{op}' to {lt.render()} and {rt.render()}", e.pos,
+                        f"sets combine with {fn}(a, b); add(s, x) and discard(s, x) change one"
+                        if fn else "sets combine with union, intersection and difference")
+            return ANY
         if op == "+":
             if is_stringlike(a) and is_stringlike(b):
                 return STR
@@ -823,6 +858,14 @@ class _Checker:
                 if isinstance(e.right, A.ListLit):
                     for item in e.right.items:
                         self.enum_literal(lt, item)
+            elif isinstance(b, SetT):
+                if not is_comparable(lt, b.item):
+                    self.report("AQ304", f"a {lt.render()} is never in a {rt.render()}", e.pos)
+                self.enum_literal(b.item, e.left)
+            elif isinstance(b, MapT) and b.key == INT:
+                if a not in (INT, ANY, NOTHING):
+                    self.report("AQ304", f"the keys of a {rt.render()} are int; '{op}' of a {lt.render()} is never "
+                                "true", e.pos)
             elif isinstance(b, MapT):
                 if not (is_stringlike(a) or a in (DATE, DATETIME)):
                     self.report("AQ304", f"map keys are str; '{op}' of a {lt.render()} is never true", e.pos)
@@ -888,6 +931,13 @@ class _Checker:
         if len(names) == 1:
             scope.define(names[0], item)
             return
+        pair = unwrap_optional(item)
+        if isinstance(pair, TupleT) and not _nullable(item):  # for k, v in items(m): each its own type
+            if len(pair.items) != len(names):
+                self.report("AQ304", f"cannot unpack a {pair.render()} into {len(names)} names", pos)
+            for name, t in zip(names, [*pair.items, *[ANY] * len(names)], strict=False):
+                scope.define(name, t)
+            return
         inner = elem_type(item) if isinstance(unwrap_optional(item), ListT) or item == ANY else None
         if inner is None:
             self.report("AQ304", f"cannot unpack a {item.render()} into {len(names)} names", pos)
@@ -904,6 +954,26 @@ class _Checker:
             inner = self.with_facts(inner, self.facts(e.cond, inner, True))
         return ListT(self.expr(e.elem, inner))
 
+    def e_mapcomp(self, e: A.MapComp, scope: Scope) -> Type:
+        item = self.iter_item(e.iter, self.expr(e.iter, scope), "'for'")
+        inner = scope.child()
+        self.bind_names(e.names, item, inner, e.pos)
+        if e.cond is not None:
+            self.need_bool(self.expr(e.cond, inner), e.cond, "the 'if' of a comprehension")
+            inner = self.with_facts(inner, self.facts(e.cond, inner, True))
+        return MapT(self.expr(e.value, inner), self.map_key(e.key, self.expr(e.key, inner)))
+
+    def map_key(self, e: A.Expr, t: Type) -> Type:
+        """The key type of a map built with keys of type ``t``: int for ints, else str (AQ304 for others)."""
+        self.maybe_null(t, e, e.pos, "using it as a map key")
+        k = unwrap_optional(t)
+        if k == INT:
+            return INT
+        if not (is_stringlike(k) or k in (DATE, DATETIME, ANY)):
+            self.report("AQ304", f"a map's keys are str or int, not {t.render()}", e.pos,
+                        "convert it: str(...)")
+        return STR
+
     def e_listlit(self, e: A.ListLit, scope: Scope) -> Type:
         if not e.items:
             return ListT(NOTHING)
@@ -911,7 +981,7 @@ class _Checker:
 
     def e_recordlit(self, e: A.RecordLit, scope: Scope) -> Type:
         fields = tuple((k, self.expr(v, scope)) for k, v in e.entries)
-        return RecordLitT(_entries_type([t for _, t in fields]), fields)
+        return RecordLitT(_entries_type([t for _, t in fields]), fields=fields)
 
     def e_fstring(self, e: A.FString, scope: Scope) -> Type:
         for p in e.parts:
@@ -990,6 +1060,11 @@ class _Checker:
             return
         self.enum_literal(dt, e)
         d = unwrap_optional(dt)
+        if isinstance(e, A.Call) and e.func == "set" and len(e.args) == 1 and isinstance(e.args[0], A.ListLit) \
+                and isinstance(d, SetT):  # set(["a", "b"]) where enum values are expected: each item, as written
+            for item in e.args[0].items:
+                self.store(item, self._peek_in(item, scope), d.item, "a set whose items are", scope)
+            return
         if d in (DATE, DATETIME) and is_stringlike(unwrap_optional(vt)) and vt != ANY:
             if isinstance(e, A.Lit) and isinstance(e.value, str):
                 self.date_literal(d, e)
@@ -1007,12 +1082,27 @@ class _Checker:
             self.record_literal(e, d, scope)
             return
         if isinstance(e, A.RecordLit) and isinstance(d, MapT):
+            if d.key == INT and e.entries:
+                self.report("AQ304", f"a record literal's keys are text, and {what} is a {d.render()}", e.pos,
+                            "build it with a map comprehension ({k: v for ...}) or set entries one by one (m[3] = v)")
+                return
             for key, value in e.entries:
                 self.store(value, self._peek_in(value, scope), d.value, f"entry '{key}'", scope)
             return
         if isinstance(e, A.ListLit) and isinstance(d, ListT):
             for item in e.items:
                 self.store(item, self._peek_in(item, scope), d.item, what, scope)
+            return
+        if isinstance(e, A.MapComp) and isinstance(d, MapT):  # each entry, as the comprehension makes it
+            inner = scope.child()
+            self.bind_names(e.names, elem_type(self._peek_in(e.iter, scope)) or ANY, inner, e.pos)
+            if e.cond is not None:
+                inner = self.with_facts(inner, self.facts(e.cond, inner, True))
+            kt = self.map_key(e.key, self._peek_in(e.key, inner))
+            if kt != d.key:
+                self.report("AQ304", f"the keys made here are {kt.render()}, and {what} is a {d.render()}", e.key.pos,
+                            "convert them: int(...)" if d.key == INT else "convert them: str(...)")
+            self.store(e.value, self._peek_in(e.value, inner), d.value, what, inner)
             return
         if isinstance(e, A.Comp) and isinstance(d, ListT):  # each element, as the comprehension makes it
             inner = scope.child()
@@ -1036,6 +1126,10 @@ class _Checker:
             hint = None
             if _unchecked_record(vt, dt):
                 hint = "write the record literal where it is stored, or give the local a type: let r: T = {...}"
+            elif isinstance(d, SetT) and isinstance(unwrap_optional(vt), ListT):
+                hint = "make a set of it: set(...) sorts it and drops repeats"
+            elif isinstance(d, ListT) and isinstance(unwrap_optional(vt), SetT):
+                hint = "make a list of it: sorted(...)"
             self.report(
                 "AQ304", f"cannot store a {vt.render()} in {what} of type {dt.render()}", e.pos, hint
             )
@@ -1092,6 +1186,8 @@ class _Checker:
         """Check an assignment target and return its declared type (what may be stored there)."""
         if isinstance(target, A.Name):
             t = scope.lookup(target.id) or self.expr(target, scope)
+            if rebind and scope.is_state_field(target.id):
+                return t  # a top-level state field: written into the state, as state.<name> = ... would
             if rebind and target.id in scope and not scope.is_assignable(target.id):
                 self.report("AQ307", f"'{target.id}' cannot be reassigned", target.pos, _rebind_hint(target.id, t))
             return t
@@ -1166,8 +1262,9 @@ class _Checker:
     def s_assign(self, s: A.Assign, scope: Scope) -> None:
         dt = self.place(s.target, scope, rebind=True)
         vt = self.expr(s.value, scope)
-        self.store(s.value, vt, dt, "a target", scope)
-        scope.forget(changed_by(s.target))
+        field = isinstance(s.target, A.Name) and scope.is_state_field(s.target.id)
+        self.store(s.value, vt, dt, f"the state field '{show_place(s.target)}'" if field else "a target", scope)
+        self.forget_written(s.target, scope)
         self.narrow_stored(scope, place_key(s.target), s.value, vt, dt)
 
     def s_augassign(self, s: A.AugAssign, scope: Scope) -> None:
@@ -1177,7 +1274,14 @@ class _Checker:
             self.store(s.value, self._peek_in(s.value, scope), unwrap_optional(dt), "a target", scope)
         elif not is_assignable(t, dt):
             self.report("AQ304", f"'{s.op}=' gives a {t.render()}, the target is a {dt.render()}", s.pos)
-        scope.forget(changed_by(s.target))
+        self.forget_written(s.target, scope)
+
+    def forget_written(self, target: A.Expr, scope: Scope) -> None:
+        """Drop what is known of the places a write into ``target`` may change; a state field written by name is
+        also ``state.<name>``."""
+        scope.forget(changed_by(target))
+        if isinstance(target, A.Name) and scope.is_state_field(target.id):
+            scope.forget(changed_by(A.Field(A.Name("state"), target.id)))
 
     def s_if(self, s: A.If, scope: Scope) -> None:
         prior: list[tuple[Key, Type]] = []  # the earlier conditions were false
@@ -1196,13 +1300,13 @@ class _Checker:
             going_on.append((prior, s.orelse or ()))
         for body in [*(b for _, b in s.branches), s.orelse or ()]:
             for target in writes(body):
-                scope.forget(changed_by(target))
+                self.forget_written(target, scope)
         if len(going_on) == 1:  # the other branches fail: after the if, its conditions hold
             facts, body = going_on[0]
             for key, t in facts:
                 scope.narrow(key, t)
             for target in writes(body):
-                scope.forget(changed_by(target))
+                self.forget_written(target, scope)
 
     def s_for(self, s: A.For, scope: Scope) -> None:
         item = self.iter_item(s.iter, self.expr(s.iter, scope), "'for'")
@@ -1215,7 +1319,7 @@ class _Checker:
                     "choose another loop name",
                 )
         for target in writes(s.body):  # from the second pass on, what the body wrote is not known
-            scope.forget(changed_by(target))
+            self.forget_written(target, scope)
         inner = scope.child()
         self.bind_names(s.names, item, inner, s.pos)
         self.block(s.body, inner)
@@ -1246,6 +1350,15 @@ class _Checker:
             return
         scope.forget(changed_by(A.Index(target, A.Lit(0))))
         lt = unwrap_optional(self._peek_in(target, Scope(parent=scope, open_fields=True)))
+        if isinstance(lt, SetT) and call.func in ("add", "discard"):
+            vt = self._peek_in(value, scope)
+            if call.func == "add":
+                self.store(value, vt, lt.item, "a set whose items are", scope)
+            else:
+                self.maybe_null(vt, value, value.pos, "discarding it from a set")
+                if not is_comparable(vt, lt.item):
+                    self.report("AQ304", f"a {vt.render()} is never in a {lt.render()}", value.pos)
+            return
         if not isinstance(lt, ListT):
             return  # reported by the function's type rule
         if call.func == "append":
@@ -1299,7 +1412,7 @@ def _merge_records(records: list[RecordLitT]) -> RecordLitT:
         found = [dict(r.fields).get(name) for r in records]
         t = _join([f for f in found if f is not None])
         fields.append((name, OptionalT(t) if None in found and not _nullable(t) and t != ANY else t))
-    return RecordLitT(_entries_type([t for _, t in fields]), tuple(fields))
+    return RecordLitT(_entries_type([t for _, t in fields]), fields=tuple(fields))
 
 
 def _entries_type(types: list[Type]) -> Type:
@@ -1324,7 +1437,7 @@ def _str_into_enum(vt: Type, dt: Type) -> bool:
     vt, dt = unwrap_optional(vt), unwrap_optional(dt)
     if isinstance(dt, EnumT):
         return vt == STR
-    if isinstance(vt, ListT) and isinstance(dt, ListT):
+    if isinstance(vt, (ListT, SetT)) and isinstance(dt, (ListT, SetT)):
         return _str_into_enum(vt.item, dt.item)
     if isinstance(vt, MapT) and isinstance(dt, MapT):
         return _str_into_enum(vt.value, dt.value)

@@ -612,6 +612,25 @@ def _c_formatted(n: A.Formatted) -> Fn:
             raise EvalError(str(e), pos) from None
 
     return formatted_fn
+def _c_mapcomp(n: A.MapComp) -> Fn:
+    key, value, names, source, pos = _compile(n.key), _compile(n.value), n.names, _compile(n.iter), n.pos
+    cond = _compile(n.cond) if n.cond is not None else None
+
+    def mapcomp_fn(env: Any) -> dict[Any, Any]:
+        items = _items(source(env), pos, "'for'")
+        _charge(env, len(items), pos)
+        scope = _VarEnv(env)
+        out: dict[Any, Any] = {}
+        for x in items:
+            _bind(scope.vars, names, x, pos)
+            if cond is None or cond(scope):
+                k = key(scope)
+                if type(k) is not str and type(k) is not int:
+                    raise EvalError(f"a map key must be a str or an int, got {_kind(k)}", pos)
+                out[k] = value(scope)
+        return out
+
+    return mapcomp_fn
 
 
 def _c_list(n: A.ListLit) -> Fn:
@@ -653,6 +672,7 @@ _COMPILERS: dict[type, Callable[[Any], Fn]] = {
     A.Where: _c_where,
     A.Each: _c_each,
     A.Comp: _c_comp,
+    A.MapComp: _c_mapcomp,
     A.ListLit: _c_list,
     A.RecordLit: _c_record,
     A.Formatted: _c_formatted,
@@ -739,6 +759,8 @@ def _undo(log: list[tuple[Any, ...]]) -> None:
                 del container[key]
         elif kind == "append":
             entry[1].pop()
+        elif kind == "insert":
+            del entry[1][entry[2]]
         elif kind == "extend":
             del entry[1][len(entry[1]) - entry[2] :]
         elif kind == "remove":
@@ -755,7 +777,7 @@ def _undo(log: list[tuple[Any, ...]]) -> None:
 def _store(frame: dict[str, Any], container: Any, key: Any, value: Any, pos: Pos) -> None:
     t = type(container)
     if t is dict:
-        if type(key) is not str:
+        if type(key) is not str and type(key) is not int:  # int: a map[int, T]
             raise EvalError(f"map keys and field names are str, got {_kind(key)}", pos)
         had = key in container
         frame[_UNDO].append(("set", container, key, had, container.get(key)))
@@ -771,6 +793,14 @@ def _store(frame: dict[str, Any], container: Any, key: Any, value: Any, pos: Pos
         raise EvalError("cannot assign into null", pos)
     else:
         raise EvalError(f"cannot assign into {_kind(container)}", pos)
+
+
+def _state_of(frame: Any, name: str, pos: Pos) -> Any:
+    """The state a name that is not a local is written into (effects run on a :class:`StateEnv`)."""
+    state = getattr(frame, "state", None)
+    if state is None:
+        raise EvalError(f"'{name}' cannot be assigned: it is not a local and there is no state", pos)
+    return state
 
 
 def _target(target: A.Expr) -> tuple[Fn | None, Fn, Callable[[Any], Any]]:
@@ -802,7 +832,11 @@ def _s_assign(s: A.Assign) -> StmtFn:
         name = key(None)
 
         def set_local(frame: dict[str, Any]) -> None:
-            frame[name] = value(frame)
+            v = value(frame)
+            if name in frame:
+                frame[name] = v
+            else:  # not a local: a top-level state field, written into the state (undo-logged)
+                _store(frame, _state_of(frame, name, pos), name, v, pos)
 
         return set_local
 
@@ -821,7 +855,11 @@ def _s_aug(s: A.AugAssign) -> StmtFn:
         name = key(None)
 
         def aug_local(frame: dict[str, Any]) -> None:
-            frame[name] = op(read(frame), value(frame), pos)
+            v = op(read(frame), value(frame), pos)
+            if name in frame:
+                frame[name] = v
+            else:  # a top-level state field
+                _store(frame, _state_of(frame, name, pos), name, v, pos)
 
         return aug_local
 
@@ -973,7 +1011,37 @@ def _s_call(s: A.CallStmt) -> StmtFn:
             raise EvalError(f"remove(): {to_str(v)[:60]!r} is not in the list", pos)
 
         return remove_fn
+    if name in ("add", "discard"):
+        return _set_stmt(name, target, arg, pos)
     raise EvalError(f"a call of '{name}' cannot be a statement", pos)
+
+
+def _set_stmt(name: str, target: Fn, arg: Fn, pos: Pos) -> StmtFn:
+    """``add(s, x)`` / ``discard(s, x)`` on a set: a list kept sorted without repeats, changed in place."""
+    import bisect
+
+    adding = name == "add"
+
+    def set_fn(frame: dict[str, Any]) -> None:
+        items = target(frame)
+        if type(items) is not list:
+            raise EvalError(f"{name}() needs a set, got {_kind(items)}", pos)
+        v = arg(frame)
+        try:
+            i = bisect.bisect_left(items, v)
+        except TypeError:
+            raise EvalError(f"{name}(): a {_kind(v)} does not fit this set", pos) from None
+        present = i < len(items) and items[i] == v
+        if adding and not present:
+            if len(items) >= MAX_SIZE:
+                _check_len([*items, v], pos)
+            frame[_UNDO].append(("insert", items, i))
+            items.insert(i, v)
+        elif not adding and present:
+            frame[_UNDO].append(("remove", items, i, items[i]))
+            del items[i]
+
+    return set_fn
 
 
 def _s_delete(s: A.Delete) -> StmtFn:

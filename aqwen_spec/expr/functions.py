@@ -29,16 +29,20 @@ from aqwen_spec.types import (
     INT,
     NOTHING,
     NULL,
+    SET_ITEMS,
     STR,
     EnumT,
     ListT,
     MapT,
     OptionalT,
     RecordT,
+    SetT,
+    TupleT,
     Type,
     VariantT,
     is_assignable,
     is_numeric,
+    is_set_item,
     is_stringlike,
     unwrap_optional,
 )
@@ -95,10 +99,12 @@ def elem_type(t: Type) -> Type | None:
     """The type of the elements iterated from ``t`` (a map iterates its values, a str its characters); ``None`` if
     not iterable."""
     t = unwrap_optional(t)
-    if isinstance(t, ListT):
+    if isinstance(t, (ListT, SetT)):
         return t.item
     if t == STR or isinstance(t, EnumT):
         return STR
+    if isinstance(t, TupleT):
+        return join_types(list(t.items))
     if isinstance(t, MapT):
         return t.value
     if t == ANY:
@@ -167,7 +173,7 @@ def _is_date(t: Type) -> bool:
 
 
 def _is_sized(t: Type) -> bool:
-    return isinstance(t, (ListT, MapT)) or _is_str(t)
+    return isinstance(t, (ListT, MapT, SetT, TupleT)) or _is_str(t)
 
 
 def _number_result(t: Type) -> Type:
@@ -681,7 +687,13 @@ def _map_value(t: Type) -> Type:
 
 def _r_keys(a: list[Type], k: dict[str, Type]) -> Type:
     _map_value(a[0])
-    return ListT(STR)
+    return ListT(map_key(a[0]))
+
+
+def map_key(t: Type) -> Type:
+    """The key type of a map type (``str`` unless ``map[int, T]``)."""
+    t = unwrap_optional(t)
+    return t.key if isinstance(t, MapT) else STR
 
 
 def _r_values(a: list[Type], k: dict[str, Type]) -> Type:
@@ -749,7 +761,10 @@ def _r_get(a: list[Type], k: dict[str, Type]) -> Type:
         value = base.item
     else:
         value = _map_value(base)
-        _want(a[1], _is_str, "a str key")
+        if map_key(base) == INT:
+            _want(a[1], _is_int, "an int key")
+        else:
+            _want(a[1], _is_str, "a str key")
     if len(a) > 2:
         return join_types([value, a[2]])
     return value if isinstance(value, OptionalT) or value == ANY else OptionalT(value)
@@ -764,6 +779,107 @@ def _r_extend(a: list[Type], k: dict[str, Type]) -> Type:
     _want(a[0], lambda t: isinstance(t, ListT) or t == ANY, "a list to extend")
     _iterable(a[1])
     return NULL
+
+
+def _set_item(t: Type) -> Type:
+    item = unwrap_optional(t)
+    if not (is_set_item(item) or item in (ANY, NOTHING)) or isinstance(t, OptionalT):
+        raise ArgError(f"a set holds {SET_ITEMS} values, not {t.render()}")
+    return item
+
+
+def _r_set(a: list[Type], k: dict[str, Type]) -> Type:
+    return SetT(_set_item(_iterable(a[0])))
+
+
+def _r_setop(a: list[Type], k: dict[str, Type]) -> Type:
+    items = [_iterable(t) for t in a]
+    joined = join_types(items)
+    if joined == ANY and ANY not in items:
+        raise ArgError(f"the sets hold different types: {', '.join(t.render() for t in items)}")
+    return SetT(_set_item(joined))
+
+
+def _r_difference(a: list[Type], k: dict[str, Type]) -> Type:
+    _r_setop(a, k)
+    return SetT(_set_item(_iterable(a[0])))
+
+
+def _r_add(a: list[Type], k: dict[str, Type]) -> Type:
+    _want(a[0], lambda t: isinstance(t, SetT) or t == ANY, "a set")
+    return NULL
+
+
+def _r_items(a: list[Type], k: dict[str, Type]) -> Type:
+    return ListT(TupleT((map_key(a[0]), _map_value(a[0]))))
+
+
+def _items_of(m: Any) -> list[list[Any]]:
+    if not isinstance(m, dict):
+        raise FunctionError(f"items() of {_kind(m)}")
+    return [[k, v] for k, v in m.items()]
+
+
+def _r_group_by(a: list[Type], k: dict[str, Type]) -> Type:
+    item = _iterable(a[0])
+    given = [t for t in (a[1] if len(a) > 1 else None, k.get("by")) if t is not None]
+    if len(given) != 1:
+        raise ArgError("give the key once: group_by(xs, by=field) or group_by(x in xs: key)")
+    key = given[0]
+    if isinstance(key, OptionalT) or key == NULL:
+        raise ArgError(f"the key may be null ({key.render()}), and a map key cannot be")
+    if key == INT:
+        return MapT(ListT(item), INT)
+    if _is_str(key) or key in (ANY, NOTHING):
+        return MapT(ListT(item))
+    raise ArgError(f"a map's keys are str or int, not {key.render()}")
+
+
+def _group_by(xs: Any, key: Callable[[Any], Any] | None = None, by: Callable[[Any], Any] | None = None) -> Any:
+    fn = key or by
+    if fn is None:
+        raise FunctionError("group_by() needs a key")
+    out: dict[Any, list[Any]] = {}
+    for x in _items(xs):
+        k = fn(x)
+        if type(k) is not str and type(k) is not int:
+            raise FunctionError(f"group_by(): a key must be a str or an int, got {_kind(k)}")
+        group = out.get(k)
+        if group is None:
+            out[k] = [x]
+        else:
+            group.append(x)
+    return out
+
+
+def _set(xs: Any) -> list[Any]:
+    from aqwen_spec.values import set_of
+
+    try:
+        return set_of(_items(xs))
+    except TypeError:
+        raise FunctionError("set() of values that cannot be compared (mixed types?)") from None
+
+
+def _union(a: Any, b: Any) -> list[Any]:
+    return _set(_items(a) + _items(b))
+
+
+def _intersection(a: Any, b: Any) -> list[Any]:
+    other = _set(b)
+    return [x for x in _set(a) if _sorted_has(other, x)]
+
+
+def _difference(a: Any, b: Any) -> list[Any]:
+    other = _set(b)
+    return [x for x in _set(a) if not _sorted_has(other, x)]
+
+
+def _sorted_has(items: list[Any], x: Any) -> bool:
+    import bisect
+
+    i = bisect.bisect_left(items, x)
+    return i < len(items) and items[i] == x
 
 
 _F: list[Builtin] = [
@@ -820,6 +936,25 @@ _F: list[Builtin] = [
     Builtin("append", _mutating("append"), _r_append, 2, 2, "append(list, value)", statement=True),
     Builtin("extend", _mutating("extend"), _r_extend, 2, 2, "extend(list, values)", statement=True),
     Builtin("remove", _mutating("remove"), _r_append, 2, 2, "remove(list, value)", statement=True),
+    Builtin("items", _items_of, _r_items, 1, 1, "items(m)", collection=True),
+    Builtin(
+        "group_by",
+        _group_by,
+        _r_group_by,
+        1,
+        2,
+        "group_by(xs, by=field)",
+        kwargs=("by",),
+        elem_args=(1,),
+        elem_kwargs=("by",),
+        collection=True,
+    ),
+    Builtin("set", _set, _r_set, 1, 1, "set(xs)", collection=True),
+    Builtin("union", _union, _r_setop, 2, 2, "union(a, b)", collection=True),
+    Builtin("intersection", _intersection, _r_setop, 2, 2, "intersection(a, b)", collection=True),
+    Builtin("difference", _difference, _r_difference, 2, 2, "difference(a, b)", collection=True),
+    Builtin("add", _mutating("add"), _r_add, 2, 2, "add(set, value)", statement=True),
+    Builtin("discard", _mutating("discard"), _r_add, 2, 2, "discard(set, value)", statement=True),
 ]
 
 from aqwen_spec.expr.convertfunctions import CONVERT_FUNCTIONS  # noqa: E402  (built from this module's Builtin)

@@ -390,10 +390,21 @@ class _Builder:
             seen.add(key)
         return A.RecordLit(tuple((k, v) for k, v, _ in entries), _pos(c[0]))
 
-    def entry(self, c: list[Any]) -> tuple[str, A.Expr, Token]:
-        tok = c[0]
-        key = _unescape(str(tok)[1:-1], tok, 1) if tok.type == "STRING" else str(tok)
-        return (key, c[2], tok)
+    def entry(self, c: list[Any]) -> tuple[str, A.Expr, Any]:
+        head = c[0]
+        if isinstance(head, A.Name):
+            return (head.id, c[2], head)
+        if isinstance(head, A.Lit) and isinstance(head.value, str):
+            return (head.value, c[2], head)
+        raise ExprSyntaxError(
+            "a record's keys are names or strings",
+            head.pos,
+            "for keys computed per element, write a map comprehension: {u.id: u for u in users}",
+        )
+
+    def map_comp(self, c: list[Any]) -> A.Expr:
+        # LBRACE key COLON value FOR names IN iter [IF cond] RBRACE
+        return A.MapComp(c[1], c[3], c[5], c[7], c[9], _pos(c[0]))
 
     def names(self, c: list[Any]) -> tuple[str, ...]:
         return tuple(str(t) for t in c if t.type == "NAME")
@@ -517,7 +528,8 @@ class _Builder:
 
     def type_expr(self, c: list[Any]) -> str:
         """A declared type, as the text the type parser reads (``map[Node]?``)."""
-        text = str(c[0]) + (f"[{c[2]}]" if c[2] is not None else "")
+        args = [x for x in c[1:-1] if isinstance(x, str) and not isinstance(x, Token)]  # the types inside [...]
+        text = str(c[0]) + (f"[{', '.join(args)}]" if args else "")
         return text + ("?" if c[-1] is not None else "")
 
     def assign_stmt(self, c: list[Any]) -> A.Stmt:
@@ -528,11 +540,11 @@ class _Builder:
 
     def call_stmt(self, c: list[Any]) -> A.Stmt:
         call = self._call(c[0], c[2])
-        if call.func not in ("append", "extend", "remove"):
+        if call.func not in ("append", "extend", "remove", "add", "discard"):
             raise ExprSyntaxError(
                 f"a call of '{call.func}' cannot be a statement",
                 call.pos,
-                "only append(...), extend(...) and remove(...) may stand alone; "
+                "only append(...), extend(...), remove(...), add(...) and discard(...) may stand alone; "
                 "use 'let x = ...' to keep a value",
             )
         return A.CallStmt(call, call.pos)

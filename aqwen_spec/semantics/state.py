@@ -9,8 +9,8 @@ from aqwen_spec.expr import EvalError, evaluate, sampling_rng
 from aqwen_spec.expr.episode import Episode, episode_context
 from aqwen_spec.expr.evaluator import copy_value, state_env
 from aqwen_spec.resolved import ResolvedDomain
-from aqwen_spec.types import ListT, MapT, OptionalT, RecordT
-from aqwen_spec.values import with_defaults
+from aqwen_spec.types import INT, ListT, MapT, OptionalT, RecordT
+from aqwen_spec.values import from_json, with_defaults
 
 
 def copy_state(value: Any) -> Any:
@@ -24,7 +24,7 @@ class StateGenerationError(Exception):
 
 def generate_state(domain: ResolvedDomain, seed: int) -> dict[str, Any]:
     """The initial state for ``seed``: the same seed gives the same state, on any machine."""
-    state: dict[str, Any] = copy_state(domain.initial_data)
+    state: dict[str, Any] = from_json(copy_state(domain.initial_data), domain.state)  # int keys, sorted sets
     for name, ftype in domain.state.fields.items():
         if name not in state:
             inner = ftype.inner if isinstance(ftype, OptionalT) else ftype
@@ -62,9 +62,10 @@ def generate_state(domain: ResolvedDomain, seed: int) -> dict[str, Any]:
                             if isinstance(fdefault, (list, dict)):
                                 value[fname] = copy_state(value[fname])
                     if isinstance(target, dict):
-                        target[str(key)] = value
+                        int_keys = isinstance(container, MapT) and container.key == INT and type(key) is int
+                        target[key if int_keys else str(key)] = from_json(value, item) if item is not None else value
                     else:
-                        target.append(value)
+                        target.append(from_json(value, item) if item is not None else value)
             except EvalError as exc:
                 raise StateGenerationError(f"generating '{name}': {exc.message}") from None
-    return state
+    return from_json(state, domain.state)

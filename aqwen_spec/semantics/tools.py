@@ -20,7 +20,7 @@ from aqwen_spec.resolved import ResolvedTool
 from aqwen_spec.results import DEFAULT, ResultFormat, render_error, render_json, render_result
 from aqwen_spec.semantics.state import copy_state
 from aqwen_spec.types import BOOL, DATE, DATETIME, FLOAT, INT, STR, EnumT, OptionalT, Prim, Type
-from aqwen_spec.values import check_value
+from aqwen_spec.values import check_value, from_json, has_json_form
 
 ERROR_KINDS = ("unknown_tool", "bad_arguments", "precondition", "effect", "implementation", "spec_error")
 """Why a call failed. ``spec_error``: a precondition, an effect or ``returns`` hit a run-time error that is not a
@@ -31,8 +31,9 @@ _UNSET: Any = object()
 
 
 class SpecDefect:
-    """Where a tool's own expressions failed at run time: ``part`` is ``requires``, ``effects`` or ``returns``,
-    ``index`` the precondition's (from 0), ``pos`` the position inside the expression (``None`` if unknown)."""
+    """Where a tool's own expressions failed at run time: ``part`` is ``let``, ``requires``, ``effects`` or
+    ``returns``, ``index`` the binding's or precondition's (from 0), ``pos`` the position inside the expression
+    (``None`` if unknown)."""
 
     __slots__ = ("index", "message", "part", "pos", "tool")
 
@@ -40,7 +41,8 @@ class SpecDefect:
         self.tool, self.part, self.index, self.pos, self.message = tool, part, index, pos, message
 
     def describe(self) -> str:
-        where = f"precondition {self.index + 1}" if self.part == "requires" else self.part
+        where = {"requires": f"precondition {self.index + 1}", "let": f"binding {self.index + 1}"}.get(
+            self.part, self.part)
         return f"{where} of {self.tool}: {self.message}"
 
 
@@ -157,13 +159,21 @@ class ToolRunner:
         compiled = self._compiled.get(name)
         if compiled is None:
             compiled = self._compiled[name] = [(compile_expr(pre.when), pre.error) for pre in tool.requires]
+        bindings = tool.bindings
+        if bindings:  # computed once, in order, before the preconditions: requires, effects and returns read them
+            for i, (bname, bexpr) in enumerate(bindings):
+                try:
+                    env[bname] = evaluate(bexpr, env)
+                except EvalError as exc:
+                    return _spec_error(name, "let", i, exc)
         for i, (holds_fn, error) in enumerate(compiled):
             try:
                 holds = holds_fn(env)
             except Exception as exc:  # never "condition not met": the spec cannot evaluate its own condition
                 return _spec_error(name, "requires", i, exc, fmt)
             if not holds:
-                return ToolOutcome(False, error=_render_error(error, {**state, **checked}), error_kind="precondition",
+                shown = {**state, **checked, **{b: env[b] for b, _ in bindings}}
+                return ToolOutcome(False, error=_render_error(error, shown), error_kind="precondition",
                                    precondition=i, fmt=fmt, tool=name)
         if tool.implementation == "python":
             return self._call_python(tool, checked)
@@ -212,6 +222,8 @@ class ToolRunner:
                 if value is None and isinstance(param.type, OptionalT):
                     checked[pname] = None
                     continue
+                if has_json_form(param.type):  # a set sorted, an int-keyed map's "3" as 3
+                    value = from_json(value, param.type)
                 if not _fast_check(value, param.type):
                     return ToolOutcome(False, error=f"argument '{pname}' of {tool.name} must be "
                                        f"{_describe(param.type)}, got {json.dumps(value)[:60]}",

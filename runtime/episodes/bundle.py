@@ -49,7 +49,7 @@ class Bundle:
         from aqwen_spec.semantics import generate_state
         from runtime.episodes.state_pool import StatePool
 
-        self.states = StatePool(lambda seed: generate_state(self.domain, seed))
+        self.states = StatePool(lambda seed: generate_state(self.domain, seed), self.domain.state)
         self._gold_final: dict[str, dict[str, Any]] = {}
         self._gold_changes: dict[str, Any] = {}
 
@@ -59,7 +59,7 @@ class Bundle:
 
         spec = task["initial_state"]
         if "state" in spec:
-            return copy_state(spec["state"])
+            return self.states.inline(spec["state"])
         return copy_state(self.states.pristine(int(spec["seed"])))
 
     def gold_final_state(self, task: dict[str, Any]) -> dict[str, Any]:

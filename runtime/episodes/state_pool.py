@@ -15,18 +15,27 @@ from typing import Any
 from aqwen_spec.expr import rollback
 from aqwen_spec.semantics import copy_state
 from aqwen_spec.semantics.changes import PathIndex
+from aqwen_spec.types import Type
+from aqwen_spec.values import from_json
 
 State = dict[str, Any]
 
 
 class StatePool:
-    def __init__(self, make: Callable[[int], State], max_idle: int = 4) -> None:
+    def __init__(self, make: Callable[[int], State], schema: Type | None = None, max_idle: int = 4) -> None:
         self._make = make
+        self._schema = schema
+        """The state's type: an inline state read from a task (JSON) is put in the form tools work on."""
         self._pristine: dict[int, State] = {}
         self._idle: dict[int, list[State]] = {}
         self._indexes: dict[int, PathIndex] = {}  # by id() of a state the pool lends or keeps
         self._lock = threading.Lock()
         self.max_idle = max_idle
+
+    def inline(self, state: State) -> State:
+        """A fresh copy of a task's inline state, int-keyed maps and sets in the form tools work on."""
+        fresh = copy_state(state)
+        return from_json(fresh, self._schema) if self._schema is not None else fresh
 
     def pristine(self, seed: int) -> State:
         """The untouched initial state of a seed (never hand it out for changes)."""
@@ -38,7 +47,7 @@ class StatePool:
     def acquire(self, task: dict[str, Any]) -> tuple[State, list[Any]]:
         spec = task["initial_state"]
         if "state" in spec:  # inline states are small: copy
-            return copy_state(spec["state"]), []
+            return self.inline(spec["state"]), []
         seed = int(spec["seed"])
         with self._lock:
             idle = self._idle.get(seed)
