@@ -47,6 +47,7 @@ CODES: dict[str, str] = {
     "AQ108": "invalid knob range or default",
     "AQ109": "checks skipped because a file does not parse or a document is invalid",
     "AQ110": "pipeline settings the trainer rejects",
+    "AQ111": "a domain function, constant or parameter hides another name",
     # types and schemas
     "AQ201": "unknown type",
     "AQ202": "invalid type declaration",
@@ -69,6 +70,8 @@ CODES: dict[str, str] = {
     "AQ313": "a value that may be null is used where null fails",
     "AQ314": "a local needs a declared type",
     "AQ315": "a variant's field used outside its case",
+    "AQ340": "a recursive function without a declared return type",
+    "AQ341": "a write into a constant",
     # cross-document references
     "AQ401": "duplicate name",
     "AQ402": "unknown domain",

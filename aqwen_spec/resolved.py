@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aqwen_spec.diagnostics import Pos
+from aqwen_spec.expr.library import Library
 from aqwen_spec.tree import Node
 from aqwen_spec.types import ListT, MapT, RecordT, Type, VariantT, unwrap_optional
 
@@ -86,6 +87,8 @@ class ResolvedDomain:
     fulltext: tuple[FullTextIR, ...] = ()
     pressure: dict[str, list[str]] = field(default_factory=dict)
     """Pressure lines per spoken tactic (``tactics.SPOKEN``)."""
+    library: Library = field(default_factory=Library)
+    """The domain's functions and constants, which every expression of the domain may use."""
 
 
 @dataclass
@@ -126,6 +129,8 @@ class ResolvedTool:
     locate: Callable[[str, int, Pos], Pos] | None = field(default=None, compare=False, repr=False)
     """Where a position inside the tool's ``requires`` (by index), ``effects`` or ``returns`` text lies in its file
     (set by the checker, for compile-time diagnostics; not part of a bundle)."""
+    library: Library | None = field(default=None, compare=False, repr=False)
+    """The domain's functions and constants (a runner sees only tools); stored once, in the bundle's domain."""
 
 
 @dataclass
@@ -185,6 +190,8 @@ class ResolvedWorkflow:
     origin: Origin
     bindings: dict[str, Type] = field(default_factory=dict)  # names bound by `as:` in the tree
     out_of_scope: list[OutOfScopeIR] = field(default_factory=list)
+    library: Library | None = field(default=None, compare=False, repr=False)
+    """The domain's functions and constants, for evaluating the slots and the tree."""
 
 
 @dataclass
@@ -208,6 +215,8 @@ class ResolvedVerifier:
     checks: list[CheckIR]
     success_threshold: float
     origin: Origin
+    library: Library | None = field(default=None, compare=False, repr=False)
+    """The domain's functions and constants, for evaluating the checks."""
 
 
 @dataclass

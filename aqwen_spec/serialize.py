@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from aqwen_spec.diagnostics import Pos
+from aqwen_spec.expr.library import FunctionDef, Library
 from aqwen_spec.expr.serialize import from_json as expr_from_json
 from aqwen_spec.expr.serialize import to_json as expr_to_json
 from aqwen_spec.resolved import (
@@ -139,6 +140,36 @@ def _tables_from(d: dict[str, Any]) -> tuple[SqlTable, ...]:
     return tuple((name, tuple(cols)) for name, cols in d.get("tables", ()))
 
 
+def library_to_json(lib: Library) -> dict[str, Any]:
+    """``{"functions": ..., "constants": ...}`` for a domain that declares them; nothing for one that does not (its
+    bundle stays byte for byte the same). Functions keep their parameters in order."""
+    out: dict[str, Any] = {}
+    if lib.functions:
+        out["functions"] = {
+            n: {"params": [[p, type_to_json(t)] for p, t in f.params.items()], "returns": type_to_json(f.returns),
+                "body": expr_to_json(f.body), "@": [f.pos.line, f.pos.col]}
+            for n, f in lib.functions.items()
+        }
+    if lib.constants:
+        out["constants"] = {n: {"type": type_to_json(lib.constant_types[n]), "value": v}
+                            for n, v in lib.constants.items()}
+    return out
+
+
+def library_from_json(d: dict[str, Any], named: dict[str, Type]) -> Library:
+    lib = Library()
+    for n, f in d.get("functions", {}).items():
+        line, col = f.get("@", (1, 1))
+        lib.functions[n] = FunctionDef(n, {p: type_from_json(t, named) for p, t in f["params"]},
+                                       expr_from_json(f["body"]), type_from_json(f["returns"], named), True,
+                                       Pos(line, col))
+    for n, c in d.get("constants", {}).items():
+        lib.constants[n] = c["value"]
+        lib.constant_types[n] = type_from_json(c["type"], named)
+    lib.freeze()
+    return lib
+
+
 def domain_to_json(d: ResolvedDomain) -> dict[str, Any]:
     return {
         "name": d.name,
@@ -158,6 +189,7 @@ def domain_to_json(d: ResolvedDomain) -> dict[str, Any]:
         ],
         "origin": _origin(d.origin),
         **_fulltext(d.fulltext),
+        **library_to_json(d.library),
     }
 
 
@@ -172,7 +204,8 @@ def domain_from_json(d: dict[str, Any]) -> ResolvedDomain:
                   for f, v in r["fields"]}
         generate[k] = RecordRuleIR(count, expr_from_json(r["key"]) if r["key"] else None, fields)
     return ResolvedDomain(d["name"], d["description"], named, state, d["policy"], d["system_prompt"],
-                          d["initial_data"], generate, _origin_from(d.get("origin")), fulltext=_fulltext_from(d))
+                          d["initial_data"], generate, _origin_from(d.get("origin")), fulltext=_fulltext_from(d),
+                          library=library_from_json(d, {**named, "State": state}))
 
 
 def tool_to_json(t: ResolvedTool) -> dict[str, Any]:

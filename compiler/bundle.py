@@ -25,7 +25,15 @@ from compiler.project import CompiledDomain, CompiledProject
 
 FORMAT = "aqwen-bundle"
 FORMAT_VERSION = "1.2"
-"""Major.minor. A reader accepts bundles of its own major version; minor versions only add optional fields."""
+"""Major.minor. A reader accepts bundles of the major versions it knows; minor versions only add optional fields."""
+LIBRARY_FORMAT_VERSION = "2.0"
+"""The version of a bundle whose domain declares functions or constants: a 1.x reader would load it and fail at the
+first call of a function, so it must refuse it. A domain without them is still written as ``FORMAT_VERSION``."""
+
+
+def format_version(specs: SpecSet, domain: str) -> str:
+    """The format version a domain's bundle is written with."""
+    return LIBRARY_FORMAT_VERSION if specs.domains[domain].library else FORMAT_VERSION
 
 DEFAULT_SYSTEM_PROMPT = """You are a tool-using assistant for the {{ domain }} domain.
 Follow this policy strictly:
@@ -73,7 +81,7 @@ def bundle_json(specs: SpecSet, domain: str) -> dict[str, Any]:
     workflows = specs.workflows_of(domain)
     return {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": format_version(specs, domain),
         "domain": domain_to_json(d),
         "tools": {n: tool_to_json(t) for n, t in sorted(specs.tools_of(domain).items())},
         "tool_schemas": tool_schemas(specs, domain),
@@ -116,7 +124,7 @@ def manifest_json(project: CompiledProject, compiled: CompiledDomain, files: dic
         counts["problem_instances"] = dict(sorted(Counter(i["problem"] for i in instances).items()))
     return {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": format_version(specs, compiled.name),
         "aqwen_spec_version": __version__,
         "domain": compiled.name,
         "seed": project.seed,

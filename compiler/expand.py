@@ -84,7 +84,7 @@ class TreeRunner:
         # a runner reused across runs on the same state keeps its SQL view while the state is unchanged
         self.runner = runner if runner is not None else ToolRunner(tools, state, journal)
         self.state = state
-        self.env: dict[str, Any] = StateEnv(state, slots)  # reads the live state, and `state` itself
+        self.env: dict[str, Any] = StateEnv(state, slots, workflow.library)  # reads the live state, and `state` itself
         self.slots = slots
         self.run = GoldRun()
 

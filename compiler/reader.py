@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compiler.bundle import FORMAT, FORMAT_VERSION
+from compiler.bundle import FORMAT, FORMAT_VERSION, LIBRARY_FORMAT_VERSION
 
 SUPPORTED_MAJOR = int(FORMAT_VERSION.split(".")[0])
+SUPPORTED_MAJORS = (SUPPORTED_MAJOR, int(LIBRARY_FORMAT_VERSION.split(".")[0]))
+"""1.x, and 2.x (a domain with functions or constants)."""
 
 
 class BundleError(Exception):
@@ -60,10 +62,10 @@ def read_bundle(path: Path | str) -> BundleFiles:
         raise BundleError(f"{folder}: not an aqwen bundle (format is {manifest.get('format')!r})")
     version = str(manifest.get("format_version", ""))
     major = version.split(".")[0]
-    if not major.isdigit() or int(major) != SUPPORTED_MAJOR:
+    if not major.isdigit() or int(major) not in SUPPORTED_MAJORS:
         raise BundleError(
             f"{folder}: bundle format version {version or '(missing)'} is not supported: this aqwen-spec reads "
-            f"version {SUPPORTED_MAJOR}.x; recompile the specs with aqwen-compile"
+            f"versions {' and '.join(f'{m}.x' for m in SUPPORTED_MAJORS)}; recompile the specs with aqwen-compile"
         )
     files: dict[str, bytes] = {}
     for name, expected in sorted(manifest.get("files", {}).items()):

@@ -174,9 +174,9 @@ def test_bundle_of_another_format_version_is_refused(build: Path, tmp_path: Path
     folder = tmp_path / "b"
     shutil.copytree(build / "plant_maintenance", folder)
     manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["format_version"] = "2.0"
+    manifest["format_version"] = "3.0"
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(BundleError, match=r"format version 2\.0 is not supported.*reads version 1\.x"):
+    with pytest.raises(BundleError, match=r"format version 3\.0 is not supported.*reads versions 1\.x and 2\.x"):
         Bundle.load(folder)
 
 

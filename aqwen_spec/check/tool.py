@@ -58,10 +58,14 @@ def check_tool(checker: DocChecker, doc: Tool, domain: ResolvedDomain | None) ->
         if domain and pname in domain.state.fields:
             checker.report("AQ106", f"parameter '{pname}' hides the state field of the same name", ppath,
                            "rename the parameter (e.g. add _id)", key=True)
+        elif domain and pname in domain.library.constants:
+            checker.report("AQ111", f"parameter '{pname}' hides the constant of the same name", ppath,
+                           "rename the parameter", key=True)
         params[pname] = ParamIR(pname, ptype, required, param.default, param.description)
 
     state = domain.state if domain else None
-    scope = state_scope(state, {n: p.type for n, p in params.items()}, strict=True) if state else None
+    scope = state_scope(state, {n: p.type for n, p in params.items()}, strict=True,
+                        library=domain.library if domain else None) if state else None
     if scope is not None:
         scope.types = named
     requires: list[PreconditionIR] = []
@@ -129,6 +133,7 @@ def check_tool(checker: DocChecker, doc: Tool, domain: ResolvedDomain | None) ->
         sql_tables(domain.state) if domain and kind == "sql" else (),
     )
     tool.locate = locate
+    tool.library = domain.library if domain and domain.library else None
     if returns is not None and kind == "declarative":
         for lookup in unguarded(returns, set(params), maps, guarded):
             if lookup_key(lookup) not in guarded:

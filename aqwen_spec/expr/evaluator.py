@@ -14,6 +14,7 @@ from aqwen_spec.diagnostics import Pos
 from aqwen_spec.expr import ast as A
 from aqwen_spec.expr.errors import EffectFailed, EvalError, EvalLimitError
 from aqwen_spec.expr.functions import FUNCTIONS, MAX_SIZE, FunctionError, to_str
+from aqwen_spec.expr.library import MAX_CALL_DEPTH, Library
 from aqwen_spec.expr.sampling import SAMPLING_FUNCTIONS
 
 __all__ = [
@@ -37,6 +38,10 @@ MAX_INT = 2**63
 # Reserved env keys: not identifiers, so no spec name can collide with them.
 _BUDGET = "\x00budget"
 _UNDO = "\x00undo"
+_LIB = "\x00library"
+"""The domain's functions and constants (:class:`~aqwen_spec.expr.library.Library`), where the env has them."""
+_STATE = "\x00state"
+"""The state itself, whatever a parameter or slot called ``state`` hides: what a domain function reads."""
 
 Env = Mapping[str, Any]
 Fn = Callable[[Any], Any]
@@ -44,10 +49,11 @@ StmtFn = Callable[[dict[str, Any]], None]
 
 
 class _Budget:
-    __slots__ = ("left",)
+    __slots__ = ("depth", "left")
 
     def __init__(self, left: int) -> None:
         self.left = left
+        self.depth = 0  # calls of domain functions in progress
 
 
 def _charge(env: Any, n: int, pos: Pos) -> None:
@@ -78,21 +84,32 @@ class StateEnv(dict[str, Any]):
 
     __slots__ = ("state",)
 
-    def __init__(self, state: Mapping[str, Any], values: Mapping[str, Any] = {}) -> None:
+    def __init__(self, state: Mapping[str, Any], values: Mapping[str, Any] = {}, library: Library | None = None
+                 ) -> None:
         super().__init__(values)
         self.state = state
+        if library:
+            self[_LIB] = library
 
     def __missing__(self, key: str) -> Any:
-        if key == "state":
+        if key == "state" or key == _STATE:
             return self.state
-        return self.state[key]
+        try:
+            return self.state[key]
+        except KeyError:
+            library = dict.get(self, _LIB)
+            if library is not None and key in library.constants:  # after the state: a constant is no state field
+                return library.constants[key]
+            raise
 
 
 def state_env(
-    state: Mapping[str, Any], values: Mapping[str, Any] = {}, max_steps: int = DEFAULT_MAX_STEPS
+    state: Mapping[str, Any], values: Mapping[str, Any] = {}, max_steps: int = DEFAULT_MAX_STEPS,
+    library: Library | None = None,
 ) -> StateEnv:
-    """An env over a live state (see :class:`StateEnv`) with ``values`` (parameters, slots) and a step budget."""
-    env = StateEnv(state, values)
+    """An env over a live state (see :class:`StateEnv`) with ``values`` (parameters, slots) and a step budget;
+    with a ``library``, the domain's functions may be called and its constants read."""
+    env = StateEnv(state, values, library)
     env[_BUDGET] = _Budget(max_steps)
     return env
 
@@ -369,11 +386,7 @@ def _c_call(n: A.Call) -> Fn:
     name, pos = n.func, n.pos
     builtin = FUNCTIONS.get(name) or SAMPLING_FUNCTIONS.get(name)
     if builtin is None:
-
-        def unknown(env: Any) -> Any:
-            raise EvalError(f"unknown function '{name}'", pos)
-
-        return unknown
+        return _c_user_call(n)
     impl = builtin.impl
     # An element-scoped argument compiles to a binder: given this call's env, a function of one element.
     args = [_elem_fn(a) if i in builtin.elem_args else _compile(a) for i, a in enumerate(n.args)]
@@ -399,6 +412,58 @@ def _c_call(n: A.Call) -> Fn:
             raise EvalError(f"{name}(): {e}", pos) from None
 
     return call_fn
+
+
+def _c_user_call(n: A.Call) -> Fn:
+    """A call of a domain function, found in the env's library when it runs: the body is evaluated in a frame of
+    its own (its parameters, the state, the constants), sharing the caller's step budget."""
+    name, pos = n.func, n.pos
+    args = [_compile(a) for a in n.args]
+    kwargs = [(k, _compile(v)) for k, v in n.kwargs]
+
+    def user_call(env: Any) -> Any:
+        try:
+            library = env[_LIB]  # an element's scope reads a name it lacks as null
+            f = library.functions[name] if library is not None else None
+        except KeyError:
+            f = None
+        if f is None:
+            raise EvalError(f"unknown function '{name}'", pos)
+        values = dict(zip(f.params, [a(env) for a in args], strict=False))
+        for k, v in kwargs:
+            values[k] = v(env)
+        if len(values) != len(f.params):
+            raise EvalError(f"{name}() takes {len(f.params)} arguments, got {len(values)}", pos)
+        try:
+            budget = env[_BUDGET]
+        except KeyError:
+            budget = None
+        if budget is None:
+            budget = _Budget(DEFAULT_MAX_STEPS)
+        budget.left -= 1
+        if budget.left < 0:
+            raise EvalLimitError("evaluation takes too many steps (a loop or filter over too much data?)", pos)
+        if budget.depth >= MAX_CALL_DEPTH:
+            raise EvalLimitError(f"calls of domain functions nest more than {MAX_CALL_DEPTH} deep (at {name}(): a "
+                                 "recursion that does not end, or data nested too deeply?)", pos)
+        try:
+            state = env[_STATE]
+        except KeyError:
+            state = None
+        if state is None:
+            state = {}
+        frame = StateEnv(state, values, library)
+        frame[_BUDGET] = budget
+        body = compile_expr(f.body)
+        budget.depth += 1
+        try:
+            return body(frame)
+        except RecursionError:
+            raise EvalLimitError(f"calls of {name}() nest too deeply for the evaluator", pos) from None
+        finally:
+            budget.depth -= 1
+
+    return user_call
 
 
 def _c_unary(n: A.Unary) -> Fn:
@@ -658,7 +723,15 @@ def _undo(log: list[tuple[Any, ...]]) -> None:
     log.clear()
 
 
+def _readonly(frame: Any, container: Any, pos: Pos) -> None:
+    """Constants are shared by every episode: a write into one (through a local that holds it) is an error."""
+    library = dict.get(frame, _LIB)
+    if library is not None and id(container) in library.readonly:
+        raise EvalError("cannot write into a constant: constants are read-only", pos)
+
+
 def _store(frame: dict[str, Any], container: Any, key: Any, value: Any, pos: Pos) -> None:
+    _readonly(frame, container, pos)
     t = type(container)
     if t is dict:
         if type(key) is not str:
@@ -785,6 +858,7 @@ def _s_call(s: A.CallStmt) -> StmtFn:
 
         def append_fn(frame: dict[str, Any]) -> None:
             lst = _list_of(target(frame), name, pos)
+            _readonly(frame, lst, pos)
             v = _copy(arg(frame))
             if len(lst) >= MAX_SIZE:
                 _check_len([*lst, v], pos)
@@ -796,6 +870,7 @@ def _s_call(s: A.CallStmt) -> StmtFn:
 
         def extend_fn(frame: dict[str, Any]) -> None:
             lst = _list_of(target(frame), name, pos)
+            _readonly(frame, lst, pos)
             vs = [_copy(v) for v in _items(arg(frame), pos, "extend()")]
             _charge(frame, len(vs), pos)
             if len(lst) + len(vs) > MAX_SIZE:
@@ -808,6 +883,7 @@ def _s_call(s: A.CallStmt) -> StmtFn:
 
         def remove_fn(frame: dict[str, Any]) -> None:
             lst = _list_of(target(frame), name, pos)
+            _readonly(frame, lst, pos)
             v = arg(frame)
             _charge(frame, len(lst), pos)
             for i, x in enumerate(lst):
@@ -829,6 +905,7 @@ def _s_delete(s: A.Delete) -> StmtFn:
         k = key(frame)
         if type(d) is not dict:
             raise EvalError(f"'delete' works on map entries, not on a {_kind(d)}", pos)
+        _readonly(frame, d, pos)
         if k not in d:
             raise EvalError(f"no entry {to_str(k)[:60]!r} to delete", pos)
         index = list(d).index(k)

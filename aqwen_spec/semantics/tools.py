@@ -131,7 +131,7 @@ class ToolRunner:
             return checked
         state = self.state
         # one step budget for the whole call; names not given read the live state, so returns sees the effects
-        env = state_env(state, checked)
+        env = state_env(state, checked, library=tool.library)
         compiled = self._compiled.get(name)
         if compiled is None:
             compiled = self._compiled[name] = [(compile_expr(pre.when), pre.error) for pre in tool.requires]

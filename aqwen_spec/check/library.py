@@ -1,0 +1,156 @@
+"""Checking a Domain's ``constants`` and ``functions``: names, types, values, bodies, recursion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aqwen_spec.check.context import DocChecker
+from aqwen_spec.check.scopes import state_scope
+from aqwen_spec.documents.domain import Domain
+from aqwen_spec.expr.functions import FUNCTIONS
+from aqwen_spec.expr.library import FunctionDef, Library, calls_in
+from aqwen_spec.expr.sampling import SAMPLING_FUNCTIONS
+from aqwen_spec.source import YPath
+from aqwen_spec.types import ANY, RecordT, Type
+from aqwen_spec.values import check_value
+
+
+def check_library(checker: DocChecker, doc: Domain, named: dict[str, Type], state: RecordT,
+                  base_dir: Path) -> Library:
+    """The domain's library: constants first (their values checked against their types), then the functions, whose
+    bodies are checked callees first so that a return type left out is inferred before it is needed."""
+    library = Library()
+    _constants(checker, doc, named, state, base_dir, library)
+    _functions(checker, doc, named, state, library)
+    library.freeze()
+    return library
+
+
+def _clash(name: str, state: RecordT, library: Library, *, functions: bool = True) -> str | None:
+    """What a new name would collide with: a state field, ``state``, a constant (or a function)."""
+    if name == "state":
+        return "the whole state ('state')"
+    if name in state.fields:
+        return f"the state field '{name}'"
+    if name in library.constants:
+        return f"the constant '{name}'"
+    if functions and name in library.functions:
+        return f"the function '{name}'"
+    return None
+
+
+def _constants(checker: DocChecker, doc: Domain, named: dict[str, Type], state: RecordT, base_dir: Path,
+               library: Library) -> None:
+    from aqwen_spec.check.domain import _apply_defaults, _read_data_file, type_from_yaml
+
+    for name, spec in doc.constants.items():
+        cpath: YPath = ("constants", name)
+        clash = _clash(name, state, library)
+        if clash is not None:
+            checker.report("AQ111", f"constant '{name}' would hide {clash}", cpath, "rename the constant",
+                           key=True)
+            continue
+        ctype = type_from_yaml(spec.type, named, checker, (*cpath, "type"))
+        if ctype is None:
+            continue
+        given = "value" in spec.model_fields_set
+        if given == (spec.file is not None):
+            checker.report("AQ104", f"constant '{name}' needs either a 'value' or a 'file'", cpath,
+                           "write {type: T, value: ...} or {type: T, file: data/NAME.csv, key: COLUMN}", key=True)
+            continue
+        if spec.file is not None:
+            holder = RecordT("Constants", {name: ctype})
+            loaded = _read_data_file(checker, base_dir / spec.file, name, spec.key, holder, (*cpath, "file"))
+            if loaded is None:
+                continue
+            value = loaded[name]
+            problems = check_value(value, ctype)
+            for p in problems[:5]:
+                where = ".".join(str(x) for x in (name, *p.path))
+                checker.report("AQ203", f"{spec.file}: {where}: {p.message}", (*cpath, "file"))
+            if problems:
+                continue
+        else:
+            value = spec.value
+            problems = check_value(value, ctype)
+            for p in problems[:5]:
+                at = (*cpath, "value", *p.path)
+                checker.report("AQ203", p.message, at, checker.loaded.yaml.bool_hint(at))
+            if problems:
+                continue
+        library.constants[name] = _apply_defaults(value, ctype)
+        library.constant_types[name] = ctype
+
+
+def _functions(checker: DocChecker, doc: Domain, named: dict[str, Type], state: RecordT, library: Library) -> None:
+    from aqwen_spec.check.domain import type_from_yaml
+
+    for name, spec in doc.functions.items():
+        fpath: YPath = ("functions", name)
+        clash = f"the builtin function '{name}'" if name in FUNCTIONS or name in SAMPLING_FUNCTIONS else \
+            _clash(name, state, library)
+        if clash is not None:
+            checker.report("AQ111", f"function '{name}' would hide {clash}", fpath, "rename the function",
+                           key=True)
+            continue
+        params: dict[str, Type] = {}
+        for pname, ptext in spec.params.items():
+            ppath = (*fpath, "params", pname)
+            pclash = _clash(pname, state, library, functions=False)
+            if pclash is not None:
+                checker.report("AQ111", f"parameter '{pname}' of {name}() would hide {pclash}", ppath,
+                               "rename the parameter", key=True)
+            params[pname] = type_from_yaml(ptext, named, checker, ppath) or ANY
+        returns = type_from_yaml(spec.returns, named, checker, (*fpath, "returns")) if spec.returns is not None \
+            else None
+        body = checker.parse_expr(spec.body, (*fpath, "body"))
+        if body is None:
+            continue
+        declared = spec.returns is not None
+        library.functions[name] = FunctionDef(name, params, body, returns or ANY, declared, checker.pos(fpath))
+    _check_bodies(checker, state, library)
+
+
+def _check_bodies(checker: DocChecker, state: RecordT, library: Library) -> None:
+    """Check each body once its callees' return types are known; a function that calls itself (directly or
+    through others) must declare its return type (AQ340)."""
+    functions = library.functions
+    graph = {n: calls_in(f.body) & set(functions) for n, f in functions.items()}
+
+    def reaches(start: str, goal: str) -> bool:
+        seen: set[str] = set()
+        stack = list(graph[start])
+        while stack:
+            n = stack.pop()
+            if n == goal:
+                return True
+            if n not in seen:
+                seen.add(n)
+                stack.extend(graph[n])
+        return False
+
+    for name, f in functions.items():
+        if not f.declared and reaches(name, name):
+            checker.report("AQ340", f"{name}() calls itself (directly or through other functions), so its return "
+                           "type cannot be inferred", ("functions", name),
+                           "declare it: returns: TYPE (for example returns: int)", key=True)
+            f.declared = True  # its value is 'any' from here on: no second report at each call
+    done: set[str] = set()
+
+    def check(name: str) -> None:
+        if name in done:
+            return
+        done.add(name)
+        f = functions[name]
+        for callee in sorted(graph[name]):
+            if not functions[callee].declared:
+                check(callee)
+        scope = state_scope(state, dict(f.params), strict=True, library=library)
+        ypath = ("functions", name, "body")
+        t = checker.check_expr(f.body, ypath, scope, f.returns if f.declared else None,
+                               f"the value of {name}()")
+        if not f.declared:
+            f.returns = t
+
+    for name in functions:
+        check(name)
