@@ -486,7 +486,7 @@ class _Checker:
     def call(self, e: A.Call, scope: Scope, *, statement: bool) -> Type:
         b = FUNCTIONS.get(e.func) or (SAMPLING_FUNCTIONS.get(e.func) if scope.sampling else None)
         if b is None and scope.library is not None and e.func in scope.library.functions:
-            return self.user_call(e, scope, statement=statement)
+            return self.user_call(e, scope)
         if b is None:
             for a in e.args:
                 self.expr(a, scope)
@@ -557,14 +557,11 @@ class _Checker:
             return STR
         return result
 
-    def user_call(self, e: A.Call, scope: Scope, *, statement: bool) -> Type:
+    def user_call(self, e: A.Call, scope: Scope) -> Type:
         """A call of a domain function: arguments by position or by name, each stored into its parameter's type."""
         assert scope.library is not None
         f = scope.library.functions[e.func]
         usage = f"usage: {f.signature()}"
-        if statement:
-            self.report("AQ306", f"{e.func}() computes a value and changes nothing: a call of it is no statement",
-                        e.pos, "use its value: let x = ...")
         names = list(f.params)
         given: dict[str, A.Expr] = {}
         ok = True
@@ -1003,10 +1000,12 @@ class _Checker:
     def place(self, target: A.Expr, scope: Scope, *, rebind: bool) -> Type:
         """Check an assignment target and return its declared type (what may be stored there)."""
         if isinstance(target, A.Name):
-            if not rebind:
+            constant = scope.library is not None and target.id in scope.library.constants and \
+                scope.is_readonly(target.id)
+            if constant or not rebind:
                 self.readonly(target, scope)
             t = scope.lookup(target.id) or self.expr(target, scope)
-            if rebind and target.id in scope and not scope.is_assignable(target.id):
+            if rebind and not constant and target.id in scope and not scope.is_assignable(target.id):
                 self.report("AQ307", f"'{target.id}' cannot be reassigned", target.pos, _rebind_hint(target.id, t))
             return t
         if isinstance(target, (A.Field, A.Index)):
