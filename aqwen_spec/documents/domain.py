@@ -60,7 +60,7 @@ class FunctionSpec(Model):
 
     params: dict[Name, TypeText] = Field(default_factory=dict, description="Parameter name -> type, in order.")
     returns: TypeText | None = Field(None, description="The return type (required for recursive functions).")
-    body: ExprText | int | float | bool = Field(description="An expression over the parameters, the state and the constants.")
+    body: ExprText | int | float | bool = Field(description="An expression of the parameters, state and constants.")
     description: str = ""
 
 
