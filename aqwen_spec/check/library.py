@@ -7,6 +7,7 @@ from pathlib import Path
 from aqwen_spec.check.context import DocChecker
 from aqwen_spec.check.scopes import state_scope
 from aqwen_spec.documents.domain import Domain
+from aqwen_spec.expr.checker import check_stored
 from aqwen_spec.expr.functions import FUNCTIONS
 from aqwen_spec.expr.library import FunctionDef, Library, calls_in
 from aqwen_spec.expr.sampling import SAMPLING_FUNCTIONS
@@ -147,10 +148,13 @@ def _check_bodies(checker: DocChecker, state: RecordT, library: Library) -> None
                 check(callee)
         scope = state_scope(state, dict(f.params), strict=True, library=library)
         ypath = ("functions", name, "body")
-        t = checker.check_expr(f.body, ypath, scope, f.returns if f.declared else None,
-                               f"the value of {name}()")
+        before = len(checker.diagnostics.errors)
+        t = checker.check_expr(f.body, ypath, scope, None, f"the value of {name}()")
         if not f.declared:
             f.returns = t
+        elif len(checker.diagnostics.errors) == before:  # the value must fit, as a stored value would
+            for p in check_stored(f.body, scope, f.returns, f"the value of {name}()"):
+                checker.report(p.code, p.message, ypath, p.hint, rel=p.pos)
 
     for name in functions:
         check(name)
