@@ -43,8 +43,10 @@ class Bundle:
         personas = {n: persona_from_json(p) for n, p in body["personas"].items()}
         verifiers = {n: verifier_from_json(v) for n, v in body["verifiers"].items()}
         if domain.library:  # the domain's functions and constants, stored once, seen by every tool and check
-            for holder in (*tools.values(), *verifiers.values()):
-                holder.library = domain.library
+            for tool in tools.values():
+                tool.library = domain.library
+            for verifier in verifiers.values():
+                verifier.library = domain.library
         return cls(files.path, files.manifest, domain, tools, body["tool_schemas"], personas, verifiers,
                    body["system_prompt"], files.tasks)
 
