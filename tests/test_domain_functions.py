@@ -4,6 +4,7 @@ stay out of the state and cannot be written, and a bundle that carries them once
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -211,3 +212,15 @@ def test_bundles_without_functions_keep_their_format(tmp_path: Path) -> None:
         manifest = json.loads((folder / "manifest.json").read_text())
         assert manifest["format_version"] == FORMAT_VERSION
         assert '"functions"' not in (folder / "bundle.json").read_text()
+
+
+def test_calls_the_checker_would_reject_fail_cleanly() -> None:
+    """A bundle built without checking: wrong calls are run-time errors, never internal ones."""
+    twice = FunctionDef("twice", {"x": INT}, parse_expr("x * 2"), INT, True)
+    env = state_env({}, library=Library({"twice": twice}))
+    for text, message in (("twice(1, 2)", "twice() takes 1 arguments, got 2"), ("twice()", "takes 1 arguments, got 0"),
+                          ("twice(1, x=2)", "takes 1 arguments"), ("thrice(1)", "unknown function 'thrice'")):
+        with pytest.raises(EvalError, match=re.escape(message)):
+            evaluate(parse_expr(text), env)
+    with pytest.raises(EvalError, match="unknown function 'twice'"):
+        evaluate(parse_expr("twice(1)"), state_env({}))  # no library in the env

@@ -88,7 +88,7 @@ class StateEnv(dict[str, Any]):
                  ) -> None:
         super().__init__(values)
         self.state = state
-        if library:
+        if library is not None:
             self[_LIB] = library
 
     def __missing__(self, key: str) -> Any:
@@ -420,25 +420,36 @@ def _c_user_call(n: A.Call) -> Fn:
     name, pos = n.func, n.pos
     args = [_compile(a) for a in n.args]
     kwargs = [(k, _compile(v)) for k, v in n.kwargs]
+    linked: list[Any] = [(None, (), None)]  # (the library last seen, its function's parameters, compiled body)
 
     def user_call(env: Any) -> Any:
         try:
             library = env[_LIB]  # an element's scope reads a name it lacks as null
-            f = library.functions[name] if library is not None else None
         except KeyError:
-            f = None
-        if f is None:
-            raise EvalError(f"unknown function '{name}'", pos)
-        values = dict(zip(f.params, [a(env) for a in args], strict=False))
+            library = None
+        entry = linked[0]  # one tuple, read and replaced whole: envs of other libraries may run in other threads
+        if library is not entry[0] or library is None:
+            f = library.functions.get(name) if library is not None else None
+            if f is None:
+                raise EvalError(f"unknown function '{name}'", pos)
+            entry = linked[0] = (library, tuple(f.params), compile_expr(f.body))
+        _, params, body = entry
+        try:
+            state = env[_STATE]
+        except KeyError:
+            state = None
+        frame = StateEnv(state if state is not None else {})
+        for p, a in zip(params, args, strict=False):  # too many arguments: counted below
+            frame[p] = a(env)
         for k, v in kwargs:
-            values[k] = v(env)
-        if len(values) != len(f.params):
-            raise EvalError(f"{name}() takes {len(f.params)} arguments, got {len(values)}", pos)
+            frame[k] = v(env)
+        if len(frame) != len(params) or len(args) + len(kwargs) != len(params):  # a missing, extra or twice-given one
+            raise EvalError(f"{name}() takes {len(params)} arguments, got {len(args) + len(kwargs)}", pos)
         try:
             budget = env[_BUDGET]
         except KeyError:
             budget = None
-        if budget is None:
+        if budget is None:  # called outside evaluate()/execute(): a budget of its own rather than none
             budget = _Budget(DEFAULT_MAX_STEPS)
         budget.left -= 1
         if budget.left < 0:
@@ -446,15 +457,8 @@ def _c_user_call(n: A.Call) -> Fn:
         if budget.depth >= MAX_CALL_DEPTH:
             raise EvalLimitError(f"calls of domain functions nest more than {MAX_CALL_DEPTH} deep (at {name}(): a "
                                  "recursion that does not end, or data nested too deeply?)", pos)
-        try:
-            state = env[_STATE]
-        except KeyError:
-            state = None
-        if state is None:
-            state = {}
-        frame = StateEnv(state, values, library)
+        frame[_LIB] = library
         frame[_BUDGET] = budget
-        body = compile_expr(f.body)
         budget.depth += 1
         try:
             return body(frame)
