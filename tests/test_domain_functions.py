@@ -224,3 +224,13 @@ def test_calls_the_checker_would_reject_fail_cleanly() -> None:
             evaluate(parse_expr(text), env)
     with pytest.raises(EvalError, match="unknown function 'twice'"):
         evaluate(parse_expr("twice(1)"), state_env({}))  # no library in the env
+
+
+def test_an_unguarded_lookup_in_a_constant_table_is_warned_about(tmp_path: Path) -> None:
+    root = tmp_path / "specs" / "d"
+    root.mkdir(parents=True)
+    rates = '  RATES: {type: "map[float]", value: {a: 1.0}}\n'
+    tool = "---\nkind: Tool\nname: rate\ndomain: d\nparams:\n  zone: str\nreturns: RATES[zone]\n"
+    (root / "domain.yaml").write_text(_DOMAIN.replace("functions:\n", rates) + tool, encoding="utf-8")
+    found = [(d.code, d.pos.line) for d in check_paths([tmp_path / "specs"]).diagnostics.sorted()]
+    assert ("AQ506", 14) in found and not any(code.startswith("AQ3") for code, _ in found), found

@@ -73,6 +73,7 @@ def check_tool(checker: DocChecker, doc: Tool, domain: ResolvedDomain | None) ->
     returns_type: Type = NULL
     known = {*params, *(state.fields if state else ())}
     maps = {name for name, t in (state.fields.items() if state else ()) if isinstance(t, MapT)}
+    maps |= {name for name, t in (domain.library.constant_types.items() if domain else ()) if isinstance(t, MapT)}
     guarded: set[tuple[str, str]] = set()
     for i, pre in enumerate(doc.requires):
         rpath = ("requires", i)
