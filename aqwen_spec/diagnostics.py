@@ -70,8 +70,11 @@ CODES: dict[str, str] = {
     "AQ313": "a value that may be null is used where null fails",
     "AQ314": "a local needs a declared type",
     "AQ315": "a variant's field used outside its case",
-    "AQ340": "a recursive function without a declared return type",
+    "AQ340": "a function without a declared return type that needs one (recursive, or a statement body)",
     "AQ341": "a write into a constant",
+    "AQ342": "`return` outside the body of a domain function",
+    "AQ343": "a domain function's body that changes something or fails",
+    "AQ344": "a domain function's body that can end without returning",
     # cross-document references
     "AQ401": "duplicate name",
     "AQ402": "unknown domain",

@@ -45,7 +45,8 @@ def test_return_types_are_declared_or_inferred(specs: SpecSet) -> None:
     functions = specs.domains["files"].library.functions
     assert {n: f.returns.render() for n, f in functions.items()} == {
         "du": "int", "walk": "Node?", "resolve": "Node?", "usage": "int", "du_of": "int", "find": "list[str]",
-        "find_in": "list[str]", "forever": "int", "rate_of": "Price",
+        "find_in": "list[str]", "lookup": "Node?", "sizes": "list[int]", "sizes_at": "list[int]", "forever": "int",
+        "rate_of": "Price",
     }
 
 
@@ -56,6 +57,18 @@ def test_recursive_walk_and_disk_usage(specs: SpecSet) -> None:
     assert runner.call("disk_usage", {"path": "home/docs/"}).value["bytes"] == 101
     missing = runner.call("disk_usage", {"path": "/home/nope"})
     assert (missing.error_kind, missing.error) == ("precondition", "no such directory /home/nope")
+
+
+def test_a_statement_body_walks_a_path_in_a_loop(specs: SpecSet) -> None:
+    runner = _runner(specs)
+    assert runner.call("child_sizes", {"path": "/"}).value == [1, 112]
+    assert runner.call("child_sizes", {"path": "home/"}).value == [10, 101]
+    assert runner.call("child_sizes", {"path": "/home/a.txt"}).value == []
+    assert runner.call("child_sizes", {"path": "/home/nope"}).error == "no such directory /home/nope"
+    state = generate_state(specs.domains["files"], 0)
+    lookup = parse_expr('lookup("/home/docs")')
+    node = evaluate(lookup, state_env(state, library=specs.domains["files"].library))
+    assert node is state["root"]["children"]["home"]["children"]["docs"]  # the state's own record, not a copy
 
 
 def test_mutual_recursion_finds_every_entry(specs: SpecSet) -> None:
@@ -169,6 +182,42 @@ effects: |
     assert "twice() takes 1 arguments, got 2" in messages
     assert "twice() has no parameter 'y'" in messages
     assert "'LIMIT' is a constant: constants are read-only" in messages
+
+
+def test_lint_of_statement_bodies(tmp_path: Path) -> None:
+    errors = _lint(tmp_path, _DOMAIN + """\
+  no_type:
+    params: {k: str}
+    body: |
+      return 1
+  total:
+    params: {xs: "list[int]"}
+    returns: int
+    body: |
+      let t = 0
+      for x in xs {
+        t += x
+      }
+      if t > LIMIT {
+        fail "too much"
+      }
+      return str(t)
+  keeps:
+    params: {k: str}
+    returns: "list[int]"
+    body: |
+      let seen: list[int] = []
+      append(seen, counts[k])
+      let all = [counts[k]]
+      append(all, 1)
+      return seen
+""")
+    found = [(code, line, message) for code, line, _, message in errors]
+    assert found[0][:2] == ("AQ340", 8)  # a statement body declares its return type
+    assert ("AQ343", 21, "a function cannot fail: it has a value wherever it is called (a precondition, a check)") \
+        in found
+    assert ("AQ304", 23) in [(c, line) for c, line, _ in found]  # return str(t) in a function returning int
+    assert not [f for f in found if f[1] > 23], found  # a fresh list of plain values is the body's own to fill
 
 
 def test_lint_of_constants(tmp_path: Path) -> None:

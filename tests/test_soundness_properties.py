@@ -27,6 +27,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from aqwen_spec.check.library import statement_body_problems
 from aqwen_spec.diagnostics import Pos
 from aqwen_spec.expr import ExprSyntaxError, ast, parse_expr, parse_program
 from aqwen_spec.expr.checker import RecordLitT, Scope, check_expr, check_program_scope, check_stored, narrowed
@@ -84,7 +85,8 @@ HAS_EACH = hasattr(ast, "Each")  # a grammar that names the element (count(o in 
 E3 = EnumT(("a", "b", "c"))
 PRIMS: list[Type] = [INT, FLOAT, STR, BOOL, DATE, DATETIME, E3]
 SEEN: set[type] = set()
-COUNTS = {"examples": 0, "accepted": 0, "called": 0, "ok": 0, "failed": 0, "documented": 0, "functions": 0}
+COUNTS = {"examples": 0, "accepted": 0, "called": 0, "ok": 0, "failed": 0, "documented": 0, "functions": 0,
+          "function_ok": 0}
 
 
 # ------------------------------------------------------------------------------------------------- schemas and data
@@ -552,20 +554,48 @@ def make_library(rng: random.Random, state_t: RecordT, named: dict[str, Type]) -
     returns = rng.choice([*PRIMS, ListT(INT), OptionalT(STR), *named.values()])
     gen = Gen(rng, {**state_t.fields, **library.constant_types, **params})
     gen.functions = [("f0", list(params.values()), returns)]  # it may call itself
-    text = gen.expr(returns, 2)
+    statements = rng.random() < 0.4  # a statement body: locals, ifs and loops, then return
+    text = "\n".join([*gen.block(rng.randint(1, 2), 1), f"return {gen.expr(returns, 2)}"]) if statements \
+        else gen.expr(returns, 2)
     try:
-        body = parse_expr(text)
+        body: Any = parse_program(text) if statements else parse_expr(text)
     except ExprSyntaxError as exc:
         raise AssertionError(f"the generator wrote a syntax error: {exc}\n{text}") from None
-    library.functions["f0"] = FunctionDef("f0", params, body, returns, True)
+    _nodes(body)
+    library.functions["f0"] = f = FunctionDef("f0", params, body, returns, True)
     scope = library_scope(state_t, named, library)
     for name, t in params.items():
         scope.define(name, t)
-    if check_expr(body, scope)[1] or check_stored(body, scope, returns, "the value"):
+    if statements:
+        rejected = bool(statement_body_problems(f, scope))
+    else:
+        rejected = bool(check_expr(body, scope)[1] or check_stored(body, scope, returns, "the value"))
+    if rejected:
         del library.functions["f0"]
     else:
         COUNTS["functions"] += 1
     return library
+
+
+def call_directly(library: Library, state: dict[str, Any], rng: random.Random, seed: int) -> None:
+    """An accepted function, called on random arguments: a value of its declared type or a documented error, and
+    nothing changed (it is pure)."""
+    from aqwen_spec.expr import EvalError, evaluate
+    from aqwen_spec.expr.evaluator import state_env
+
+    f = library.functions["f0"]
+    args = {f"x_{p}": make_value(t, rng) for p, t in f.params.items()}
+    before, constants = copy_state(state), copy_state(library.constants)
+    where = f"\nseed {seed}\n{f.signature()} = {f.body}\nargs: {args}\nstate: {before}\nconstants: {constants}"
+    try:
+        value = evaluate(parse_expr(f"f0({', '.join(args)})"), state_env(state, args, library=library))
+        wrong = check_value(value, checkable(f.returns))
+        assert not wrong, f"f0 gave {value!r}, not a {f.returns.render()}: {wrong}{where}"
+        COUNTS["function_ok"] += 1
+    except EvalError as exc:
+        assert DOCUMENTED.search(exc.message), f"undocumented: {exc.message}{where}"
+    assert state == before, f"a function changed the state{where}"
+    assert library.constants == constants, f"a function changed a constant{where}"
 
 
 def one_example(seed: int) -> None:
@@ -622,6 +652,8 @@ def one_example(seed: int) -> None:
     for _ in range(2):
         state = make_value(state_t, rng)
         assert not check_value(state, state_t), f"the test's own state generator: {check_value(state, state_t)}"
+        if library is not None and "f0" in library.functions:
+            call_directly(library, state, rng, seed)
         before = copy_state(state)
         constants_before = copy_state(library.constants) if library is not None else None
         args = {n: make_value(t, rng) for n, t in params.items()}

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 from aqwen_spec.check.context import DocChecker
 from aqwen_spec.check.scopes import state_scope
 from aqwen_spec.documents.domain import Domain
-from aqwen_spec.expr.checker import check_stored
+from aqwen_spec.expr import ExprSyntaxError, parse_program
+from aqwen_spec.expr import ast as A
+from aqwen_spec.expr.checker import Problem, Scope, check_program, check_stored
 from aqwen_spec.expr.functions import FUNCTIONS
 from aqwen_spec.expr.library import FunctionDef, Library, calls_in
+from aqwen_spec.expr.places import always_fails
 from aqwen_spec.expr.sampling import SAMPLING_FUNCTIONS
 from aqwen_spec.source import YPath
 from aqwen_spec.types import ANY, RecordT, Type
@@ -104,15 +109,53 @@ def _functions(checker: DocChecker, doc: Domain, named: dict[str, Type], state: 
             params[pname] = type_from_yaml(ptext, named, checker, ppath) or ANY
         returns = type_from_yaml(spec.returns, named, checker, (*fpath, "returns")) if spec.returns is not None \
             else None
-        body = checker.parse_expr(spec.body, (*fpath, "body"))
+        body = _parse_body(checker, spec.body, (*fpath, "body"))
         if body is None:
             continue
         declared = spec.returns is not None
+        if isinstance(body, A.Program) and not declared:
+            checker.report("AQ340", f"{name}() has a statement body, so its return type cannot be inferred", fpath,
+                           "declare it: returns: TYPE (for example returns: int)", key=True)
+            returns, declared = ANY, True
         library.functions[name] = FunctionDef(name, params, body, returns or ANY, declared, checker.pos(fpath))
-    _check_bodies(checker, state, library)
+    _check_bodies(checker, state, library, named)
 
 
-def _check_bodies(checker: DocChecker, state: RecordT, library: Library) -> None:
+_RETURN = re.compile(r"(^|[\s;{}])return\b")
+
+
+def _parse_body(checker: DocChecker, text: Any, ypath: YPath) -> A.Expr | A.Program | None:
+    """An expression, or (when it has a ``return`` statement) statements; syntax errors reported."""
+    if not (isinstance(text, str) and _RETURN.search(text)):
+        return checker.parse_expr(text, ypath)  # type: ignore[no-any-return]
+    try:
+        return parse_program(text)
+    except ExprSyntaxError as exc:
+        checker.report("AQ301", exc.message, ypath, exc.hint, rel=exc.pos)
+        return None
+
+
+def statement_body_problems(f: FunctionDef, scope: Scope) -> list[Problem]:
+    """The problems of a function's statement body in ``scope`` (its parameters, the state, the constants): it is
+    pure (every outer name is read-only), each ``return`` fits the declared type, and no path ends without one."""
+    assert isinstance(f.body, A.Program)
+    for outer in scope.names():
+        scope.mark_readonly(outer)
+    scope.returns = f.returns
+    problems = check_program(f.body, scope)
+    if not always_fails(f.body.body):
+        last = f.body.body[-1].pos if f.body.body else f.body.pos
+        problems.append(Problem("AQ344", f"{f.name}() can reach the end of its body without a 'return'", last,
+                                "end every path with 'return VALUE' (an 'if' needs an 'else' that returns too)"))
+    return problems
+
+
+def _check_statements(checker: DocChecker, f: FunctionDef, scope: Scope, ypath: YPath) -> None:
+    for p in statement_body_problems(f, scope):
+        checker.report(p.code, p.message, ypath, p.hint, rel=p.pos, warning=p.warning)
+
+
+def _check_bodies(checker: DocChecker, state: RecordT, library: Library, named: dict[str, Type]) -> None:
     """Check each body once its callees' return types are known; a function that calls itself (directly or
     through others) must declare its return type (AQ340)."""
     functions = library.functions
@@ -147,7 +190,11 @@ def _check_bodies(checker: DocChecker, state: RecordT, library: Library) -> None
             if not functions[callee].declared:
                 check(callee)
         scope = state_scope(state, dict(f.params), strict=True, library=library)
+        scope.types = named  # for locals declared with a type (let node: Node? = ...)
         ypath = ("functions", name, "body")
+        if isinstance(f.body, A.Program):
+            _check_statements(checker, f, scope, ypath)
+            return
         before = len(checker.diagnostics.errors)
         t = checker.check_expr(f.body, ypath, scope, None, f"the value of {name}()")
         if not f.declared:

@@ -270,7 +270,15 @@ class Fail:
     pos: Pos = field(default=NOPOS, compare=False)
 
 
-Stmt: TypeAlias = Let | Assign | AugAssign | If | For | CallStmt | Delete | Fail
+@dataclass(frozen=True, slots=True)
+class Return:
+    """``return value``: the value of a domain function whose body is statements."""
+
+    value: Expr
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+Stmt: TypeAlias = Let | Assign | AugAssign | If | For | CallStmt | Delete | Fail | Return
 """Any statement node."""
 
 
@@ -304,4 +312,4 @@ EXPR_TYPES: tuple[type, ...] = (
     RecordLit,
     FString,
 )
-STMT_TYPES: tuple[type, ...] = (Let, Assign, AugAssign, If, For, CallStmt, Delete, Fail)
+STMT_TYPES: tuple[type, ...] = (Let, Assign, AugAssign, If, For, CallStmt, Delete, Fail, Return)

@@ -124,6 +124,9 @@ class Scope:
         self._readonly: set[str] = set()
         self.library: Library | None = library if library is not None else (parent.library if parent else None)
         """The domain's functions and constants."""
+        self.returns: Type | None = parent.returns if parent is not None else None
+        """In the statement body of a domain function: the type its ``return`` values must fit (the body is pure:
+        every outer name is read-only there)."""
         self._assignable: set[str] = set(self._types) if assignable else set()
         self._facts: dict[Key, Type | None] = {}
         self.parent = parent
@@ -592,13 +595,16 @@ class _Checker:
     def shares_constant(self, e: A.Expr, t: Type, scope: Scope) -> bool:
         """Whether the value of ``e`` may be (part of) a constant's data: then nothing may be written into it."""
         lib = scope.library
-        if lib is None or not (lib.constants or lib.functions):
+        if lib is None or not (lib.constants or lib.functions or scope.returns is not None):
             return False
-        u = unwrap_optional(t)
-        if not (isinstance(u, (RecordT, VariantT, CaseT, ListT, MapT)) or u == ANY):
+        if not _container(t):
             return False
+        if isinstance(e, (A.Comp, A.ListLit, A.Where)) and not _container(elem_type(unwrap_optional(t)) or ANY):
+            return False  # a new list of plain values shares nothing
         if any(scope.is_readonly(n) for n in names_in(e)):
             return True
+        if scope.returns is not None:  # in a function: any function's value may be part of the state
+            return bool(calls_in(e) & set(lib.functions))
         return bool(calls_in(e) & lib.sharing())
 
     def elem_scope(self, item: Type, scope: Scope, element: tuple[str, str] | None = None) -> Scope:
@@ -1039,6 +1045,11 @@ class _Checker:
         if not scope.is_readonly(root.id):
             return
         lib = scope.library
+        if scope.returns is not None and not (lib is not None and root.id in lib.constants):
+            self.report("AQ343", f"a function changes nothing, and '{root.id}' is not a local of its own (it is, or "
+                        "may share the data of, a parameter, the state or a constant)", root.pos,
+                        "build the value in a local (let acc: list[T] = [] ... append(acc, x)) and return it")
+            return
         what = "a constant" if lib is not None and root.id in lib.constants else \
             "a local that may share a constant's data"
         self.report("AQ341", f"'{root.id}' is {what}: constants are read-only", root.pos,
@@ -1199,7 +1210,24 @@ class _Checker:
         scope.forget(changed_by(s.target))
 
     def s_fail(self, s: A.Fail, scope: Scope) -> None:
+        if scope.returns is not None:
+            self.report("AQ343", "a function cannot fail: it has a value wherever it is called (a precondition, a "
+                        "check)", s.pos, "return a value that says what went wrong (null, or a record with an error)")
         self.expr(s.message, scope)
+
+    def s_return(self, s: A.Return, scope: Scope) -> None:
+        t = self.expr(s.value, scope)
+        if scope.returns is None:
+            self.report("AQ342", "'return' gives the value of a domain function; effects end on their own", s.pos,
+                        "write the value under the tool's 'returns:', or stop with 'fail \"...\"'")
+            return
+        self.store(s.value, t, scope.returns, "the value returned", scope)
+
+
+def _container(t: Type) -> bool:
+    """Whether a value of type ``t`` may hold data that another value shares (a record, list or map)."""
+    u = unwrap_optional(t)
+    return isinstance(u, (RecordT, VariantT, CaseT, ListT, MapT)) or u == ANY
 
 
 def _join(types: list[Type]) -> Type:

@@ -432,7 +432,7 @@ def _c_user_call(n: A.Call) -> Fn:
             f = library.functions.get(name) if library is not None else None
             if f is None:
                 raise EvalError(f"unknown function '{name}'", pos)
-            entry = linked[0] = (library, tuple(f.params), compile_expr(f.body))
+            entry = linked[0] = (library, tuple(f.params), _function_body(f, pos))
         _, params, body = entry
         try:
             state = env[_STATE]
@@ -468,6 +468,30 @@ def _c_user_call(n: A.Call) -> Fn:
             budget.depth -= 1
 
     return user_call
+
+
+class _Returned(Exception):
+    """``return value`` in a function's statement body: carries the value out of its blocks and loops."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _function_body(f: Any, pos: Pos) -> Fn:
+    """A function's body as a closure of its frame: an expression, or statements that end in ``return``."""
+    if not isinstance(f.body, A.Program):
+        return compile_expr(f.body)
+    block, name = compile_program(f.body), f.name
+
+    def run(frame: Any) -> Any:
+        frame[_UNDO] = []  # writes go only into the body's own locals: nothing to undo
+        try:
+            block(frame)
+        except _Returned as r:
+            return r.value
+        raise EvalError(f"{name}() ended without returning a value", pos)
+
+    return run
 
 
 def _c_unary(n: A.Unary) -> Fn:
@@ -919,6 +943,15 @@ def _s_delete(s: A.Delete) -> StmtFn:
     return delete_fn
 
 
+def _s_return(s: A.Return) -> StmtFn:
+    value = _compile(s.value)
+
+    def return_fn(frame: dict[str, Any]) -> None:
+        raise _Returned(value(frame))
+
+    return return_fn
+
+
 def _s_fail(s: A.Fail) -> StmtFn:
     message = _compile(s.message)
 
@@ -937,6 +970,7 @@ _STMT_COMPILERS: dict[type, Callable[[Any], StmtFn]] = {
     A.CallStmt: _s_call,
     A.Delete: _s_delete,
     A.Fail: _s_fail,
+    A.Return: _s_return,
 }
 
 

@@ -26,7 +26,8 @@ class FunctionDef:
 
     name: str
     params: dict[str, Type]
-    body: A.Expr
+    body: A.Expr | A.Program
+    """An expression, or statements that end in ``return`` (a statement body)."""
     returns: Type = ANY
     declared: bool = False
     """Whether ``returns`` was written (else it is the body's inferred type)."""

@@ -64,11 +64,11 @@ def writes(body: tuple[A.Stmt, ...]) -> list[A.Expr]:
 
 
 def always_fails(body: tuple[A.Stmt, ...]) -> bool:
-    """Whether a block always stops the effect with ``fail``."""
+    """Whether a block always stops the effect with ``fail`` (or, in a function's body, with ``return``)."""
     if not body:
         return False
     last = body[-1]
-    if isinstance(last, A.Fail):
+    if isinstance(last, (A.Fail, A.Return)):
         return True
     if isinstance(last, A.If) and last.orelse is not None:
         return all(always_fails(b) for _, b in last.branches) and always_fails(last.orelse)
