@@ -127,7 +127,7 @@ _RETURN = re.compile(r"(^|[\s;{}])return\b")
 def _parse_body(checker: DocChecker, text: Any, ypath: YPath) -> A.Expr | A.Program | None:
     """An expression, or (when it has a ``return`` statement) statements; syntax errors reported."""
     if not (isinstance(text, str) and _RETURN.search(text)):
-        return checker.parse_expr(text, ypath)  # type: ignore[no-any-return]
+        return checker.parse_expr(text, ypath)
     try:
         return parse_program(text)
     except ExprSyntaxError as exc:
