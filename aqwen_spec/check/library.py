@@ -9,7 +9,7 @@ from typing import Any
 from aqwen_spec.check.context import DocChecker
 from aqwen_spec.check.scopes import state_scope
 from aqwen_spec.documents.domain import Domain
-from aqwen_spec.expr import ExprSyntaxError, parse_program
+from aqwen_spec.expr import ExprSyntaxError, parse_expr, parse_program
 from aqwen_spec.expr import ast as A
 from aqwen_spec.expr.checker import Problem, Scope, check_program, check_stored
 from aqwen_spec.expr.functions import FUNCTIONS
@@ -125,8 +125,13 @@ _RETURN = re.compile(r"(^|[\s;{}])return\b")
 
 
 def _parse_body(checker: DocChecker, text: Any, ypath: YPath) -> A.Expr | A.Program | None:
-    """An expression, or (when it has a ``return`` statement) statements; syntax errors reported."""
-    if not (isinstance(text, str) and _RETURN.search(text)):
+    """An expression, or (when it is none and has a ``return`` statement) statements; syntax errors reported."""
+    if isinstance(text, str) and _RETURN.search(text):
+        try:
+            return parse_expr(text)  # 'return' inside a string: still an expression
+        except ExprSyntaxError:
+            pass
+    else:
         return checker.parse_expr(text, ypath)
     try:
         return parse_program(text)
