@@ -121,7 +121,7 @@ def test_constants_are_read_from_the_bundle_not_the_state(specs: SpecSet) -> Non
     assert set(state) == {"root"}
     runner = _runner(specs, state)
     assert runner.call("disk_price", {"sku": "disk-m"}).value == 4.0
-    assert runner.call("disk_price", {"sku": "disk-x"}).error == "no disk disk-x"
+    assert runner.call("disk_price", {"sku": "disk-x"}).error == "no disk disk-x (we sell disk-s, disk-m)"
 
 
 def test_a_write_into_a_constant_fails_at_run_time_too() -> None:

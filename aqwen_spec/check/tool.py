@@ -71,7 +71,7 @@ def check_tool(checker: DocChecker, doc: Tool, domain: ResolvedDomain | None) ->
     requires: list[PreconditionIR] = []
     effects = returns = None
     returns_type: Type = NULL
-    known = {*params, *(state.fields if state else ())}
+    known = {*params, *(state.fields if state else ()), *(domain.library.constants if domain else ())}
     maps = {name for name, t in (state.fields.items() if state else ()) if isinstance(t, MapT)}
     maps |= {name for name, t in (domain.library.constant_types.items() if domain else ()) if isinstance(t, MapT)}
     guarded: set[tuple[str, str]] = set()

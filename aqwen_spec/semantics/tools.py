@@ -141,7 +141,8 @@ class ToolRunner:
             except Exception as exc:  # never "condition not met": the spec cannot evaluate its own condition
                 return _spec_error(name, "requires", i, exc)
             if not holds:
-                return ToolOutcome(False, error=_render_error(error, {**state, **checked}), error_kind="precondition",
+                names = {**tool.library.constants, **state, **checked} if tool.library else {**state, **checked}
+                return ToolOutcome(False, error=_render_error(error, names), error_kind="precondition",
                                    precondition=i)
         if tool.implementation == "python":
             return self._call_python(tool, checked)
