@@ -47,6 +47,7 @@ CODES: dict[str, str] = {
     "AQ108": "invalid knob range or default",
     "AQ109": "checks skipped because a file does not parse or a document is invalid",
     "AQ110": "pipeline settings the trainer rejects",
+    "AQ111": "a domain function, constant or parameter hides another name",
     # types and schemas
     "AQ201": "unknown type",
     "AQ202": "invalid type declaration",
@@ -75,6 +76,11 @@ CODES: dict[str, str] = {
     "AQ323": "unknown transfer destination",
     "AQ325": "a format spec that does not parse or does not fit its value",
     "AQ330": "a tool binding hides a parameter or state field",
+    "AQ340": "a function without a declared return type that needs one (recursive, or a statement body)",
+    "AQ341": "a write into a constant",
+    "AQ342": "`return` outside the body of a domain function",
+    "AQ343": "a domain function's body that changes something or fails",
+    "AQ344": "a domain function's body that can end without returning",
     # cross-document references
     "AQ401": "duplicate name",
     "AQ402": "unknown domain",

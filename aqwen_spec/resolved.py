@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from aqwen_spec.diagnostics import Pos
 from aqwen_spec.results import DEFAULT, ResultFormat
+from aqwen_spec.expr.library import Library
 from aqwen_spec.tree import Node
 from aqwen_spec.types import ListT, MapT, RecordT, Type, VariantT, unwrap_optional
 
@@ -95,6 +96,8 @@ class ResolvedDomain:
     """The seed of every episode's generator (``random: {seed}``); None: each task gets its own."""
     transfers: list[str] = field(default_factory=list)
     """Declared transfer destinations."""
+    library: Library = field(default_factory=Library)
+    """The domain's functions and constants, which every expression of the domain may use."""
 
 
 @dataclass
@@ -141,6 +144,8 @@ class ResolvedTool:
     locate: Callable[[str, int, Pos], Pos] | None = field(default=None, compare=False, repr=False)
     """Where a position inside the tool's ``requires`` (by index), ``effects`` or ``returns`` text lies in its file
     (set by the checker, for compile-time diagnostics; not part of a bundle)."""
+    library: Library | None = field(default=None, compare=False, repr=False)
+    """The domain's functions and constants (a runner sees only tools); stored once, in the bundle's domain."""
 
 
 @dataclass
@@ -202,6 +207,8 @@ class ResolvedWorkflow:
     out_of_scope: list[OutOfScopeIR] = field(default_factory=list)
     clock: dict[str, str] | None = None
     """Its own clock (``{today, now}``), over the domain's."""
+    library: Library | None = field(default=None, compare=False, repr=False)
+    """The domain's functions and constants, for evaluating the slots and the tree."""
 
 
 @dataclass
@@ -225,6 +232,8 @@ class ResolvedVerifier:
     checks: list[CheckIR]
     success_threshold: float
     origin: Origin
+    library: Library | None = field(default=None, compare=False, repr=False)
+    """The domain's functions and constants, for evaluating the checks."""
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from aqwen_spec.diagnostics import Pos
+from aqwen_spec.expr.library import FunctionDef, Library
 from aqwen_spec.expr.serialize import from_json as expr_from_json
 from aqwen_spec.expr.serialize import to_json as expr_to_json
 from aqwen_spec.resolved import (
@@ -150,6 +151,34 @@ def _result(fmt: ResultFormat) -> dict[str, Any]:
     """``{"result": ...}`` for a format other than the default; nothing otherwise (bundles stay the same)."""
     data = fmt.to_json()
     return {"result": data} if data else {}
+def library_to_json(lib: Library) -> dict[str, Any]:
+    """``{"functions": ..., "constants": ...}`` for a domain that declares them; nothing for one that does not (its
+    bundle stays byte for byte the same). Functions keep their parameters in order."""
+    out: dict[str, Any] = {}
+    if lib.functions:
+        out["functions"] = {
+            n: {"params": [[p, type_to_json(t)] for p, t in f.params.items()], "returns": type_to_json(f.returns),
+                "body": expr_to_json(f.body), "@": [f.pos.line, f.pos.col]}
+            for n, f in lib.functions.items()
+        }
+    if lib.constants:
+        out["constants"] = {n: {"type": type_to_json(lib.constant_types[n]), "value": v}
+                            for n, v in lib.constants.items()}
+    return out
+
+
+def library_from_json(d: dict[str, Any], named: dict[str, Type]) -> Library:
+    lib = Library()
+    for n, f in d.get("functions", {}).items():
+        line, col = f.get("@", (1, 1))
+        lib.functions[n] = FunctionDef(n, {p: type_from_json(t, named) for p, t in f["params"]},
+                                       expr_from_json(f["body"]), type_from_json(f["returns"], named), True,
+                                       Pos(line, col))
+    for n, c in d.get("constants", {}).items():
+        lib.constants[n] = c["value"]
+        lib.constant_types[n] = type_from_json(c["type"], named)
+    lib.freeze()
+    return lib
 
 
 def domain_to_json(d: ResolvedDomain) -> dict[str, Any]:
@@ -175,6 +204,7 @@ def domain_to_json(d: ResolvedDomain) -> dict[str, Any]:
         **({"clock": d.clock} if d.clock else {}),
         **({"random": {"seed": d.random_seed}} if d.random_seed is not None else {}),
         **({"transfers": d.transfers} if d.transfers else {}),
+        **library_to_json(d.library),
     }
 
 
@@ -192,7 +222,8 @@ def domain_from_json(d: dict[str, Any]) -> ResolvedDomain:
                           d["initial_data"], generate, _origin_from(d.get("origin")), fulltext=_fulltext_from(d),
                           result=ResultFormat.from_json(d.get("result")), clock=d.get("clock"),
                           random_seed=d["random"]["seed"] if "random" in d else None,
-                          transfers=list(d.get("transfers", [])))
+                          transfers=list(d.get("transfers", [])),
+                          library=library_from_json(d, {**named, "State": state}))
 
 
 def tool_to_json(t: ResolvedTool) -> dict[str, Any]:

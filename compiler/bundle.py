@@ -30,9 +30,10 @@ optional fields."""
 BASE_FORMAT_VERSION = "1.2"
 """What a bundle that uses nothing added in 2.0 is written as: byte for byte what 1.2 wrote, readable by 1.x."""
 SUPPORTED_MAJORS = (1, 2)
-V2_DOMAIN_KEYS = ("result", "clock", "random", "transfers")
+V2_DOMAIN_KEYS = ("result", "clock", "random", "transfers", "functions", "constants")
 """Keys of ``bundle.json``'s domain (and ``result`` of its tools, ``clock`` and ``random_seed`` of its tasks) that
-an older reader would ignore and so misread: a bundle with any of them is format 2.0."""
+an older reader would ignore and so misread: a bundle with any of them is format 2.0 (a domain's functions and
+constants too: a 1.x reader would load it and fail at the first call of a function)."""
 
 
 def format_version(body: dict[str, Any], tasks: list[dict[str, Any]]) -> str:

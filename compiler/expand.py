@@ -88,7 +88,7 @@ class TreeRunner:
         self.runner = runner if runner is not None else ToolRunner(tools, state, journal)
         self.runner.episode = self.episode = episode  # the task's clock and generator, as its episodes will have
         self.state = state
-        self.env: dict[str, Any] = StateEnv(state, slots)  # reads the live state, and `state` itself
+        self.env: dict[str, Any] = StateEnv(state, slots, workflow.library)  # reads the live state, and `state` itself
         self.slots = slots
         self.run = GoldRun()
 

@@ -171,7 +171,7 @@ class TaskGenerator:
         if key not in self._scenario_states:
             state = copy_state(self.state(state_seed))
             try:
-                execute(branch.scenario.expr, {}, state)  # type: ignore[union-attr]
+                execute(branch.scenario.expr, state_env(state, library=workflow.library), state)  # type: ignore[union-attr]
                 self._scenario_states[key] = state
             except (EffectFailed, EvalError) as exc:
                 self._scenario_states[key] = f"scenario of branch '{branch.name}' failed: {exc.message}"
@@ -201,7 +201,7 @@ class TaskGenerator:
         """Slot values drawn on ``initial`` (under the caller's sampling rng); ``fixed`` values are taken as given.
         Raises :class:`EvalError` when a slot cannot be drawn."""
         slots: dict[str, Any] = {}
-        env = state_env(initial)  # names not set read the state, and `state` is the whole state
+        env = state_env(initial, library=workflow.library)  # names not set read the state; `state` is the state
         with episode_context(Episode.of(self.clock(workflow), None)):  # slots may read the clock
             for name, expr in workflow.slots.items():
                 if fixed is not None and name in fixed:
@@ -228,7 +228,7 @@ class TaskGenerator:
         """Every value a ``sample(pool)``/``choice(pool)`` slot can take on this state (pools naming no other slot):
         the search enumerates these instead of waiting for a random draw to hit a rare case."""
         out: dict[str, list[Any]] = {}
-        env = state_env(initial)
+        env = state_env(initial, library=workflow.library)
         for name, expr in workflow.slots.items():
             key = (workflow.name, name)
             pooled = self._poolable.get(key)

@@ -10,6 +10,10 @@ schema. Whenever the checker accepts the tool, calling it through :class:`ToolRu
 - leave a state that fits the schema (:func:`aqwen_spec.values.check_value`), and
 - return a value of the type the checker gave ``returns``.
 
+A share of the examples also has a domain library: constants of random types and values, and a function with typed
+parameters, a declared return type and a random body (which may call itself), checked as the domain check does;
+the tool's code then reads the constants (and tries to write into them) and calls the function.
+
 Hypothesis runs derandomized with a fixed number of examples, so the run is the same on every machine; the
 generator's coverage of the grammar is asserted against the IR node classes of :mod:`aqwen_spec.expr.ast`.
 """
@@ -23,9 +27,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from aqwen_spec.check.library import statement_body_problems
 from aqwen_spec.diagnostics import Pos
 from aqwen_spec.expr import ExprSyntaxError, ast, parse_expr, parse_program
-from aqwen_spec.expr.checker import RecordLitT, Scope, check_expr, check_program_scope, narrowed
+from aqwen_spec.expr.checker import RecordLitT, Scope, check_expr, check_program_scope, check_stored, narrowed
+from aqwen_spec.expr.library import FunctionDef, Library
 from aqwen_spec.resolved import Origin, ParamIR, PreconditionIR, ResolvedTool
 from aqwen_spec.semantics import ToolRunner, copy_state
 from aqwen_spec.types import (
@@ -72,6 +78,7 @@ DOCUMENTED = re.compile(
             r"^add_days\(\): date out of range$",
             r"^date out of range$|duration out of range",  # date + days(n) past year 9999
             r"^slice step cannot be zero$",
+            r"nest more than \d+ deep|nest too deeply",  # calls of domain functions
         ]
     )
 )
@@ -83,7 +90,7 @@ E3 = EnumT(("a", "b", "c"))
 PRIMS: list[Type] = [INT, FLOAT, STR, BOOL, DATE, DATETIME, E3]
 SEEN: set[type] = set()
 COUNTS = {"examples": 0, "accepted": 0, "called": 0, "ok": 0, "failed": 0, "documented": 0, "state_by_name": 0,
-          "bindings": 0, "sets": 0, "int_keys": 0, "map_comps": 0, "group_by": 0}
+          "bindings": 0, "sets": 0, "int_keys": 0, "map_comps": 0, "group_by": 0, "functions": 0, "function_ok": 0}
 
 
 # ------------------------------------------------------------------------------------------------- schemas and data
@@ -182,6 +189,8 @@ class Gen:
         self.in_fstring = False
         self.cases: dict[str, str] = {}
         self.loops = 0  # how many loops the statement being written is in (for break and continue)
+        self.functions: list[tuple[str, list[Type], Type]] = []
+        """Domain functions it may call: name, parameter types, return type."""
 
     def fstring(self, _: str) -> str:
         """An f-string of two expressions (none of them an f-string: the quotes would clash)."""
@@ -250,6 +259,10 @@ class Gen:
         rng = self.rng
         if self.chance(0.04):
             t = rng.choice([*PRIMS, ListT(INT), OptionalT(INT)])  # the wrong type, on purpose
+        calls = [f for f in self.functions if is_assignable(f[2], t)]
+        if calls and depth > 0 and self.chance(0.3):
+            fname, ptypes, _ = rng.choice(calls)
+            return f"{fname}({', '.join(self.expr(p, depth - 1) for p in ptypes)})"
         if depth <= 0 or self.chance(0.45):
             found = self.of_type(t)
             if found and self.chance(0.7):
@@ -421,6 +434,9 @@ class Gen:
         elif isinstance(base, RecordT):
             options.append(lambda: "{" + ", ".join(
                 f"{f}: {e(ft, d)}" for f, ft in base.fields.items() if self.chance(0.95)) + "}")
+        for fname, ptypes, rt in self.functions:
+            if is_assignable(rt, t):
+                options.append(lambda fname=fname, ptypes=ptypes: f"{fname}({', '.join(e(p, d) for p in ptypes)})")
         options.append(lambda: f"({e(t, d)} if {e(BOOL, d)} else {e(t, d)})")
         guards = [p for p, pt in self.places() if isinstance(pt, OptionalT) and is_assignable(pt.inner, t)]
         if guards:
@@ -646,6 +662,75 @@ def checkable(t: Type) -> Type:
     return t
 
 
+def library_scope(state_t: RecordT, named: dict[str, Type], library: Library | None) -> Scope:
+    """The names a domain's expressions see, as ``check.scopes.state_scope`` defines them: constants, then the
+    state's fields and ``state``."""
+    scope = Scope(strict=True, types=named, library=library)
+    for name, t in (library.constant_types.items() if library is not None else ()):
+        scope.define_constant(name, t)
+    for name, t in state_t.fields.items():
+        scope.define(name, t)
+    scope.define("state", state_t)
+    return scope
+
+
+def make_library(rng: random.Random, state_t: RecordT, named: dict[str, Type]) -> Library:
+    """Constants, and a function whose body the checker accepts (else none): what a domain may declare."""
+    library = Library()
+    kinds: list[Type] = [INT, STR, ListT(INT), MapT(INT), *named.values(), MapT(rng.choice(list(named.values())))]
+    for i in range(rng.randint(1, 2)):
+        t = rng.choice(kinds)
+        library.constants[f"C{i}"] = make_value(t, rng)
+        library.constant_types[f"C{i}"] = t
+    library.freeze()
+    params = {f"a{i}": rng.choice([*PRIMS, ListT(INT), *named.values()]) for i in range(rng.randint(1, 2))}
+    returns = rng.choice([*PRIMS, ListT(INT), OptionalT(STR), *named.values()])
+    gen = Gen(rng, {**state_t.fields, **library.constant_types, **params})
+    gen.functions = [("f0", list(params.values()), returns)]  # it may call itself
+    statements = rng.random() < 0.4  # a statement body: locals, ifs and loops, then return
+    text = "\n".join([*gen.block(rng.randint(1, 2), 1), f"return {gen.expr(returns, 2)}"]) if statements \
+        else gen.expr(returns, 2)
+    try:
+        body: Any = parse_program(text) if statements else parse_expr(text)
+    except ExprSyntaxError as exc:
+        raise AssertionError(f"the generator wrote a syntax error: {exc}\n{text}") from None
+    _nodes(body)
+    library.functions["f0"] = f = FunctionDef("f0", params, body, returns, True)
+    scope = library_scope(state_t, named, library)
+    for name, t in params.items():
+        scope.define(name, t)
+    if statements:
+        rejected = bool(statement_body_problems(f, scope))
+    else:
+        rejected = bool(check_expr(body, scope)[1] or check_stored(body, scope, returns, "the value"))
+    if rejected:
+        del library.functions["f0"]
+    else:
+        COUNTS["functions"] += 1
+    return library
+
+
+def call_directly(library: Library, state: dict[str, Any], rng: random.Random, seed: int) -> None:
+    """An accepted function, called on random arguments: a value of its declared type or a documented error, and
+    nothing changed (it is pure)."""
+    from aqwen_spec.expr import EvalError, evaluate
+    from aqwen_spec.expr.evaluator import state_env
+
+    f = library.functions["f0"]
+    args = {f"x_{p}": make_value(t, rng) for p, t in f.params.items()}
+    before, constants = copy_state(state), copy_state(library.constants)
+    where = f"\nseed {seed}\n{f.signature()} = {f.body}\nargs: {args}\nstate: {before}\nconstants: {constants}"
+    try:
+        value = evaluate(parse_expr(f"f0({', '.join(args)})"), state_env(state, args, library=library))
+        wrong = check_value(value, checkable(f.returns))
+        assert not wrong, f"f0 gave {value!r}, not a {f.returns.render()}: {wrong}{where}"
+        COUNTS["function_ok"] += 1
+    except EvalError as exc:
+        assert DOCUMENTED.search(exc.message), f"undocumented: {exc.message}{where}"
+    assert state == before, f"a function changed the state{where}"
+    assert library.constants == constants, f"a function changed a constant{where}"
+
+
 def one_example(seed: int) -> None:
     rng = random.Random(seed)
     state_t, named = make_schema(rng)
@@ -653,13 +738,15 @@ def one_example(seed: int) -> None:
     for name, t in (("k", STR), ("q", INT), ("opt", OptionalT(STR)), ("flagp", BOOL), ("picks", SetT(INT))):
         if rng.random() < 0.5:
             params[name] = t
-    gen = Gen(rng, {**state_t.fields, **params, **({"state": state_t} if rng.random() < 0.3 else {})})
+    library = make_library(rng, state_t, named) if rng.random() < 0.4 else None
+    constants = library.constant_types if library is not None else {}
+    gen = Gen(rng, {**state_t.fields, **constants, **params,
+                    **({"state": state_t} if rng.random() < 0.3 else {})})
+    if library is not None:
+        gen.functions = [(n, list(f.params.values()), f.returns) for n, f in library.functions.items()]
     COUNTS["examples"] += 1
 
-    scope = Scope(strict=True, types=named)
-    for name, t in state_t.fields.items():
-        scope.define(name, t)
-    scope.define("state", state_t)
+    scope = library_scope(state_t, named, library)
     scope.state_fields = set(state_t.fields)  # effects may write them by name (counter += 1)
     for name, t in params.items():
         scope.define(name, t)
@@ -680,6 +767,8 @@ def one_example(seed: int) -> None:
     requires_text = [gen.expr(BOOL) for _ in range(rng.randint(0, 2))]
     program_text = "\n".join(gen.block(rng.randint(1, 3), 2))
     returns_type = rng.choice([*PRIMS, ListT(INT), OptionalT(STR), *named.values(), *state_t.fields.values()])
+    if gen.functions and rng.random() < 0.5:
+        returns_type = gen.functions[0][2]
     returns_text = gen.expr(returns_type)
     try:
         requires = [parse_expr(t) for t in requires_text]
@@ -714,12 +803,15 @@ def one_example(seed: int) -> None:
     tool = ResolvedTool(
         "t", "d", "", "write", {n: ParamIR(n, t, True, None, "") for n, t in params.items()},
         [PreconditionIR(w, "refused", Origin("x", Pos(1, 1))) for w in requires], program, returns, rtype,
-        "declarative", None, None, Origin("x", Pos(1, 1)), bindings=tuple(bindings),
+        "declarative", None, None, Origin("x", Pos(1, 1)), bindings=tuple(bindings), library=library,
     )
     for _ in range(2):
         state = make_value(state_t, rng)
         assert not check_value(state, state_t), f"the test's own state generator: {check_value(state, state_t)}"
+        if library is not None and "f0" in library.functions:
+            call_directly(library, state, rng, seed)
         before = copy_state(state)
+        constants_before = copy_state(library.constants) if library is not None else None
         args = {n: make_value(t, rng) for n, t in params.items()}
         if "picks" in args:  # as the agent sends it: any order
             args["picks"] = list(reversed(args["picks"]))
@@ -727,6 +819,10 @@ def one_example(seed: int) -> None:
         COUNTS["called"] += 1
         where = f"\nseed {seed}\nlet: {[b for b, _ in bindings]}\nrequires: {requires_text}\n" \
                 f"effects:\n{program_text}\nreturns: {returns_text}\nargs: {args}\nstate: {before}"
+        if library is not None:
+            where += f"\nconstants: {library.constants}\nfunctions: " + "; ".join(
+                f"{f.signature()} = {f.body}" for f in library.functions.values())
+            assert library.constants == constants_before, f"a call changed a constant{where}"
         if outcome.ok:
             COUNTS["ok"] += 1
             shown = checkable(rtype)  # the model sees JSON: an int-keyed map's keys as text
@@ -758,5 +854,6 @@ def test_what_the_checker_accepts_runs_clean() -> None:
     assert COUNTS["ok"] >= EXAMPLES // 10, COUNTS
     assert all(COUNTS[k] >= EXAMPLES // 50 for k in ("state_by_name", "bindings", "sets", "int_keys")), COUNTS
     assert all(COUNTS[k] >= EXAMPLES // 200 for k in ("map_comps", "group_by")), str(COUNTS)
+    assert COUNTS["functions"] >= EXAMPLES // 10, COUNTS  # domain functions whose bodies the checker accepted
     every = {*ast.EXPR_TYPES, *ast.STMT_TYPES, ast.Program}
     assert every == SEEN, f"never generated: {sorted(c.__name__ for c in every - SEEN)}"

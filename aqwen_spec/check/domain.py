@@ -9,11 +9,13 @@ from typing import Any
 
 from aqwen_spec.check.context import DocChecker
 from aqwen_spec.check.episode import checked_clock
+from aqwen_spec.check.library import check_library
 from aqwen_spec.check.pressure import checked_pressure
 from aqwen_spec.check.results import check_result
 from aqwen_spec.check.scopes import state_scope
 from aqwen_spec.diagnostics import did_you_mean
 from aqwen_spec.documents.domain import Domain, FieldSpec, FullTextIndex
+from aqwen_spec.expr.library import Library
 from aqwen_spec.resolved import FullTextIR, Origin, RecordRuleIR, ResolvedDomain, container_item
 from aqwen_spec.results import DEFAULT
 from aqwen_spec.source import YPath
@@ -142,16 +144,18 @@ def check_domain(checker: DocChecker, doc: Domain, base_dir: Path) -> ResolvedDo
     initial = _initial_data(checker, doc, state, base_dir)
     clock = checked_clock(checker, doc.clock)
     checker.clock = clock is not None  # generation rules may read it
-    generate = _generation_rules(checker, doc, state)
+    library = check_library(checker, doc, named, state, base_dir)
+    generate = _generation_rules(checker, doc, state, library)
     fulltext = _fulltext_indexes(checker, doc, state)
     if doc.system_prompt:
         checker.template(doc.system_prompt, ("system_prompt",), {"policy", "domain", "tools"})
     origin = Origin(checker.path, checker.pos(()))
+    data_files = [f.path for f in doc.initial_state.files] + [c.file for c in doc.constants.values() if c.file]
     return ResolvedDomain(
         doc.name, doc.description, named, state, doc.policy, doc.system_prompt, initial, generate, origin,
-        [f.path for f in doc.initial_state.files], fulltext, checked_pressure(checker, doc.pressure),
+        data_files, fulltext, checked_pressure(checker, doc.pressure),
         check_result(checker, doc.result, DEFAULT), clock, doc.random.seed if doc.random else None,
-        _transfers(checker, doc.transfers),
+        _transfers(checker, doc.transfers), library=library,
     )
 
 
@@ -380,7 +384,7 @@ def _read_csv(text: str, target: Type | None) -> list[dict[str, Any]]:
     return out
 
 
-def _generation_rules(checker: DocChecker, doc: Domain, state: RecordT) -> dict[str, RecordRuleIR]:
+def _generation_rules(checker: DocChecker, doc: Domain, state: RecordT, library: Library) -> dict[str, RecordRuleIR]:
     rules: dict[str, RecordRuleIR] = {}
     for fname, rule in doc.initial_state.generate.items():
         ypath: YPath = ("initial_state", "generate", fname)
@@ -395,7 +399,7 @@ def _generation_rules(checker: DocChecker, doc: Domain, state: RecordT) -> dict[
                            ypath, key=True)
             continue
         item = container.value if isinstance(container, MapT) else container.item
-        scope = state_scope(state, {"i": INT}, sampling=True)
+        scope = state_scope(state, {"i": INT}, sampling=True, library=library)
         count: Any = rule.count
         if isinstance(count, str):
             count = checker.expr(count, (*ypath, "count"), scope, INT, "'count'")

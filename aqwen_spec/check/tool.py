@@ -61,18 +61,23 @@ def check_tool(checker: DocChecker, doc: Tool, domain: ResolvedDomain | None) ->
         if domain and pname in domain.state.fields:
             checker.report("AQ106", f"parameter '{pname}' hides the state field of the same name", ppath,
                            "rename the parameter (e.g. add _id)", key=True)
+        elif domain and pname in domain.library.constants:
+            checker.report("AQ111", f"parameter '{pname}' hides the constant of the same name", ppath,
+                           "rename the parameter", key=True)
         params[pname] = ParamIR(pname, ptype, required, param.default, param.description)
 
     state = domain.state if domain else None
     checker.clock = bool(domain and domain.clock)
-    scope = state_scope(state, {n: p.type for n, p in params.items()}, strict=True) if state else None
+    scope = state_scope(state, {n: p.type for n, p in params.items()}, strict=True,
+                        library=domain.library if domain else None) if state else None
     if scope is not None:
         scope.types = named
     requires: list[PreconditionIR] = []
     effects = returns = None
     returns_type: Type = NULL
-    known = {*params, *(state.fields if state else ())}
+    known = {*params, *(state.fields if state else ()), *(domain.library.constants if domain else ())}
     maps = {name for name, t in (state.fields.items() if state else ()) if isinstance(t, MapT)}
+    maps |= {name for name, t in (domain.library.constant_types.items() if domain else ()) if isinstance(t, MapT)}
     bindings, binding_types = _check_bindings(checker, doc, params, state, scope, maps)
     known |= set(binding_types)
     guarded: set[tuple[str, str]] = set()
@@ -138,11 +143,12 @@ def check_tool(checker: DocChecker, doc: Tool, domain: ResolvedDomain | None) ->
         doc.name, doc.domain, doc.description, access, params, requires, effects, returns, returns_type,
         kind, impl.python if impl else None, impl.sql if impl else None,  # type: ignore[arg-type]
         Origin(checker.path, checker.pos(())), domain.fulltext if domain and kind == "sql" else (),
-        sql_tables(domain.state) if domain and kind == "sql" else (), tuple(bindings),
+        sql_tables(domain.state) if domain and kind == "sql" else (), bindings=tuple(bindings),
     )
     tool.locate = locate
     tool.result = check_result(checker, doc.result, domain.result if domain else DEFAULT)
     tool.draws = effects is not None and draws(effects)
+    tool.library = domain.library if domain and domain.library else None
     if returns is not None and kind == "declarative":
         for lookup in unguarded(returns, set(params), maps, guarded):
             if lookup_key(lookup) not in guarded:

@@ -28,7 +28,7 @@ def check_verifier(checker: DocChecker, doc: Verifier, workflow: ResolvedWorkflo
                    broken: Broken | None = None) -> ResolvedVerifier:
     checks: list[CheckIR] = []
     checker.clock = bool((workflow and workflow.clock) or (domain and domain.clock))
-    scope = verifier_scope(domain.state, workflow.slot_types) if domain and workflow else None
+    scope = verifier_scope(domain.state, workflow.slot_types, domain.library) if domain and workflow else None
     branch_names = {b.name for b in walk_branches(workflow.tree)} if workflow else set()
     for i, raw in enumerate(doc.checks):
         cpath = ("checks", i)
@@ -73,7 +73,8 @@ def check_verifier(checker: DocChecker, doc: Verifier, workflow: ResolvedWorkflo
                 checker.report("AQ105", f"{kind} takes no value", vpath)
         checks.append(check)
     origin = Origin(checker.path, checker.pos(()))
-    return ResolvedVerifier(doc.name, doc.for_, doc.description, checks, doc.success_threshold, origin)
+    return ResolvedVerifier(doc.name, doc.for_, doc.description, checks, doc.success_threshold, origin,
+                            domain.library if domain else None)
 
 
 def _transfer_pattern(checker: DocChecker, check: CheckIR, call: Any, vpath: Any, scope: Any,

@@ -46,7 +46,7 @@ def check_workflow(
     bindings: dict[str, Type] = {}
     if domain is not None:
         for name, text in doc.slots.items():
-            scope = state_scope(domain.state, slot_types, sampling=True)
+            scope = state_scope(domain.state, slot_types, sampling=True, library=domain.library)
             expr = checker.expr(text, ("slots", name), scope)
             if expr is not None:
                 from aqwen_spec.expr import check_expr
@@ -66,6 +66,7 @@ def check_workflow(
     return ResolvedWorkflow(
         doc.name, doc.domain, doc.description, list(doc.personas), slots, slot_types, tree, doc.instruction,
         Origin(checker.path, checker.pos(())), bindings, out_of_scope, clock,
+        library=domain.library if domain else None,
     )
 
 
@@ -99,7 +100,7 @@ def _check_scenarios(checker: DocChecker, tree: Node, domain: ResolvedDomain) ->
     for branch in walk_branches(tree):
         if branch.scenario is not None:
             branch.scenario.expr = checker.program(branch.scenario.text, branch.scenario.ypath,
-                                                   state_scope(domain.state))
+                                                   state_scope(domain.state, library=domain.library))
 
 
 def _check_branch_personas(checker: DocChecker, tree: Node, personas: Collection[str],
@@ -152,7 +153,7 @@ def _check_node(checker: DocChecker, node: Node, domain: ResolvedDomain, tools: 
     elif isinstance(node, Select):
         for branch in node.branches:
             if branch.when is not None:
-                scope = state_scope(domain.state, {**slots, **bindings})
+                scope = state_scope(domain.state, {**slots, **bindings}, library=domain.library)
                 branch.when.expr = _arg_expr(checker, branch.when, scope, BOOL, "a branch condition")
             _check_node(checker, branch.body, domain, tools, slots, bindings, broken)
     else:
@@ -190,7 +191,7 @@ def _arg_expr(checker: DocChecker, arg: Any, scope: Any, expect: Type | None, wh
 
 def _check_action(checker: DocChecker, action: Action, domain: ResolvedDomain, tools: dict[str, ResolvedTool],
                   slots: dict[str, Type], bindings: dict[str, Type], broken: Broken) -> None:
-    scope = state_scope(domain.state, {**slots, **bindings})
+    scope = state_scope(domain.state, {**slots, **bindings}, library=domain.library)
     if action.kind != "call":
         for name, arg in action.args.items():
             if arg.is_text:

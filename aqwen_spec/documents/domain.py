@@ -60,6 +60,23 @@ class RandomSpec(Model):
 
     seed: int = Field(description="Every episode's generator is random.Random(seed), as a Python environment "
                       "seeded so; without it each task gets a seed of its own.")
+class FunctionSpec(Model):
+    """A domain function: typed parameters, an optional declared return type, and an expression body."""
+
+    params: dict[Name, TypeText] = Field(default_factory=dict, description="Parameter name -> type, in order.")
+    returns: TypeText | None = Field(None, description="The return type (required for recursive functions).")
+    body: ExprText | int | float | bool = Field(description="An expression of the parameters, state and constants.")
+    description: str = ""
+
+
+class ConstantSpec(Model):
+    """A named constant: its type and either an inline value or a data file (JSON, YAML or CSV)."""
+
+    type: TypeText
+    value: Any = None
+    file: str | None = Field(None, description="A data file next to the spec holding the value.")
+    key: Name | None = Field(None, description="For a map filled from a list or CSV: the id column.")
+    description: str = ""
 
 
 class Domain(Document):
@@ -88,4 +105,12 @@ class Domain(Document):
         default_factory=dict,
         description="Full-text indexes for sql: tools: a map or list field of records -> the text fields to index "
         "(or {columns, tokenizer}); each becomes an SQLite FTS5 table named <field>_fts.",
+    )
+    functions: dict[Name, FunctionSpec] = Field(
+        default_factory=dict,
+        description="Functions any expression of the domain may call: name -> {params, returns, body}.",
+    )
+    constants: dict[Name, ConstantSpec] = Field(
+        default_factory=dict,
+        description="Read-only named values (tables) in the bundle, not in the state: name -> {type, value | file}.",
     )

@@ -334,7 +334,15 @@ class Fail:
     pos: Pos = field(default=NOPOS, compare=False)
 
 
-Stmt: TypeAlias = Let | Assign | AugAssign | If | For | While | Break | Continue | CallStmt | Delete | Fail
+@dataclass(frozen=True, slots=True)
+class Return:
+    """``return value``: the value of a domain function whose body is statements."""
+
+    value: Expr
+    pos: Pos = field(default=NOPOS, compare=False)
+
+
+Stmt: TypeAlias = Let | Assign | AugAssign | If | For | While | Break | Continue | CallStmt | Delete | Fail | Return
 """Any statement node."""
 
 
@@ -371,4 +379,5 @@ EXPR_TYPES: tuple[type, ...] = (
     Formatted,
     FString,
 )
-STMT_TYPES: tuple[type, ...] = (Let, Assign, AugAssign, If, For, While, Break, Continue, CallStmt, Delete, Fail)
+STMT_TYPES: tuple[type, ...] = (Let, Assign, AugAssign, If, For, While, Break, Continue, CallStmt, Delete, Fail,
+                                Return)

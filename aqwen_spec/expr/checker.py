@@ -23,6 +23,7 @@ from aqwen_spec.expr.functions import (  # the runtime's own date validation
     format_fields,
     join_types,
 )
+from aqwen_spec.expr.library import Library, calls_in, names_in
 from aqwen_spec.expr.places import (
     Key,
     always_leaves,
@@ -123,8 +124,15 @@ class Scope:
         sampling: bool = False,
         types: Mapping[str, Type] | None = None,
         strict: bool | None = None,
+        library: Library | None = None,
     ) -> None:
         self._types: dict[str, Type] = dict(names or {})
+        self._readonly: set[str] = set()
+        self.library: Library | None = library if library is not None else (parent.library if parent else None)
+        """The domain's functions and constants."""
+        self.returns: Type | None = parent.returns if parent is not None else None
+        """In the statement body of a domain function: the type its ``return`` values must fit (the body is pure:
+        every outer name is read-only there)."""
         self._assignable: set[str] = set(self._types) if assignable else set()
         self._facts: dict[Key, Type | None] = {}
         self.parent = parent
@@ -156,9 +164,28 @@ class Scope:
             scope.define(name, t)
         return scope
 
+    def define_constant(self, name: str, type_: Type) -> None:
+        """Add a read-only name: a constant, or a local that may share a constant's data."""
+        self.define(name, type_)
+        self._readonly.add(name)
+
+    def is_readonly(self, name: str) -> bool:
+        """Whether ``name`` is a constant (or a local sharing a constant's data): nothing may be written into it."""
+        for s in self._chain():
+            if name in s._types:
+                return name in s._readonly
+        return False
+
+    def mark_readonly(self, name: str) -> None:
+        for s in self._chain():
+            if name in s._types:
+                s._readonly.add(name)
+                return
+
     def define(self, name: str, type_: Type, *, assignable: bool = False) -> None:
         """Add (or replace) a name in this scope (what was known of an outer name of that spelling is dropped)."""
         self._types[name] = type_
+        self._readonly.discard(name)
         if assignable:
             self._assignable.add(name)
         else:
@@ -544,6 +571,8 @@ class _Checker:
                 hint = "slots and generation rules draw with randint, choice, ... " if scope.sampling else None
                 self.report("AQ322", f"{e.func}() draws from the episode's generator: only a tool's effects may",
                             e.pos, hint and hint + f"(not {e.func})")
+        if b is None and scope.library is not None and e.func in scope.library.functions:
+            return self.user_call(e, scope)
         if b is None:
             for a in e.args:
                 self.expr(a, scope)
@@ -553,7 +582,8 @@ class _Checker:
                 msg = f"{e.func}() draws at random: it is allowed only in slots and generation rules"
                 self.report("AQ305", msg, e.pos)
             else:
-                known = [*FUNCTIONS, *(SAMPLING_FUNCTIONS if scope.sampling else ())]
+                known = [*FUNCTIONS, *(SAMPLING_FUNCTIONS if scope.sampling else ()),
+                         *(scope.library.functions if scope.library is not None else ())]
                 self.report("AQ305", f"unknown function '{e.func}'", e.pos, did_you_mean(e.func, known))
             return ANY
         if b.statement and not statement:
@@ -677,6 +707,52 @@ class _Checker:
                 pos,
                 f"e.g. {examples[kind]}",
             )
+    def user_call(self, e: A.Call, scope: Scope) -> Type:
+        """A call of a domain function: arguments by position or by name, each stored into its parameter's type."""
+        assert scope.library is not None
+        f = scope.library.functions[e.func]
+        usage = f"usage: {f.signature()}"
+        names = list(f.params)
+        given: dict[str, A.Expr] = {}
+        ok = True
+        if len(e.args) > len(names):
+            self.report("AQ306", f"{e.func}() takes {len(names)} arguments, got {len(e.args)}", e.pos, usage)
+            ok = False
+        for name, a in zip(names, e.args, strict=False):
+            given[name] = a
+        for k, v in e.kwargs:
+            if k not in f.params:
+                self.report("AQ306", f"{e.func}() has no parameter '{k}'", v.pos, did_you_mean(k, names) or usage)
+                ok = False
+            elif k in given:
+                self.report("AQ306", f"{e.func}() gets '{k}' twice", v.pos, usage)
+                ok = False
+            else:
+                given[k] = v
+        for a in e.args[len(names):]:
+            self.expr(a, scope)
+        missing = [n for n in names if n not in given]
+        if missing and ok:
+            self.report("AQ306", f"{e.func}() is missing {', '.join(repr(m) for m in missing)}", e.pos, usage)
+        for name, a in given.items():
+            if name in f.params:
+                self.store(a, self.expr(a, scope), f.params[name], f"parameter '{name}' of {e.func}()", scope)
+        return f.returns
+
+    def shares_constant(self, e: A.Expr, t: Type, scope: Scope) -> bool:
+        """Whether the value of ``e`` may be (part of) a constant's data: then nothing may be written into it."""
+        lib = scope.library
+        if lib is None or not (lib.constants or lib.functions or scope.returns is not None):
+            return False
+        if not _container(t):
+            return False
+        if isinstance(e, (A.Comp, A.ListLit, A.Where)) and not _container(elem_type(unwrap_optional(t)) or ANY):
+            return False  # a new list of plain values shares nothing
+        if any(scope.is_readonly(n) for n in names_in(e)):
+            return True
+        if scope.returns is not None:  # in a function: any function's value may be part of the state
+            return bool(calls_in(e) & set(lib.functions))
+        return bool(calls_in(e) & lib.sharing())
 
     def elem_scope(self, item: Type, scope: Scope, element: tuple[str, str] | None = None) -> Scope:
         t = unwrap_optional(item)
@@ -1185,10 +1261,14 @@ class _Checker:
     def place(self, target: A.Expr, scope: Scope, *, rebind: bool) -> Type:
         """Check an assignment target and return its declared type (what may be stored there)."""
         if isinstance(target, A.Name):
+            constant = scope.library is not None and target.id in scope.library.constants and \
+                scope.is_readonly(target.id)
+            if constant or not rebind:
+                self.readonly(target, scope)
             t = scope.lookup(target.id) or self.expr(target, scope)
             if rebind and scope.is_state_field(target.id):
                 return t  # a top-level state field: written into the state, as state.<name> = ... would
-            if rebind and target.id in scope and not scope.is_assignable(target.id):
+            if rebind and not constant and target.id in scope and not scope.is_assignable(target.id):
                 self.report("AQ307", f"'{target.id}' cannot be reassigned", target.pos, _rebind_hint(target.id, t))
             return t
         if isinstance(target, (A.Field, A.Index)):
@@ -1197,6 +1277,8 @@ class _Checker:
                 root = root.obj
             if not isinstance(root, A.Name):
                 self.report("AQ307", "can only assign into a name, its fields and its entries", target.pos)
+            else:
+                self.readonly(root, scope)
             if isinstance(target, A.Index):
                 return self.index_type(target, scope)
             base = self.expr(target.obj, scope)
@@ -1214,6 +1296,22 @@ class _Checker:
         self.report("AQ307", "invalid assignment target", target.pos, "assign to a name, a field or an entry")
         self.expr(target, scope)
         return ANY
+
+    def readonly(self, root: A.Name, scope: Scope) -> None:
+        """AQ341 when a write goes into a constant (or into a local that may share a constant's data)."""
+        if not scope.is_readonly(root.id):
+            return
+        lib = scope.library
+        if scope.returns is not None and not (lib is not None and root.id in lib.constants):
+            self.report("AQ343", f"a function changes nothing, and '{root.id}' is not a local of its own (it is, or "
+                        "may share the data of, a parameter, the state or a constant)", root.pos,
+                        "build the value in a local (let acc: list[T] = [] ... append(acc, x)) and return it")
+            return
+        what = "a constant" if lib is not None and root.id in lib.constants else \
+            "a local that may share a constant's data"
+        self.report("AQ341", f"'{root.id}' is {what}: constants are read-only", root.pos,
+                    "build a new value instead (a record or list literal, a comprehension), or keep the data in the "
+                    "state")
 
     def block(self, body: tuple[A.Stmt, ...], scope: Scope) -> None:
         for s in body:
@@ -1240,6 +1338,8 @@ class _Checker:
             if declared is not None and declared != existing:
                 self.report("AQ304", f"'{s.name}' is already a local of type {existing.render()}", s.pos)
             self.store(s.value, t, existing, f"'{s.name}'", scope)
+            if self.shares_constant(s.value, existing, scope):
+                scope.mark_readonly(s.name)
             scope.forget(changed_by(A.Name(s.name)))
             self.narrow_stored(scope, (s.name,), s.value, t, existing)
             return
@@ -1257,6 +1357,8 @@ class _Checker:
             declared = ANY if _nullable(t) else ListT(ANY)
         typ = declared if declared is not None else _widen(t)
         scope.define(s.name, typ, assignable=True)
+        if self.shares_constant(s.value, typ, scope):
+            scope.mark_readonly(s.name)
         self.narrow_stored(scope, (s.name,), s.value, t, typ)
 
     def s_assign(self, s: A.Assign, scope: Scope) -> None:
@@ -1264,6 +1366,8 @@ class _Checker:
         vt = self.expr(s.value, scope)
         field = isinstance(s.target, A.Name) and scope.is_state_field(s.target.id)
         self.store(s.value, vt, dt, f"the state field '{show_place(s.target)}'" if field else "a target", scope)
+        if isinstance(s.target, A.Name) and self.shares_constant(s.value, dt, scope):
+            scope.mark_readonly(s.target.id)
         self.forget_written(s.target, scope)
         self.narrow_stored(scope, place_key(s.target), s.value, vt, dt)
 
@@ -1322,6 +1426,9 @@ class _Checker:
             self.forget_written(target, scope)
         inner = scope.child()
         self.bind_names(s.names, item, inner, s.pos)
+        if self.shares_constant(s.iter, ListT(item), scope):
+            for name in s.names:
+                inner.mark_readonly(name)
         self.block(s.body, inner)
 
     def s_while(self, s: A.While, scope: Scope) -> None:
@@ -1348,6 +1455,11 @@ class _Checker:
         if not isinstance(target, (A.Name, A.Field, A.Index)):
             self.report("AQ307", f"{call.func}() needs a list held in a name, field or entry", target.pos)
             return
+        root: A.Expr = target
+        while isinstance(root, (A.Field, A.Index)):
+            root = root.obj
+        if isinstance(root, A.Name):
+            self.readonly(root, scope)
         scope.forget(changed_by(A.Index(target, A.Lit(0))))
         lt = unwrap_optional(self._peek_in(target, Scope(parent=scope, open_fields=True)))
         if isinstance(lt, SetT) and call.func in ("add", "discard"):
@@ -1387,7 +1499,24 @@ class _Checker:
         scope.forget(changed_by(s.target))
 
     def s_fail(self, s: A.Fail, scope: Scope) -> None:
+        if scope.returns is not None:
+            self.report("AQ343", "a function cannot fail: it has a value wherever it is called (a precondition, a "
+                        "check)", s.pos, "return a value that says what went wrong (null, or a record with an error)")
         self.expr(s.message, scope)
+
+    def s_return(self, s: A.Return, scope: Scope) -> None:
+        t = self.expr(s.value, scope)
+        if scope.returns is None:
+            self.report("AQ342", "'return' gives the value of a domain function; effects end on their own", s.pos,
+                        "write the value under the tool's 'returns:', or stop with 'fail \"...\"'")
+            return
+        self.store(s.value, t, scope.returns, "the value returned", scope)
+
+
+def _container(t: Type) -> bool:
+    """Whether a value of type ``t`` may hold data that another value shares (a record, list or map)."""
+    u = unwrap_optional(t)
+    return isinstance(u, (RecordT, VariantT, CaseT, ListT, MapT)) or u == ANY
 
 
 def _join(types: list[Type]) -> Type:

@@ -16,6 +16,7 @@ from aqwen_spec.expr.episode import CLOCK_FUNCTIONS, DRAW_FUNCTIONS
 from aqwen_spec.expr.errors import EffectFailed, EvalError, EvalLimitError
 from aqwen_spec.expr.formatting import format_value
 from aqwen_spec.expr.functions import FUNCTIONS, MAX_SIZE, FunctionError, to_str
+from aqwen_spec.expr.library import MAX_CALL_DEPTH, Library
 from aqwen_spec.expr.sampling import SAMPLING_FUNCTIONS
 from aqwen_spec.expr.timefunctions import date_add, date_sub
 
@@ -41,6 +42,10 @@ MAX_INT = 2**63
 # Reserved env keys: not identifiers, so no spec name can collide with them.
 _BUDGET = "\x00budget"
 _UNDO = "\x00undo"
+_LIB = "\x00library"
+"""The domain's functions and constants (:class:`~aqwen_spec.expr.library.Library`), where the env has them."""
+_STATE = "\x00state"
+"""The state itself, whatever a parameter or slot called ``state`` hides: what a domain function reads."""
 
 Env = Mapping[str, Any]
 Fn = Callable[[Any], Any]
@@ -48,10 +53,11 @@ StmtFn = Callable[[dict[str, Any]], None]
 
 
 class _Budget:
-    __slots__ = ("left",)
+    __slots__ = ("depth", "left")
 
     def __init__(self, left: int) -> None:
         self.left = left
+        self.depth = 0  # calls of domain functions in progress
 
 
 def _charge(env: Any, n: int, pos: Pos) -> None:
@@ -82,21 +88,32 @@ class StateEnv(dict[str, Any]):
 
     __slots__ = ("state",)
 
-    def __init__(self, state: Mapping[str, Any], values: Mapping[str, Any] = {}) -> None:
+    def __init__(self, state: Mapping[str, Any], values: Mapping[str, Any] = {}, library: Library | None = None
+                 ) -> None:
         super().__init__(values)
         self.state = state
+        if library is not None:
+            self[_LIB] = library
 
     def __missing__(self, key: str) -> Any:
-        if key == "state":
+        if key == "state" or key == _STATE:
             return self.state
-        return self.state[key]
+        try:
+            return self.state[key]
+        except KeyError:
+            library = dict.get(self, _LIB)
+            if library is not None and key in library.constants:  # after the state: a constant is no state field
+                return library.constants[key]
+            raise
 
 
 def state_env(
-    state: Mapping[str, Any], values: Mapping[str, Any] = {}, max_steps: int = DEFAULT_MAX_STEPS
+    state: Mapping[str, Any], values: Mapping[str, Any] = {}, max_steps: int = DEFAULT_MAX_STEPS,
+    library: Library | None = None,
 ) -> StateEnv:
-    """An env over a live state (see :class:`StateEnv`) with ``values`` (parameters, slots) and a step budget."""
-    env = StateEnv(state, values)
+    """An env over a live state (see :class:`StateEnv`) with ``values`` (parameters, slots) and a step budget;
+    with a ``library``, the domain's functions may be called and its constants read."""
+    env = StateEnv(state, values, library)
     env[_BUDGET] = _Budget(max_steps)
     return env
 
@@ -421,11 +438,7 @@ def _c_call(n: A.Call) -> Fn:
     name, pos = n.func, n.pos
     builtin = FUNCTIONS.get(name) or SAMPLING_FUNCTIONS.get(name) or EPISODE_FUNCTIONS.get(name)
     if builtin is None:
-
-        def unknown(env: Any) -> Any:
-            raise EvalError(f"unknown function '{name}'", pos)
-
-        return unknown
+        return _c_user_call(n)
     impl = builtin.impl
     # An element-scoped argument compiles to a binder: given this call's env, a function of one element.
     args = [
@@ -458,6 +471,86 @@ def _c_call(n: A.Call) -> Fn:
             raise EvalError(f"{name}(): {e}", pos) from None
 
     return call_fn
+
+
+def _c_user_call(n: A.Call) -> Fn:
+    """A call of a domain function, found in the env's library when it runs: the body is evaluated in a frame of
+    its own (its parameters, the state, the constants), sharing the caller's step budget."""
+    name, pos = n.func, n.pos
+    args = [_compile(a) for a in n.args]
+    kwargs = [(k, _compile(v)) for k, v in n.kwargs]
+    linked: list[Any] = [(None, (), None)]  # (the library last seen, its function's parameters, compiled body)
+
+    def user_call(env: Any) -> Any:
+        try:
+            library = env[_LIB]  # an element's scope reads a name it lacks as null
+        except KeyError:
+            library = None
+        entry = linked[0]  # one tuple, read and replaced whole: envs of other libraries may run in other threads
+        if library is not entry[0] or library is None:
+            f = library.functions.get(name) if library is not None else None
+            if f is None:
+                raise EvalError(f"unknown function '{name}'", pos)
+            entry = linked[0] = (library, tuple(f.params), _function_body(f, pos))
+        _, params, body = entry
+        try:
+            state = env[_STATE]
+        except KeyError:
+            state = None
+        frame = StateEnv(state if state is not None else {})
+        for p, a in zip(params, args, strict=False):  # too many arguments: counted below
+            frame[p] = a(env)
+        for k, v in kwargs:
+            frame[k] = v(env)
+        if len(frame) != len(params) or len(args) + len(kwargs) != len(params):  # a missing, extra or twice-given one
+            raise EvalError(f"{name}() takes {len(params)} arguments, got {len(args) + len(kwargs)}", pos)
+        try:
+            budget = env[_BUDGET]
+        except KeyError:
+            budget = None
+        if budget is None:  # called outside evaluate()/execute(): a budget of its own rather than none
+            budget = _Budget(DEFAULT_MAX_STEPS)
+        budget.left -= 1
+        if budget.left < 0:
+            raise EvalLimitError("evaluation takes too many steps (a loop or filter over too much data?)", pos)
+        if budget.depth >= MAX_CALL_DEPTH:
+            raise EvalLimitError(f"calls of domain functions nest more than {MAX_CALL_DEPTH} deep (at {name}(): a "
+                                 "recursion that does not end, or data nested too deeply?)", pos)
+        frame[_LIB] = library
+        frame[_BUDGET] = budget
+        budget.depth += 1
+        try:
+            return body(frame)
+        except RecursionError:
+            raise EvalLimitError(f"calls of {name}() nest too deeply for the evaluator", pos) from None
+        finally:
+            budget.depth -= 1
+
+    return user_call
+
+
+class _Returned(Exception):
+    """``return value`` in a function's statement body: carries the value out of its blocks and loops."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _function_body(f: Any, pos: Pos) -> Fn:
+    """A function's body as a closure of its frame: an expression, or statements that end in ``return``."""
+    if not isinstance(f.body, A.Program):
+        return compile_expr(f.body)
+    block, name = compile_program(f.body), f.name
+
+    def run(frame: Any) -> Any:
+        frame[_UNDO] = []  # writes go only into the body's own locals: nothing to undo
+        try:
+            block(frame)
+        except _Returned as r:
+            return r.value
+        raise EvalError(f"{name}() ended without returning a value", pos)
+
+    return run
 
 
 def _c_unary(n: A.Unary) -> Fn:
@@ -774,7 +867,15 @@ def _undo(log: list[tuple[Any, ...]]) -> None:
     log.clear()
 
 
+def _readonly(frame: Any, container: Any, pos: Pos) -> None:
+    """Constants are shared by every episode: a write into one (through a local that holds it) is an error."""
+    library = dict.get(frame, _LIB)
+    if library is not None and id(container) in library.readonly:
+        raise EvalError("cannot write into a constant: constants are read-only", pos)
+
+
 def _store(frame: dict[str, Any], container: Any, key: Any, value: Any, pos: Pos) -> None:
+    _readonly(frame, container, pos)
     t = type(container)
     if t is dict:
         if type(key) is not str and type(key) is not int:  # int: a map[int, T]
@@ -978,6 +1079,7 @@ def _s_call(s: A.CallStmt) -> StmtFn:
 
         def append_fn(frame: dict[str, Any]) -> None:
             lst = _list_of(target(frame), name, pos)
+            _readonly(frame, lst, pos)
             v = _copy(arg(frame))
             if len(lst) >= MAX_SIZE:
                 _check_len([*lst, v], pos)
@@ -989,6 +1091,7 @@ def _s_call(s: A.CallStmt) -> StmtFn:
 
         def extend_fn(frame: dict[str, Any]) -> None:
             lst = _list_of(target(frame), name, pos)
+            _readonly(frame, lst, pos)
             vs = [_copy(v) for v in _items(arg(frame), pos, "extend()")]
             _charge(frame, len(vs), pos)
             if len(lst) + len(vs) > MAX_SIZE:
@@ -1001,6 +1104,7 @@ def _s_call(s: A.CallStmt) -> StmtFn:
 
         def remove_fn(frame: dict[str, Any]) -> None:
             lst = _list_of(target(frame), name, pos)
+            _readonly(frame, lst, pos)
             v = arg(frame)
             _charge(frame, len(lst), pos)
             for i, x in enumerate(lst):
@@ -1052,6 +1156,7 @@ def _s_delete(s: A.Delete) -> StmtFn:
         k = key(frame)
         if type(d) is not dict:
             raise EvalError(f"'delete' works on map entries, not on a {_kind(d)}", pos)
+        _readonly(frame, d, pos)
         if k not in d:
             raise EvalError(f"no entry {to_str(k)[:60]!r} to delete", pos)
         index = list(d).index(k)
@@ -1059,6 +1164,15 @@ def _s_delete(s: A.Delete) -> StmtFn:
         del d[k]
 
     return delete_fn
+
+
+def _s_return(s: A.Return) -> StmtFn:
+    value = _compile(s.value)
+
+    def return_fn(frame: dict[str, Any]) -> None:
+        raise _Returned(value(frame))
+
+    return return_fn
 
 
 def _s_fail(s: A.Fail) -> StmtFn:
@@ -1082,6 +1196,7 @@ _STMT_COMPILERS: dict[type, Callable[[Any], StmtFn]] = {
     A.CallStmt: _s_call,
     A.Delete: _s_delete,
     A.Fail: _s_fail,
+    A.Return: _s_return,
 }
 
 

@@ -87,6 +87,7 @@ _OPERATOR_LIKE = frozenset(
         "LSQB",
         "LBRACE",
         "FAIL",
+        "RETURN",
         "LET",
         "FOR",
         "WHILE",
@@ -557,6 +558,9 @@ class _Builder:
 
     def fail_stmt(self, c: list[Any]) -> A.Stmt:
         return A.Fail(c[1], _pos(c[0]))
+
+    def return_stmt(self, c: list[Any]) -> A.Stmt:
+        return A.Return(c[1], _pos(c[0]))
 
     def if_stmt(self, c: list[Any]) -> A.Stmt:
         branches = [(c[1], c[2])]

@@ -75,11 +75,11 @@ def writes(body: tuple[A.Stmt, ...]) -> list[A.Expr]:
 
 
 def always_fails(body: tuple[A.Stmt, ...]) -> bool:
-    """Whether a block always stops the effect with ``fail``."""
+    """Whether a block always stops the effect with ``fail`` (or, in a function's body, with ``return``)."""
     if not body:
         return False
     last = body[-1]
-    if isinstance(last, A.Fail):
+    if isinstance(last, (A.Fail, A.Return)):
         return True
     if isinstance(last, A.If) and last.orelse is not None:
         return all(always_fails(b) for _, b in last.branches) and always_fails(last.orelse)
@@ -87,11 +87,11 @@ def always_fails(body: tuple[A.Stmt, ...]) -> bool:
 
 
 def always_leaves(body: tuple[A.Stmt, ...]) -> bool:
-    """Whether a block never runs on past its end: it always ends in ``fail``, ``break`` or ``continue``."""
+    """Whether a block never runs on past its end: it always ends in ``fail``, ``break``, ``continue`` or ``return``."""
     if not body:
         return False
     last = body[-1]
-    if isinstance(last, (A.Fail, A.Break, A.Continue)):
+    if isinstance(last, (A.Fail, A.Break, A.Continue, A.Return)):
         return True
     if isinstance(last, A.If) and last.orelse is not None:
         return all(always_leaves(b) for _, b in last.branches) and always_leaves(last.orelse)

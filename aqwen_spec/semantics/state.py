@@ -44,10 +44,11 @@ def generate_state(domain: ResolvedDomain, seed: int) -> dict[str, Any]:
             item = container.value if isinstance(container, MapT) else getattr(container, "item", None)
             record = item if isinstance(item, RecordT) else None
             try:
-                count = rule.count if isinstance(rule.count, int) else evaluate(rule.count, state_env(state))
+                count = rule.count if isinstance(rule.count, int) else \
+                    evaluate(rule.count, state_env(state, library=domain.library))
                 target = state.setdefault(name, {} if isinstance(container, MapT) else [])
                 for i in range(int(count)):
-                    env = state_env(state)  # a step budget per record, not one for the whole rule
+                    env = state_env(state, library=domain.library)  # a step budget per record, not per rule
                     env["i"] = i
                     value: dict[str, Any] = {}
                     for field, expr in rule.fields.items():

@@ -155,7 +155,7 @@ class ToolRunner:
             return checked
         state = self.state
         # one step budget for the whole call; names not given read the live state, so returns sees the effects
-        env = state_env(state, checked)
+        env = state_env(state, checked, library=tool.library)
         compiled = self._compiled.get(name)
         if compiled is None:
             compiled = self._compiled[name] = [(compile_expr(pre.when), pre.error) for pre in tool.requires]
@@ -165,14 +165,15 @@ class ToolRunner:
                 try:
                     env[bname] = evaluate(bexpr, env)
                 except EvalError as exc:
-                    return _spec_error(name, "let", i, exc)
+                    return _spec_error(name, "let", i, exc, fmt)
         for i, (holds_fn, error) in enumerate(compiled):
             try:
                 holds = holds_fn(env)
             except Exception as exc:  # never "condition not met": the spec cannot evaluate its own condition
                 return _spec_error(name, "requires", i, exc, fmt)
             if not holds:
-                shown = {**state, **checked, **{b: env[b] for b, _ in bindings}}
+                shown = {**(tool.library.constants if tool.library else {}), **state, **checked,
+                         **{b: env[b] for b, _ in bindings}}
                 return ToolOutcome(False, error=_render_error(error, shown), error_kind="precondition",
                                    precondition=i, fmt=fmt, tool=name)
         if tool.implementation == "python":

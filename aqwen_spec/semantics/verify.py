@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from aqwen_spec.expr import EvalError, evaluate
+from aqwen_spec.expr.evaluator import StateEnv
+from aqwen_spec.expr.library import Library
 from aqwen_spec.resolved import CheckIR, ResolvedVerifier
 
 
@@ -102,15 +104,17 @@ def initial_fields(verifiers: list[Any]) -> set[str]:
     return found
 
 
-def _env(ev: Evidence) -> dict[str, Any]:
-    return {
-        **ev.final_state,
+def _env(ev: Evidence, library: Library | None = None) -> dict[str, Any]:
+    values = {
         **ev.slots,
         "state": ev.final_state,
         "initial": ev.initial_state,
         "branch": ev.path[-1] if ev.path else "",
         "path": list(ev.path),
     }
+    if library is None:
+        return {**ev.final_state, **values}
+    return StateEnv(ev.final_state, values, library)  # the domain's functions read the final state
 
 
 REFUSAL = re.compile(
@@ -199,7 +203,7 @@ def _run_check(check: CheckIR, ev: Evidence, env: dict[str, Any]) -> tuple[bool,
 
 
 def score(verifier: ResolvedVerifier, ev: Evidence) -> Score:
-    env = _env(ev)
+    env = _env(ev, verifier.library)
     results: list[CheckResult] = []
     total = earned = 0.0
     gate_failed = False

@@ -42,6 +42,11 @@ class Bundle:
         tools = {n: tool_from_json(t, named) for n, t in body["tools"].items()}
         personas = {n: persona_from_json(p) for n, p in body["personas"].items()}
         verifiers = {n: verifier_from_json(v) for n, v in body["verifiers"].items()}
+        if domain.library:  # the domain's functions and constants, stored once, seen by every tool and check
+            for tool in tools.values():
+                tool.library = domain.library
+            for verifier in verifiers.values():
+                verifier.library = domain.library
         return cls(files.path, files.manifest, domain, tools, body["tool_schemas"], personas, verifiers,
                    body["system_prompt"], files.tasks)
 
