@@ -181,10 +181,10 @@ def _plain_render(parts: tuple[str | _Lookup, ...], context: dict[str, Any]) -> 
     not in the context, a missing key, a field named like a dict method, anything that is not a dict)."""
     out = []
     for part in parts:
-        if type(part) is str:
+        if isinstance(part, str):
             out.append(part)
             continue
-        name, steps = part  # type: ignore[misc]
+        name, steps = part
         value = context.get(name, _MISSING)
         for subscript, key in steps:
             if type(value) is not dict:

@@ -7,7 +7,6 @@ rejected (it does not fit the path it would take).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -207,26 +206,28 @@ class TreeRunner:
             self.run.say_problems.append((action, problem))
         return text
 
-    def _outcome(self, tool: str, args: dict[str, Any]) -> tuple[Any, bool]:
-        """The call's outcome, and whether it came from (or went into) the ``reads`` memo."""
+    def _outcome(self, tool: str, args: dict[str, Any]) -> tuple[Any, Any]:
+        """The call's outcome, and its value (decoded once) when it came from or went into the ``reads`` memo,
+        else ``_UNREAD``. Runs on a pooled state share such values: the gold only reads them."""
         reads = self.reads
         if reads is None or self.runner.version != self.version:
-            return self.runner.call(tool, args), False
+            return self.runner.call(tool, args), _UNREAD
         spec = self.runner.tools.get(tool)
         if spec is None or spec.effects is not None or spec.implementation != "declarative" \
                 or not _reprs_exactly(args):
-            return self.runner.call(tool, args), False
+            return self.runner.call(tool, args), _UNREAD
         key = (tool, repr(args))
-        outcome = reads.get(key)
-        if outcome is None:
+        known = reads.get(key)
+        if known is None:
             if len(reads) >= READS_SIZE:
                 reads.clear()
-            outcome = reads[key] = self.runner.call(tool, args)
-        return outcome, True
+            outcome = self.runner.call(tool, args)
+            known = reads[key] = (outcome, outcome.value if outcome.ok else None)
+        return known
 
     def _call(self, action: Action, args: dict[str, Any]) -> None:
         tool, bind = action.tool or "", action.bind
-        outcome, shared = self._outcome(tool, args)
+        outcome, value = self._outcome(tool, args)
         if outcome.defect is not None:
             raise SpecDefectHit(outcome.defect, self.workflow.name)
         if not outcome.ok:
@@ -240,14 +241,15 @@ class TreeRunner:
                                   "tool_calls": [{"name": tool, "arguments": args}]})
         text = outcome.render()
         self.run.messages.append({"role": "tool", "name": tool, "content": text})
-        # a shared outcome's value is decoded afresh: runs never share containers
-        value = json.loads(text) if shared else outcome.value
+        if value is _UNREAD:
+            value = outcome.value
         self.run.calls.append({"name": tool, "arguments": args, "ok": True, "result": value})
         if bind:
             self.env[bind] = value
 
 
 _EXACT = (str, int, float, bool, type(None))
+_UNREAD: Any = object()
 READS_SIZE = 20_000
 """Outcomes kept per pooled state (the memo is emptied when full)."""
 

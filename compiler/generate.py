@@ -232,7 +232,7 @@ class TaskGenerator:
             pooled = self._poolable.get((workflow.name, name))
             pool = self._pools.get((workflow.name, name, state_seed)) if pooled else None
             if pool is not None:  # the common case: a draw from a pool known already, no expression to evaluate
-                func = pooled[0]  # type: ignore[index]
+                func = pooled[0]  # type: ignore[index, misc]
                 try:
                     value = SAMPLING_FUNCTIONS[func].impl(pool)
                 except FunctionError as exc:
