@@ -145,44 +145,73 @@ def _compiled(text: str) -> jinja2.Template:
     return environment().from_string(text)
 
 
-# ``{{ name }}`` alone: a plain name, which Jinja renders as ``str(value)``
-_PLAIN_TAG = re.compile(r"\{\{\s*([A-Za-z_]\w*)\s*\}\}", re.ASCII)
+_Lookup = tuple[str, tuple[tuple[bool, str], ...]]
+"""A plain tag: the name it starts from and its steps, ``(True, name)`` for ``[name]`` and ``(False, field)``."""
+_DICT_ATTRS = frozenset(dir(dict))
 
 
 @lru_cache(maxsize=4096)
-def _plain_parts(text: str) -> tuple[tuple[str, str], ...] | None:
-    """``(text before, name)`` pairs of a template whose only tags are plain ``{{ name }}`` (the last pair's name
-    empty); ``None`` for any other template, which Jinja renders. What Jinja itself does to such a template is done
-    here too: one trailing newline dropped; templates with ``\r`` (line endings Jinja rewrites) go to Jinja."""
-    if "\r" in text or "{%" in text or "{#" in text:
+def _plain_parts(text: str) -> tuple[str | _Lookup, ...] | None:
+    """A template whose tags are all plain ``{{ a.b[c] }}`` as text pieces and lookups (None for any other): what
+    :func:`render` computes without Jinja."""
+    if "\r" in text or _simple_names(text) is None:
         return None
     if text.endswith("\n"):
-        text = text[:-1]
-    parts: list[tuple[str, str]] = []
+        text = text[:-1]  # Jinja drops one trailing newline (keep_trailing_newline is off)
+    parts: list[str | _Lookup] = []
     pos = 0
-    starts = set()
-    for m in _PLAIN_TAG.finditer(text):
-        name = m.group(1)
-        if name in _JINJA_WORDS or name in _JINJA_GLOBALS:
-            return None
-        parts.append((text[pos:m.start()], name))
-        starts.add(m.start())
+    while (start := _TAG_START.search(text, pos)) is not None:  # the scan of _simple_names
+        m = _SIMPLE_TAG.match(text, start.start())
+        assert m is not None  # _simple_names read every tag as a plain one
+        if m.start() > pos:
+            parts.append(text[pos : m.start()])
+        steps = re.findall(r"\.(\w+)|\[(\w+)\]", m.group(2))
+        parts.append((m.group(1), tuple((not field, field or key) for field, key in steps)))
         pos = m.end()
-    parts.append((text[pos:], ""))
-    # Jinja's lexer starts a tag at the leftmost "{{": every one must be where a plain tag starts
-    if any(i not in starts for i in range(len(text) - 1) if text.startswith("{{", i)):
-        return None
+    if pos < len(text):
+        parts.append(text[pos:])
     return tuple(parts)
+
+
+_MISSING: Any = object()
+
+
+def _plain_render(parts: tuple[str | _Lookup, ...], context: dict[str, Any]) -> str | None:
+    """The text Jinja would render, for lookups through dicts only; None where Jinja's own rules are needed (a name
+    not in the context, a missing key, a field named like a dict method, anything that is not a dict)."""
+    out = []
+    for part in parts:
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        name, steps = part
+        value = context.get(name, _MISSING)
+        for subscript, key in steps:
+            if type(value) is not dict:
+                return None
+            if subscript:
+                key = context.get(key, _MISSING)
+                if type(key) is not str and type(key) is not int:
+                    return None
+            elif key in _DICT_ATTRS or key.startswith("_"):
+                return None
+            value = value.get(key, _MISSING)
+        if value is _MISSING:
+            return None
+        out.append(str(value))
+    return "".join(out)
 
 
 def render(text: str, context: dict[str, Any]) -> str:
     """Render a template; raises ``jinja2.TemplateError`` (e.g. an undefined name) for the caller to report.
 
-    Templates made of plain ``{{ name }}`` tags (most error messages) are filled in without Jinja, with what Jinja
-    gives them (``str`` of each value; ``tests/test_templates_fast.py`` compares the two)."""
+    Templates of plain ``{{ a.b[c] }}`` tags over dicts are rendered without Jinja, to the same text (Jinja's
+    sandboxed lookups: a dict's key when no dict attribute has the name, then ``str`` of the value)."""
     if "{" not in text:
         return text
     parts = _plain_parts(text)
-    if parts is not None and all(name in context for _, name in parts[:-1]):
-        return "".join(before + (str(context[name]) if name else "") for before, name in parts)
+    if parts is not None:
+        out = _plain_render(parts, context)
+        if out is not None:
+            return out
     return _compiled(text).render(context)

@@ -18,13 +18,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def tasks_per_second(n: int, runs: int) -> tuple[list[float], list[float]]:
+def tasks_per_second(n: int, runs: int) -> tuple[list[float], list[float], list[tuple[int, int]]]:
     """Tasks per wall-clock second and per CPU second of this process (the second is what a busy shared machine
-    disturbs least)."""
+    disturbs least), and per run how many distinct samples and (sample, persona) pairs the tasks hold."""
+    import json
+
     from compiler import TaskGenerator, compile_specs
 
     project = compile_specs(ROOT / "specs")
-    rates, cpu_rates = [], []
+    rates, cpu_rates, distinct = [], [], []
     for run in range(runs):
         generator = TaskGenerator(project.specs, "plant_maintenance", seed=run)
         generator.generate(100, seed=10_000 + run)  # warm: initial states generated, expressions compiled
@@ -32,7 +34,12 @@ def tasks_per_second(n: int, runs: int) -> tuple[list[float], list[float]]:
         tasks = generator.generate(n, seed=run)
         rates.append(len(tasks) / (time.perf_counter() - start))
         cpu_rates.append(len(tasks) / (time.process_time() - cpu))
-    return rates, cpu_rates
+        samples = {(t.data["workflow"], json.dumps(t.data["initial_state"]), json.dumps(t.data["slots"]))
+                   for t in tasks}
+        pairs = {(t.data["workflow"], json.dumps(t.data["initial_state"]), json.dumps(t.data["slots"]),
+                  t.data["persona"]) for t in tasks}
+        distinct.append((len(samples), len(pairs)))
+    return rates, cpu_rates, distinct
 
 
 def compile_wall(runs: int) -> list[float]:
@@ -53,11 +60,13 @@ def main() -> None:
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, as the goal is stated per core
-    rates, cpu_rates = tasks_per_second(args.tasks, args.runs)
+    rates, cpu_rates, distinct = tasks_per_second(args.tasks, args.runs)
     runs = ", ".join(f"{r:,.0f}" for r in rates)
     print(f"tasks/s on one core: median {statistics.median(rates):,.0f} (runs: {runs})")
     runs = ", ".join(f"{r:,.0f}" for r in cpu_rates)
     print(f"tasks per CPU second: median {statistics.median(cpu_rates):,.0f} (runs: {runs})")
+    runs = ", ".join(f"{s:,} and {p:,}" for s, p in distinct)
+    print(f"distinct samples and (sample, persona) pairs among the {args.tasks:,} tasks (runs: {runs})")
     walls = compile_wall(args.runs)
     print(f"aqwen-compile specs/: median {statistics.median(walls):.2f} s wall "
           f"(runs: {', '.join(f'{w:.2f}' for w in walls)})")

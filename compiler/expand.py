@@ -78,15 +78,22 @@ class GoldRun:
 
 
 class TreeRunner:
-    """Executes one workflow tree against one state (changed in place) with given slot values."""
+    """Executes one workflow tree against one state (changed in place) with given slot values.
+
+    ``reads``, when given, memoises the outcomes of calls made while the state is still the one the run began on
+    (no write yet): a declarative tool without effects gives the same outcome for the same arguments on the same
+    state, so runs on a pooled state share them (the caller keeps one dict per pooled state, and rolls the state
+    back after every run)."""
 
     def __init__(self, workflow: ResolvedWorkflow, tools: dict[str, ResolvedTool], state: dict[str, Any],
                  slots: dict[str, Any], journal: list[Any] | None = None, runner: ToolRunner | None = None,
-                 episode: Episode | None = None) -> None:
+                 episode: Episode | None = None, reads: dict[tuple[str, str], Any] | None = None) -> None:
         self.workflow = workflow
         # a runner reused across runs on the same state keeps its SQL view while the state is unchanged
         self.runner = runner if runner is not None else ToolRunner(tools, state, journal)
         self.runner.episode = self.episode = episode  # the task's clock and generator, as its episodes will have
+        self.reads = reads
+        self.version = self.runner.version  # every write bumps it: while unchanged, the state is the initial one
         self.state = state
         self.env: dict[str, Any] = StateEnv(state, slots, workflow.library)  # reads the live state, and `state` itself
         self.slots = slots
@@ -103,7 +110,8 @@ class TreeRunner:
 
     def _node(self, node: Node, depth: int) -> bool:
         """Run a node; False once the episode has ended (a refusal or a transfer)."""
-        self.run.depth = max(self.run.depth, depth)
+        if depth > self.run.depth:
+            self.run.depth = depth
         if isinstance(node, Sequence):
             return all(self._node(child, depth + 1) for child in node.children)
         if isinstance(node, Select):
@@ -125,6 +133,8 @@ class TreeRunner:
         if arg is None:
             return None
         if arg.is_text:
+            if "{" not in arg.text:  # plain text (what render gives it back as, without the context)
+                return arg.text
             try:
                 return render(arg.text, {**self.state, **self.env})
             except Exception as exc:  # an undefined name in a text template: report, don't crash
@@ -141,7 +151,10 @@ class TreeRunner:
         kind = action.kind
         if kind == "call":
             # copies: the gold trajectory must not share containers with the state it ran on
-            args = {name: copy_state(self._value(action, name)) for name in action.args}
+            args = {}
+            for name in action.args:
+                value = self._value(action, name)
+                args[name] = value if type(value) in _EXACT else copy_state(value)
             self._call(action, args)
             return True
         if kind == "ask_user":
@@ -199,9 +212,28 @@ class TreeRunner:
             self.run.say_problems.append((action, problem))
         return text
 
+    def _outcome(self, tool: str, args: dict[str, Any]) -> tuple[Any, Any]:
+        """The call's outcome, and its value (decoded once) when it came from or went into the ``reads`` memo,
+        else ``_UNREAD``. Runs on a pooled state share such values: the gold only reads them."""
+        reads = self.reads
+        if reads is None or self.runner.version != self.version:
+            return self.runner.call(tool, args), _UNREAD
+        spec = self.runner.tools.get(tool)
+        if spec is None or spec.effects is not None or spec.implementation != "declarative" \
+                or not _reprs_exactly(args):
+            return self.runner.call(tool, args), _UNREAD
+        key = (tool, repr(args))
+        known = reads.get(key)
+        if known is None:
+            if len(reads) >= READS_SIZE:
+                reads.clear()
+            outcome = self.runner.call(tool, args)
+            known = reads[key] = (outcome, outcome.value if outcome.ok else None)
+        return known
+
     def _call(self, action: Action, args: dict[str, Any]) -> None:
         tool, bind = action.tool or "", action.bind
-        outcome = self.runner.call(tool, args)
+        outcome, value = self._outcome(tool, args)
         if outcome.defect is not None:
             raise SpecDefectHit(outcome.defect, self.workflow.name)
         if not outcome.ok:
@@ -213,10 +245,31 @@ class TreeRunner:
             raise Rejected(reason)
         self.run.messages.append({"role": "assistant", "content": "",
                                   "tool_calls": [{"name": tool, "arguments": args}]})
-        self.run.messages.append({"role": "tool", "name": tool, "content": outcome.render()})
-        self.run.calls.append({"name": tool, "arguments": args, "ok": True, "result": outcome.value})
+        text = outcome.render()
+        self.run.messages.append({"role": "tool", "name": tool, "content": text})
+        if value is _UNREAD:
+            value = outcome.value
+        self.run.calls.append({"name": tool, "arguments": args, "ok": True, "result": value})
         if bind:
-            self.env[bind] = outcome.value
+            self.env[bind] = value
+
+
+_EXACT = (str, int, float, bool, type(None))
+_UNREAD: Any = object()
+READS_SIZE = 20_000
+"""Outcomes kept per pooled state (the memo is emptied when full)."""
+
+
+def _reprs_exactly(value: Any) -> bool:
+    """Whether equal ``repr`` means equal value (types included) for ``value``: JSON-like data of builtin types."""
+    t = type(value)
+    if t in _EXACT:
+        return True
+    if t is list:
+        return all(_reprs_exactly(v) for v in value)
+    if t is dict:
+        return all(type(k) in _EXACT and _reprs_exactly(v) for k, v in value.items())
+    return False
 
 
 def _args_text(args: dict[str, Any]) -> str:

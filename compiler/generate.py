@@ -33,10 +33,10 @@ from aqwen_spec.semantics.verify import CallRecord, Evidence, initial_fields
 from aqwen_spec.tactics import TACTICS
 from aqwen_spec.templates import render
 from aqwen_spec.tree import Branch, walk_branches
-from compiler.expand import Rejected, SpecDefectHit, TreeRunner, Uncovered
+from compiler.expand import Rejected, SpecDefectHit, TreeRunner, Uncovered, _reprs_exactly
 
 STATE_POOL = 8  # initial states per domain and seed: tasks share them (by seed), so bundles stay small
-CACHE_SIZE = 20_000  # entries per memo of gold runs, verdicts, rendered instructions (cleared when full)
+CACHE_SIZE = 20_000  # entries per memo of draws, gold runs, verdicts, instructions, tasks (all emptied when one is)
 
 
 class PersonaFor(Protocol):
@@ -141,18 +141,30 @@ class TaskGenerator:
         # python tools change the state behind the journal's back: with one that writes, copy states instead
         self.journaled = not any(t.implementation == "python" and t.access == "write" for t in self.tools.values())
         self._initial_fields: dict[str, set[str]] = {}
+        self._views: dict[tuple[str, int], tuple[dict[str, Any], dict[str, Any]]] = {}
         self._poolable: dict[tuple[str, str], tuple[str, Any] | tuple[()]] = {}
         self._pools: dict[tuple[str, str, Any], Any] = {}
         self._scenario_states: dict[tuple[str, str, int], dict[str, Any] | str] = {}
         self.uncovered: dict[tuple[str, str, int, Any], UncoveredCase] = {}
         self._runners: dict[int, ToolRunner] = {}  # by id of the pooled state they run on
+        self._reads: dict[int, dict[tuple[str, str], Any]] = {}  # their memos of read outcomes (see TreeRunner)
+        # memos per distinct sample (workflow, state seed, scenario, slots' JSON): a generator draws the same sample
+        # again and again (3,000 tasks of specs/ hold under 1,000 distinct samples), and what a sample gives does not
+        # change; emptied together (see _trim_memos)
+        self._drawn: dict[tuple[str, int, tuple[Any, ...]], tuple[dict[str, Any], str]] = {}
         self._instructions: dict[tuple[str, str | None, str], str] = {}
         self._verdicts: dict[tuple[str, int, str | None, str], bool] = {}
         self._runs: dict[tuple[str, int, str | None, str], Any] = {}  # gold runs (or rejections) by sample
         self._walkouts: dict[tuple[str, int, str | None, str], bool] = {}
+        self._tasks: dict[tuple[tuple[str, int, str | None, str], str | None, bool], dict[str, Any]] = {}
+        self._memos: list[dict[Any, Any]] = [self._drawn, self._instructions, self._verdicts, self._runs,
+                                             self._walkouts, self._tasks]
+        self._memos_full = False
+        self._heads: dict[tuple[str, tuple[str, ...], str | None, int, str | None], str] = {}
         self._n_branches: dict[str, int] = {}
         self.draws = any(t.draws for t in self.tools.values())
         """Whether a tool of the domain draws from the episode's generator (tasks then carry a random_seed)."""
+        self._verifiers: dict[str, list[Any]] = {}
 
     def state(self, state_seed: int) -> dict[str, Any]:
         """The initial state of a seed (generated once, then copied)."""
@@ -185,16 +197,64 @@ class TaskGenerator:
     def draw(self, workflow: ResolvedWorkflow, rng: random.Random, persona: ResolvedPersona | None,
              adversarial: bool = False, persona_for: PersonaFor | None = None) -> Task | None:
         """One sample: None when it was rejected (the reason is counted)."""
+        with sampling_rng(rng):
+            return self._draw(workflow, rng, persona, adversarial, persona_for)
+
+    def _draw(self, workflow: ResolvedWorkflow, rng: random.Random, persona: ResolvedPersona | None,
+              adversarial: bool = False, persona_for: PersonaFor | None = None) -> Task | None:
+        """:meth:`draw` with ``rng`` installed as the sampling rng (only slots draw from it)."""
         self.attempts[workflow.name].tries += 1
+        self._trim_memos()
         state_seed = rng.choice(self.state_seeds)
         initial = self.state(state_seed)
         try:
-            with sampling_rng(rng):
-                slots = self.sample_slots(workflow, initial, state_seed)
+            drawn, key = self._draw_slots(workflow, initial, state_seed)
         except EvalError as exc:
             self.attempts[workflow.name].reasons[f"slot sampling failed: {exc.message}"] += 1
             return None
-        return self.run_sample(workflow, Sample(state_seed, slots), persona, adversarial, persona_for)
+        # a sample drawn before: its slots (copied once) and their JSON are known
+        known = self._drawn.get((workflow.name, state_seed, key)) if key is not None else None
+        if known is None:
+            slots = {name: copy_state(value) for name, value in drawn.items()}
+            known = slots, _slots_json(slots)
+            if key is not None:
+                self._remember(self._drawn, (workflow.name, state_seed, key), known)
+        return self.run_sample(workflow, Sample(state_seed, known[0]), persona, adversarial, persona_for,
+                               slots_json=known[1])
+
+    def _draw_slots(self, workflow: ResolvedWorkflow, initial: dict[str, Any], state_seed: int
+                    ) -> tuple[dict[str, Any], tuple[Any, ...] | None]:
+        """Slot values drawn as :meth:`sample_slots` draws them (the same random calls), not yet copied, and a key
+        that is equal for two draws exactly when their values are: a pooled slot by which item of its pool it took
+        (pools are kept, so their items stay put), any other by the ``repr`` of its value. None when a value has
+        no such key (an object of another type)."""
+        slots: dict[str, Any] = {}
+        key: list[Any] = []
+        env: dict[str, Any] | None = None  # made when an expression needs it, as sample_slots makes it
+        for name, expr in workflow.slots.items():
+            pooled = self._poolable.get((workflow.name, name))
+            pool = self._pools.get((workflow.name, name, state_seed)) if pooled else None
+            if pool is not None:  # the common case: a draw from a pool known already, no expression to evaluate
+                func = pooled[0]  # type: ignore[index, misc]
+                try:
+                    value = SAMPLING_FUNCTIONS[func].impl(pool)
+                except FunctionError as exc:
+                    raise EvalError(f"{func}(): {exc}", getattr(expr, "pos", None)) from None
+            else:
+                if env is None:
+                    env = state_env(initial, slots)
+                value = self._sample_slot(workflow, name, expr, state_seed, env)
+                pooled = self._poolable[(workflow.name, name)]
+            slots[name] = value
+            if env is not None:
+                env[name] = value
+            if pooled:
+                key.append(id(value))
+            elif _reprs_exactly(value):
+                key.append(repr(value))
+            else:
+                return slots, None
+        return slots, tuple(key)
 
     def sample_slots(self, workflow: ResolvedWorkflow, initial: dict[str, Any], state_key: Any,
                      fixed: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -250,17 +310,25 @@ class TaskGenerator:
 
     def run_sample(self, workflow: ResolvedWorkflow, sample: Sample, persona: ResolvedPersona | None,
                    adversarial: bool = False, persona_for: PersonaFor | None = None,
-                   initial: dict[str, Any] | None = None, keep: Keep | None = None) -> Task | None:
+                   initial: dict[str, Any] | None = None, keep: Keep | None = None,
+                   slots_json: str | None = None) -> Task | None:
         """Execute the tree on a sample; the task, or None when rejected (counted, with an example per path).
 
         ``initial`` is the state to start from when it is not the pooled state of ``sample.state_seed`` (a
         scenario's edit of it). ``persona_for(path)``, when given, picks the persona once the path is known;
-        ``keep(path)``, when given and false, skips building the task (the sample still counts)."""
+        ``keep(path)``, when given and false, skips building the task (the sample still counts). ``slots_json``
+        is the slots' JSON when the caller has it.
+
+        A task drawn again shares its values (slots, gold, user, ...) with the first one: treat them as read-only
+        (:meth:`draw_variant` copies)."""
         stats = self.attempts[workflow.name]
         slots = sample.slots
+        if slots_json is None:  # not from draw(), which trimmed them
+            self._trim_memos()
         # the slots as JSON once: the key of the memos (a sample's gold run does not depend on the persona, and is
         # the same every time the sample is drawn again) and part of the task's hash
-        slots_json = json.dumps(slots, sort_keys=True, separators=(",", ":"), default=str)
+        if slots_json is None:
+            slots_json = _slots_json(slots)
         memo_key = (workflow.name, sample.state_seed, sample.scenario, slots_json)
         known = self._runs.get(memo_key) if self.journaled else None
         if known is not None and not isinstance(known, Rejected) and memo_key not in self._verdicts:
@@ -286,7 +354,10 @@ class TaskGenerator:
         runner = self.pooled_runner(state, journal) if journal is not None else None
         try:
             episode = Episode.of(self.clock(workflow), self.random_seed(workflow, sample, slots_json))
-            run = TreeRunner(workflow, self.tools, state, slots, journal, runner, episode).execute()
+            # read results shared per pooled state hold for every task on it, unless a workflow's own clock moves
+            # today() for its tasks alone
+            reads = self._reads[id(state)] if runner is not None and not workflow.clock else None
+            run = TreeRunner(workflow, self.tools, state, slots, journal, runner, episode, reads).execute()
             stats.examples.setdefault(tuple(run.path), sample)
             if keep is not None and not keep(run.path):
                 return None
@@ -315,6 +386,7 @@ class TaskGenerator:
         runner = self._runners.get(id(state))
         if runner is None or runner.state is not state:
             runner = self._runners[id(state)] = ToolRunner(self.tools, state, output=self.domain.result)
+            self._reads[id(state)] = {}
         runner.journal = journal
         return runner
 
@@ -365,14 +437,23 @@ class TaskGenerator:
             raise EvalError(f"{func}(): {exc}", getattr(expr, "pos", None)) from None
 
     def _initial_view(self, workflow: ResolvedWorkflow, initial: dict[str, Any]) -> dict[str, Any]:
-        """What verifiers read as ``initial``: copies of just the state fields they name (all, if they name it bare)."""
+        """What verifiers read as ``initial``: copies of just the state fields they name (all, if they name it bare).
+
+        Made once per workflow and pooled state (which every run starts from, and is rolled back to): verifiers
+        only read it."""
+        key = (workflow.name, id(initial))
+        known = self._views.get(key)
+        if known is not None and known[0] is initial:
+            return known[1]
         fields = self._initial_fields.get(workflow.name)
         if fields is None:
             fields = initial_fields(self.specs.verifiers_of(workflow.name))
             self._initial_fields[workflow.name] = fields
-        if "*" in fields:
-            return copy_state(initial)
-        return {f: copy_state(initial[f]) for f in fields if f in initial}
+        view = copy_state(initial) if "*" in fields else {f: copy_state(initial[f]) for f in fields if f in initial}
+        if len(self._views) >= CACHE_SIZE:
+            self._views.clear()
+        self._views[key] = (initial, view)  # the state is kept alive: its id names no other while here
+        return view
 
     def _task(self, wf: ResolvedWorkflow, persona: ResolvedPersona | None, sample: Sample,
               initial: dict[str, Any] | None, final: dict[str, Any] | None, slots: dict[str, Any], run: Any,
@@ -380,8 +461,14 @@ class TaskGenerator:
         """The task of a gold run; ``initial`` and ``final`` are None when the run came from the memo (its gold
         verdict is known then)."""
         state_seed = sample.state_seed
-        persona_data = _persona_context(persona)
         persona_name = persona.name if persona else None
+        # the gold of a sample does not depend on the persona: score it once per distinct sample
+        verdict_key = (wf.name, state_seed, sample.scenario, slots_json)
+        task_key = (verdict_key, persona_name, adversarial)
+        data = self._tasks.get(task_key)
+        if data is not None:  # drawn before: everything below would come out the same, and do nothing else
+            return Task(dict(data))
+        persona_data = _persona_context(persona)
         instruction = self._instructions.get((wf.name, persona_name, slots_json))
         if instruction is None:
             try:
@@ -394,16 +481,22 @@ class TaskGenerator:
         request = {"refused": "violation", "transferred": "escalation"}.get(run.outcome, "legal")
         state_ref: Any = state_seed if sample.scenario is None else [state_seed, sample.scenario]
         # sha1 of the JSON of [workflow, path, persona, state_ref, slots, adversarial], the slots' JSON reused
-        head = json.dumps([wf.name, run.path, persona_name, state_ref], sort_keys=True, separators=(",", ":"))
+        head_key = (wf.name, tuple(run.path), persona_name, state_seed, sample.scenario)
+        head = self._heads.get(head_key)
+        if head is None:
+            head = json.dumps([wf.name, run.path, persona_name, state_ref], sort_keys=True, separators=(",", ":"))
+            if len(self._heads) >= CACHE_SIZE:
+                self._heads.clear()
+            self._heads[head_key] = head
         blob = f"{head[:-1]},{slots_json},{'true' if adversarial else 'false'}]"
         digest = hashlib.sha1(blob.encode()).hexdigest()
         task_id = f"{wf.name}/{'.'.join(run.path) or 'main'}/{persona_name or 'none'}/{digest[:10]}"
         pressure = persona.pressure_lines(self.domain, int(digest[:10], 16)) if adversarial and persona else []
         for action, problem in run.say_problems:
             self.say_problems.setdefault((wf.name, action.ypath), (task_id, problem, action.pos))
-        verifiers = self.specs.verifiers_of(wf.name)
-        # the gold of a sample does not depend on the persona: score it once per distinct sample
-        verdict_key = (wf.name, state_seed, sample.scenario, slots_json)
+        verifiers = self._verifiers.get(wf.name)
+        if verifiers is None:
+            verifiers = self._verifiers[wf.name] = self.specs.verifiers_of(wf.name)
         if verdict_key not in self._verdicts:
             assert initial is not None and final is not None
             self._remember(self._verdicts, verdict_key, self._gold_verdict(wf, verifiers, task_id, initial, final,
@@ -454,7 +547,8 @@ class TaskGenerator:
             "request": request,
             "adversarial": adversarial,
         }
-        return Task(data)
+        self._remember(self._tasks, task_key, data)
+        return Task(dict(data))  # the memo's dict stays as it is when a caller adds to the task's
 
     def _gold_verdict(self, wf: ResolvedWorkflow, verifiers: list[Any], task_id: str, initial: dict[str, Any],
                       final: dict[str, Any], slots: dict[str, Any], run: Any) -> bool:
@@ -474,11 +568,19 @@ class TaskGenerator:
                 return False
         return True
 
-    @staticmethod
-    def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
-        if len(cache) >= CACHE_SIZE:
-            cache.clear()
+    def _remember(self, cache: dict[Any, Any], key: Any, value: Any) -> None:
+        """Store into one of the per-sample memos (emptied by :meth:`_trim_memos` between samples)."""
         cache[key] = value
+        if len(cache) >= CACHE_SIZE:
+            self._memos_full = True
+
+    def _trim_memos(self) -> None:
+        """Empty every per-sample memo once one is full: together, as a memoised task implies its verdict, walk-out
+        check and instruction are, and a memoised gold run its verdict (which the memo hits rely on)."""
+        if self._memos_full:
+            for memo in self._memos:
+                memo.clear()
+            self._memos_full = False
 
     def _initial_ref(self, wf: ResolvedWorkflow, sample: Sample) -> dict[str, Any]:
         """How the runtime rebuilds the task's initial state: its seed, or the scenario's edit of it inline."""
@@ -510,23 +612,28 @@ class TaskGenerator:
         out: list[Task] = []
         tries = 0
         limit = max_tries if max_tries is not None else max(200, 50 * n)
-        while len(out) < n and tries < limit and names:
-            tries += 1
-            wf = self.workflows[rng.choice(names)]
-            personas = self.specs.personas_for(wf)
-            persona = rng.choice(personas) if personas else None
-            task = self.draw(wf, rng, persona)
-            if task is None:
-                continue
-            d = task.data
-            if wanted is not None and not wanted & set(d["path"]):
-                continue
-            if max_depth is not None and d["difficulty"]["depth"] > max_depth:
-                continue
-            pushy = d["request"] != "legal" and persona is not None and _is_adversarial(persona)
-            if pushy and rng.random() < adversarial:
-                task = self.draw_variant(wf, d, persona)  # type: ignore[arg-type]
-            out.append(task)
+        personas_of = {name: self.specs.personas_for(self.workflows[name]) for name in names}
+        # the rng is the sampling rng of every draw (the checker keeps sampling functions out of everything else
+        # that runs in between: trees, tools, verifiers), installed once
+        with sampling_rng(rng):
+            while len(out) < n and tries < limit and names:
+                tries += 1
+                name = rng.choice(names)
+                wf = self.workflows[name]
+                personas = personas_of[name]
+                persona = rng.choice(personas) if personas else None
+                task = self._draw(wf, rng, persona)
+                if task is None:
+                    continue
+                d = task.data
+                if wanted is not None and not wanted & set(d["path"]):
+                    continue
+                if max_depth is not None and d["difficulty"]["depth"] > max_depth:
+                    continue
+                pushy = d["request"] != "legal" and persona is not None and _is_adversarial(persona)
+                if pushy and rng.random() < adversarial:
+                    task = self.draw_variant(wf, d, persona)  # type: ignore[arg-type]
+                out.append(task)
         return out
 
     def draw_variant(self, wf: ResolvedWorkflow, data: dict[str, Any], persona: ResolvedPersona) -> Task:
@@ -566,6 +673,14 @@ def _pool_call(expr: Any, slot_names: set[str]) -> tuple[str, Any] | tuple[()]:
 
     visit(expr.args[0])
     return () if names & slot_names else (expr.func, expr.args[0])
+
+
+_SLOTS_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _slots_json(slots: dict[str, Any]) -> str:
+    """``json.dumps(slots, sort_keys=True, separators=(",", ":"), default=str)``, with one encoder made once."""
+    return _SLOTS_JSON.encode(slots)
 
 
 def _short(value: Any) -> str:

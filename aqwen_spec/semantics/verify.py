@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from aqwen_spec.expr import EvalError, evaluate
@@ -162,10 +163,16 @@ def mentions(text: str, value: Any) -> bool:
     needle = str(value).strip()
     if not needle:
         return True
-    # whole token: no letter or digit right before or after (what the value itself begins or ends with decides)
+    return _token(needle).search(text) is not None
+
+
+@lru_cache(maxsize=4096)
+def _token(needle: str) -> re.Pattern[str]:
+    """``needle`` as a whole token, case-insensitively: no letter or digit right before or after (what the value
+    itself begins or ends with decides)."""
     before = r"(?<![^\W_])" if re.match(r"[^\W_]", needle) else ""
     after = r"(?![^\W_])" if re.search(r"[^\W_]$", needle) else ""
-    return re.search(before + re.escape(needle) + after, text, re.IGNORECASE) is not None
+    return re.compile(before + re.escape(needle) + after, re.IGNORECASE)
 
 
 def _matches(check: CheckIR, call: CallRecord, env: dict[str, Any]) -> bool:

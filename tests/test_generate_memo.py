@@ -1,0 +1,82 @@
+"""The generator's memos (tasks per sample and persona, draws by pool item, read outcomes per pooled state) change
+nothing it generates: the same tasks, rejections and counts as a generator that memoises nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import compiler.generate as generate_module
+from compiler import TaskGenerator, compile_specs
+from compiler.expand import _reprs_exactly
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def specs() -> Any:
+    return compile_specs(ROOT / "specs").specs
+
+
+def _stream(generator: TaskGenerator, n: int, seed: int, adversarial: float = 0.0) -> list[str]:
+    return [json.dumps(t.data, sort_keys=True) for t in generator.generate(n, seed=seed, adversarial=adversarial)]
+
+
+def _counts(generator: TaskGenerator) -> str:
+    return json.dumps({w: [a.tries, sorted(a.reasons.items())] for w, a in generator.attempts.items()})
+
+
+class _Forgetful(TaskGenerator):
+    """A generator whose per-sample memos are emptied before every draw: every task is built from scratch."""
+
+    def _trim_memos(self) -> None:
+        for memo in self._memos:
+            memo.clear()
+        for reads in self._reads.values():
+            reads.clear()
+        self._views.clear()
+
+
+@pytest.mark.parametrize("adversarial", [0.0, 0.5])
+def test_memoised_tasks_are_the_tasks_built_from_scratch(specs: Any, adversarial: float) -> None:
+    memo = TaskGenerator(specs, "plant_maintenance", seed=3)
+    fresh = _Forgetful(specs, "plant_maintenance", seed=3)
+    first = _stream(memo, 600, seed=5, adversarial=adversarial)
+    assert len(set(first)) < len(first)  # samples come again: the memos are used
+    assert first == _stream(fresh, 600, seed=5, adversarial=adversarial)
+    assert _counts(memo) == _counts(fresh)
+    # drawn again on the same generator (everything memoised by now): still the same
+    assert _stream(memo, 600, seed=5, adversarial=adversarial) == first
+
+
+def test_memos_are_emptied_together_when_one_is_full(specs: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(generate_module, "CACHE_SIZE", 7)
+    small = TaskGenerator(specs, "plant_maintenance", seed=1)
+    tasks = _stream(small, 300, seed=2)
+    assert all(len(memo) <= 7 for memo in small._memos)  # emptied at the draw after one filled up
+    assert tasks == _stream(TaskGenerator(specs, "plant_maintenance", seed=1), 300, seed=2)
+
+
+def test_a_task_drawn_again_is_a_dict_of_its_own(specs: Any) -> None:
+    generator = TaskGenerator(specs, "plant_maintenance", seed=0)
+    tasks = generator.generate(400, seed=0)
+    seen: dict[str, dict[str, Any]] = {}
+    for task in tasks:
+        first = seen.setdefault(task.id, task.data)
+        assert task.data == first
+        if task.data is not first:
+            task.data["lineage"] = "added by a caller"
+            assert "lineage" not in first
+    assert len(seen) < len(tasks)
+
+
+@pytest.mark.parametrize(
+    ("value", "exact"),
+    [("a", True), (1, True), (1.0, True), (True, True), (None, True), ([1, "1", {"a": [2.5]}], True),
+     ({"k": {"j": None}}, True), ((1, 2), False), ({1: "x"}, True), ({(1,): "x"}, False), (object(), False)],
+)
+def test_repr_keys_only_for_builtin_json_like_values(value: Any, exact: bool) -> None:
+    assert _reprs_exactly(value) is exact
