@@ -107,9 +107,9 @@ def _run_one(args: argparse.Namespace, pipeline: Any, bundle: Any, run_dir: Path
     os.replace(tmp_link, latest)
     runner = PipelineRunner(pipeline, bundle, run_dir, progress=not args.no_progress,
                             specs=args.specs if args.specs.exists() else None)
+    validation = f", {len(runner.validation)} validation" if runner.validation else ""
     print(f"run {run_dir}: pipeline {pipeline.name}, model {pipeline.model.name}, seed {pipeline.seed}, "
-          f"{len(runner.train_tasks)} training, {len(runner.validation)} validation and {len(runner.heldout)} "
-          "held-out tasks")
+          f"{len(runner.train_tasks)} training{validation} and {len(runner.heldout)} held-out tasks")
     from runtime.training.sft_grpo import TrainingError
 
     try:
