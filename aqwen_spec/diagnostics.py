@@ -48,6 +48,9 @@ CODES: dict[str, str] = {
     "AQ109": "checks skipped because a file does not parse or a document is invalid",
     "AQ110": "pipeline settings the trainer rejects",
     "AQ111": "a domain function, constant or parameter hides another name",
+    "AQ115": "task split leaves no training tasks",
+    "AQ116": "validation tasks needed but none kept",
+    "AQ117": "checkpoint selection with LoRA",
     # types and schemas
     "AQ201": "unknown type",
     "AQ202": "invalid type declaration",

@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true", help="continue the latest run (or --name) where it stopped")
     run.add_argument("--no-compile", action="store_true", help="use BUILD as it is")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--seeds", type=_seed_list, default=None, metavar="S,S,...",
+                     help="run once per training seed (e.g. 0,1,2) into RUNS/NAME/seed-S/ and aggregate held-out "
+                     "success and reward (mean, std, min, max) into RUNS/NAME/seeds.json")
     ev = sub.add_parser("eval", help="evaluate an agent on every task of a bundle")
     ev.add_argument("bundle", type=Path, help="a bundle folder written by aqwen-compile (BUILD/<domain>)")
     ev.add_argument("--agent", default="oracle", choices=["oracle", "noop", "random"], help="built-in agent")
@@ -63,6 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve_env_arguments(sub.add_parser("serve-env", help=env_help))
     return parser
+
+
+def _seed_list(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, e.g. 0,1,2, not '{text}'") from None
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"a seed is repeated in '{text}'")
+    return seeds
 
 
 def main(argv: list[str] | None = None) -> int:

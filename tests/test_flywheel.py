@@ -120,9 +120,12 @@ def test_three_rounds_end_to_end_with_lineage(tiny_path: str, specs: Path, tmp_p
     runner = _runner(tmp_path, specs, STAGE)
     stage = runner.pipeline.stages[0]
     result = run_flywheel_stage(runner, tiny_path, stage, "flywheel", resume=False)
+    from runtime.pipeline.split import sample_key
+
     assert Path(result["checkpoint"]).exists() and result["checkpoint"] != tiny_path
     reports = [json.loads((runner.dir / "flywheel" / f"round_{k}" / "report.json").read_text()) for k in (1, 2, 3)]
     heldout = {t["id"] for t in runner.heldout}
+    kept_out = {sample_key(t) for t in runner.heldout}  # no near-duplicate of a held-out task either
     grown_workflows: dict[str, dict[str, Any]] = {}
     for k, report in enumerate(reports, 1):
         for key in ("n_tasks", "pass_rate", "mean_difficulty", "new_branches", "lineage"):
@@ -134,7 +137,7 @@ def test_three_rounds_end_to_end_with_lineage(tiny_path: str, specs: Path, tmp_p
         assert grpo["in_band"] == report["kept"] and grpo["note"]
         assert (grpo["steps"] > 0) == (report["kept"] > 0) and (grpo["carried_steps"] > 0) == (report["kept"] == 0)
         tasks = [json.loads(line) for line in (runner.dir / "flywheel" / f"round_{k}" / "tasks.jsonl").open()]
-        assert not {t["id"] for t in tasks} & heldout
+        assert not {t["id"] for t in tasks} & heldout and not {sample_key(t) for t in tasks} & kept_out
         rates = {t["id"]: t["pass_rate"] for t in tasks}
         for w in report["new_workflows"]:
             assert w["operator"] in OPERATORS

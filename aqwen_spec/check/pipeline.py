@@ -14,12 +14,16 @@ and what does not validate was reported by the loader and is skipped here. Const
   accumulation and refuses one that is not made of whole groups ("generation_batch_size (4) must be divisible by
   num_generations (3)"); ``aqwen-run`` trains in one process with no accumulation, so the generation batch is
   ``batch_size`` itself (a multiple also fits any number of processes);
-- a reasoning flywheel names problems of its domain and has some.
+- a reasoning flywheel names problems of its domain and has some;
+- the task split leaves tasks for training: ``heldout_fraction + validation_fraction`` is below 1 (AQ115);
+- what needs validation tasks has them: a stage's ``select_every``, an ``eval`` stage's ``split: validation``
+  need ``validation_fraction`` above 0 (AQ116);
+- ``select_every`` keeps plain checkpoints: not with ``lora: true`` (AQ117).
 """
 
 from __future__ import annotations
 
-from typing import Any, get_args
+from typing import Annotated, Any, get_args
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -47,11 +51,49 @@ def check_pipeline(c: DocChecker, data: dict[str, Any], specs: SpecSet, broken: 
         _builtin(c, model.name, ("model", "name"))
         if backend == "openai" and not model.endpoint:
             c.report("AQ104", "backend openai needs model.endpoint (the server's base URL)", ("model",))
+    validation = _check_split(c, data)
     stages = data.get("stages")
     for i, raw in enumerate(stages if isinstance(stages, list) else []):
         stage = _valid_stage(raw)
         if stage is not None:
             _check_stage(c, stage, raw, ("stages", i), backend, str(domain), specs, broken)
+            _check_selection(c, stage, raw, ("stages", i), validation)
+
+
+def _fraction(data: dict[str, Any], key: str) -> float | None:
+    """The pipeline's ``key`` (its default when absent), or None where it is not valid (reported by the loader)."""
+    field = Pipeline.model_fields[key]
+    try:
+        return float(TypeAdapter(Annotated[float, *field.metadata]).validate_python(data.get(key, field.default)))
+    except ValidationError:
+        return None
+
+
+def _check_split(c: DocChecker, data: dict[str, Any]) -> float | None:
+    """Training, validation and held-out shares that leave tasks to train on; the validation share (None if it
+    is not valid: reported by the loader)."""
+    heldout, validation = _fraction(data, "heldout_fraction"), _fraction(data, "validation_fraction")
+    if heldout is not None and validation is not None and heldout + validation >= 1:
+        at = "validation_fraction" if "validation_fraction" in data else "heldout_fraction"
+        c.report("AQ115", f"heldout_fraction ({heldout}) and validation_fraction ({validation}) leave no tasks to "
+                 "train on: together they must be below 1", (at,),
+                 f"lower {at} to below {round(1 - (validation if at == 'heldout_fraction' else heldout), 6)}",
+                 key=True)
+    return validation
+
+
+def _check_selection(c: DocChecker, stage: Any, raw: dict[str, Any], ypath: YPath,
+                     validation: float | None) -> None:
+    needs = "select_every" if getattr(stage, "select_every", None) else \
+        "split" if stage.stage == "eval" and stage.split == "validation" else None
+    if needs is not None and validation == 0:
+        what = "model selection (select_every) chooses on validation tasks" if needs == "select_every" \
+            else "an eval stage with split: validation evaluates the validation tasks"
+        c.report("AQ116", f"{what}, and the pipeline has none (validation_fraction is 0)", (*ypath, needs),
+                 "set the pipeline's validation_fraction, e.g. validation_fraction: 0.15", key=True)
+    if needs == "select_every" and stage.lora:
+        c.report("AQ117", "select_every keeps whole-model checkpoints, not LoRA adapters", (*ypath, "select_every"),
+                 "drop lora: true, or drop select_every", key=True)
 
 
 def _valid(model: type[BaseModel], raw: Any) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -35,10 +35,17 @@ class Budget(Model):
 class EvalStage(Model):
     stage: Literal["eval"]
     name: Name | None = None
-    split: Literal["heldout", "train", "all"] = "heldout"
+    split: Literal["heldout", "validation", "train", "all"] = "heldout"
     k: int = Field(1, ge=1, description="Trials per task (pass^k).")
     max_tasks: int | None = Field(None, ge=1)
     temperature: float = Field(0.0, ge=0)
+
+
+def _select_every() -> Any:
+    return Field(None, ge=1, description="Model selection: evaluate the model on the validation tasks (greedy) "
+                 "before the first step, every N steps and after the last, and hand on the best of those checkpoints "
+                 "(by validation success, then mean reward; the earliest on a tie) instead of the last. Needs the "
+                 "pipeline's validation_fraction.")
 
 
 class SFTOptions(Model):
@@ -55,6 +62,7 @@ class SFTOptions(Model):
 class SFTStage(SFTOptions):
     stage: Literal["sft"]
     name: Name | None = None
+    select_every: int | None = _select_every()
 
 
 class GRPOOptions(Model):
@@ -78,6 +86,7 @@ class GRPOOptions(Model):
 class GRPOStage(GRPOOptions):
     stage: Literal["grpo"]
     name: Name | None = None
+    select_every: int | None = _select_every()
 
 
 GrowthOperator = Literal[
@@ -178,8 +187,15 @@ class Pipeline(Document):
     domain: Name = Field(description="The domain whose bundle is trained on.")
     model: ModelSpec
     backend: Literal["hf", "vllm", "openai"] = "hf"
-    seed: int = 0
-    heldout_fraction: float = Field(0.3, gt=0, lt=1, description="Share of tasks kept out of training.")
+    seed: int = Field(0, description="The training seed: the built-in model's initial weights, the trainers' data "
+                      "order and the rollouts' sampling (not the task split: see split_seed).")
+    split_seed: int = Field(0, description="Seeds the hash that splits the task samples into training, validation "
+                            "and held-out tasks (the same split for every training seed).")
+    heldout_fraction: float = Field(0.3, gt=0, lt=1, description="Share of task samples kept out of training and of "
+                                    "model selection: the final evaluation's tasks.")
+    validation_fraction: float = Field(
+        0.0, ge=0, lt=1, description="Share of task samples kept out of training for choosing among checkpoints "
+        "(select_every) and for eval stages with split: validation; disjoint from the held-out tasks.")
     tasks_per_branch: int | None = Field(
         None, ge=1, description="Tasks the compiler draws per workflow path for this pipeline (more training data)."
     )

@@ -4,7 +4,7 @@ One round (``runs/<name>/flywheel/round_<k>/``):
 
 1. compile the working spec tree (``flywheel/specs/``: the pipeline's specs plus every growth kept so far) and draw
    tasks: the tasks carried over from the previous round first (failed, in the band, or newly grown), then fresh
-   draws from the generators; held-out tasks are never drawn;
+   draws from the generators; no task of a held-out or validation sample (workflow and slots) is drawn;
 2. roll out the current model ``k`` times per task and compute pass rates per task, workflow, branch and persona;
 3. sort the tasks by pass rate: inside the band (``low < p < high``) they go to GRPO (their groups carry signal),
    at or below ``low`` (all fail) to SFT on their gold trajectories, at or above ``high`` (all pass) they retire;
@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.growth import OPERATORS, Growth, GrowthContext, branch_names, load_raw, yaml_documents
+from runtime.pipeline.split import sample_key
 
 Task = dict[str, Any]
 
@@ -69,7 +70,8 @@ class Flywheel:
         self.seed = runner.pipeline.seed
         # compile with the bundle's seed: the same initial states as the held-out tasks, which are then excluded
         self.compile_seed = int(runner.bundle.manifest.get("seed", self.seed))
-        self.heldout = {t["id"].replace("/adv-", "/") for t in runner.heldout}
+        # the samples of held-out and validation tasks (workflow and slots): a drawn task of one is never trained on
+        self.kept_out = {sample_key(t) for t in [*runner.heldout, *runner.validation]}
 
     # --- the spec tree -----------------------------------------------------------------------------------------
 
@@ -176,8 +178,7 @@ class Flywheel:
             drawn = generator.generate(n * 2, seed=_seed(self.seed, self.name, round_no, attempt, workflows),
                                        workflows=workflows)
             for task in drawn:
-                base = task.id.replace("/adv-", "/")
-                if base in self.heldout or task.id in exclude:
+                if sample_key(task.data) in self.kept_out or task.id in exclude:
                     continue
                 exclude.add(task.id)
                 out.append(task.data)

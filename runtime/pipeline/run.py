@@ -1,4 +1,5 @@
-"""``aqwen-run run``: compile if needed, pick the run folder, run the pipeline, print the before/after table."""
+"""``aqwen-run run``: compile if needed, pick the run folder, run the pipeline, print the before/after table; with
+``--seeds``, run it once per training seed and aggregate."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def _error(message: str) -> int:
@@ -50,8 +52,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
     except ImportError:
         return _error("training needs the train extra: pip install -e '.[train]'")
     from runtime.episodes.bundle import Bundle, BundleError
-    from runtime.pipeline.runner import PipelineRunner, RunState, format_summary, no_library_bars
-    from runtime.training.models import domain_corpus, resolve_model
+    from runtime.pipeline.runner import no_library_bars
 
     if args.no_progress:
         no_library_bars()  # from here on: building the built-in model writes its weights with a bar
@@ -60,40 +61,55 @@ def run_pipeline(args: argparse.Namespace) -> int:
         bundle = Bundle.load(args.build / pipeline.domain)
     except BundleError as exc:
         return _error(str(exc))
+    if args.seeds:
+        return _run_seeds(args, pipeline, bundle)
     runs: Path = args.runs
     latest = runs / "latest"
     if args.resume:
         run_dir = runs / args.name if args.name else (latest.resolve() if latest.exists() else None)
         if run_dir is None or not (run_dir / "state.json").exists():
             return _error("nothing to resume: no run with a state.json (start one without --resume)")
+    else:
+        run_dir = runs / (args.name or f"{pipeline.name}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+        if run_dir.exists():
+            return _error(f"{run_dir} exists: pick another --name, or --resume it")
+    summary = _run_one(args, pipeline, bundle, run_dir)
+    return summary if isinstance(summary, int) else 0
+
+
+def _run_one(args: argparse.Namespace, pipeline: Any, bundle: Any, run_dir: Path) -> dict[str, Any] | int:
+    """Run (or resume, when ``run_dir`` has a ``state.json``) one pipeline in ``run_dir``; its summary, or 1."""
+    from runtime.pipeline.runner import PipelineRunner, RunState, format_summary
+    from runtime.pipeline.split import split_three
+    from runtime.training.models import domain_corpus, resolve_model
+
+    runs: Path = args.runs
+    if (run_dir / "state.json").exists():
         state = RunState.load(run_dir)
         print(f"resuming {run_dir} after: {', '.join(state.done) or 'nothing'}")
     else:
-        name = args.name or f"{pipeline.name}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
-        run_dir = runs / name
-        if run_dir.exists():
-            return _error(f"{run_dir} exists: pick another --name, or --resume it")
         run_dir.mkdir(parents=True)
-        from runtime.pipeline.runner import split_tasks
-
-        train, _ = split_tasks(bundle.tasks, pipeline.heldout_fraction, pipeline.seed)
-        model = resolve_model(pipeline.model.name, domain_corpus(bundle, train))
+        split = split_three(bundle.tasks, pipeline.heldout_fraction, pipeline.validation_fraction,
+                            pipeline.split_seed)
+        model = resolve_model(pipeline.model.name, domain_corpus(bundle, split.train), seed=pipeline.seed)
         state = RunState(str(model))
         (run_dir / "config.json").write_text(json.dumps({
             "pipeline": pipeline.model_dump(mode="json", by_alias=True),
             "bundle": str(bundle.path), "bundle_files": bundle.manifest.get("files", {}),
-            "model_path": str(model),
+            "model_path": str(model), "split": split.describe(),
         }, indent=2) + "\n")
         state.save(run_dir)
     runs.mkdir(parents=True, exist_ok=True)
+    latest = runs / "latest"
     tmp_link = runs / f".latest.{os.getpid()}"
     tmp_link.unlink(missing_ok=True)
-    tmp_link.symlink_to(run_dir.resolve().name if run_dir.parent.resolve() == runs.resolve() else run_dir.resolve())
+    tmp_link.symlink_to(os.path.relpath(run_dir.resolve(), runs.resolve()))
     os.replace(tmp_link, latest)
     runner = PipelineRunner(pipeline, bundle, run_dir, progress=not args.no_progress,
                             specs=args.specs if args.specs.exists() else None)
-    print(f"run {run_dir}: pipeline {pipeline.name}, model {pipeline.model.name}, {len(runner.train_tasks)} training "
-          f"and {len(runner.heldout)} held-out tasks")
+    validation = f", {len(runner.validation)} validation" if runner.validation else ""
+    print(f"run {run_dir}: pipeline {pipeline.name}, model {pipeline.model.name}, seed {pipeline.seed}, "
+          f"{len(runner.train_tasks)} training{validation} and {len(runner.heldout)} held-out tasks")
     from runtime.training.sft_grpo import TrainingError
 
     try:
@@ -103,4 +119,33 @@ def run_pipeline(args: argparse.Namespace) -> int:
     print()
     print(format_summary(summary))
     print(f"\nsummary: {run_dir / 'summary.json'}")
+    return summary
+
+
+def _run_seeds(args: argparse.Namespace, pipeline: Any, bundle: Any) -> int:
+    """``--seeds``: the pipeline once per training seed in ``runs/<name>/seed-<s>/`` (the same task split), then
+    ``runs/<name>/seeds.json``: each evaluation's held-out success and reward, mean and spread over the seeds."""
+    from runtime.pipeline.seeds import aggregate, format_seeds
+
+    base = args.runs / (args.name or f"{pipeline.name}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    if args.resume and not base.exists():
+        return _error(f"nothing to resume: no {base} (start it without --resume)")
+    if not args.resume and base.exists():
+        return _error(f"{base} exists: pick another --name, or --resume it")
+    summaries: dict[int, dict[str, Any]] = {}
+    for seed in args.seeds:
+        run_dir = base / f"seed-{seed}"
+        done = run_dir / "summary.json"  # written when a run ends
+        if args.resume and done.exists():
+            summaries[seed] = json.loads(done.read_text())
+            continue
+        summary = _run_one(args, pipeline.model_copy(update={"seed": seed}), bundle, run_dir)
+        if isinstance(summary, int):
+            return summary
+        summaries[seed] = summary
+    result = aggregate(summaries)
+    (base / "seeds.json").write_text(json.dumps(result, indent=2) + "\n")
+    print()
+    print(format_seeds(result))
+    print(f"\nseeds: {base / 'seeds.json'}")
     return 0

@@ -3,12 +3,13 @@
 A run folder holds ``config.json`` (the resolved pipeline and the bundle it ran on), ``metrics.jsonl`` (every
 logged training step and evaluation), ``checkpoints/<stage>/``, ``eval/<stage>/`` (report and trajectories),
 ``state.json`` (stages done and the current model, for ``--resume``) and ``summary.json``. ``runs/latest`` points
-at the newest run. Evaluation uses held-out tasks, which are never trained on.
+at the newest run. Tasks split into training, validation and held-out tasks (:mod:`runtime.pipeline.split`);
+evaluation uses held-out tasks, which are never trained on nor chosen on: a stage's ``select_every`` chooses its
+checkpoint on the validation tasks (:mod:`runtime.training.select`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -21,20 +22,12 @@ from aqwen_spec.documents.pipeline import Pipeline
 from runtime.episodes.bundle import Bundle
 from runtime.episodes.env import EpisodeConfig
 from runtime.episodes.evaluate import EvalReport, Trial
+from runtime.pipeline.split import split_tasks, split_three
 from runtime.training.rollout import ChatFormat, HFPolicy, RolloutStats, run_rollouts
 
+__all__ = ["PipelineRunner", "RunState", "eval_result", "format_summary", "split_tasks", "split_three"]
+
 Tasks = list[dict[str, Any]]
-
-
-def split_tasks(tasks: Tasks, heldout_fraction: float, seed: int) -> tuple[Tasks, Tasks]:
-    """(train, held-out) by a hash of each task's sample, so a task and its adversarial variant stay together."""
-    train: Tasks = []
-    heldout: Tasks = []
-    for task in tasks:
-        base = task["id"].replace("/adv-", "/")
-        h = int(hashlib.sha256(f"{seed}:{base}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-        (heldout if h < heldout_fraction else train).append(task)
-    return train, heldout
 
 
 def eval_result(report: EvalReport, model: str) -> dict[str, Any]:
@@ -92,7 +85,9 @@ class PipelineRunner:
         self.echo = echo
         budget = pipeline.budget
         self.config = EpisodeConfig(max_turns=budget.max_turns, max_tokens=budget.max_tokens)
-        self.train_tasks, self.heldout = split_tasks(bundle.tasks, pipeline.heldout_fraction, pipeline.seed)
+        self.split = split_three(bundle.tasks, pipeline.heldout_fraction, pipeline.validation_fraction,
+                                 pipeline.split_seed)
+        self.train_tasks, self.validation, self.heldout = self.split.train, self.split.validation, self.split.heldout
         self.stats = RolloutStats()
 
     # --- bookkeeping -----------------------------------------------------------------------------------------
@@ -148,8 +143,13 @@ class PipelineRunner:
         return summary
 
     def evaluate(self, model_path: str, stage: Any, name: str) -> EvalReport:
-        tasks = self.heldout if stage.split == "heldout" else self.train_tasks if stage.split == "train" \
-            else self.bundle.tasks
+        tasks = {"heldout": self.heldout, "validation": self.validation, "train": self.train_tasks,
+                 "all": self.bundle.tasks}[stage.split]
+        if not tasks:
+            from runtime.training.sft_grpo import TrainingError
+
+            raise TrainingError(f"eval stage '{name}' has no {stage.split} tasks (validation_fraction "
+                                f"{self.pipeline.validation_fraction})")
         tasks = spread(tasks, stage.max_tasks)
         bar = _progress(len(tasks) * stage.k, f"eval {name}", self.progress)
         report = self.play(model_path, tasks, stage.k, stage.temperature, name=name, on_done=lambda: bar.update(1))
@@ -219,14 +219,16 @@ class PipelineRunner:
     def run_stage(self, model_path: str, stage: Any, name: str, resume: bool) -> dict[str, Any]:
         """Run a training-side stage; the result's ``checkpoint`` (if any) is the model the next stage starts from."""
         if stage.stage in ("sft", "grpo"):
-            return {"checkpoint": str(self.train(model_path, stage, name, resume))}
+            return self.train(model_path, stage, name, resume)
         from importlib import import_module
 
         module, func = STAGE_RUNNERS[stage.stage].split(":")
         result: dict[str, Any] = getattr(import_module(module), func)(self, model_path, stage, name, resume)
         return result
 
-    def train(self, model_path: str, stage: Any, name: str, resume: bool) -> Path:
+    def train(self, model_path: str, stage: Any, name: str, resume: bool) -> dict[str, Any]:
+        """An SFT or GRPO stage; with ``select_every``, the checkpoint handed on is the one chosen on validation."""
+        from runtime.training.select import selector_callback
         from runtime.training.sft_grpo import run_grpo, run_sft
 
         out = self.dir / "checkpoints" / name
@@ -235,15 +237,47 @@ class PipelineRunner:
         def sink(row: dict[str, Any]) -> None:
             self._metric({"stage": name, **row})
 
+        selector = self.selector(stage, out, sink)
+        callbacks = [] if selector is None else [selector_callback(selector)]
         self.echo(f"[{name}] {stage.stage} on {len(self.train_tasks)} training tasks")
+        seed = self.pipeline.seed
         if stage.stage == "sft":
             result = run_sft(model_path, self.bundle, self.train_tasks, out, stage, self.config, sink, resume=resume,
-                             trainer_args=self.trainer_args)
+                             trainer_args=self.trainer_args, seed=seed, callbacks=callbacks)
         else:
             result = run_grpo(model_path, self.bundle, self.train_tasks, out, stage, self.config,
                               self.pipeline.budget.max_new_tokens, sink, resume=resume, stats=self.stats,
-                              trainer_args=self.trainer_args)
-        return result.checkpoint
+                              trainer_args=self.trainer_args, seed=seed, callbacks=callbacks)
+        if selector is None:
+            return {"checkpoint": str(result.checkpoint)}
+        chosen = selector.result()
+        self.echo(f"[{name}] selected step {chosen['step']} on {chosen['on']}: success "
+                  f"{chosen['validation']['success_rate']:.3f}, mean reward {chosen['validation']['mean_reward']:.3f}")
+        return {"checkpoint": str(selector.best_model), "selected": chosen}
+
+    def selector(self, stage: Any, out: Path, sink: Callable[[dict[str, Any]], None]) -> Any:
+        """The stage's checkpoint selector on the validation tasks, or None without ``select_every``."""
+        if not getattr(stage, "select_every", None):
+            return None
+        from runtime.training.select import CheckpointSelector
+        from runtime.training.sft_grpo import TrainingError
+
+        if not self.validation:
+            raise TrainingError(f"select_every needs validation tasks, and there are none (validation_fraction "
+                                f"{self.pipeline.validation_fraction} of {len(self.bundle.tasks)} tasks)")
+        if stage.lora:
+            raise TrainingError("select_every does not keep LoRA checkpoints: train without lora, or drop it")
+        tasks = self.validation
+
+        def score(model: Any, tokenizer: Any) -> tuple[float, float]:
+            policy = HFPolicy(model, tokenizer, temperature=0.0, seed=self.pipeline.seed)
+            fmt = ChatFormat(tokenizer, self.bundle.tool_schemas)
+            rollouts = run_rollouts(self.bundle, tasks, policy, fmt, self.config,
+                                    max_new_tokens=self.pipeline.budget.max_new_tokens, batch_size=8)
+            n = len(rollouts)
+            return sum(r.result.success for r in rollouts) / n, sum(r.result.reward for r in rollouts) / n
+
+        return CheckpointSelector(score, stage.select_every, out / "select", f"{len(tasks)} validation tasks", sink)
 
     def summary(self, state: RunState) -> dict[str, Any]:
         evals = [(n, r) for n, r in state.results.items() if r.get("stage") == "eval"]
@@ -253,8 +287,12 @@ class PipelineRunner:
             "pipeline": self.pipeline.name,
             "domain": self.bundle.name,
             "model": self.pipeline.model.name,
+            "seed": self.pipeline.seed,
             "heldout_tasks": len(self.heldout),
+            "validation_tasks": len(self.validation),
             "train_tasks": len(self.train_tasks),
+            "split": self.split.describe(),
+            "selected": {n: r["selected"] for n, r in state.results.items() if "selected" in r},
             "before": {k: before.get(k) for k in ("success_rate", "mean_reward")},
             "after": {k: after.get(k) for k in ("success_rate", "mean_reward")},
             "stages": [{"name": n, **r} for n, r in state.results.items()],

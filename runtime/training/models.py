@@ -41,15 +41,17 @@ def qwen3_chat_template() -> str:
     return str(template)
 
 
-def resolve_model(name: str, corpus: Iterable[str] = ()) -> Path | str:
-    """A local folder for ``name`` (building or converting built-in models once), or the hub id itself."""
+def resolve_model(name: str, corpus: Iterable[str] = (), seed: int = 0) -> Path | str:
+    """A local folder for ``name`` (building or converting built-in models once), or the hub id itself. ``seed``
+    draws the built-in tiny model's initial weights (models with weights of their own ignore it)."""
     if name == "builtin:tiny-qwen3":
         import hashlib
 
         texts = list(corpus)
-        # the model depends on the recipe and, through its tokenizer, on the corpus
-        key = hashlib.sha256("\x00".join([TINY_RECIPE, *texts]).encode()).hexdigest()[:12]
-        return build_tiny_qwen3(cache_dir() / f"tiny-qwen3-{key}", texts)
+        # the model depends on the recipe, its seed and, through its tokenizer, on the corpus
+        parts = [TINY_RECIPE, *([f"seed={seed}"] if seed else []), *texts]
+        key = hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:12]
+        return build_tiny_qwen3(cache_dir() / f"tiny-qwen3-{key}", texts, seed=seed)
     if name == "builtin:smollm2-135m":
         return convert_smollm2(cache_dir() / "smollm2-135m")
     if Path(name).exists():

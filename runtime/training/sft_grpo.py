@@ -101,11 +101,13 @@ def sft_dataset(traces: list[Rollout]) -> Any:
 def run_sft(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]], out: Path, stage: Any,
             config: EpisodeConfig, sink: Callable[[dict[str, Any]], None], use_cpu: bool = True,
             resume: bool = False, trainer_args: dict[str, Any] | None = None,
-            make_traces: Callable[[ChatFormat], list[Rollout]] | None = None) -> StageResult:
+            make_traces: Callable[[ChatFormat], list[Rollout]] | None = None, seed: int = 0,
+            callbacks: list[Any] | None = None) -> StageResult:
     """Fine-tune on the gold trajectories of ``tasks`` (played by the oracle through the environment).
 
     ``make_traces`` replaces the oracle: it gets the model's chat format and returns the episodes to learn from
-    (a teacher's, for distillation), recorded through the same token path.
+    (a teacher's, for distillation), recorded through the same token path. ``seed``: the trainer's (data order);
+    ``callbacks``: more ``TrainerCallback``s (model selection, :mod:`runtime.training.select`).
     """
     from trl import SFTConfig, SFTTrainer
 
@@ -133,19 +135,20 @@ def run_sft(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]],
                max_steps=stage.max_steps or -1, learning_rate=stage.learning_rate, lr_scheduler_type="cosine",
                warmup_steps=2, logging_steps=1, save_strategy="steps", save_steps=50, save_total_limit=1,
                max_length=stage.max_length, gradient_checkpointing=False, dataloader_num_workers=0,
-               disable_tqdm=False, seed=0),
+               disable_tqdm=False, seed=seed),
         **(trainer_args or {}),
     })
     peft_config = _lora() if stage.lora else None
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                         peft_config=peft_config, callbacks=[_log_callback(record)])
+                         peft_config=peft_config, callbacks=[_log_callback(record), *(callbacks or [])])
     return train_and_save(trainer, tokenizer, out, metrics, resume)
 
 
 def run_grpo(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]], out: Path, stage: Any,
              config: EpisodeConfig, max_new_tokens: int, sink: Callable[[dict[str, Any]], None],
              use_cpu: bool = True, resume: bool = False, stats: RolloutStats | None = None,
-             trainer_args: dict[str, Any] | None = None, kv_cache: bool = True) -> StageResult:
+             trainer_args: dict[str, Any] | None = None, kv_cache: bool = True, seed: int = 0,
+             callbacks: list[Any] | None = None) -> StageResult:
     """GRPO over whole episodes of ``tasks`` with TRL's GRPOTrainer and our rollouts.
 
     ``trainer_args`` are merged last into the ``GRPOConfig`` (DeepSpeed and vLLM settings under ``accelerate``).
@@ -153,6 +156,7 @@ def run_grpo(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]]
     episode from the start at each turn (the same tokens, slower; for comparison).
     The stage's ``vllm_mode`` (``colocate`` or ``server``; or ``use_vllm`` in ``trainer_args``) has TRL start vLLM,
     and the rollouts then generate through it (``runtime.backends.trl_vllm``; GPU only).
+    ``seed`` seeds the trainer and the rollouts' sampling; ``callbacks``: more ``TrainerCallback``s.
     """
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
@@ -164,7 +168,7 @@ def run_grpo(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]]
     fmt = ChatFormat(tokenizer, bundle.tool_schemas)
     by_id = {t["id"]: t for t in tasks}
     stats = stats if stats is not None else RolloutStats()
-    seed = {"calls": 0}
+    calls = {"n": 0}
 
     def rollout_func(prompts: list[Any], trainer: Any) -> dict[str, Any]:
         from trl.models import unwrap_model_for_generation
@@ -184,9 +188,9 @@ def run_grpo(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]]
                                          gather_deepspeed3_params=gather) as policy_model:
             was_training = policy_model.training
             policy_model.eval()
-            policy = HFPolicy(policy_model, tokenizer, temperature=stage.temperature, seed=1000 * seed["calls"],
-                              kv_cache=kv_cache)
-            seed["calls"] += 1
+            policy = HFPolicy(policy_model, tokenizer, temperature=stage.temperature,
+                              seed=1_000_000 * seed + 1000 * calls["n"], kv_cache=kv_cache)
+            calls["n"] += 1
             rollouts = run_rollouts(bundle, chosen, policy, fmt, config, max_new_tokens=max_new_tokens,
                                     batch_size=len(chosen), stats=stats)
             if was_training:
@@ -213,13 +217,14 @@ def run_grpo(model_path: Path | str, bundle: Bundle, tasks: list[dict[str, Any]]
                loss_type=stage.loss_type, max_completion_length=stage.max_completion_length,
                temperature=stage.temperature, logging_steps=1, save_strategy="steps", save_steps=5,
                save_total_limit=1, gradient_checkpointing=False,
-               reward_weights=[float(c == objective) for c in components], seed=0, disable_tqdm=False,
+               reward_weights=[float(c == objective) for c in components], seed=seed, disable_tqdm=False,
                log_completions=False),
         **_vllm_args(stage), **(trainer_args or {}),
     })
     trainer = GRPOTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                           reward_funcs=[field(c) for c in components], rollout_func=rollout_func,
-                          peft_config=_lora() if stage.lora else None, callbacks=[_log_callback(record)])
+                          peft_config=_lora() if stage.lora else None,
+                          callbacks=[_log_callback(record), *(callbacks or [])])
     return train_and_save(trainer, tokenizer, out, metrics, resume)
 
 
