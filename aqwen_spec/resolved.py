@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aqwen_spec.diagnostics import Pos
-from aqwen_spec.results import DEFAULT, ResultFormat
 from aqwen_spec.expr.library import Library
+from aqwen_spec.results import DEFAULT, ResultFormat
 from aqwen_spec.tree import Node
 from aqwen_spec.types import ListT, MapT, RecordT, Type, VariantT, unwrap_optional
 

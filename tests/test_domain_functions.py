@@ -19,7 +19,7 @@ from aqwen_spec.resolved import SpecSet
 from aqwen_spec.semantics import ToolRunner, generate_state
 from aqwen_spec.types import INT
 from compiler import compile_specs, write_bundles
-from compiler.bundle import BASE_FORMAT_VERSION, FORMAT_VERSION
+from compiler.bundle import BASE_FORMAT_VERSION
 
 SPECS = Path(__file__).parent / "fixtures" / "functions" / "specs"
 EXAMPLE = Path(__file__).parents[1] / "specs"
