@@ -201,7 +201,7 @@ def teacher(tiny_path: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[s
     out = tmp_path_factory.mktemp("teacher")
     bundle = Bundle.load(write_bundles(compile_specs(ROOT / "specs"), out / "build")[0])
     tasks = [t for t in bundle.tasks if t["workflow"] == "line_backlog"][:4]
-    options = SFTOptions(epochs=40, learning_rate=0.003, batch_size=4)
+    options = SFTOptions(epochs=80, learning_rate=0.003, batch_size=4)
     result = run_sft(tiny_path, bundle, tasks, out / "sft", options, EpisodeConfig(max_turns=4), lambda row: None)
     return str(result.checkpoint), tasks
 
