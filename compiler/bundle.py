@@ -38,7 +38,8 @@ constants too: a 1.x reader would load it and fail at the first call of a functi
 
 def format_version(body: dict[str, Any], tasks: list[dict[str, Any]]) -> str:
     """The lowest format version that reads this bundle right (see docs/bundle-format.md, versioning)."""
-    if any(k in body["domain"] for k in V2_DOMAIN_KEYS) or any("result" in t or "let" in t for t in body["tools"].values()) \
+    tools = body["tools"].values()
+    if any(k in body["domain"] for k in V2_DOMAIN_KEYS) or any("result" in t or "let" in t for t in tools) \
             or any("clock" in t or "random_seed" in t for t in tasks):
         return FORMAT_VERSION
     return BASE_FORMAT_VERSION
