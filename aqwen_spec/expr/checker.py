@@ -171,16 +171,13 @@ class Scope:
 
     def is_readonly(self, name: str) -> bool:
         """Whether ``name`` is a constant (or a local sharing a constant's data): nothing may be written into it."""
-        for s in self._chain():
-            if name in s._types:
-                return name in s._readonly
-        return False
+        s = self._owner(name)
+        return s is not None and name in s._readonly
 
     def mark_readonly(self, name: str) -> None:
-        for s in self._chain():
-            if name in s._types:
-                s._readonly.add(name)
-                return
+        s = self._owner(name)
+        if s is not None:
+            s._readonly.add(name)
 
     def define(self, name: str, type_: Type, *, assignable: bool = False) -> None:
         """Add (or replace) a name in this scope (what was known of an outer name of that spelling is dropped)."""
@@ -226,6 +223,13 @@ class Scope:
             yield s
             s = s.parent
 
+    def _owner(self, name: str) -> Scope | None:
+        """The innermost scope that defines ``name``, or ``None``."""
+        for s in self._chain():
+            if name in s._types:
+                return s
+        return None
+
     def lookup(self, name: str) -> Type | None:
         """The type of a visible name, or ``None``."""
         for s in self._chain():
@@ -235,17 +239,13 @@ class Scope:
 
     def is_assignable(self, name: str) -> bool:
         """Whether ``name`` is a local that may be rebound."""
-        for s in self._chain():
-            if name in s._types:
-                return name in s._assignable
-        return False
+        s = self._owner(name)
+        return s is not None and name in s._assignable
 
     def is_state_field(self, name: str) -> bool:
         """Whether ``name`` names a top-level state field here (not a local, parameter or element field)."""
-        for s in self._chain():
-            if name in s._types:
-                return name in s.state_fields
-        return False
+        s = self._owner(name)
+        return s is not None and name in s.state_fields
 
     def has_open_fields(self) -> bool:
         """Whether some enclosing filter iterates elements of unknown type."""

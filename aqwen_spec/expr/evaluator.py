@@ -1007,43 +1007,49 @@ def _exits(body: tuple[A.Stmt, ...]) -> bool:
     return False
 
 
+def _loop_body(stmts: tuple[A.Stmt, ...]) -> Callable[[dict[str, Any]], bool]:
+    """A loop's body as one pass runs it: True to go on, False after a ``break`` (``continue`` ends the pass)."""
+    body = _block(stmts)
+    if not _exits(stmts):
+        def plain(frame: dict[str, Any]) -> bool:
+            body(frame)
+            return True
+
+        return plain
+
+    def guarded(frame: dict[str, Any]) -> bool:
+        try:
+            body(frame)
+        except _Continue:
+            pass
+        except _Break:
+            return False
+        return True
+
+    return guarded
+
+
 def _s_for(s: A.For) -> StmtFn:
-    names, source, body, pos = s.names, _compile(s.iter), _block(s.body), s.pos
-    exits = _exits(s.body)
+    names, source, step, pos = s.names, _compile(s.iter), _loop_body(s.body), s.pos
 
     def for_fn(frame: dict[str, Any]) -> None:
         items = list(_items(source(frame), pos, "'for'"))  # a snapshot: the body may change the collection
         _charge(frame, len(items), pos)
         for x in items:
             _bind(frame, names, x, pos)
-            if not exits:
-                body(frame)
-                continue
-            try:
-                body(frame)
-            except _Continue:
-                continue
-            except _Break:
+            if not step(frame):
                 break
 
     return for_fn
 
 
 def _s_while(s: A.While) -> StmtFn:
-    cond, body, pos = _compile(s.cond), _block(s.body), s.pos
-    exits = _exits(s.body)
+    cond, step, pos = _compile(s.cond), _loop_body(s.body), s.pos
 
     def while_fn(frame: dict[str, Any]) -> None:
         while cond(frame):
             _charge(frame, 1, pos)  # a runaway loop stops at the step limit
-            if not exits:
-                body(frame)
-                continue
-            try:
-                body(frame)
-            except _Continue:
-                continue
-            except _Break:
+            if not step(frame):
                 break
 
     return while_fn
