@@ -4,10 +4,11 @@ slices and format specs. Every result string, error string and the final state m
 
 from __future__ import annotations
 
-import importlib.util
 import random
 from pathlib import Path
 from typing import Any
+
+from port_originals import load_original
 
 from aqwen_spec.check import check_paths
 from aqwen_spec.semantics.tools import ToolRunner
@@ -16,11 +17,7 @@ FIXTURE = Path(__file__).resolve().parent / "fixtures" / "stockroom"
 
 
 def _original() -> Any:
-    spec = importlib.util.spec_from_file_location("stockroom_original", FIXTURE / "original.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.Stockroom()
+    return load_original(FIXTURE / "original.py", "Stockroom")
 
 
 def _port() -> tuple[ToolRunner, dict[str, Any]]:

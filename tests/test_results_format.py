@@ -3,13 +3,13 @@ Python tool class (``tests/fixtures/ticket_desk``) replayed call by call against
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 from pathlib import Path
 from typing import Any
 
 import pytest
+from port_originals import load_original
 
 from aqwen_spec.results import DEFAULT, ResultFormat, render_error, render_result
 
@@ -68,11 +68,7 @@ def desk_bundle(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def _original() -> Any:
-    spec = importlib.util.spec_from_file_location("ticket_desk_original", DESK / "original.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.TicketDesk()
+    return load_original(DESK / "original.py", "TicketDesk")
 
 
 def _random_call(rng: random.Random, ids: list[str]) -> tuple[str, dict[str, Any]]:
