@@ -29,11 +29,13 @@ from hypothesis import strategies as st
 
 from aqwen_spec.check.library import statement_body_problems
 from aqwen_spec.diagnostics import Pos
-from aqwen_spec.expr import ExprSyntaxError, ast, parse_expr, parse_program
+from aqwen_spec.expr import ExprSyntaxError, ast, parse_expr, parse_program, rollback
 from aqwen_spec.expr.checker import RecordLitT, Scope, check_expr, check_program_scope, check_stored, narrowed
 from aqwen_spec.expr.library import FunctionDef, Library
 from aqwen_spec.resolved import Origin, ParamIR, PreconditionIR, ResolvedTool
-from aqwen_spec.semantics import ToolRunner, copy_state
+from aqwen_spec.semantics import ToolOutcome, ToolRunner, copy_state
+from aqwen_spec.semantics.toolcode import step_of
+from aqwen_spec.semantics.tools import _KIT
 from aqwen_spec.types import (
     BOOL,
     DATE,
@@ -90,7 +92,8 @@ E3 = EnumT(("a", "b", "c"))
 PRIMS: list[Type] = [INT, FLOAT, STR, BOOL, DATE, DATETIME, E3]
 SEEN: set[type] = set()
 COUNTS = {"examples": 0, "accepted": 0, "called": 0, "ok": 0, "failed": 0, "documented": 0, "state_by_name": 0,
-          "bindings": 0, "sets": 0, "int_keys": 0, "map_comps": 0, "group_by": 0, "functions": 0, "function_ok": 0}
+          "generated": 0, "bindings": 0, "sets": 0, "int_keys": 0, "map_comps": 0, "group_by": 0, "functions": 0,
+          "function_ok": 0}
 
 
 # ------------------------------------------------------------------------------------------------- schemas and data
@@ -815,10 +818,13 @@ def one_example(seed: int) -> None:
         args = {n: make_value(t, rng) for n, t in params.items()}
         if "picks" in args:  # as the agent sends it: any order
             args["picks"] = list(reversed(args["picks"]))
-        outcome = ToolRunner({"t": tool}, state).call("t", args)
+        reference_state, reference_args = copy_state(state), copy_state(args)
+        journal: list[Any] = []
+        outcome = ToolRunner({"t": tool}, state, journal).call("t", args)
         COUNTS["called"] += 1
         where = f"\nseed {seed}\nlet: {[b for b, _ in bindings]}\nrequires: {requires_text}\n" \
                 f"effects:\n{program_text}\nreturns: {returns_text}\nargs: {args}\nstate: {before}"
+        same_as_closures(tool, outcome, state, journal, reference_state, reference_args, before, where)
         if library is not None:
             where += f"\nconstants: {library.constants}\nfunctions: " + "; ".join(
                 f"{f.signature()} = {f.body}" for f in library.functions.values())
@@ -841,6 +847,30 @@ def one_example(seed: int) -> None:
         assert not wrong, f"the state no longer fits its schema: {wrong[:3]}{where}\nafter: {state}"
 
 
+def same_as_closures(tool: ResolvedTool, outcome: ToolOutcome, state: dict[str, Any], journal: list[Any],
+                     reference_state: dict[str, Any], args: dict[str, Any], before: dict[str, Any], where: str) -> None:
+    """The tool's generated step function and the closure evaluator agree: the outcome (value, text, error and its
+    kind, the defect), the state after it, and the state after rolling back the journal the call left."""
+    COUNTS["generated"] += step_of(tool, _KIT) is not None
+    runner = ToolRunner({"t": tool}, reference_state, [])
+    runner.generated = False
+    expected = runner.call("t", args)
+    got = (outcome.ok, outcome.error, outcome.error_kind, outcome.precondition, outcome.render(),
+           outcome.defect.describe() if outcome.defect else None, outcome.defect.pos if outcome.defect else None)
+    want = (expected.ok, expected.error, expected.error_kind, expected.precondition, expected.render(),
+            expected.defect.describe() if expected.defect else None, expected.defect.pos if expected.defect else None)
+    assert got == want, f"generated code and closures disagree:\n{got}\n{want}{where}"
+    if outcome.ok:
+        assert outcome.value == expected.value, f"values differ: {outcome.value!r} {expected.value!r}{where}"
+    assert state == reference_state, f"states differ after the call{where}"
+    assert journal == runner.journal, f"journals differ{where}"
+    after = copy_state(state)
+    rollback(journal)
+    assert state == before, f"rolling back the generated call's journal did not restore the state{where}"
+    state.clear()
+    state.update(after)
+
+
 @PROFILE
 @given(st.integers(min_value=0, max_value=2**40))
 def _check_one(seed: int) -> None:
@@ -855,5 +885,6 @@ def test_what_the_checker_accepts_runs_clean() -> None:
     assert all(COUNTS[k] >= EXAMPLES // 50 for k in ("state_by_name", "bindings", "sets", "int_keys")), COUNTS
     assert all(COUNTS[k] >= EXAMPLES // 200 for k in ("map_comps", "group_by")), str(COUNTS)
     assert COUNTS["functions"] >= EXAMPLES // 10, COUNTS  # domain functions whose bodies the checker accepted
+    assert COUNTS["generated"] >= COUNTS["called"] * 3 // 4, COUNTS  # most tools ran as generated code
     every = {*ast.EXPR_TYPES, *ast.STMT_TYPES, ast.Program}
     assert every == SEEN, f"never generated: {sorted(c.__name__ for c in every - SEEN)}"

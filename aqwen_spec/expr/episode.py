@@ -19,7 +19,7 @@ from typing import Any
 from aqwen_spec.expr.functions import ArgError, Builtin, FunctionError
 from aqwen_spec.types import ANY, DATE, DATETIME, FLOAT, INT, STR, ListT, Type, is_numeric, unwrap_optional
 
-__all__ = ["CLOCK_FUNCTIONS", "DRAW_FUNCTIONS", "Episode", "episode_context", "install", "uninstall"]
+__all__ = ["CLOCK_FUNCTIONS", "CURRENT", "DRAW_FUNCTIONS", "Episode", "episode_context", "install", "uninstall"]
 
 ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 """The characters ``random_id(n)`` draws from, unless given others."""
@@ -70,6 +70,9 @@ class Episode:
 
 
 _EPISODE: ContextVar[Episode | None] = ContextVar("aqwen_episode", default=None)
+CURRENT = _EPISODE
+"""The episode installed for the expressions evaluated now (set and reset it around a call on a hot path; a
+``with episode_context(...)`` block elsewhere)."""
 
 
 @contextmanager

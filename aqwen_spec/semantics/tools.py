@@ -14,11 +14,12 @@ from typing import Any
 
 from aqwen_spec.diagnostics import Pos
 from aqwen_spec.expr import EffectFailed, EvalError, compile_expr, evaluate, execute, rollback
-from aqwen_spec.expr.episode import Episode, episode_context
+from aqwen_spec.expr.episode import CURRENT, Episode
 from aqwen_spec.expr.evaluator import state_env
 from aqwen_spec.resolved import ResolvedTool
 from aqwen_spec.results import DEFAULT, ResultFormat, render_error, render_json, render_result
 from aqwen_spec.semantics.state import copy_state
+from aqwen_spec.semantics.toolcode import step_of
 from aqwen_spec.types import BOOL, DATE, DATETIME, FLOAT, INT, STR, EnumT, OptionalT, Prim, Type
 from aqwen_spec.values import check_value, from_json, has_json_form
 
@@ -28,6 +29,7 @@ declared ``fail`` (a missing key, a division by zero, a limit): a defect of the 
 
 
 _UNSET: Any = object()
+_DROPPED: Any = object()  # the value of an outcome of a runner that keeps no values (``keep_values`` off)
 
 
 class SpecDefect:
@@ -76,6 +78,9 @@ class ToolOutcome:
     def value(self) -> Any:
         if self._value is _UNSET:
             self._value = json.loads(self._text or "null")
+        elif self._value is _DROPPED:
+            raise RuntimeError(f"the value of this call of {self.tool} was not kept (its runner has keep_values off)"
+                               "; its text is render()")
         return self._value
 
     def render(self) -> str:
@@ -128,19 +133,43 @@ class ToolRunner:
         self.dirty = False
         """Whether a python tool changed the state (such changes are not journaled)."""
         self._compiled: dict[str, list[tuple[Any, str]]] = {}
+        self._steps: dict[str, Any] = {}
+        self.keep_values = True
+        """Whether successful outcomes keep their value (a copy, for gold runs); off, only their text is kept, and
+        results are never copied (the environment's step path shows the text and nothing else)."""
+        self.generated = True
+        """Whether declarative tools run as generated Python functions (:mod:`aqwen_spec.semantics.toolcode`);
+        off, step by step with the closures (the reference the generated code is tested against)."""
         self.version = 0  # bumped by every successful write: SQL views rebuild when it changes
         self._sql: tuple[tuple[int, Any, Any], sqlite3.Connection] | None = None
 
     def call(self, name: str, args: Any) -> ToolOutcome:
+        step = self._steps.get(name)
+        if step is None:
+            step = self._step(name)
         episode = self.episode
         if episode is None:
-            return self._call(name, args)
-        with episode_context(episode):
-            episode.begin()
-            outcome = self._call(name, args)
+            return step(self, args)
+        token = CURRENT.set(episode)
+        try:
+            episode._saved = None  # Episode.begin()
+            outcome: ToolOutcome = step(self, args)
             if not outcome.ok:
                 episode.undo()
             return outcome
+        finally:
+            CURRENT.reset(token)
+
+    def _step(self, name: str) -> Any:
+        """What runs a call of ``name``: the tool's generated function, or the step-by-step path."""
+        tool = self.tools.get(name)
+        step = step_of(tool, _KIT) if tool is not None and self.generated else None
+        if step is None:
+            def step(runner: ToolRunner, args: Any) -> ToolOutcome:
+                return runner._call(name, args)
+        if tool is not None:  # unknown names are not remembered: the model may make up any number of them
+            self._steps[name] = step
+        return step
 
     def _call(self, name: str, args: Any) -> ToolOutcome:
         tool = self.tools.get(name)
@@ -204,7 +233,8 @@ class ToolRunner:
         if fmt is DEFAULT:
             return ToolOutcome(True, _UNSET, text=render_json(value), tool=name)
         # another format: its text is the snapshot the model sees, and the value a copy (read by gold runs)
-        return ToolOutcome(True, copy_state(value), text=render_result(value, fmt), fmt=fmt, tool=name)
+        text = render_result(value, fmt)
+        return ToolOutcome(True, copy_state(value) if self.keep_values else _DROPPED, text=text, fmt=fmt, tool=name)
 
     def _check_args(self, tool: ResolvedTool, args: Any) -> dict[str, Any] | ToolOutcome:
         if not isinstance(args, dict):
@@ -306,6 +336,19 @@ def _render_error(template: str, env: dict[str, Any]) -> str:
     except Exception:  # a template that cannot render still tells the model the call was refused
         return template
 
+
+def _checked(runner: ToolRunner, tool: ResolvedTool, args: Any) -> dict[str, Any] | ToolOutcome:
+    checked = runner._check_args(tool, args)
+    if isinstance(checked, ToolOutcome):
+        checked.fmt, checked.tool = tool.result, tool.name
+    return checked
+
+
+_KIT: dict[str, Any] = {
+    "OUTCOME": ToolOutcome, "UNSET": _UNSET, "DROPPED": _DROPPED, "SPEC": _spec_error, "COPY": copy_state,
+    "CHECK": _checked, "RENDER_ERROR": _render_error, "FAST_CHECK": _fast_check, "FROM_JSON": from_json,
+}
+"""What generated step functions call from here (:func:`aqwen_spec.semantics.toolcode.step_of`)."""
 
 _IMPORTED: dict[str, Callable[..., Any]] = {}
 

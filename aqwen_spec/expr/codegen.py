@@ -1,0 +1,362 @@
+"""Python source from the checked IR: expressions and effect statements as the body of one generated function.
+
+The source is made from IR nodes only, never from spec text: names become generated identifiers, every value a spec
+wrote (a literal, an error message, a position) enters as a named constant of the function's namespace (a ``str``,
+``int``, ``bool`` or ``None`` literal may be written as its ``repr``). The generated code does what the closures of
+:mod:`aqwen_spec.expr.evaluator` do, node for node: same order of evaluation, same checks and errors (through the
+helpers of :mod:`aqwen_spec.expr.coderuntime`), the same step budget and the same undo entries. A node without
+generated code runs its closure from :func:`~aqwen_spec.expr.evaluator.compile_expr` on an env kept in step with the
+generated locals, so every expression has code from the start.
+
+Names the generated function uses: ``S`` the state, ``B`` the step budget, ``E`` the env for closures (a
+:class:`~aqwen_spec.expr.evaluator.StateEnv`, only where one is needed), ``U`` the undo log, ``RO`` the constants'
+read-only ids, ``LIB`` the library; spec names become ``v_<name>`` (the tool's names) and ``c<n>_<name>`` (a
+comprehension's).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from typing import Any
+
+from aqwen_spec.expr import ast as A
+from aqwen_spec.expr import coderuntime as R
+from aqwen_spec.expr.episode import CLOCK_FUNCTIONS, DRAW_FUNCTIONS
+from aqwen_spec.expr.evaluator import compile_expr
+from aqwen_spec.expr.functions import FUNCTIONS
+from aqwen_spec.expr.sampling import SAMPLING_FUNCTIONS
+
+_ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+_SAFE = (str, int, bool, type(None))
+
+
+class Unsupported(Exception):
+    """A node this generator leaves to the closures where no env can stand in (inside a comprehension's scope), or
+    a program whose locals it cannot follow; the caller falls back to a larger unit."""
+
+
+class Emitter:
+    """Generates the source of one function: :meth:`expr` gives a Python expression, :meth:`block` statements."""
+
+    def __init__(self, sync: bool) -> None:
+        self.ns: dict[str, Any] = {"R": R}
+        self._ids: dict[tuple[type, Any], str] = {}
+        self.sync = sync
+        """Whether every local is also written into ``E`` (when some closure reads the env)."""
+        self.uses_env = False
+        self.uses_budget = False
+        self.scope: dict[str, str] = {}
+        """Spec name -> Python identifier, for the names bound where the code runs."""
+        self.maybe: set[str] = set()
+        """Names a program binds somewhere but not surely before the code being generated."""
+        self._strict = 0  # > 0 inside a comprehension's scope: no fallback there
+        self._n = 0
+
+    # ------------------------------------------------------------------------------------------- constants
+
+    def const(self, value: Any) -> str:
+        """The source naming ``value``: its repr for plain literals, else a constant of the namespace."""
+        if type(value) in _SAFE:
+            return repr(value)
+        if type(value) is float and math.isfinite(value):
+            return repr(value)
+        key = (type(value), id(value))
+        ident = self._ids.get(key)
+        if ident is None:
+            ident = self._ids[key] = f"K{len(self._ids)}"
+            self.ns[ident] = value
+        return ident
+
+    def temp(self) -> str:
+        self._n += 1
+        return f"t{self._n}"
+
+    # ----------------------------------------------------------------------------------------- expressions
+
+    def expr(self, n: A.Expr) -> str:
+        method = getattr(self, "_e_" + type(n).__name__, None)
+        if method is not None:
+            try:
+                return str(method(n))
+            except Unsupported:
+                if self._strict:
+                    raise
+        return self.fallback(n)
+
+    def fallback(self, n: A.Expr) -> str:
+        if self._strict:
+            raise Unsupported(type(n).__name__)
+        for name in _names(n):
+            if name in self.maybe:
+                raise Unsupported(f"'{name}' may be unbound here")
+        self.uses_env = self.uses_budget = True
+        return f"{self.const(compile_expr(n))}(E)"
+
+    def _e_Lit(self, n: A.Lit) -> str:
+        return self.const(n.value)
+
+    def _e_Name(self, n: A.Name) -> str:
+        if n.id in self.maybe:
+            raise Unsupported(f"'{n.id}' may be unbound here")
+        local = self.scope.get(n.id)
+        if local is not None:
+            return local
+        if n.id == "state":  # the state itself, before any field of that name
+            return "S"
+        key = repr(n.id)
+        return f"(S[{key}] if {key} in S else R.name(S, LIB, {key}, {self.const(n.pos)}))"
+
+    def _e_Field(self, n: A.Field) -> str:
+        return f"R.field({self.expr(n.obj)}, {n.name!r}, {self.const(n.name_pos)})"
+
+    def _e_Index(self, n: A.Index) -> str:
+        return f"R.index({self.expr(n.obj)}, {self.expr(n.index)}, {self.const(n.pos)})"
+
+    def _e_Unary(self, n: A.Unary) -> str:
+        return f"R.negate({self.expr(n.operand)}, {self.const(n.pos)})"
+
+    def _e_Binary(self, n: A.Binary) -> str:
+        op = self.const(R.ARITH[n.op])
+        return f"{op}({self.expr(n.left)}, {self.expr(n.right)}, {self.const(n.pos)})"
+
+    def _e_Compare(self, n: A.Compare) -> str:
+        if n.op in ("==", "!="):
+            return f"({self.expr(n.left)} {n.op} {self.expr(n.right)})"
+        if n.op in ("in", "not in"):  # the container first, as the closure computes them
+            right = self.expr(n.right)
+            test = f"R.contains({right}, {self.expr(n.left)}, {self.const(n.pos)})"
+            return test if n.op == "in" else f"(not {test})"
+        cmp = self.const(_ORDER[n.op])
+        return f"R.order({cmp}, {n.op!r}, {self.expr(n.left)}, {self.expr(n.right)}, {self.const(n.pos)})"
+
+    def _e_BoolOp(self, n: A.BoolOp) -> str:
+        if n.op not in ("and", "or"):
+            raise Unsupported(n.op)
+        return f"({self.expr(n.left)} {n.op} {self.expr(n.right)})"
+
+    def _e_Not(self, n: A.Not) -> str:
+        return f"(not {self.expr(n.operand)})"
+
+    def _e_Cond(self, n: A.Cond) -> str:
+        return f"({self.expr(n.then)} if {self.expr(n.cond)} else {self.expr(n.orelse)})"
+
+    def _e_ListLit(self, n: A.ListLit) -> str:
+        return "[" + "".join(self.expr(x) + ", " for x in n.items) + "]"
+
+    def _e_RecordLit(self, n: A.RecordLit) -> str:
+        return "{" + "".join(f"{self.const(k)}: {self.expr(v)}, " for k, v in n.entries) + "}"
+
+    def _e_FString(self, n: A.FString) -> str:
+        parts = [self.const(p) if isinstance(p, str) else f"R.to_str({self.expr(p)})" for p in n.parts]
+        return f"R.fstring(''.join(({''.join(p + ', ' for p in parts)})), {self.const(n.pos)})"
+
+    def _e_Formatted(self, n: A.Formatted) -> str:
+        return f"R.formatted({self.expr(n.value)}, {self.const(n.spec)}, {self.const(n.pos)})"
+
+    def _e_Call(self, n: A.Call) -> str:
+        builtin = FUNCTIONS.get(n.func) or SAMPLING_FUNCTIONS.get(n.func) or DRAW_FUNCTIONS.get(n.func) \
+            or CLOCK_FUNCTIONS.get(n.func)
+        if builtin is None or builtin.elem_args or builtin.elem_kwargs:  # a domain function, an element's scope
+            raise Unsupported(n.func)
+        if any(isinstance(a, A.Comp) and a.lazy for a in n.args) and n.func in ("any", "all"):
+            raise Unsupported(n.func)
+        self.uses_budget = True
+        args = "".join(self.expr(a) + ", " for a in n.args)
+        kwargs = "".join(f"{k!r}: {self.expr(v)}, " for k, v in n.kwargs)
+        return (f"R.builtin(B, {self.const(builtin.impl)}, {n.func!r}, {self.const(n.pos)}, "
+                f"{bool(builtin.collection)}, [{args}], {{{kwargs}}})")
+
+    def _e_Comp(self, n: A.Comp) -> str:  # a lazy one outside any/all runs as a list, as its closure does
+        head, _, saved = self._comp_head(n.names, n.iter, n.pos, "loop_items")
+        try:
+            cond = f" if {self.expr(n.cond)}" if n.cond is not None else ""
+            elem = self.expr(n.elem)
+        finally:
+            self._comp_end(saved)
+        return f"[{elem} {head}{cond}]"
+
+    def _e_MapComp(self, n: A.MapComp) -> str:
+        head, _, saved = self._comp_head(n.names, n.iter, n.pos, "loop_items")
+        try:
+            cond = f" if {self.expr(n.cond)}" if n.cond is not None else ""
+            key = f"R.map_key({self.expr(n.key)}, {self.const(n.pos)})"
+            value = self.expr(n.value)
+        finally:
+            self._comp_end(saved)
+        return f"{{{key}: {value} {head}{cond}}}"
+
+    def _e_Where(self, n: A.Where) -> str:
+        if not isinstance(n.pred, A.Each):  # an element's scope (its fields as names): the closure's
+            raise Unsupported("where")
+        head, var, saved = self._comp_head((n.pred.name,), n.source, n.pos, "where_items")
+        try:
+            pred = self.expr(n.pred.body)
+        finally:
+            self._comp_end(saved)
+        return f"[{var} {head} if {pred}]"
+
+    def _comp_head(self, names: tuple[str, ...], source: A.Expr, pos: Any, items: str
+                   ) -> tuple[str, str, tuple[dict[str, str], set[str]]]:
+        """``for ... in ...`` of a comprehension (its source computed in the enclosing scope), its element's
+        variable, and the scope to restore after it."""
+        self.uses_budget = True
+        src = f"R.{items}(B, {self.expr(source)}, {self.const(pos)})"
+        saved = (dict(self.scope), set(self.maybe))
+        self._strict += 1
+        depth = self._strict
+        for name in names:
+            self.scope[name] = f"c{depth}_{name}"
+            self.maybe.discard(name)
+        if len(names) == 1:
+            return f"for c{depth}_{names[0]} in {src}", f"c{depth}_{names[0]}", saved
+        targets = ", ".join(f"c{depth}_{x}" for x in names)
+        return (f"for c{depth}_ in {src} for {targets} in (R.unpack(c{depth}_, {len(names)}, "
+                f"{self.const(pos)}),)"), "", saved
+
+    def _comp_end(self, saved: tuple[dict[str, str], set[str]]) -> None:
+        self._strict -= 1
+        self.scope, self.maybe = saved
+
+    # ------------------------------------------------------------------------------------------ statements
+
+    def bind(self, name: str, value: str, lines: list[str], pad: str) -> None:
+        """``name = value`` for a local of the tool (kept in ``E`` too where closures read it)."""
+        ident = self.scope.setdefault(name, f"v_{name}")
+        lines.append(f"{pad}{ident} = {value}")
+        if self.sync:
+            lines.append(f"{pad}E[{name!r}] = {ident}")
+        self.maybe.discard(name)
+
+    def block(self, body: tuple[A.Stmt, ...], pad: str, loop: bool = False) -> list[str]:
+        lines: list[str] = []
+        for s in body:
+            method = getattr(self, "_s_" + type(s).__name__, None)
+            if method is None:
+                raise Unsupported(type(s).__name__)
+            method(s, lines, pad)
+        if not lines:
+            lines.append(pad + "pass")
+        return lines
+
+    def _s_Let(self, s: A.Let, lines: list[str], pad: str) -> None:
+        self.bind(s.name, self.expr(s.value), lines, pad)
+
+    def _target(self, target: A.Expr) -> tuple[str, str]:
+        if isinstance(target, A.Field):
+            return self.expr(target.obj), repr(target.name)
+        if isinstance(target, A.Index):
+            return self.expr(target.obj), self.expr(target.index)
+        raise Unsupported("an assignment target")
+
+    def _s_Assign(self, s: A.Assign, lines: list[str], pad: str) -> None:
+        pos = self.const(s.target.pos)
+        if isinstance(s.target, A.Name):
+            name = s.target.id
+            if name in self.maybe:
+                raise Unsupported(f"'{name}' may be unbound here")
+            if name in self.scope:
+                self.bind(name, self.expr(s.value), lines, pad)
+            else:  # a top-level state field, written into the state (undo-logged)
+                lines.append(f"{pad}R.store(U, RO, S, {name!r}, {self.expr(s.value)}, {pos})")
+            return
+        container, key = self._target(s.target)
+        lines.append(f"{pad}R.store(U, RO, {container}, {key}, {self.expr(s.value)}, {pos})")
+
+    def _s_AugAssign(self, s: A.AugAssign, lines: list[str], pad: str) -> None:
+        op, pos = self.const(R.ARITH["+" if s.op == "+" else "-"]), self.const(s.pos)
+        if isinstance(s.target, A.Name):
+            name = s.target.id
+            read = self.expr(s.target)
+            new = f"{op}({read}, {self.expr(s.value)}, {pos})"
+            if name in self.scope:
+                self.bind(name, new, lines, pad)
+            else:
+                lines.append(f"{pad}R.store(U, RO, S, {name!r}, {new}, {pos})")
+            return
+        container, key = self._target(s.target)
+        c, k = self.temp(), self.temp()
+        lines.append(f"{pad}{c} = {container}")
+        lines.append(f"{pad}{k} = {key}")
+        lines.append(f"{pad}R.store(U, RO, {c}, {k}, {op}(R.read_for_aug({c}, {k}, {pos}), "
+                     f"{self.expr(s.value)}, {pos}), {pos})")
+
+    def _branch(self, body: tuple[A.Stmt, ...], pad: str) -> list[str]:
+        """A block whose bindings are not sure to happen: its new names are 'maybe' after it."""
+        before = set(self.scope)
+        lines = self.block(body, pad)
+        for name in set(self.scope) - before:
+            del self.scope[name]
+            self.maybe.add(name)
+        return lines
+
+    def _s_If(self, s: A.If, lines: list[str], pad: str) -> None:
+        for i, (cond, body) in enumerate(s.branches):
+            lines.append(f"{pad}{'if' if i == 0 else 'elif'} {self.expr(cond)}:")
+            lines += self._branch(body, pad + "    ")
+        if s.orelse is not None:
+            lines.append(f"{pad}else:")
+            lines += self._branch(s.orelse, pad + "    ")
+
+    def _s_For(self, s: A.For, lines: list[str], pad: str) -> None:
+        self.uses_budget = True
+        item = self.temp()
+        lines.append(f"{pad}for {item} in R.for_items(B, {self.expr(s.iter)}, {self.const(s.pos)}):")
+        inner = pad + "    "
+        before = set(self.scope)
+        if len(s.names) == 1:
+            self.bind(s.names[0], item, lines, inner)
+        else:
+            lines.append(f"{inner}R.unpack({item}, {len(s.names)}, {self.const(s.pos)})")
+            for i, name in enumerate(s.names):
+                self.bind(name, f"{item}[{i}]", lines, inner)
+        lines += self.block(s.body, inner)
+        for name in set(self.scope) - before:
+            del self.scope[name]
+            self.maybe.add(name)
+
+    def _s_While(self, s: A.While, lines: list[str], pad: str) -> None:
+        self.uses_budget = True
+        lines.append(f"{pad}while {self.expr(s.cond)}:")
+        lines.append(f"{pad}    R.charge(B, 1, {self.const(s.pos)})")
+        lines += self._branch(s.body, pad + "    ")
+
+    def _s_Break(self, s: A.Break, lines: list[str], pad: str) -> None:
+        lines.append(pad + "break")
+
+    def _s_Continue(self, s: A.Continue, lines: list[str], pad: str) -> None:
+        lines.append(pad + "continue")
+
+    def _s_Fail(self, s: A.Fail, lines: list[str], pad: str) -> None:
+        lines.append(f"{pad}R.fail({self.expr(s.message)})")
+
+    def _s_Delete(self, s: A.Delete, lines: list[str], pad: str) -> None:
+        d, k = self.temp(), self.temp()
+        lines.append(f"{pad}{d} = {self.expr(s.target.obj)}")
+        lines.append(f"{pad}{k} = {self.expr(s.target.index)}")
+        lines.append(f"{pad}R.delete(U, RO, {d}, {k}, {self.const(s.pos)})")
+
+    def _s_CallStmt(self, s: A.CallStmt, lines: list[str], pad: str) -> None:
+        call = s.call
+        fname, pos = call.func, self.const(call.pos)
+        if len(call.args) != 2 or call.kwargs or fname not in ("append", "extend", "remove", "add", "discard"):
+            raise Unsupported(fname)  # the closure compiler reports it, at run time
+        t = self.temp()
+        target = self.expr(call.args[0])
+        if fname in ("add", "discard"):
+            adding = fname == "add"
+            lines.append(f"{pad}{t} = R.set_of({target}, {adding}, {pos})")
+            lines.append(f"{pad}R.add_to_set(U, {adding}, {t}, {self.expr(call.args[1])}, {pos})")
+            return
+        lines.append(f"{pad}{t} = R.readonly(RO, R.list_of({target}, {fname!r}, {pos}), {pos})")
+        if fname == "append":
+            lines.append(f"{pad}R.append(U, {t}, {self.expr(call.args[1])}, {pos})")
+        else:
+            self.uses_budget = True
+            lines.append(f"{pad}R.{fname}(U, B, {t}, {self.expr(call.args[1])}, {pos})")
+
+
+def _names(n: Any) -> set[str]:
+    from aqwen_spec.expr.library import names_in
+
+    return names_in(n)
