@@ -11,7 +11,7 @@ separators, keys in the order the value has them) and errors as ``{"error": mess
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -107,6 +107,26 @@ def render_error(message: str, fmt: ResultFormat = DEFAULT, tool: str = "", kind
         return _fill(fmt.error, context, message)
     value = _fill_all(fmt.error, context, message)
     return render_result(value, fmt) if fmt.format == "python" else render_json(value, fmt)
+
+
+def error_text(fmt: ResultFormat, tool: str, kind: str) -> Callable[[str], str]:
+    """``render_error(message, fmt, tool, kind)`` as a function of the message alone, made once (for a tool's
+    generated step function): a plain template of ``message``, ``tool`` and ``kind`` is filled without Jinja."""
+    if fmt.error is None and fmt.format != "python":
+        return lambda message: render_json({"error": message}, fmt)
+    if isinstance(fmt.error, str):
+        from aqwen_spec.templates import _plain_parts
+
+        parts = _plain_parts(fmt.error) if "{" in fmt.error else (fmt.error,)
+        known = {"tool": tool, "kind": kind}
+        if parts is not None and all(isinstance(p, str) or (not p[1] and p[0] in ERROR_NAMES) for p in parts):
+            pieces = [p if isinstance(p, str) else known.get(p[0]) for p in parts]  # None: the message
+
+            def fill(message: str) -> str:
+                return "".join([message if p is None else p for p in pieces])
+
+            return fill
+    return lambda message: render_error(message, fmt, tool, kind)
 
 
 def _fill_all(value: Any, context: dict[str, Any], message: str) -> Any:

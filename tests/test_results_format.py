@@ -318,3 +318,24 @@ def test_the_clock_of_the_domain_and_of_a_workflow(tmp_path: Path) -> None:
             env.call_tool(call["name"], call["arguments"])
         env.end_with([m["content"] for m in task["gold"]["messages"] if m["role"] == "assistant"])
         assert env.result().reward == 1.0
+
+
+@pytest.mark.parametrize("undone", [text for text, _ in DRAWS])
+def test_a_failed_calls_draws_are_undone_by_replay(undone: str) -> None:
+    """Undoing a call replays the draws that stood from the seed: every kind of draw, undone between others, leaves
+    the generator where Python's would be without it."""
+    from aqwen_spec.expr import evaluate, parse_expr
+    from aqwen_spec.expr.episode import Episode, episode_context
+
+    mine, python = Episode(seed=7), random.Random(7)
+    with episode_context(mine):
+        for text, draw in DRAWS:  # one of each kind stands before the undone call
+            mine.begin()
+            assert evaluate(parse_expr(text), {}) == draw(python), text
+        mine.begin()
+        evaluate(parse_expr(undone), {})
+        evaluate(parse_expr(undone), {})
+        mine.undo()
+        for text, draw in DRAWS:
+            mine.begin()
+            assert evaluate(parse_expr(text), {}) == draw(python), text

@@ -26,16 +26,23 @@ ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 class Episode:
-    """The clock and the random generator of one episode (or one gold run)."""
+    """The clock and the random generator of one episode (or one gold run).
 
-    __slots__ = ("_saved", "now", "rng", "seed", "today")
+    A failed call's draws are undone by replaying, from the seed, the draws of the calls that stood (each recorded
+    as the method and arguments that consume the generator as it did): a call that succeeds costs one list append
+    per draw, where saving the generator's state before each call would cost a copy of its 625 words.
+    """
+
+    __slots__ = ("_log", "_mark", "now", "rng", "seed", "today")
 
     def __init__(self, today: str | None = None, now: str | None = None, seed: int | None = None) -> None:
         self.today = today
         self.now = now
         self.seed = seed
         self.rng = random.Random(seed) if seed is not None else None
-        self._saved: Any = None
+        self._log: list[tuple[str, tuple[Any, ...]]] = []
+        """The draws so far: ``(method, arguments)`` that draw as each did (a sequence stands in by a range)."""
+        self._mark = 0
 
     @classmethod
     def of(cls, clock: Mapping[str, str] | None, seed: int | None) -> Episode | None:
@@ -51,22 +58,27 @@ class Episode:
         return cls.of(task.get("clock"), task.get("random_seed"))
 
     def begin(self) -> None:
-        """A tool call starts: the first draw in it remembers where the generator was."""
-        self._saved = None
+        """A tool call starts: draws from here on belong to it."""
+        self._mark = len(self._log)
 
     def undo(self) -> None:
-        """The call failed: its draws never happened."""
-        if self._saved is not None and self.rng is not None:
-            self.rng.setstate(self._saved)
-        self._saved = None
+        """The call failed: its draws never happened (the generator is where the calls before it left it)."""
+        log = self._log
+        if len(log) > self._mark and self.seed is not None:
+            del log[self._mark:]
+            rng = random.Random(self.seed)
+            for method, args in log:
+                getattr(rng, method)(*args)
+            self.rng = rng
 
-    def draw(self) -> random.Random:
+    def draw(self, method: str, replay: tuple[Any, ...], *args: Any) -> Any:
+        """``self.rng.<method>(*args)``, recorded as ``(method, replay)`` (arguments that draw the same)."""
         if self.rng is None:
             raise FunctionError("this episode has no random generator: set random: {seed: N} on the domain, or "
                                 "recompile (tasks of domains whose tools draw carry a random_seed)")
-        if self._saved is None:
-            self._saved = self.rng.getstate()
-        return self.rng
+        value = getattr(self.rng, method)(*args)
+        self._log.append((method, replay))
+        return value
 
 
 _EPISODE: ContextVar[Episode | None] = ContextVar("aqwen_episode", default=None)
@@ -124,11 +136,18 @@ CLOCK_FUNCTIONS: Mapping[str, Builtin] = {
 # ------------------------------------------------------------------------------------------------------ draws
 
 
-def _rng() -> random.Random:
+def _draw(method: str, replay: tuple[Any, ...], *args: Any) -> Any:
+    return _ready().draw(method, replay, *args)
+
+
+def _ready() -> Episode:
+    """The episode to draw from (checked before a draw's arguments where Python's method would take them first)."""
     episode = _EPISODE.get()
     if episode is None:
         raise FunctionError("draws from the episode's generator run only in tool calls")
-    return episode.draw()
+    if episode.rng is None:
+        episode.draw("random", ())  # raises: no generator
+    return episode
 
 
 def _int(x: Any, fn: str) -> int:
@@ -149,35 +168,40 @@ def _randint(a: Any, b: Any) -> int:
     a, b = _int(a, "rng_randint"), _int(b, "rng_randint")
     if a > b:
         raise FunctionError(f"rng_randint({a}, {b}): empty range")
-    return _rng().randint(a, b)
+    return int(_draw("randint", (a, b), a, b))
 
 
 def _randrange(start: Any, stop: Any = None, step: Any = 1) -> int:
+    _ready()
     try:
         if stop is None:
-            return _rng().randrange(_int(start, "rng_randrange"))
-        return _rng().randrange(_int(start, "rng_randrange"), _int(stop, "rng_randrange"), _int(step, "rng_randrange"))
+            n = _int(start, "rng_randrange")
+            return int(_draw("randrange", (n,), n))
+        args = (_int(start, "rng_randrange"), _int(stop, "rng_randrange"), _int(step, "rng_randrange"))
+        return int(_draw("randrange", args, *args))
     except ValueError as exc:
         raise FunctionError(f"rng_randrange(): {exc}") from None
 
 
 def _choice(xs: Any) -> Any:
-    return _rng().choice(_seq(xs, "rng_choice"))
+    _ready()
+    xs = _seq(xs, "rng_choice")
+    return _draw("choice", (range(len(xs)),), xs)  # choice draws on the length only
 
 
 def _random() -> float:
-    return _rng().random()
+    return float(_draw("random", ()))
 
 
 def _uniform(a: Any, b: Any) -> float:
-    return _rng().uniform(a, b)
+    return float(_draw("uniform", (a, b), a, b))
 
 
 def _getrandbits(k: Any) -> int:
     k = _int(k, "rng_getrandbits")
     if k < 0 or k > 4096:
         raise FunctionError(f"rng_getrandbits({k}): between 0 and 4096 bits")
-    return _rng().getrandbits(k)
+    return int(_draw("getrandbits", (k,), k))
 
 
 def _sample(xs: Any, k: Any) -> list[Any]:
@@ -186,14 +210,14 @@ def _sample(xs: Any, k: Any) -> list[Any]:
     k = _int(k, "rng_sample")
     if not 0 <= k <= len(xs):
         raise FunctionError(f"rng_sample(): cannot draw {k} of {len(xs)}")
-    return _rng().sample(xs, k)
+    return list(_draw("sample", (range(len(xs)), k), xs, k))  # as choice: the length and k decide the draws
 
 
 def _shuffle(xs: Any) -> list[Any]:
     if not isinstance(xs, list):
         raise FunctionError("rng_shuffle() needs a list")
     out = list(xs)
-    _rng().shuffle(out)
+    _draw("shuffle", (list(range(len(out))),), out)  # a list of the same length shuffles with the same draws
     return out
 
 
@@ -203,8 +227,8 @@ def _random_id(n: Any, alphabet: Any = ID_ALPHABET) -> str:
         raise FunctionError(f"random_id({n}): between 1 and 256 characters")
     if not isinstance(alphabet, str) or not alphabet:
         raise FunctionError("random_id(): the alphabet is a non-empty string")
-    rng = _rng()
-    return "".join(rng.choice(alphabet) for _ in range(n))
+    replay = (range(len(alphabet)),)
+    return "".join(_draw("choice", replay, alphabet) for _ in range(n))
 
 
 def _ints(name: str, result: Type) -> Any:

@@ -23,7 +23,7 @@ from aqwen_spec.expr import ast as A
 from aqwen_spec.expr.codegen import Emitter, Unsupported
 from aqwen_spec.expr.evaluator import _BUDGET, DEFAULT_MAX_STEPS, StateEnv, rollback
 from aqwen_spec.resolved import ResolvedTool
-from aqwen_spec.results import DEFAULT, render_json
+from aqwen_spec.results import DEFAULT, error_text, render_json
 from aqwen_spec.templates import _plain_parts
 from aqwen_spec.types import BOOL, INT, STR, EnumT, OptionalT
 from aqwen_spec.values import has_json_form
@@ -76,7 +76,9 @@ def _generate(tool: ResolvedTool, kit: Mapping[str, Any], sync: bool) -> tuple[s
     em.ns.update(kit)
     em.ns.update({"M": _MISSING, "StateEnv": StateEnv, "BUDGET": _BUDGET, "rollback": rollback,
                   "render_json": render_json, "LIB": tool.library, "FMT": tool.result, "NAME": tool.name,
-                  "SCALARS": _SCALARS, "MAX_STEPS": DEFAULT_MAX_STEPS, "TOOL": tool})
+                  "SCALARS": _SCALARS, "MAX_STEPS": DEFAULT_MAX_STEPS, "TOOL": tool,
+                  "PRECONDITION_TEXT": error_text(tool.result, tool.name, "precondition"),
+                  "EFFECT_TEXT": error_text(tool.result, tool.name, "effect")})
     fmt = tool.result
     params = list(tool.params.items())
     locals_taken = {p for p, _ in params} | {b for b, _ in tool.bindings}
@@ -96,8 +98,9 @@ def _generate(tool: ResolvedTool, kit: Mapping[str, Any], sync: bool) -> tuple[s
     for i, pre in enumerate(tool.requires):
         body += [f"{pad}try:", f"{pad}    th = {em.expr(pre.when)}", f"{pad}except Exception as x:",
                  f"{pad}    return SPEC(NAME, 'requires', {i}, x, FMT)", f"{pad}if not th:",
-                 f"{pad}    return OUTCOME(False, error={_message(em, tool, pre.error)}, "
-                 f"error_kind='precondition', precondition={i}, fmt=FMT, tool=NAME)"]
+                 f"{pad}    tm = {_message(em, tool, pre.error)}",
+                 f"{pad}    return OUTCOME(False, None, tm, 'precondition', PRECONDITION_TEXT(tm), None, {i}, FMT, "
+                 "NAME)"]
     # --- effects
     if tool.effects is not None:
         prog = tool.effects
@@ -105,7 +108,8 @@ def _generate(tool: ResolvedTool, kit: Mapping[str, Any], sync: bool) -> tuple[s
         body += em.block(prog.body, pad + "    ")
         ppos = em.const(prog.pos)
         body += [f"{pad}except R.EffectFailed as x:", f"{pad}    rollback(U)",
-                 f"{pad}    return OUTCOME(False, error=x.message, error_kind='effect', fmt=FMT, tool=NAME)",
+                 f"{pad}    return OUTCOME(False, None, x.message, 'effect', EFFECT_TEXT(x.message), None, None, FMT, "
+                 "NAME)",
                  f"{pad}except Exception as x:", f"{pad}    rollback(U)",
                  f"{pad}    return SPEC(NAME, 'effects', 0, R.as_eval_error(x, {ppos}), FMT)"]
     # --- returns
@@ -222,7 +226,7 @@ def _message(em: Emitter, tool: ResolvedTool, template: str) -> str:
 def _result(fmt: Any, pad: str) -> list[str]:
     """The successful outcome: its text rendered at once; its value kept (a copy) where the runner keeps values."""
     if fmt is DEFAULT:
-        return [f"{pad}return OUTCOME(True, UNSET, text=render_json(value), tool=NAME)"]
+        return [f"{pad}return OUTCOME(True, UNSET, None, None, render_json(value), None, None, FMT, NAME)"]
     if fmt.format == "python":
         text = "str(value)"
     elif fmt.format == "text":
@@ -234,4 +238,4 @@ def _result(fmt: Any, pad: str) -> list[str]:
             f"{pad}    value = value if type(value) in SCALARS else COPY(value)",
             f"{pad}else:",
             f"{pad}    value = DROPPED",
-            f"{pad}return OUTCOME(True, value, text=text, fmt=FMT, tool=NAME)"]
+            f"{pad}return OUTCOME(True, value, None, None, text, None, None, FMT, NAME)"]

@@ -152,7 +152,7 @@ class ToolRunner:
             return step(self, args)
         token = CURRENT.set(episode)
         try:
-            episode._saved = None  # Episode.begin()
+            episode._mark = len(episode._log)  # Episode.begin()
             outcome: ToolOutcome = step(self, args)
             if not outcome.ok:
                 episode.undo()

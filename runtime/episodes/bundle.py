@@ -76,6 +76,7 @@ class Bundle:
         if key not in self._gold_final:
             state = self.initial_state(task)
             runner = ToolRunner(self.tools, state)
+            runner.keep_values = False  # only the state counts here
             runner.episode = Episode.of_task(task)  # the gold's draws again
             for call in task["gold"]["calls"]:
                 if call["name"] in self.tools:
@@ -98,6 +99,7 @@ class Bundle:
                 state, journal = self.states.acquire(task)
                 index = self.states.index(task, state)
                 runner = ToolRunner(self.tools, state, journal)
+                runner.keep_values = False
                 runner.episode = Episode.of_task(task)
                 for call in task["gold"]["calls"]:
                     if call["name"] in self.tools:

@@ -25,6 +25,7 @@ from runtime.episodes.parsing import AssistantTurn, from_message, parse_assistan
 from runtime.episodes.users import STOP, TRANSFER, ScriptedUser, User
 
 TRANSFER_TOOL = "transfer_to_human"
+_record = tuple.__new__
 
 
 @dataclass
@@ -110,6 +111,7 @@ class Environment:
         else:
             self._initial = {f: copy_state(self._state[f]) for f in fields if f in self._state}
         self.runner = ToolRunner(bundle.tools, self._state, self._journal, output=bundle.domain.result)
+        self.runner.keep_values = False  # the step path shows each result's text and nothing else: no copies
         self.runner.episode = Episode.of_task(task)  # the task's clock, and its generator from its seed again
         self.calls: list[CallRecord] = []
         self.said: list[str] = []
@@ -223,17 +225,19 @@ class Environment:
             self._end("transfer")
             return record, render_result(TRANSFERRED, self.bundle.domain.result), ""
         outcome = self.runner.call(name, arguments)
-        record = CallRecord(name, arguments, outcome.ok)
+        ok = outcome.ok
+        record = _record(CallRecord, (name, arguments, ok))  # CallRecord(...) without its Python-level __new__
         self.calls.append(record)
-        self.counts["tool_calls"] += 1
-        error = ""
-        if not outcome.ok:
-            error = str(outcome.error_kind)
-            self.counts[f"tool_error.{error}"] += 1
-            if error in ("unknown_tool", "bad_arguments"):
-                self.counts["malformed"] += 1
-            elif error == "spec_error":  # the environment's defect, not the agent's: counted apart, never a refusal
-                self.counts["spec_error"] += 1
+        counts = self.counts
+        counts["tool_calls"] += 1
+        if ok:
+            return record, outcome.render(), ""
+        error = str(outcome.error_kind)
+        counts["tool_error." + error] += 1
+        if error in ("unknown_tool", "bad_arguments"):
+            counts["malformed"] += 1
+        elif error == "spec_error":  # the environment's defect, not the agent's: counted apart, never a refusal
+            counts["spec_error"] += 1
         return record, outcome.render(), error
 
     def call_tool(self, name: str, arguments: dict[str, Any]) -> str:
@@ -247,11 +251,12 @@ class Environment:
         made = self._call(name, arguments)
         if made is None:
             return self._error("the tool-call budget of this episode is spent", "episode", name)
-        self.last_call_ok = made[0].ok
-        call = {"name": name, "arguments": arguments}
-        self.messages += [{"role": "assistant", "content": "", "tool_calls": [call]},
-                          {"role": "tool", "name": name, "content": made[1]}]
-        return made[1]
+        record, text, _ = made
+        self.last_call_ok = record[2]
+        messages = self.messages
+        messages.append({"role": "assistant", "content": "", "tool_calls": [{"name": name, "arguments": arguments}]})
+        messages.append({"role": "tool", "name": name, "content": text})
+        return text
 
     def _wrong_destination(self, arguments: Any) -> str:
         """Why a transfer's ``destination`` is not one of the domain's (``""`` when it is, or when the domain
