@@ -50,7 +50,10 @@ class Emitter:
         """Spec name -> Python identifier, for the names bound where the code runs."""
         self.maybe: set[str] = set()
         """Names a program binds somewhere but not surely before the code being generated."""
-        self._strict = 0  # > 0 inside a comprehension's scope: no fallback there
+        self.frames: list[tuple[bool, Any]] = []
+        """The scopes inside an expression, innermost last: ``(False, {name: ident})`` for a comprehension's names,
+        ``(True, ident)`` for an element's scope (``it``, then the element's fields, then the names around)."""
+        self._strict = 0  # > 0 inside a comprehension's or an element's scope: no fallback there
         self._n = 0
 
     # ------------------------------------------------------------------------------------------- constants
@@ -97,6 +100,26 @@ class Emitter:
         return self.const(n.value)
 
     def _e_Name(self, n: A.Name) -> str:
+        key = repr(n.id)
+        elems: list[str] = []  # the element scopes passed on the way out, innermost first
+        found = None
+        for is_elem, data in reversed(self.frames):
+            if not is_elem:
+                found = data.get(n.id)
+            elif n.id == "it":
+                found = data
+            else:
+                elems.append(data)
+            if found is not None:
+                break
+        if found is None:
+            found = self._outer_name(n, key, elems)
+        for e in reversed(elems):  # the innermost element's field is tried first
+            found = f"({e}[{key}] if type({e}) is dict and {key} in {e} else {found})"
+        return found
+
+    def _outer_name(self, n: A.Name, key: str, elems: list[str]) -> str:
+        """A name outside every comprehension and element: a local of the tool, the state, a field, a constant."""
         if n.id in self.maybe:
             raise Unsupported(f"'{n.id}' may be unbound here")
         local = self.scope.get(n.id)
@@ -104,7 +127,9 @@ class Emitter:
             return local
         if n.id == "state":  # the state itself, before any field of that name
             return "S"
-        key = repr(n.id)
+        if elems:  # a name found nowhere reads as null in the scope of an element that is a record
+            scopes = "".join(e + ", " for e in elems)
+            return f"(S[{key}] if {key} in S else R.elem_name(S, LIB, {key}, {self.const(n.pos)}, ({scopes})))"
         return f"(S[{key}] if {key} in S else R.name(S, LIB, {key}, {self.const(n.pos)}))"
 
     def _e_Field(self, n: A.Field) -> str:
@@ -157,66 +182,100 @@ class Emitter:
     def _e_Call(self, n: A.Call) -> str:
         builtin = FUNCTIONS.get(n.func) or SAMPLING_FUNCTIONS.get(n.func) or DRAW_FUNCTIONS.get(n.func) \
             or CLOCK_FUNCTIONS.get(n.func)
-        if builtin is None or builtin.elem_args or builtin.elem_kwargs:  # a domain function, an element's scope
-            raise Unsupported(n.func)
-        if any(isinstance(a, A.Comp) and a.lazy for a in n.args) and n.func in ("any", "all"):
+        if builtin is None:  # a domain function: its closure finds the library in the env
             raise Unsupported(n.func)
         self.uses_budget = True
-        args = "".join(self.expr(a) + ", " for a in n.args)
-        kwargs = "".join(f"{k!r}: {self.expr(v)}, " for k, v in n.kwargs)
+        lazy = n.func in ("any", "all")
+        args = "".join(
+            (self._elem_fn(a) if i in builtin.elem_args
+             else self._comp(a, "(", ")") if lazy and isinstance(a, A.Comp) and a.lazy
+             else self.expr(a)) + ", "
+            for i, a in enumerate(n.args))
+        kwargs = "".join(
+            f"{k!r}: {self._elem_fn(v) if k in builtin.elem_kwargs else self.expr(v)}, " for k, v in n.kwargs)
         return (f"R.builtin(B, {self.const(builtin.impl)}, {n.func!r}, {self.const(n.pos)}, "
                 f"{bool(builtin.collection)}, [{args}], {{{kwargs}}})")
 
+    def _elem_fn(self, expr: A.Expr) -> str:
+        """An element-scoped argument: a function of one element (``by="price"`` names a field)."""
+        if isinstance(expr, A.Lit) and isinstance(expr.value, str):
+            expr = A.Name(expr.value, expr.pos)
+        self._strict += 1
+        var = f"e{self._strict}_{self.temp()}"
+        self.frames.append((False, {expr.name: var}) if isinstance(expr, A.Each) else (True, var))
+        try:
+            body = self.expr(expr.body if isinstance(expr, A.Each) else expr)
+        finally:
+            self.frames.pop()
+            self._strict -= 1
+        return f"(lambda {var}: {body})"
+
+    def _e_Slice(self, n: A.Slice) -> str:
+        self.uses_budget = True
+        pos = self.const(n.pos)
+        bounds = ", ".join("None" if b is None else f"R.bound({self.expr(b)}, {pos})"
+                           for b in (n.start, n.stop, n.step))
+        return f"R.slice(B, {self.expr(n.obj)}, {bounds}, {pos})"
+
     def _e_Comp(self, n: A.Comp) -> str:  # a lazy one outside any/all runs as a list, as its closure does
-        head, _, saved = self._comp_head(n.names, n.iter, n.pos, "loop_items")
+        return self._comp(n, "[", "]")
+
+    def _comp(self, n: A.Comp, open_: str, close: str) -> str:
+        """A comprehension as a list, or (``any``/``all``) a generator that stops where Python's does."""
+        head, _ = self._comp_head(n.names, n.iter, n.pos, "loop_items")
         try:
             cond = f" if {self.expr(n.cond)}" if n.cond is not None else ""
             elem = self.expr(n.elem)
         finally:
-            self._comp_end(saved)
-        return f"[{elem} {head}{cond}]"
+            self._comp_end()
+        return f"{open_}{elem} {head}{cond}{close}"
 
     def _e_MapComp(self, n: A.MapComp) -> str:
-        head, _, saved = self._comp_head(n.names, n.iter, n.pos, "loop_items")
+        head, _ = self._comp_head(n.names, n.iter, n.pos, "loop_items")
         try:
             cond = f" if {self.expr(n.cond)}" if n.cond is not None else ""
             key = f"R.map_key({self.expr(n.key)}, {self.const(n.pos)})"
             value = self.expr(n.value)
         finally:
-            self._comp_end(saved)
+            self._comp_end()
         return f"{{{key}: {value} {head}{cond}}}"
 
     def _e_Where(self, n: A.Where) -> str:
-        if not isinstance(n.pred, A.Each):  # an element's scope (its fields as names): the closure's
-            raise Unsupported("where")
-        head, var, saved = self._comp_head((n.pred.name,), n.source, n.pos, "where_items")
+        if isinstance(n.pred, A.Each):  # ``xs where name: pred``
+            head, var = self._comp_head((n.pred.name,), n.source, n.pos, "where_items")
+            try:
+                pred = self.expr(n.pred.body)
+            finally:
+                self._comp_end()
+            return f"[{var} {head} if {pred}]"
+        src = f"R.where_items(B, {self.expr(n.source)}, {self.const(n.pos)})"
+        self._strict += 1
+        var = f"e{self._strict}_{self.temp()}"
+        self.frames.append((True, var))
         try:
-            pred = self.expr(n.pred.body)
+            pred = self.expr(n.pred)
         finally:
-            self._comp_end(saved)
-        return f"[{var} {head} if {pred}]"
+            self.frames.pop()
+            self._strict -= 1
+        return f"[{var} for {var} in {src} if {pred}]"
 
-    def _comp_head(self, names: tuple[str, ...], source: A.Expr, pos: Any, items: str
-                   ) -> tuple[str, str, tuple[dict[str, str], set[str]]]:
-        """``for ... in ...`` of a comprehension (its source computed in the enclosing scope), its element's
-        variable, and the scope to restore after it."""
+    def _comp_head(self, names: tuple[str, ...], source: A.Expr, pos: Any, items: str) -> tuple[str, str]:
+        """``for ... in ...`` of a comprehension (its source computed in the enclosing scope) and its element's
+        variable; its names are in scope until :meth:`_comp_end`."""
         self.uses_budget = True
         src = f"R.{items}(B, {self.expr(source)}, {self.const(pos)})"
-        saved = (dict(self.scope), set(self.maybe))
         self._strict += 1
-        depth = self._strict
-        for name in names:
-            self.scope[name] = f"c{depth}_{name}"
-            self.maybe.discard(name)
+        tag = f"c{self._strict}_{self.temp()}"
+        idents = {name: f"{tag}_{i}" for i, name in enumerate(names)}
+        self.frames.append((False, idents))
         if len(names) == 1:
-            return f"for c{depth}_{names[0]} in {src}", f"c{depth}_{names[0]}", saved
-        targets = ", ".join(f"c{depth}_{x}" for x in names)
-        return (f"for c{depth}_ in {src} for {targets} in (R.unpack(c{depth}_, {len(names)}, "
-                f"{self.const(pos)}),)"), "", saved
+            return f"for {idents[names[0]]} in {src}", idents[names[0]]
+        targets = ", ".join(idents.values())
+        return f"for {tag} in {src} for {targets} in (R.unpack({tag}, {len(names)}, {self.const(pos)}),)", ""
 
-    def _comp_end(self, saved: tuple[dict[str, str], set[str]]) -> None:
+    def _comp_end(self) -> None:
+        self.frames.pop()
         self._strict -= 1
-        self.scope, self.maybe = saved
 
     # ------------------------------------------------------------------------------------------ statements
 

@@ -37,6 +37,32 @@ def name(state: Any, library: Library | None, key: str, pos: Pos) -> Any:
     raise EvalError(f"unknown name '{key}'", pos)
 
 
+def elem_name(state: Any, library: Library | None, key: str, pos: Pos, elems: tuple[Any, ...]) -> Any:
+    """A name found nowhere, in the scope of elements: null where one of them is a record (it leaves the field
+    out), else a constant or an unknown name."""
+    if library is not None and key in library.constants:
+        return library.constants[key]
+    if any(type(e) is dict for e in elems):
+        return None
+    raise EvalError(f"unknown name '{key}'", pos)
+
+
+def bound(v: Any, pos: Pos) -> int | None:
+    if v is None or type(v) is int:
+        return v
+    raise EvalError(f"slice bounds must be ints (or null), got {_kind(v)}", pos)
+
+
+def slice(budget: _Budget, o: Any, start: Any, stop: Any, step: Any, pos: Pos) -> Any:
+    if type(o) is not list and type(o) is not str:
+        raise EvalError(f"cannot slice {_kind(o)}" + (" (null)" if o is None else ""), pos)
+    if step == 0:
+        raise EvalError("slice step cannot be zero", pos)
+    out = o[start:stop:step]
+    charge(budget, max(len(out), 1), pos)
+    return out
+
+
 def field(o: Any, key: str, pos: Pos) -> Any:
     if type(o) is dict:
         return o.get(key)
