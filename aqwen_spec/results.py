@@ -121,6 +121,10 @@ def error_text(fmt: ResultFormat, tool: str, kind: str) -> Callable[[str], str]:
         known = {"tool": tool, "kind": kind}
         if parts is not None and all(isinstance(p, str) or (not p[1] and p[0] in ERROR_NAMES) for p in parts):
             pieces = [p if isinstance(p, str) else known.get(p[0]) for p in parts]  # None: the message
+            if pieces.count(None) == 1:  # the usual "Error: {{ message }}"
+                at = pieces.index(None)
+                before, after = "".join(pieces[:at]), "".join(pieces[at + 1:])  # type: ignore[arg-type]
+                return lambda message: before + message + after
 
             def fill(message: str) -> str:
                 return "".join([message if p is None else p for p in pieces])

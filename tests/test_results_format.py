@@ -339,3 +339,21 @@ def test_a_failed_calls_draws_are_undone_by_replay(undone: str) -> None:
         for text, draw in DRAWS:
             mine.begin()
             assert evaluate(parse_expr(text), {}) == draw(python), text
+
+
+def test_undo_after_a_long_episode_replays_from_a_checkpoint() -> None:
+    """Past a few hundred draws the episode saves the generator's state once and replays from there."""
+    from aqwen_spec.expr import evaluate, parse_expr
+    from aqwen_spec.expr.episode import Episode, episode_context
+
+    mine, python = Episode(seed=3), random.Random(3)
+    draw = parse_expr("rng_randint(1, 1000)")
+    with episode_context(mine):
+        for i in range(1500):
+            mine.begin()
+            if i % 7 == 3:  # a call that draws and fails
+                evaluate(draw, {})
+                mine.undo()
+            else:
+                assert evaluate(draw, {}) == python.randint(1, 1000), i
+        assert len(mine._log) <= 600

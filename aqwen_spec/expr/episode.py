@@ -21,6 +21,8 @@ from aqwen_spec.types import ANY, DATE, DATETIME, FLOAT, INT, STR, ListT, Type, 
 
 __all__ = ["CLOCK_FUNCTIONS", "CURRENT", "DRAW_FUNCTIONS", "Episode", "episode_context", "install", "uninstall"]
 
+_CHECKPOINT = 512
+"""Draws an undo replays at most (past them, the next call saves the generator's state once)."""
 ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 """The characters ``random_id(n)`` draws from, unless given others."""
 
@@ -33,7 +35,7 @@ class Episode:
     per draw, where saving the generator's state before each call would cost a copy of its 625 words.
     """
 
-    __slots__ = ("_log", "_mark", "now", "rng", "seed", "today")
+    __slots__ = ("_base", "_log", "_mark", "now", "rng", "seed", "today")
 
     def __init__(self, today: str | None = None, now: str | None = None, seed: int | None = None) -> None:
         self.today = today
@@ -41,7 +43,11 @@ class Episode:
         self.seed = seed
         self.rng = random.Random(seed) if seed is not None else None
         self._log: list[tuple[str, tuple[Any, ...]]] = []
-        """The draws so far: ``(method, arguments)`` that draw as each did (a sequence stands in by a range)."""
+        """The draws since ``_base``: ``(method, arguments)`` that draw as each did (a sequence's length stands in
+        for it: a range)."""
+        self._base: Any = None
+        """The generator's state the log starts from (``None``: the seed's); moved up every ``_CHECKPOINT`` draws,
+        so that an undo replays at most that many."""
         self._mark = 0
 
     @classmethod
@@ -59,7 +65,11 @@ class Episode:
 
     def begin(self) -> None:
         """A tool call starts: draws from here on belong to it."""
-        self._mark = len(self._log)
+        log = self._log
+        if len(log) > _CHECKPOINT and self.rng is not None:
+            self._base = self.rng.getstate()
+            log.clear()
+        self._mark = len(log)
 
     def undo(self) -> None:
         """The call failed: its draws never happened (the generator is where the calls before it left it)."""
@@ -67,6 +77,8 @@ class Episode:
         if len(log) > self._mark and self.seed is not None:
             del log[self._mark:]
             rng = random.Random(self.seed)
+            if self._base is not None:
+                rng.setstate(self._base)
             for method, args in log:
                 getattr(rng, method)(*args)
             self.rng = rng
@@ -137,7 +149,10 @@ CLOCK_FUNCTIONS: Mapping[str, Builtin] = {
 
 
 def _draw(method: str, replay: tuple[Any, ...], *args: Any) -> Any:
-    return _ready().draw(method, replay, *args)
+    episode = _EPISODE.get()
+    if episode is None:
+        raise FunctionError("draws from the episode's generator run only in tool calls")
+    return episode.draw(method, replay, *args)
 
 
 def _ready() -> Episode:
@@ -184,9 +199,9 @@ def _randrange(start: Any, stop: Any = None, step: Any = 1) -> int:
 
 
 def _choice(xs: Any) -> Any:
-    _ready()
+    episode = _ready()
     xs = _seq(xs, "rng_choice")
-    return _draw("choice", (range(len(xs)),), xs)  # choice draws on the length only
+    return episode.draw("choice", (range(len(xs)),), xs)  # choice draws on the length only
 
 
 def _random() -> float:

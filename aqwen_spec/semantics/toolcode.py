@@ -22,6 +22,9 @@ from typing import Any
 from aqwen_spec.expr import ast as A
 from aqwen_spec.expr.codegen import Emitter, Unsupported
 from aqwen_spec.expr.evaluator import _BUDGET, DEFAULT_MAX_STEPS, StateEnv, rollback
+from aqwen_spec.expr.functions import FUNCTIONS
+from aqwen_spec.expr.library import calls_in
+from aqwen_spec.expr.sampling import SAMPLING_FUNCTIONS
 from aqwen_spec.resolved import ResolvedTool
 from aqwen_spec.results import DEFAULT, error_text, render_json
 from aqwen_spec.templates import _plain_parts
@@ -64,9 +67,18 @@ def _build(tool: ResolvedTool, kit: Mapping[str, Any]) -> Step:
         code = compile(src, f"<tool {tool.name}>", "exec")
     except SyntaxError as exc:  # a construct the generator wrote wrongly (break outside a loop, ...): closures
         raise Unsupported(str(exc)) from None
-    exec(code, ns)
+    exec(code, ns)  # source generated from the checked IR; no spec text in it (see the module's docstring)
     fn: Step = ns["step"]
+    fn.episodic = _episodic(tool)  # type: ignore[attr-defined]
     return fn
+
+
+def _episodic(tool: ResolvedTool) -> bool:
+    """Whether a call of ``tool`` may read the episode (draw, or read the clock): it calls an episode function or a
+    domain function (whose body may). Calls of other tools run without installing it."""
+    nodes: list[Any] = [b for _, b in tool.bindings] + [p.when for p in tool.requires] + [tool.effects, tool.returns]
+    own = set(FUNCTIONS) | set(SAMPLING_FUNCTIONS)
+    return any(name not in own for node in nodes if node is not None for name in calls_in(node))
 
 
 def _generate(tool: ResolvedTool, kit: Mapping[str, Any], sync: bool) -> tuple[str, dict[str, Any], bool]:
@@ -99,8 +111,7 @@ def _generate(tool: ResolvedTool, kit: Mapping[str, Any], sync: bool) -> tuple[s
         body += [f"{pad}try:", f"{pad}    th = {em.expr(pre.when)}", f"{pad}except Exception as x:",
                  f"{pad}    return SPEC(NAME, 'requires', {i}, x, FMT)", f"{pad}if not th:",
                  f"{pad}    tm = {_message(em, tool, pre.error)}",
-                 f"{pad}    return OUTCOME(False, None, tm, 'precondition', PRECONDITION_TEXT(tm), None, {i}, FMT, "
-                 "NAME)"]
+                 f"{pad}    return REFUSED(tm, 'precondition', PRECONDITION_TEXT(tm), {i}, FMT, NAME)"]
     # --- effects
     if tool.effects is not None:
         prog = tool.effects
@@ -108,8 +119,7 @@ def _generate(tool: ResolvedTool, kit: Mapping[str, Any], sync: bool) -> tuple[s
         body += em.block(prog.body, pad + "    ")
         ppos = em.const(prog.pos)
         body += [f"{pad}except R.EffectFailed as x:", f"{pad}    rollback(U)",
-                 f"{pad}    return OUTCOME(False, None, x.message, 'effect', EFFECT_TEXT(x.message), None, None, FMT, "
-                 "NAME)",
+                 f"{pad}    return REFUSED(x.message, 'effect', EFFECT_TEXT(x.message), None, FMT, NAME)",
                  f"{pad}except Exception as x:", f"{pad}    rollback(U)",
                  f"{pad}    return SPEC(NAME, 'effects', 0, R.as_eval_error(x, {ppos}), FMT)"]
     # --- returns
@@ -226,7 +236,7 @@ def _message(em: Emitter, tool: ResolvedTool, template: str) -> str:
 def _result(fmt: Any, pad: str) -> list[str]:
     """The successful outcome: its text rendered at once; its value kept (a copy) where the runner keeps values."""
     if fmt is DEFAULT:
-        return [f"{pad}return OUTCOME(True, UNSET, None, None, render_json(value), None, None, FMT, NAME)"]
+        return [f"{pad}return DONE(UNSET, render_json(value), FMT, NAME)"]
     if fmt.format == "python":
         text = "str(value)"
     elif fmt.format == "text":
@@ -238,4 +248,4 @@ def _result(fmt: Any, pad: str) -> list[str]:
             f"{pad}    value = value if type(value) in SCALARS else COPY(value)",
             f"{pad}else:",
             f"{pad}    value = DROPPED",
-            f"{pad}return OUTCOME(True, value, None, None, text, None, None, FMT, NAME)"]
+            f"{pad}return DONE(value, text, FMT, NAME)"]

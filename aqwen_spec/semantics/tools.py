@@ -94,6 +94,31 @@ class ToolOutcome:
         return f"ToolOutcome(ok={self.ok}, {self.render()[:80]})"
 
 
+class _Done(ToolOutcome):
+    """A successful outcome, made with four stores (a generated step function makes one per call)."""
+
+    __slots__ = ()
+    ok = True
+    error = error_kind = defect = precondition = None
+
+    def __init__(self, value: Any, text: str, fmt: ResultFormat, tool: str) -> None:
+        self._value, self._text, self.fmt, self.tool = value, text, fmt, tool
+
+
+class _Refused(ToolOutcome):
+    """A call refused by a precondition or a ``fail``, its text rendered."""
+
+    __slots__ = ()
+    ok = False
+    defect = None
+    _value = None
+
+    def __init__(self, error: str, kind: str, text: str, precondition: int | None, fmt: ResultFormat, tool: str
+                 ) -> None:
+        self.error, self.error_kind, self._text, self.precondition, self.fmt, self.tool = \
+            error, kind, text, precondition, fmt, tool
+
+
 class ToolError(Exception):
     """Raised by a ``python:`` tool implementation to return an error message to the model."""
 
@@ -148,13 +173,13 @@ class ToolRunner:
         if step is None:
             step = self._step(name)
         episode = self.episode
-        if episode is None:
+        if episode is None or not step.episodic:  # a tool that neither draws nor reads the clock
             return step(self, args)
         token = CURRENT.set(episode)
         try:
-            episode._mark = len(episode._log)  # Episode.begin()
+            episode.begin()
             outcome: ToolOutcome = step(self, args)
-            if not outcome.ok:
+            if not outcome.ok and len(episode._log) > episode._mark:  # it drew: Episode.undo()
                 episode.undo()
             return outcome
         finally:
@@ -167,6 +192,8 @@ class ToolRunner:
         if step is None:
             def step(runner: ToolRunner, args: Any) -> ToolOutcome:
                 return runner._call(name, args)
+
+            step.episodic = True  # type: ignore[attr-defined]
         if tool is not None:  # unknown names are not remembered: the model may make up any number of them
             self._steps[name] = step
         return step
@@ -345,7 +372,8 @@ def _checked(runner: ToolRunner, tool: ResolvedTool, args: Any) -> dict[str, Any
 
 
 _KIT: dict[str, Any] = {
-    "OUTCOME": ToolOutcome, "UNSET": _UNSET, "DROPPED": _DROPPED, "SPEC": _spec_error, "COPY": copy_state,
+    "DONE": _Done, "REFUSED": _Refused, "UNSET": _UNSET, "DROPPED": _DROPPED, "SPEC": _spec_error,
+    "COPY": copy_state,
     "CHECK": _checked, "RENDER_ERROR": _render_error, "FAST_CHECK": _fast_check, "FROM_JSON": from_json,
 }
 """What generated step functions call from here (:func:`aqwen_spec.semantics.toolcode.step_of`)."""
