@@ -18,17 +18,19 @@ from __future__ import annotations
 
 import math
 import operator
+import re
 from typing import Any
 
 from aqwen_spec.expr import ast as A
 from aqwen_spec.expr import coderuntime as R
 from aqwen_spec.expr.episode import CLOCK_FUNCTIONS, DRAW_FUNCTIONS
 from aqwen_spec.expr.evaluator import compile_expr
-from aqwen_spec.expr.functions import FUNCTIONS
+from aqwen_spec.expr.functions import FUNCTIONS, MAX_SIZE
 from aqwen_spec.expr.sampling import SAMPLING_FUNCTIONS
 
 _ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _SAFE = (str, int, bool, type(None))
+_SIMPLE = re.compile(r"[A-Za-z_]\w*|-?\d+|'[^'\\]*'")
 
 
 class Unsupported(Exception):
@@ -54,6 +56,7 @@ class Emitter:
         """The scopes inside an expression, innermost last: ``(False, {name: ident})`` for a comprehension's names,
         ``(True, ident)`` for an element's scope (``it``, then the element's fields, then the names around)."""
         self._strict = 0  # > 0 inside a comprehension's or an element's scope: no fallback there
+        self._iterable = 0  # > 0 in a comprehension's source: Python allows no ``:=`` there
         self._n = 0
 
     # ------------------------------------------------------------------------------------------- constants
@@ -74,6 +77,24 @@ class Emitter:
     def temp(self) -> str:
         self._n += 1
         return f"t{self._n}"
+
+    def hold(self, src: str) -> tuple[str, str] | None:
+        """``(first use, later uses)`` of a value read more than once: a plain name as it is, anything else kept in a
+        temporary (None where none can be: in a comprehension's source)."""
+        if _SIMPLE.fullmatch(src):
+            return src, src
+        if self._iterable:
+            return None
+        t = self.temp()
+        return f"({t} := {src})", t
+
+    def _source(self, n: A.Expr) -> str:
+        """A comprehension's source, computed in the enclosing scope."""
+        self._iterable += 1
+        try:
+            return self.expr(n)
+        finally:
+            self._iterable -= 1
 
     # ----------------------------------------------------------------------------------------- expressions
 
@@ -173,8 +194,19 @@ class Emitter:
         return "{" + "".join(f"{self.const(k)}: {self.expr(v)}, " for k, v in n.entries) + "}"
 
     def _e_FString(self, n: A.FString) -> str:
-        parts = [self.const(p) if isinstance(p, str) else f"R.to_str({self.expr(p)})" for p in n.parts]
-        return f"R.fstring(''.join(({''.join(p + ', ' for p in parts)})), {self.const(n.pos)})"
+        parts = [self.const(p) if isinstance(p, str) else self._to_str(self.expr(p)) for p in n.parts]
+        joined = f"''.join(({''.join(p + ', ' for p in parts)}))"
+        held = self.hold(joined)
+        if held is None:
+            return f"R.fstring({joined}, {self.const(n.pos)})"
+        return f"({held[1]} if len({held[0]}) <= {MAX_SIZE} else R.fstring({held[1]}, {self.const(n.pos)}))"
+
+    def _to_str(self, src: str) -> str:
+        """``to_str``, a str passed as it is."""
+        held = self.hold(src)
+        if held is None:
+            return f"R.to_str({src})"
+        return f"({held[1]} if type({held[0]}) is str else R.to_str({held[1]}))"
 
     def _e_Formatted(self, n: A.Formatted) -> str:
         return f"R.formatted({self.expr(n.value)}, {self.const(n.spec)}, {self.const(n.pos)})"
@@ -193,6 +225,9 @@ class Emitter:
             for i, a in enumerate(n.args))
         kwargs = "".join(
             f"{k!r}: {self._elem_fn(v) if k in builtin.elem_kwargs else self.expr(v)}, " for k, v in n.kwargs)
+        if not kwargs:
+            call = "R.collect(B, " if builtin.collection else "R.call("
+            return f"{call}{self.const(builtin.impl)}, {n.func!r}, {self.const(n.pos)}, {args})"
         return (f"R.builtin(B, {self.const(builtin.impl)}, {n.func!r}, {self.const(n.pos)}, "
                 f"{bool(builtin.collection)}, [{args}], {{{kwargs}}})")
 
@@ -248,7 +283,7 @@ class Emitter:
             finally:
                 self._comp_end()
             return f"[{var} {head} if {pred}]"
-        src = f"R.where_items(B, {self.expr(n.source)}, {self.const(n.pos)})"
+        src = f"R.where_items(B, {self._source(n.source)}, {self.const(n.pos)})"
         self._strict += 1
         var = f"e{self._strict}_{self.temp()}"
         self.frames.append((True, var))
@@ -263,7 +298,7 @@ class Emitter:
         """``for ... in ...`` of a comprehension (its source computed in the enclosing scope) and its element's
         variable; its names are in scope until :meth:`_comp_end`."""
         self.uses_budget = True
-        src = f"R.{items}(B, {self.expr(source)}, {self.const(pos)})"
+        src = f"R.{items}(B, {self._source(source)}, {self.const(pos)})"
         self._strict += 1
         tag = f"c{self._strict}_{self.temp()}"
         idents = {name: f"{tag}_{i}" for i, name in enumerate(names)}

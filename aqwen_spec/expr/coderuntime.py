@@ -125,6 +125,31 @@ def builtin(budget: _Budget, impl: Callable[..., Any], fname: str, pos: Pos, col
         raise EvalError(f"{fname}(): {e}", pos) from None
 
 
+def call(impl: Callable[..., Any], fname: str, pos: Pos, *vals: Any) -> Any:
+    """:func:`builtin` of a function that takes no collection and no keyword arguments."""
+    try:
+        return impl(*vals)
+    except (EvalError, EffectFailed):
+        raise
+    except FunctionError as e:
+        raise EvalError(str(e), pos) from None
+    except RecursionError:
+        raise EvalError(f"{fname}(): value nested too deeply", pos) from None
+    except Exception as e:
+        raise EvalError(f"{fname}(): {e}", pos) from None
+
+
+def collect(budget: _Budget, impl: Callable[..., Any], fname: str, pos: Pos, *vals: Any) -> Any:
+    """:func:`builtin` of a function over a collection, with no keyword arguments."""
+    if vals:
+        first = vals[0]
+        size = len(first) if type(first) in (list, dict, str) else 1
+        budget.left -= max(size, len(vals))
+        if budget.left < 0:
+            raise EvalLimitError(_LIMIT, pos)
+    return call(impl, fname, pos, *vals)
+
+
 def loop_items(budget: _Budget, v: Any, pos: Pos) -> list[Any]:
     """What a comprehension iterates over, its length charged."""
     items = _items(v, pos, "'for'")
