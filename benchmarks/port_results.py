@@ -1,24 +1,27 @@
-"""A ported tool call against its Python original: the ticket desk of ``tests/fixtures/ticket_desk``.
+"""Ported tool calls against their Python originals: the ticket desk of ``tests/fixtures/ticket_desk`` and the stockroom
+of ``tests/fixtures/stockroom``.
 
-Both answer the same calls with the same strings (``tests/test_results_format.py`` replays them); this measures what
-one call costs: ``Environment.call_tool`` on the port (arguments checked, preconditions, effects, draws from the
-episode's generator, the result rendered in the domain's ``python`` format, the error in its own format) against
-the original's method call plus ``str()`` of its result, interleaved in one process, medians of many repetitions.
+Both ports answer the same calls with the same strings as their originals (``tests/test_results_format.py`` and
+``tests/test_port_stockroom.py`` replay them); this measures what one call costs: ``Environment.call_tool`` on the
+port (the environment's step path: the call recorded and counted, arguments checked, preconditions, effects, draws
+from the episode's generator, the result rendered in the domain's format, an error in its own format) against the
+original's method call plus ``str()`` of its result, interleaved in one process, medians of many repetitions.
 
-``--port stockroom`` measures the stockroom of ``tests/fixtures/stockroom`` instead (a counter written by name,
-``let:`` bindings, a domain function and a constant table, a set, ``group_by``, format specs): it has no workflow,
-so its calls go through ``ToolRunner.call`` plus rendering the result, the step path without the episode's bookkeeping.
+Episodes are as long as the default ``EpisodeConfig`` allows (40 tool calls): the environment is reset between two
+timed calls when one ends, as a rollout would (the reset is not timed). The stockroom has no workflow, so its episode
+is of a task made here (the original's state, inline). ``--closures`` runs the ports step by step with the closure
+evaluator instead of each tool's generated function (:mod:`aqwen_spec.semantics.toolcode`), for comparison.
 
-Run: python benchmarks/port_results.py [--reps 3000] [--port desk|stockroom]
+Run: python benchmarks/port_results.py [--reps 3000] [--port desk|stockroom|both] [--closures]
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
-import importlib.util
 import json
+import os
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -33,54 +36,6 @@ CALLS: list[tuple[str, dict[str, Any]]] = [
     ("assign_agent", {"ticket_id": "T-1"}),  # a write with three draws
     ("ticket_json", {"ticket_id": "T-1"}),  # compact JSON, keys sorted
 ]
-
-
-def _median_us(fn: Callable[[], Any], reps: int) -> float:
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter_ns()
-        fn()
-        times.append(time.perf_counter_ns() - start)
-    return statistics.median(times) / 1000
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--reps", type=int, default=3000)
-    parser.add_argument("--port", choices=["desk", "stockroom"], default="desk")
-    args = parser.parse_args()
-    if args.port == "stockroom":
-        _stockroom(args.reps)
-        return
-    from compiler import compile_specs, write_bundles
-    from runtime.episodes.bundle import Bundle
-    from runtime.episodes.env import Environment, EpisodeConfig
-
-    spec = importlib.util.spec_from_file_location("ticket_desk_original", DESK / "original.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    with tempfile.TemporaryDirectory() as tmp:
-        [folder] = write_bundles(compile_specs(DESK / "specs", tasks_per_branch=1), Path(tmp))
-        bundle = Bundle.load(folder)
-    env = Environment(bundle, bundle.tasks[0], config=EpisodeConfig(max_tool_calls=10**9))
-    env.reset()
-    desk = module.TicketDesk()
-    print(f"{'call':<40} {'port':>9} {'python':>9} {'ratio':>6}")
-    for name, arguments in CALLS:
-        assert env.call_tool(name, arguments) == desk.call(name, arguments) or name == "assign_agent"
-        port: list[float] = []
-        python: list[float] = []
-        on_port = functools.partial(env.call_tool, name, arguments)
-        on_python = functools.partial(desk.call, name, arguments)
-        for _ in range(5):  # interleaved rounds: both see the same machine load
-            port.append(_median_us(on_port, args.reps // 5))
-            python.append(_median_us(on_python, args.reps // 5))
-        p, q = statistics.median(port), statistics.median(python)
-        shown = f"{name}({', '.join(f'{k}={v!r}' for k, v in arguments.items())})"
-        print(f"{shown:<40} {p:>7.1f}us {q:>7.1f}us {p / q:>5.1f}x")
-
-
 STOCKROOM = ROOT / "tests" / "fixtures" / "stockroom"
 STOCKROOM_CALLS: list[tuple[str, dict[str, Any]]] = [
     ("order", {"part": "bolt", "qty": "x", "customer": "ana"}),  # a binding, then a failed precondition
@@ -91,35 +46,79 @@ STOCKROOM_CALLS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-def _interleaved(on_port: Callable[[], Any], on_python: Callable[[], Any], reps: int) -> tuple[float, float]:
-    port: list[float] = []
-    python: list[float] = []
-    for _ in range(5):  # interleaved rounds: both see the same machine load
-        port.append(_median_us(on_port, reps // 5))
-        python.append(_median_us(on_python, reps // 5))
-    return statistics.median(port), statistics.median(python)
+def _median_us(fn: Callable[[], Any], reps: int, between: Callable[[], Any] | None = None) -> float:
+    times = []
+    for _ in range(reps):
+        if between is not None:
+            between()
+        start = time.perf_counter_ns()
+        fn()
+        times.append(time.perf_counter_ns() - start)
+    return statistics.median(times) / 1000
 
 
-def _stockroom(reps: int) -> None:
-    from aqwen_spec.check import check_paths
-    from aqwen_spec.semantics.tools import ToolRunner
+def _original(folder: Path, cls: str) -> Any:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from port_originals import load_original
 
-    spec = importlib.util.spec_from_file_location("stockroom_original", STOCKROOM / "original.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    room = module.Stockroom()
-    for qty in ("3", "5", "2"):  # a few orders, so the reads have something to group
-        room.order("bolt", qty, "ana")
-    state = json.loads(json.dumps(room.state()))  # the port's own copy
-    runner = ToolRunner(check_paths([STOCKROOM / "specs"]).specs.tools_of("stockroom"), state)
-    print(f"{'call':<40} {'port':>9} {'python':>9} {'ratio':>6}")
-    for name, arguments in STOCKROOM_CALLS:
-        assert runner.call(name, arguments).render() == room.call(name, arguments)
-        p, q = _interleaved(lambda: runner.call(name, arguments).render(),  # noqa: B023 (called in the loop)
-                            lambda: room.call(name, arguments), reps)  # noqa: B023
+    return load_original(folder / "original.py", cls)
+
+
+def _environment(specs: Path, task: dict[str, Any] | None, closures: bool) -> Any:
+    from compiler import compile_specs, write_bundles
+    from runtime.episodes.bundle import Bundle
+    from runtime.episodes.env import Environment
+
+    with tempfile.TemporaryDirectory() as tmp:
+        [folder] = write_bundles(compile_specs(specs, tasks_per_branch=1), Path(tmp))
+        bundle = Bundle.load(folder)
+    env = Environment(bundle, task if task is not None else bundle.tasks[0])
+    env.reset()
+    env.runner.generated = not closures
+    return env
+
+
+def _run(env: Any, original: Any, calls: list[tuple[str, dict[str, Any]]], reps: int, closures: bool) -> None:
+    def fresh() -> None:  # a new episode once this one has spent its tool calls (not timed)
+        if len(env.calls) >= env.config.max_tool_calls:
+            env.reset()
+            env.runner.generated = not closures
+
+    for name, arguments in calls:
         shown = f"{name}({', '.join(f'{k}={v!r}' for k, v in arguments.items())})"
-        print(f"{shown:<40} {p:>7.1f}us {q:>7.1f}us {p / q:>5.1f}x")
+        port: list[float] = []
+        python: list[float] = []
+        for _ in range(5):  # interleaved rounds: both see the same machine load
+            port.append(_median_us(lambda: env.call_tool(name, arguments), reps // 5, fresh))  # noqa: B023
+            python.append(_median_us(lambda: original.call(name, arguments), reps // 5))  # noqa: B023
+        p, q = statistics.median(port), statistics.median(python)
+        print(f"{shown:<44} {p:>7.1f}us {q:>7.1f}us {p / q:>5.1f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reps", type=int, default=3000)
+    parser.add_argument("--port", choices=["desk", "stockroom", "both"], default="both")
+    parser.add_argument("--closures", action="store_true", help="run the ports with the closure evaluator")
+    args = parser.parse_args()
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+          + (", closure evaluator" if args.closures else ""))
+    print(f"{'call':<44} {'port':>9} {'python':>9} {'ratio':>6}")
+    if args.port in ("desk", "both"):
+        desk = _original(DESK, "TicketDesk")
+        env = _environment(DESK / "specs", None, args.closures)
+        for name, arguments in CALLS:
+            assert env.call_tool(name, arguments) == desk.call(name, arguments) or name == "assign_agent"
+        _run(env, desk, CALLS, args.reps, args.closures)
+    if args.port in ("stockroom", "both"):
+        room = _original(STOCKROOM, "Stockroom")
+        for qty in ("3", "5", "2"):  # a few orders, so the reads have something to group
+            room.order("bolt", qty, "ana")
+        task = {"id": "bench", "initial_state": {"state": json.loads(json.dumps(room.state()))}, "slots": {}}
+        env = _environment(STOCKROOM / "specs", task, args.closures)
+        for name, arguments in STOCKROOM_CALLS:
+            assert env.call_tool(name, arguments) == room.call(name, arguments), name
+        _run(env, room, STOCKROOM_CALLS, args.reps, args.closures)
 
 
 if __name__ == "__main__":

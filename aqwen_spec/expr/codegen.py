@@ -154,10 +154,20 @@ class Emitter:
         return f"(S[{key}] if {key} in S else R.name(S, LIB, {key}, {self.const(n.pos)}))"
 
     def _e_Field(self, n: A.Field) -> str:
-        return f"R.field({self.expr(n.obj)}, {n.name!r}, {self.const(n.name_pos)})"
+        obj, pos = self.expr(n.obj), self.const(n.name_pos)
+        held = self.hold(obj)
+        if held is None:
+            return f"R.field({obj}, {n.name!r}, {pos})"
+        return f"({held[1]}.get({n.name!r}) if type({held[0]}) is dict else R.field({held[1]}, {n.name!r}, {pos}))"
 
     def _e_Index(self, n: A.Index) -> str:
-        return f"R.index({self.expr(n.obj)}, {self.expr(n.index)}, {self.const(n.pos)})"
+        obj, key, pos = self.expr(n.obj), self.expr(n.index), self.const(n.pos)
+        held = self.hold(obj) if _SIMPLE.fullmatch(key) else None  # the key read twice: only a plain one
+        if held is None:
+            return f"R.index({obj}, {key}, {pos})"
+        o = held[1]
+        return (f"({o}[{key}] if type({held[0]}) is dict and type({key}) is str and {key} in {o} "
+                f"else R.index({o}, {key}, {pos}))")
 
     def _e_Unary(self, n: A.Unary) -> str:
         return f"R.negate({self.expr(n.operand)}, {self.const(n.pos)})"
@@ -170,8 +180,14 @@ class Emitter:
         if n.op in ("==", "!="):
             return f"({self.expr(n.left)} {n.op} {self.expr(n.right)})"
         if n.op in ("in", "not in"):  # the container first, as the closure computes them
-            right = self.expr(n.right)
-            test = f"R.contains({right}, {self.expr(n.left)}, {self.const(n.pos)})"
+            right, left = self.expr(n.right), self.expr(n.left)
+            held = self.hold(right) if _SIMPLE.fullmatch(left) else None
+            if held is None:
+                test = f"R.contains({right}, {left}, {self.const(n.pos)})"
+            else:  # a str in a map, without a call
+                c = held[1]
+                test = (f"({left} in {c} if type({held[0]}) is dict and type({left}) is str "
+                        f"else R.contains({c}, {left}, {self.const(n.pos)}))")
             return test if n.op == "in" else f"(not {test})"
         cmp = self.const(_ORDER[n.op])
         return f"R.order({cmp}, {n.op!r}, {self.expr(n.left)}, {self.expr(n.right)}, {self.const(n.pos)})"

@@ -147,7 +147,16 @@ def collect(budget: _Budget, impl: Callable[..., Any], fname: str, pos: Pos, *va
         budget.left -= max(size, len(vals))
         if budget.left < 0:
             raise EvalLimitError(_LIMIT, pos)
-    return call(impl, fname, pos, *vals)
+    try:
+        return impl(*vals)
+    except (EvalError, EffectFailed):
+        raise
+    except FunctionError as e:
+        raise EvalError(str(e), pos) from None
+    except RecursionError:
+        raise EvalError(f"{fname}(): value nested too deeply", pos) from None
+    except Exception as e:
+        raise EvalError(f"{fname}(): {e}", pos) from None
 
 
 def loop_items(budget: _Budget, v: Any, pos: Pos) -> list[Any]:
