@@ -5,11 +5,10 @@ wrote (a literal, an error message, a position) enters as a named constant of th
 ``int``, ``bool`` or ``None`` literal may be written as its ``repr``). The generated code does what the closures of
 :mod:`aqwen_spec.expr.evaluator` do, node for node: same order of evaluation, same checks and errors (through the
 helpers of :mod:`aqwen_spec.expr.coderuntime`), the same step budget and the same undo entries. A node without
-generated code runs its closure from :func:`~aqwen_spec.expr.evaluator.compile_expr` on an env kept in step with the
-generated locals, so every expression has code from the start.
+generated code runs its closure from :func:`~aqwen_spec.expr.evaluator.compile_expr` on an env made where it runs
+(the locals it names, the state, the library, the budget), so every expression has code from the start.
 
-Names the generated function uses: ``S`` the state, ``B`` the step budget, ``E`` the env for closures (a
-:class:`~aqwen_spec.expr.evaluator.StateEnv`, only where one is needed), ``U`` the undo log, ``RO`` the constants'
+Names the generated function uses: ``S`` the state, ``B`` the step budget, ``U`` the undo log, ``RO`` the constants'
 read-only ids, ``LIB`` the library; spec names become ``v_<name>`` (the tool's names) and ``c<n>_<name>`` (a
 comprehension's).
 """
@@ -41,12 +40,9 @@ class Unsupported(Exception):
 class Emitter:
     """Generates the source of one function: :meth:`expr` gives a Python expression, :meth:`block` statements."""
 
-    def __init__(self, sync: bool) -> None:
+    def __init__(self) -> None:
         self.ns: dict[str, Any] = {"R": R}
         self._ids: dict[tuple[type, Any], str] = {}
-        self.sync = sync
-        """Whether every local is also written into ``E`` (when some closure reads the env)."""
-        self.uses_env = False
         self.uses_budget = False
         self.scope: dict[str, str] = {}
         """Spec name -> Python identifier, for the names bound where the code runs."""
@@ -109,13 +105,15 @@ class Emitter:
         return self.fallback(n)
 
     def fallback(self, n: A.Expr) -> str:
+        """``n``'s closure, on an env made where it runs: the locals it names, the state, the library, the budget."""
         if self._strict:
             raise Unsupported(type(n).__name__)
-        for name in _names(n):
-            if name in self.maybe:
-                raise Unsupported(f"'{name}' may be unbound here")
-        self.uses_env = self.uses_budget = True
-        return f"{self.const(compile_expr(n))}(E)"
+        names = _names(n)
+        if names & self.maybe:
+            raise Unsupported(f"{sorted(names & self.maybe)} may be unbound here")
+        self.uses_budget = True
+        local = "".join(f"{name!r}: {self.scope[name]}, " for name in sorted(names) if name in self.scope)
+        return f"{self.const(compile_expr(n))}(R.env(S, LIB, B, {{{local}}}))"
 
     def _e_Lit(self, n: A.Lit) -> str:
         return self.const(n.value)
@@ -334,8 +332,6 @@ class Emitter:
         """``name = value`` for a local of the tool (kept in ``E`` too where closures read it)."""
         ident = self.scope.setdefault(name, f"v_{name}")
         lines.append(f"{pad}{ident} = {value}")
-        if self.sync:
-            lines.append(f"{pad}E[{name!r}] = {ident}")
         self.maybe.discard(name)
 
     def block(self, body: tuple[A.Stmt, ...], pad: str, loop: bool = False) -> list[str]:

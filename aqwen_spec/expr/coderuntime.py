@@ -11,7 +11,19 @@ from typing import Any
 
 from aqwen_spec.diagnostics import Pos
 from aqwen_spec.expr.errors import EffectFailed, EvalError, EvalLimitError
-from aqwen_spec.expr.evaluator import _ARITH, _bind, _Budget, _check_len, _contains, _copy, _index, _items, _kind
+from aqwen_spec.expr.evaluator import (
+    _ARITH,
+    _BUDGET,
+    StateEnv,
+    _bind,
+    _Budget,
+    _check_len,
+    _contains,
+    _copy,
+    _index,
+    _items,
+    _kind,
+)
 from aqwen_spec.expr.formatting import format_value
 from aqwen_spec.expr.functions import MAX_SIZE, FunctionError, to_str
 from aqwen_spec.expr.library import Library
@@ -20,6 +32,13 @@ ARITH = _ARITH
 Budget = _Budget
 contains = _contains
 _LIMIT = "evaluation takes too many steps (a loop or filter over too much data?)"
+
+
+def env(state: Any, library: Library | None, budget: _Budget, values: dict[str, Any]) -> StateEnv:
+    """The env a closure runs on inside generated code (see :func:`~aqwen_spec.expr.evaluator.state_env`)."""
+    frame = StateEnv(state, values, library)
+    frame[_BUDGET] = budget
+    return frame
 
 
 def charge(budget: _Budget, n: int, pos: Pos) -> None:
