@@ -24,7 +24,9 @@ from aqwen_spec.expr import ast as A
 from aqwen_spec.expr import coderuntime as R
 from aqwen_spec.expr.episode import CLOCK_FUNCTIONS, DRAW_FUNCTIONS
 from aqwen_spec.expr.evaluator import compile_expr
+from aqwen_spec.expr.formatting import _bounded
 from aqwen_spec.expr.functions import FUNCTIONS, MAX_SIZE
+from aqwen_spec.expr.library import Library
 from aqwen_spec.expr.sampling import SAMPLING_FUNCTIONS
 
 _ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
@@ -40,7 +42,9 @@ class Unsupported(Exception):
 class Emitter:
     """Generates the source of one function: :meth:`expr` gives a Python expression, :meth:`block` statements."""
 
-    def __init__(self) -> None:
+    def __init__(self, library: Library | None = None) -> None:
+        self.library = library
+        """The domain's library the code is made for (its constants are read where they are used)."""
         self.ns: dict[str, Any] = {"R": R}
         self._ids: dict[tuple[type, Any], str] = {}
         self.uses_budget = False
@@ -146,6 +150,9 @@ class Emitter:
             return local
         if n.id == "state":  # the state itself, before any field of that name
             return "S"
+        constants = self.library.constants if self.library is not None else {}
+        if n.id in constants and not elems:  # after the state, as the env reads it; constants never change
+            return f"(S[{key}] if {key} in S else {self.const(constants[n.id])})"
         if elems:  # a name found nowhere reads as null in the scope of an element that is a record
             scopes = "".join(e + ", " for e in elems)
             return f"(S[{key}] if {key} in S else R.elem_name(S, LIB, {key}, {self.const(n.pos)}, ({scopes})))"
@@ -223,7 +230,11 @@ class Emitter:
         return f"({held[1]} if type({held[0]}) is str else R.to_str({held[1]}))"
 
     def _e_Formatted(self, n: A.Formatted) -> str:
-        return f"R.formatted({self.expr(n.value)}, {self.const(n.spec)}, {self.const(n.pos)})"
+        value, spec, pos = self.expr(n.value), self.const(n.spec), self.const(n.pos)
+        held = self.hold(value)
+        if held is None or not _float_spec(n.spec):
+            return f"R.formatted({value}, {spec}, {pos})"
+        return f"(format({held[1]}, {spec}) if type({held[0]}) is float else R.formatted({held[1]}, {spec}, {pos}))"
 
     def _e_Call(self, n: A.Call) -> str:
         builtin = FUNCTIONS.get(n.func) or SAMPLING_FUNCTIONS.get(n.func) or DRAW_FUNCTIONS.get(n.func) \
@@ -460,6 +471,17 @@ class Emitter:
         else:
             self.uses_budget = True
             lines.append(f"{pad}R.{fname}(U, B, {t}, {self.expr(call.args[1])}, {pos})")
+
+
+def _float_spec(spec: str) -> bool:
+    """Whether ``format(x, spec)`` gives ``format_value``'s text for every float ``x`` (the spec is within bounds and
+    fits a float; what a float formats as depends on the spec alone)."""
+    try:
+        _bounded(spec)
+        format(0.0, spec)
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 def _names(n: Any) -> set[str]:

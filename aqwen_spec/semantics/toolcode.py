@@ -81,7 +81,7 @@ def _episodic(tool: ResolvedTool) -> bool:
 def _generate(tool: ResolvedTool, kit: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     if tool.implementation != "declarative":
         raise Unsupported(tool.implementation)
-    em = Emitter()
+    em = Emitter(tool.library)
     em.ns.update(kit)
     em.ns.update({"M": _MISSING, "rollback": rollback,
                   "render_json": render_json, "LIB": tool.library, "FMT": tool.result, "NAME": tool.name,
