@@ -183,7 +183,9 @@ def _randint(a: Any, b: Any) -> int:
     a, b = _int(a, "rng_randint"), _int(b, "rng_randint")
     if a > b:
         raise FunctionError(f"rng_randint({a}, {b}): empty range")
-    return int(_draw("randint", (a, b), a, b))
+    episode = _ready()
+    episode._log.append(("randint", (a, b)))  # Episode.draw, without its lookups (the commonest draws)
+    return episode.rng.randint(a, b)  # type: ignore[union-attr]
 
 
 def _randrange(start: Any, stop: Any = None, step: Any = 1) -> int:
@@ -201,11 +203,14 @@ def _randrange(start: Any, stop: Any = None, step: Any = 1) -> int:
 def _choice(xs: Any) -> Any:
     episode = _ready()
     xs = _seq(xs, "rng_choice")
-    return episode.draw("choice", (range(len(xs)),), xs)  # choice draws on the length only
+    episode._log.append(("choice", (range(len(xs)),)))  # choice draws on the length only
+    return episode.rng.choice(xs)  # type: ignore[union-attr]
 
 
 def _random() -> float:
-    return float(_draw("random", ()))
+    episode = _ready()
+    episode._log.append(("random", ()))
+    return episode.rng.random()  # type: ignore[union-attr]
 
 
 def _uniform(a: Any, b: Any) -> float:
