@@ -357,3 +357,34 @@ def test_undo_after_a_long_episode_replays_from_a_checkpoint() -> None:
             else:
                 assert evaluate(draw, {}) == python.randint(1, 1000), i
         assert len(mine._log) <= 600
+
+
+def test_the_episode_reaches_a_domain_function_that_reads_the_clock() -> None:
+    """A tool runs with the episode installed when a domain function it calls (through another) reads the clock or
+    draws, and without it otherwise; either way its outcome is the closure evaluator's."""
+    from aqwen_spec.diagnostics import Pos
+    from aqwen_spec.expr import parse_expr
+    from aqwen_spec.expr.episode import Episode
+    from aqwen_spec.expr.library import FunctionDef, Library
+    from aqwen_spec.resolved import Origin, ResolvedTool
+    from aqwen_spec.semantics import ToolRunner
+    from aqwen_spec.semantics.toolcode import step_of
+    from aqwen_spec.semantics.tools import _KIT
+    from aqwen_spec.types import INT, STR
+
+    library = Library({"stamp": FunctionDef("stamp", {}, parse_expr("f\"{day()} #{rng_randint(1, 9)}\""), STR),
+                       "day": FunctionDef("day", {}, parse_expr("today()"), STR),
+                       "twice": FunctionDef("twice", {"n": INT}, parse_expr("n * 2"), INT)})
+
+    def tool(returns: str) -> ResolvedTool:
+        return ResolvedTool("t", "d", "", "read", {}, [], None, parse_expr(returns), STR, "declarative", None, None,
+                            Origin("x", Pos(1, 1)), library=library)
+
+    stamped, doubled = tool("stamp()"), tool("f\"{twice(21)}\"")
+    assert step_of(stamped, _KIT).episodic and not step_of(doubled, _KIT).episodic  # type: ignore[union-attr]
+    for generated in (True, False):
+        runner = ToolRunner({"stamped": stamped, "doubled": doubled}, {})
+        runner.generated = generated
+        runner.episode = Episode(today="2024-05-31", seed=42)
+        assert runner.call("stamped", {}).value == f"2024-05-31 #{random.Random(42).randint(1, 9)}"
+        assert runner.call("doubled", {}).value == "42"

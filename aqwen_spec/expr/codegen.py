@@ -250,6 +250,15 @@ class Emitter:
             for i, a in enumerate(n.args))
         kwargs = "".join(
             f"{k!r}: {self._elem_fn(v) if k in builtin.elem_kwargs else self.expr(v)}, " for k, v in n.kwargs)
+        own = R.INTRINSICS.get(n.func)
+        if own is not None and len(n.args) == own[1] and not n.kwargs and builtin is FUNCTIONS.get(n.func):
+            return f"R.{n.func}(B, {args}{self.const(n.pos)})"
+        if n.func == "len" and len(n.args) == 1 and not n.kwargs and builtin is FUNCTIONS.get("len"):
+            held = self.hold(args[:-2])
+            if held is not None:
+                t = held[1]
+                return (f"(len({t}) if type({held[0]}) is dict or type({t}) is list or type({t}) is str "
+                        f"else R.call({self.const(builtin.impl)}, 'len', {self.const(n.pos)}, {t}))")
         if not kwargs:
             call = "R.collect(B, " if builtin.collection else "R.call("
             return f"{call}{self.const(builtin.impl)}, {n.func!r}, {self.const(n.pos)}, {args})"

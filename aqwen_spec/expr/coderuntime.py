@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aqwen_spec.diagnostics import Pos
+from aqwen_spec.expr import functions as _f
 from aqwen_spec.expr.errors import EffectFailed, EvalError, EvalLimitError
 from aqwen_spec.expr.evaluator import (
     _ARITH,
@@ -176,6 +177,43 @@ def collect(budget: _Budget, impl: Callable[..., Any], fname: str, pos: Pos, *va
         raise EvalError(f"{fname}(): value nested too deeply", pos) from None
     except Exception as e:
         raise EvalError(f"{fname}(): {e}", pos) from None
+
+
+def keys(budget: _Budget, m: Any, pos: Pos) -> Any:
+    """``keys(m)``: :func:`collect` of ``functions._keys``, a map's keys without its frames."""
+    if type(m) is not dict:
+        return collect(budget, _f.FUNCTIONS["keys"].impl, "keys", pos, m)
+    charge(budget, max(len(m), 1), pos)
+    return list(m)
+
+
+def values(budget: _Budget, m: Any, pos: Pos) -> Any:
+    if type(m) is not dict:
+        return collect(budget, _f.FUNCTIONS["values"].impl, "values", pos, m)
+    charge(budget, max(len(m), 1), pos)
+    return list(m.values())
+
+
+def items(budget: _Budget, m: Any, pos: Pos) -> Any:
+    if type(m) is not dict:
+        return collect(budget, _f.FUNCTIONS["items"].impl, "items", pos, m)
+    charge(budget, max(len(m), 1), pos)
+    return [[k, v] for k, v in m.items()]
+
+
+def join(budget: _Budget, xs: Any, sep: Any, pos: Pos) -> Any:
+    """``join(xs, sep)`` of a list and a str (anything else: :func:`collect`)."""
+    if type(xs) is not list or type(sep) is not str:
+        return collect(budget, _f.FUNCTIONS["join"].impl, "join", pos, xs, sep)
+    charge(budget, max(len(xs), 2), pos)
+    out = sep.join([x if type(x) is str else to_str(x) for x in xs])
+    if len(out) > MAX_SIZE:  # as functions._check_size raises it: no position
+        raise EvalLimitError(f"result too large ({len(out)} elements or characters, at most {MAX_SIZE})")
+    return out
+
+
+INTRINSICS = {"keys": (keys, 1), "values": (values, 1), "items": (items, 1), "join": (join, 2)}
+"""Built-ins with a helper of their own: name -> (helper, the number of arguments it takes)."""
 
 
 def loop_items(budget: _Budget, v: Any, pos: Pos) -> list[Any]:

@@ -71,11 +71,23 @@ def _build(tool: ResolvedTool, kit: Mapping[str, Any]) -> Step:
 
 
 def _episodic(tool: ResolvedTool) -> bool:
-    """Whether a call of ``tool`` may read the episode (draw, or read the clock): it calls an episode function or a
-    domain function (whose body may). Calls of other tools run without installing it."""
+    """Whether a call of ``tool`` may read the episode: it draws or reads the clock, itself or in a domain function
+    it calls (an unknown function counts as one that does). Calls of other tools run without installing it."""
     nodes: list[Any] = [b for _, b in tool.bindings] + [p.when for p in tool.requires] + [tool.effects, tool.returns]
     own = set(FUNCTIONS) | set(SAMPLING_FUNCTIONS)
-    return any(name not in own for node in nodes if node is not None for name in calls_in(node))
+    functions = tool.library.functions if tool.library is not None else {}
+    seen: set[str] = set()
+    while nodes:
+        node = nodes.pop()
+        if node is None:
+            continue
+        for name in calls_in(node) - own:
+            if name not in functions:
+                return True  # an episode function, or one no library defines
+            if name not in seen:
+                seen.add(name)
+                nodes.append(functions[name].body)
+    return False
 
 
 def _generate(tool: ResolvedTool, kit: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
