@@ -58,6 +58,10 @@ class Emitter:
         self._strict = 0  # > 0 inside a comprehension's or an element's scope: no fallback there
         self._iterable = 0  # > 0 in a comprehension's source: Python allows no ``:=`` there
         self._n = 0
+        self.functions: dict[str, str] = {}
+        """Domain function -> the generated function that runs it."""
+        self.definitions: list[str] = []
+        """The source of those functions, defined before the code that calls them."""
 
     # ------------------------------------------------------------------------------------------- constants
 
@@ -239,8 +243,8 @@ class Emitter:
     def _e_Call(self, n: A.Call) -> str:
         builtin = FUNCTIONS.get(n.func) or SAMPLING_FUNCTIONS.get(n.func) or DRAW_FUNCTIONS.get(n.func) \
             or CLOCK_FUNCTIONS.get(n.func)
-        if builtin is None:  # a domain function: its closure finds the library in the env
-            raise Unsupported(n.func)
+        if builtin is None:  # a domain function
+            return self._user_call(n)
         self.uses_budget = True
         lazy = n.func in ("any", "all")
         args = "".join(
@@ -264,6 +268,35 @@ class Emitter:
             return f"{call}{self.const(builtin.impl)}, {n.func!r}, {self.const(n.pos)}, {args})"
         return (f"R.builtin(B, {self.const(builtin.impl)}, {n.func!r}, {self.const(n.pos)}, "
                 f"{bool(builtin.collection)}, [{args}], {{{kwargs}}})")
+
+    def _user_call(self, n: A.Call) -> str:
+        """A call of a domain function whose body is an expression, with its arguments in order: a generated function
+        of its own (``fn_<name>``, made once per function, recursion included); any other call, the closure's."""
+        functions = self.library.functions if self.library is not None else {}
+        f = functions.get(n.func)
+        if f is None or isinstance(f.body, A.Program) or n.kwargs or len(n.args) != len(f.params):
+            raise Unsupported(n.func)  # its closure reports what is wrong, where it runs
+        if not all(p.isascii() and p.isidentifier() for p in f.params):
+            raise Unsupported(n.func)
+        ident = self.functions.get(n.func)
+        if ident is None:
+            ident = self.functions[n.func] = f"fn_{len(self.functions)}"
+            self._function(ident, f)
+        self.uses_budget = True
+        args = "".join(self.expr(a) + ", " for a in n.args)
+        return f"R.user(B, S, {ident}, {n.func!r}, {self.const(n.pos)}, {args})"
+
+    def _function(self, ident: str, f: Any) -> None:
+        """``def fn_<n>(B, S, <params>)``: the body in a scope of its parameters (then the state, the constants)."""
+        saved = (self.scope, self.maybe, self.frames, self._strict, self._iterable)
+        self.scope = {p: f"v_{p}" for p in f.params}
+        self.maybe, self.frames, self._strict, self._iterable = set(), [], 0, 0
+        try:
+            body = self.expr(f.body)
+        finally:
+            self.scope, self.maybe, self.frames, self._strict, self._iterable = saved
+        params = "".join(f", v_{p}" for p in f.params)
+        self.definitions.append(f"def {ident}(B, S{params}):\n    return {body}\n")
 
     def _elem_fn(self, expr: A.Expr) -> str:
         """An element-scoped argument: a function of one element (``by="price"`` names a field)."""

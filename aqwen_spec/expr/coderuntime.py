@@ -27,7 +27,7 @@ from aqwen_spec.expr.evaluator import (
 )
 from aqwen_spec.expr.formatting import format_value
 from aqwen_spec.expr.functions import MAX_SIZE, FunctionError, to_str
-from aqwen_spec.expr.library import Library
+from aqwen_spec.expr.library import MAX_CALL_DEPTH, Library
 
 ARITH = _ARITH
 Budget = _Budget
@@ -143,6 +143,24 @@ def builtin(budget: _Budget, impl: Callable[..., Any], fname: str, pos: Pos, col
         raise EvalError(f"{fname}(): value nested too deeply", pos) from None
     except Exception as e:
         raise EvalError(f"{fname}(): {e}", pos) from None
+
+
+def user(budget: _Budget, state: Any, fn: Callable[..., Any], fname: str, pos: Pos, *args: Any) -> Any:
+    """A call of a domain function's generated code, as the closure's ``user_call`` runs its body: one step, at most
+    ``MAX_CALL_DEPTH`` nested calls."""
+    budget.left -= 1
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, pos)
+    if budget.depth >= MAX_CALL_DEPTH:
+        raise EvalLimitError(f"calls of domain functions nest more than {MAX_CALL_DEPTH} deep (at {fname}(): a "
+                             "recursion that does not end, or data nested too deeply?)", pos)
+    budget.depth += 1
+    try:
+        return fn(budget, state, *args)
+    except RecursionError:
+        raise EvalLimitError(f"calls of {fname}() nest too deeply for the evaluator", pos) from None
+    finally:
+        budget.depth -= 1
 
 
 def call(impl: Callable[..., Any], fname: str, pos: Pos, *vals: Any) -> Any:

@@ -147,7 +147,7 @@ def _generate(tool: ResolvedTool, kit: Mapping[str, Any]) -> tuple[str, dict[str
     head += _args(em, tool, pad)
     if em.uses_budget:
         head.append(f"{pad}B = R.Budget(MAX_STEPS)")
-    return "\n".join(head + body) + "\n", em.ns
+    return "".join(em.definitions) + "\n".join(head + body) + "\n", em.ns
 
 
 _MISSING: Any = object()
