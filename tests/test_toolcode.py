@@ -1,0 +1,104 @@
+"""Generated step functions (``aqwen_spec.semantics.toolcode``) against the step-by-step path, on what the random
+tools of ``test_soundness_properties.py`` leave out: optional parameters with defaults, enums, floats, sets, bad
+arguments of every kind, error templates that read the state or a constant or need Jinja, and result formats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from aqwen_spec.diagnostics import Pos
+from aqwen_spec.expr import parse_expr, parse_program
+from aqwen_spec.expr.library import Library
+from aqwen_spec.resolved import Origin, ParamIR, PreconditionIR, ResolvedTool
+from aqwen_spec.results import ResultFormat
+from aqwen_spec.semantics import ToolRunner, copy_state
+from aqwen_spec.semantics.toolcode import source_of, step_of
+from aqwen_spec.semantics.tools import _KIT
+from aqwen_spec.types import FLOAT, INT, STR, EnumT, ListT, OptionalT, SetT
+
+AT = Origin("x", Pos(1, 1))
+LIBRARY = Library(constants={"LIMIT": 3})
+PARAMS = {
+    "ticket_id": ParamIR("ticket_id", STR, True, None, ""),
+    "level": ParamIR("level", EnumT(("low", "high")), False, "low", ""),
+    "ratio": ParamIR("ratio", FLOAT, False, 0.5, ""),
+    "note": ParamIR("note", OptionalT(STR), False, None, ""),
+    "tags": ParamIR("tags", ListT(STR), False, ["a"], ""),
+    "picks": ParamIR("picks", SetT(INT), False, [], ""),
+    "n": ParamIR("n", INT, False, 1, ""),
+}
+REQUIRES = [
+    ("ticket_id in tickets", "no ticket {{ ticket_id }}"),
+    ("n <= LIMIT", "at most {{ LIMIT }}, not {{ n }}"),  # a constant: the runner's shown context
+    ("tickets[ticket_id].status == \"open\"", "{{ ticket_id }} is {{ tickets[ticket_id].status }}"),  # steps
+    ("level != \"high\" or note != null", "{{ level | upper }} needs a note"),  # Jinja itself
+]
+EFFECTS = """
+tickets[ticket_id].level = level
+tickets[ticket_id].tags = tags + [f"{ratio:.1f}"]
+for p in picks {
+  add(tickets[ticket_id].seen, p)
+}
+"""
+RETURNS = "{id: ticket_id, level: level, note: note, seen: tickets[ticket_id].seen, n: n}"
+CALLS: list[Any] = [
+    {"ticket_id": "T-1"}, {"ticket_id": "T-2"}, {"ticket_id": "T-9"}, {"ticket_id": "T-1", "n": 4},
+    {"ticket_id": "T-1", "level": "high"}, {"ticket_id": "T-1", "level": "high", "note": "urgent"},
+    {"ticket_id": "T-1", "level": "mid"}, {"ticket_id": "T-1", "ratio": 2}, {"ticket_id": "T-1", "ratio": "2"},
+    {"ticket_id": "T-1", "picks": [3, 1, 3]}, {"ticket_id": "T-1", "picks": ["x"]}, {"ticket_id": "T-1", "x": 1},
+    {"ticket_id": 7}, {}, [], None, {"ticket_id": "T-1", "note": None}, {"ticket_id": "T-1", "n": True},
+    {"ticket_id": "T-1", "tags": ["b", 2]}, {"ticket_id": "T-1", "tags": None},
+]
+
+
+def _tool(fmt: ResultFormat) -> ResolvedTool:
+    requires = [PreconditionIR(parse_expr(w), e, AT) for w, e in REQUIRES]
+    return ResolvedTool("t", "d", "", "write", PARAMS, requires, parse_program(EFFECTS), parse_expr(RETURNS), STR,
+                        "declarative", None, None, AT, result=fmt, library=LIBRARY)
+
+
+def _state() -> dict[str, Any]:
+    return {"tickets": {"T-1": {"status": "open", "level": "low", "tags": [], "seen": [2]},
+                        "T-2": {"status": "closed", "level": "low", "tags": [], "seen": []}}}
+
+
+@pytest.mark.parametrize("fmt", [ResultFormat(), ResultFormat(format="python", error="Error: {{ message }}"),
+                                 ResultFormat(format="text", sort_keys=True, separators=(",", ":"),
+                                              error={"status": "error", "detail": "{{ message }}"})])
+def test_generated_and_step_by_step_calls_agree(fmt: ResultFormat) -> None:
+    tool = _tool(fmt)
+    assert step_of(tool, _KIT) is not None, source_of(tool, _KIT)
+    generated, reference = _state(), _state()
+    runners = ToolRunner({"t": tool}, generated, []), ToolRunner({"t": tool}, reference, [])
+    runners[1].generated = False
+    for args in CALLS:
+        got, want = (r.call("t", copy_state(args)) for r in runners)
+        assert (got.ok, got.error, got.error_kind, got.precondition, got.render()) == \
+            (want.ok, want.error, want.error_kind, want.precondition, want.render()), args
+        if got.ok:
+            assert got.value == want.value
+        assert generated == reference, args
+    assert runners[0].journal == runners[1].journal and runners[0].version == runners[1].version
+
+
+def test_a_runner_that_keeps_no_values_copies_nothing() -> None:
+    tool = _tool(ResultFormat(format="python"))
+    state = _state()
+    runner = ToolRunner({"t": tool}, state)
+    runner.keep_values = False
+    outcome = runner.call("t", {"ticket_id": "T-1"})
+    assert outcome.ok and outcome.render().startswith("{'id': 'T-1'")
+    with pytest.raises(RuntimeError, match="not kept"):
+        _ = outcome.value
+
+
+def test_spec_text_never_becomes_source() -> None:
+    """A string a spec wrote reaches the generated source only as its repr (or a constant), whatever it holds."""
+    nasty = "x'); import os; os.system('true'); ('"
+    tool = ResolvedTool("t", "d", "", "read", {}, [PreconditionIR(parse_expr(f"{nasty!r} != \"\""), nasty, AT)],
+                        None, parse_expr(repr(nasty)), STR, "declarative", None, None, AT)
+    source = source_of(tool, _KIT)
+    assert "import os" not in source.replace(repr(nasty), "")
+    assert ToolRunner({"t": tool}, {}).call("t", {}).value == nasty
