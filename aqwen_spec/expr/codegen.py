@@ -58,8 +58,9 @@ class Emitter:
         self._strict = 0  # > 0 inside a comprehension's or an element's scope: no fallback there
         self._iterable = 0  # > 0 in a comprehension's source: Python allows no ``:=`` there
         self._n = 0
-        self.functions: dict[str, str] = {}
-        """Domain function -> the generated function that runs it."""
+        self.functions: dict[str, str | None] = {}
+        """Domain function -> the generated function that runs it (None: its closure does)."""
+        self._in_function = False
         self.definitions: list[str] = []
         """The source of those functions, defined before the code that calls them."""
 
@@ -270,33 +271,51 @@ class Emitter:
                 f"{bool(builtin.collection)}, [{args}], {{{kwargs}}})")
 
     def _user_call(self, n: A.Call) -> str:
-        """A call of a domain function whose body is an expression, with its arguments in order: a generated function
-        of its own (``fn_<name>``, made once per function, recursion included); any other call, the closure's."""
+        """A call of a domain function with its arguments in order: a generated function of its own (``fn_<n>``,
+        made once per function, recursion included); any other call (keywords, a body it cannot follow), the
+        closure's."""
         functions = self.library.functions if self.library is not None else {}
         f = functions.get(n.func)
-        if f is None or isinstance(f.body, A.Program) or n.kwargs or len(n.args) != len(f.params):
+        if f is None or n.kwargs or len(n.args) != len(f.params):
             raise Unsupported(n.func)  # its closure reports what is wrong, where it runs
-        if not all(p.isascii() and p.isidentifier() for p in f.params):
-            raise Unsupported(n.func)
-        ident = self.functions.get(n.func)
+        if n.func not in self.functions:
+            self._function(n.func, f)
+        ident = self.functions[n.func]
         if ident is None:
-            ident = self.functions[n.func] = f"fn_{len(self.functions)}"
-            self._function(ident, f)
+            raise Unsupported(n.func)
         self.uses_budget = True
         args = "".join(self.expr(a) + ", " for a in n.args)
         return f"R.user(B, S, {ident}, {n.func!r}, {self.const(n.pos)}, {args})"
 
-    def _function(self, ident: str, f: Any) -> None:
-        """``def fn_<n>(B, S, <params>)``: the body in a scope of its parameters (then the state, the constants)."""
-        saved = (self.scope, self.maybe, self.frames, self._strict, self._iterable)
+    def _function(self, name: str, f: Any) -> None:
+        """``def fn_<n>(B, S, <params>)``: the body in a scope of its parameters (then the state, the constants); a
+        statement body's ``return`` is Python's, and its end gives ``R.NO_RETURN``. Where the body cannot be made,
+        the function and any made while trying are forgotten (``None``: its calls run as closures)."""
+        ident = f"fn_{len(self.definitions)}_{len(self.functions)}"
+        if not all(p.isascii() and p.isidentifier() for p in f.params):
+            self.functions[name] = None
+            return
+        before = (dict(self.functions), len(self.definitions))
+        self.functions[name] = ident
+        saved = (self.scope, self.maybe, self.frames, self._strict, self._iterable, self._in_function)
         self.scope = {p: f"v_{p}" for p in f.params}
-        self.maybe, self.frames, self._strict, self._iterable = set(), [], 0, 0
+        self.maybe, self.frames, self._strict, self._iterable, self._in_function = set(), [], 0, 0, True
         try:
-            body = self.expr(f.body)
+            if isinstance(f.body, A.Program):
+                lines = ["    U = []", "    RO = LIB.readonly if LIB is not None else ()"]
+                lines += self.block(f.body.body, "    ")
+                lines.append("    return R.NO_RETURN")
+            else:
+                lines = [f"    return {self.expr(f.body)}"]
+        except Unsupported:
+            self.functions = before[0]
+            self.functions[name] = None
+            del self.definitions[before[1]:]
+            return
         finally:
-            self.scope, self.maybe, self.frames, self._strict, self._iterable = saved
+            self.scope, self.maybe, self.frames, self._strict, self._iterable, self._in_function = saved
         params = "".join(f", v_{p}" for p in f.params)
-        self.definitions.append(f"def {ident}(B, S{params}):\n    return {body}\n")
+        self.definitions.append(f"def {ident}(B, S{params}):\n" + "\n".join(lines) + "\n")
 
     def _elem_fn(self, expr: A.Expr) -> str:
         """An element-scoped argument: a function of one element (``by="price"`` names a field)."""
@@ -485,6 +504,11 @@ class Emitter:
 
     def _s_Continue(self, s: A.Continue, lines: list[str], pad: str) -> None:
         lines.append(pad + "continue")
+
+    def _s_Return(self, s: A.Return, lines: list[str], pad: str) -> None:
+        if not self._in_function:
+            raise Unsupported("return outside a function")
+        lines.append(f"{pad}return {self.expr(s.value)}")
 
     def _s_Fail(self, s: A.Fail, lines: list[str], pad: str) -> None:
         lines.append(f"{pad}R.fail({self.expr(s.message)})")

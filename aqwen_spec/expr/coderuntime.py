@@ -156,11 +156,18 @@ def user(budget: _Budget, state: Any, fn: Callable[..., Any], fname: str, pos: P
                              "recursion that does not end, or data nested too deeply?)", pos)
     budget.depth += 1
     try:
-        return fn(budget, state, *args)
+        value = fn(budget, state, *args)
     except RecursionError:
         raise EvalLimitError(f"calls of {fname}() nest too deeply for the evaluator", pos) from None
     finally:
         budget.depth -= 1
+    if value is NO_RETURN:
+        raise EvalError(f"{fname}() ended without returning a value", pos)
+    return value
+
+
+NO_RETURN: Any = object()
+"""What a domain function's generated statement body gives when it ends without ``return``."""
 
 
 def call(impl: Callable[..., Any], fname: str, pos: Pos, *vals: Any) -> Any:
