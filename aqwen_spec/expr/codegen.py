@@ -183,8 +183,13 @@ class Emitter:
         return f"R.negate({self.expr(n.operand)}, {self.const(n.pos)})"
 
     def _e_Binary(self, n: A.Binary) -> str:
-        op = self.const(R.ARITH[n.op])
-        return f"{op}({self.expr(n.left)}, {self.expr(n.right)}, {self.const(n.pos)})"
+        op, left, right, pos = self.const(R.ARITH[n.op]), self.expr(n.left), self.expr(n.right), self.const(n.pos)
+        if n.op not in ("+", "-", "*") or self._iterable:
+            return f"{op}({left}, {right}, {pos})"
+        # two numbers: Python's operator, where the result is no int out of range (else the checked helper)
+        a, b, c = self.temp(), self.temp(), self.temp()
+        return (f"({c} if (({a} := {left}), ({b} := {right})) and type({a}) in R.NUMBERS and type({b}) in R.NUMBERS"
+                f" and {-R.MAX_INT} < ({c} := {a} {n.op} {b}) < {R.MAX_INT} else {op}({a}, {b}, {pos}))")
 
     def _e_Compare(self, n: A.Compare) -> str:
         if n.op in ("==", "!="):
@@ -199,8 +204,12 @@ class Emitter:
                 test = (f"({left} in {c} if type({held[0]}) is dict and type({left}) is str "
                         f"else R.contains({c}, {left}, {self.const(n.pos)}))")
             return test if n.op == "in" else f"(not {test})"
-        cmp = self.const(_ORDER[n.op])
-        return f"R.order({cmp}, {n.op!r}, {self.expr(n.left)}, {self.expr(n.right)}, {self.const(n.pos)})"
+        cmp, left, right, pos = self.const(_ORDER[n.op]), self.expr(n.left), self.expr(n.right), self.const(n.pos)
+        if self._iterable:
+            return f"R.order({cmp}, {n.op!r}, {left}, {right}, {pos})"
+        a, b = self.temp(), self.temp()  # two numbers compare with Python's operator
+        return (f"({a} {n.op} {b} if (({a} := {left}), ({b} := {right})) and type({a}) in R.NUMBERS and type({b}) in "
+                f"R.NUMBERS else R.order({cmp}, {n.op!r}, {a}, {b}, {pos}))")
 
     def _e_BoolOp(self, n: A.BoolOp) -> str:
         if n.op not in ("and", "or"):

@@ -25,11 +25,16 @@ from aqwen_spec.expr.evaluator import (
     _items,
     _kind,
 )
+from aqwen_spec.expr.evaluator import (
+    MAX_INT as _MAX_INT,
+)
 from aqwen_spec.expr.formatting import format_value
 from aqwen_spec.expr.functions import MAX_SIZE, FunctionError, to_str
 from aqwen_spec.expr.library import MAX_CALL_DEPTH, Library
 
 ARITH = _ARITH
+NUMBERS = frozenset({int, float})
+MAX_INT = _MAX_INT
 Budget = _Budget
 contains = _contains
 _LIMIT = "evaluation takes too many steps (a loop or filter over too much data?)"
