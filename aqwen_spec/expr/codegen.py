@@ -237,11 +237,13 @@ class Emitter:
         return f"({held[1]} if len({held[0]}) <= {MAX_SIZE} else R.fstring({held[1]}, {self.const(n.pos)}))"
 
     def _to_str(self, src: str) -> str:
-        """``to_str``, a str passed as it is."""
+        """``to_str``: a str as it is, an int or a float as its ``repr`` (a bool, null or container: the helper)."""
         held = self.hold(src)
         if held is None:
             return f"R.to_str({src})"
-        return f"({held[1]} if type({held[0]}) is str else R.to_str({held[1]}))"
+        t = held[1]
+        return (f"({t} if type({held[0]}) is str else repr({t}) if type({t}) is int or type({t}) is float "
+                f"else R.to_str({t}))")
 
     def _e_Formatted(self, n: A.Formatted) -> str:
         value, spec, pos = self.expr(n.value), self.const(n.spec), self.const(n.pos)
@@ -255,7 +257,6 @@ class Emitter:
             or CLOCK_FUNCTIONS.get(n.func)
         if builtin is None:  # a domain function
             return self._user_call(n)
-        self.uses_budget = True
         lazy = n.func in ("any", "all")
         args = "".join(
             (self._elem_fn(a) if i in builtin.elem_args
@@ -266,6 +267,7 @@ class Emitter:
             f"{k!r}: {self._elem_fn(v) if k in builtin.elem_kwargs else self.expr(v)}, " for k, v in n.kwargs)
         own = R.INTRINSICS.get(n.func)
         if own is not None and len(n.args) == own[1] and not n.kwargs and builtin is FUNCTIONS.get(n.func):
+            self.uses_budget = True
             return f"R.{n.func}(B, {args}{self.const(n.pos)})"
         if n.func == "len" and len(n.args) == 1 and not n.kwargs and builtin is FUNCTIONS.get("len"):
             held = self.hold(args[:-2])
@@ -273,6 +275,7 @@ class Emitter:
                 t = held[1]
                 return (f"(len({t}) if type({held[0]}) is dict or type({t}) is list or type({t}) is str "
                         f"else R.call({self.const(builtin.impl)}, 'len', {self.const(n.pos)}, {t}))")
+        self.uses_budget = self.uses_budget or bool(builtin.collection or kwargs)  # R.call charges nothing
         if not kwargs:
             call = "R.collect(B, " if builtin.collection else "R.call("
             return f"{call}{self.const(builtin.impl)}, {n.func!r}, {self.const(n.pos)}, {args})"
