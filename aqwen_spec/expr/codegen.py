@@ -418,7 +418,7 @@ class Emitter:
         lines.append(f"{pad}{ident} = {value}")
         self.maybe.discard(name)
 
-    def block(self, body: tuple[A.Stmt, ...], pad: str, loop: bool = False) -> list[str]:
+    def block(self, body: tuple[A.Stmt, ...], pad: str) -> list[str]:
         lines: list[str] = []
         for s in body:
             method = getattr(self, "_s_" + type(s).__name__, None)
