@@ -29,7 +29,7 @@ from aqwen_spec.expr.functions import FunctionError
 from aqwen_spec.resolved import ResolvedPersona, ResolvedWorkflow, SpecSet
 from aqwen_spec.semantics import ToolRunner, copy_state, generate_state, score
 from aqwen_spec.semantics.user import leaves_before_the_end
-from aqwen_spec.semantics.verify import CallRecord, Evidence, initial_fields
+from aqwen_spec.semantics.verify import CallRecord, Evidence, initial_fields, reward
 from aqwen_spec.tactics import TACTICS
 from aqwen_spec.templates import render
 from aqwen_spec.tree import Branch, walk_branches
@@ -561,7 +561,9 @@ class TaskGenerator:
         )
         for verifier in verifiers:
             with episode_context(Episode.of(self.clock(wf), None)):
-                result = score(verifier, evidence)
+                if reward(verifier, evidence) == 1.0:
+                    continue
+                result = score(verifier, evidence)  # again, for which checks failed
             if result.reward != 1.0:
                 failed = [(i, c.detail) for i, c in enumerate(result.checks) if c.applicable and not c.passed]
                 self.gold_failures.append(GoldFailure(task_id, wf.name, verifier.name, failed, list(run.path)))
