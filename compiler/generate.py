@@ -121,6 +121,27 @@ class UncoveredCase:
     count: int = 0
 
 
+@dataclass
+class _SampleBase:
+    """What the tasks of one sample share, whatever their persona: built once, with the sample's first task."""
+
+    id_prefix: str
+    branch: str
+    initial_state: dict[str, Any]
+    episode: dict[str, Any]
+    gold: dict[str, Any]
+    verifiers: list[str]
+    request: str
+    counts: dict[str, Any]
+    _difficulty: dict[bool, dict[str, Any]] = field(default_factory=dict)
+
+    def difficulty(self, adversarial: bool) -> dict[str, Any]:
+        known = self._difficulty.get(adversarial)
+        if known is None:
+            known = self._difficulty[adversarial] = {**self.counts, "adversarial": adversarial}
+        return known
+
+
 class TaskGenerator:
     """Draws tasks for the workflows of one domain."""
 
@@ -155,10 +176,12 @@ class TaskGenerator:
         self._instructions: dict[tuple[str, str | None, str], str] = {}
         self._verdicts: dict[tuple[str, int, str | None, str], bool] = {}
         self._runs: dict[tuple[str, int, str | None, str], Any] = {}  # gold runs (or rejections) by sample
-        self._walkouts: dict[tuple[str, int, str | None, str], bool] = {}
+        self._bases: dict[tuple[str, int, str | None, str], _SampleBase] = {}  # for samples whose gold passes
         self._tasks: dict[tuple[tuple[str, int, str | None, str], str | None, bool], dict[str, Any]] = {}
+        # the tasks of draw() by (workflow, state seed, the draw's key, persona): a repeated draw is known at once
+        self._hits: dict[tuple[str, int, tuple[Any, ...], str | None], dict[str, Any]] = {}
         self._memos: list[dict[Any, Any]] = [self._drawn, self._instructions, self._verdicts, self._runs,
-                                             self._walkouts, self._tasks]
+                                             self._bases, self._tasks, self._hits]
         self._memos_full = False
         self._heads: dict[tuple[str, tuple[str, ...], str | None, int, str | None], str] = {}
         self._n_branches: dict[str, int] = {}
@@ -212,6 +235,13 @@ class TaskGenerator:
         except EvalError as exc:
             self.attempts[workflow.name].reasons[f"slot sampling failed: {exc.message}"] += 1
             return None
+        persona_name = persona.name if persona else None
+        # a task drawn before (what run_sample would find in its memos, doing nothing else)
+        hit = key is not None and not adversarial and persona_for is None and self.journaled
+        if hit:
+            data = self._hits.get((workflow.name, state_seed, key, persona_name))  # type: ignore[arg-type]
+            if data is not None:
+                return Task(dict(data))
         # a sample drawn before: its slots (copied once) and their JSON are known
         known = self._drawn.get((workflow.name, state_seed, key)) if key is not None else None
         if known is None:
@@ -219,8 +249,13 @@ class TaskGenerator:
             known = slots, _slots_json(slots)
             if key is not None:
                 self._remember(self._drawn, (workflow.name, state_seed, key), known)
-        return self.run_sample(workflow, Sample(state_seed, known[0]), persona, adversarial, persona_for,
+        task = self.run_sample(workflow, Sample(state_seed, known[0]), persona, adversarial, persona_for,
                                slots_json=known[1])
+        if hit and task is not None:
+            data = self._tasks.get(((workflow.name, state_seed, None, known[1]), persona_name, False))
+            if data is not None:
+                self._remember(self._hits, (workflow.name, state_seed, key, persona_name), data)
+        return task
 
     def _draw_slots(self, workflow: ResolvedWorkflow, initial: dict[str, Any], state_seed: int
                     ) -> tuple[dict[str, Any], tuple[Any, ...] | None]:
@@ -477,21 +512,56 @@ class TaskGenerator:
                 self.attempts[wf.name].reasons[f"instruction could not be rendered: {exc}"] += 1
                 return None
             self._remember(self._instructions, (wf.name, persona_name, slots_json), instruction)
-        tactics = list(persona.tactics) if persona else []
-        request = {"refused": "violation", "transferred": "escalation"}.get(run.outcome, "legal")
-        state_ref: Any = state_seed if sample.scenario is None else [state_seed, sample.scenario]
         # sha1 of the JSON of [workflow, path, persona, state_ref, slots, adversarial], the slots' JSON reused
         head_key = (wf.name, tuple(run.path), persona_name, state_seed, sample.scenario)
         head = self._heads.get(head_key)
         if head is None:
+            state_ref: Any = state_seed if sample.scenario is None else [state_seed, sample.scenario]
             head = json.dumps([wf.name, run.path, persona_name, state_ref], sort_keys=True, separators=(",", ":"))
             if len(self._heads) >= CACHE_SIZE:
                 self._heads.clear()
             self._heads[head_key] = head
         blob = f"{head[:-1]},{slots_json},{'true' if adversarial else 'false'}]"
         digest = hashlib.sha1(blob.encode()).hexdigest()
-        task_id = f"{wf.name}/{'.'.join(run.path) or 'main'}/{persona_name or 'none'}/{digest[:10]}"
+        base = self._bases.get(verdict_key)
+        if base is None:  # the first task of this sample: what its gold gives every task of it
+            base = self._base(wf, sample, initial, final, slots, run, slots_json, verdict_key,
+                              f"{wf.name}/{'.'.join(run.path) or 'main'}/{persona_name or 'none'}/{digest[:10]}")
+            if base is None:
+                return None
         pressure = persona.pressure_lines(self.domain, int(digest[:10], 16)) if adversarial and persona else []
+        data = {
+            "id": f"{base.id_prefix}{persona_name or 'none'}/{digest[:10]}",
+            "domain": self.domain.name,
+            "workflow": wf.name,
+            "path": run.path,
+            "branch": base.branch,
+            "persona": persona_name,
+            "slots": slots,
+            "initial_state": base.initial_state,
+            **base.episode,
+            "user": {
+                "instruction": instruction,
+                "opening": persona_data.get("opening", ""),
+                "knows": run.knows,
+                "tactics": list(persona.tactics) if persona else [],
+                "pressure": pressure,
+                "voice": persona_data.get("voice", ""),
+            },
+            "gold": base.gold,
+            "verifiers": base.verifiers,
+            "difficulty": base.difficulty(adversarial),
+            "request": base.request,
+            "adversarial": adversarial,
+        }
+        self._remember(self._tasks, task_key, data)
+        return Task(dict(data))  # the memo's dict stays as it is when a caller adds to the task's
+
+    def _base(self, wf: ResolvedWorkflow, sample: Sample, initial: dict[str, Any] | None,
+              final: dict[str, Any] | None, slots: dict[str, Any], run: Any, slots_json: str,
+              verdict_key: tuple[str, int, str | None, str], task_id: str) -> _SampleBase | None:
+        """What every task of a sample shares (built with its first task, ``task_id``, which its findings name: say
+        problems, a gold failure, an early leave); None when the gold does not score 1.0."""
         for action, problem in run.say_problems:
             self.say_problems.setdefault((wf.name, action.ypath), (task_id, problem, action.pos))
         verifiers = self._verifiers.get(wf.name)
@@ -504,10 +574,7 @@ class TaskGenerator:
         if not self._verdicts[verdict_key]:
             return None
         gold = {"messages": run.messages, "calls": run.calls, "outcome": run.outcome, "informs": run.informs}
-        fresh = verdict_key not in self._walkouts  # the walk-out check too depends on the gold alone
-        walkout = leaves_before_the_end(gold) if fresh else None
-        if fresh:
-            self._remember(self._walkouts, verdict_key, walkout is not None)
+        walkout = leaves_before_the_end(gold)  # the walk-out check too depends on the gold alone
         if walkout is not None:
             left, needed = walkout
             calls = run.messages[needed].get("tool_calls") or []
@@ -517,38 +584,19 @@ class TaskGenerator:
         n_branches = self._n_branches.get(wf.name)
         if n_branches is None:
             n_branches = self._n_branches[wf.name] = len(walk_branches(wf.tree))
-        data = {
-            "id": task_id,
-            "domain": self.domain.name,
-            "workflow": wf.name,
-            "path": run.path,
-            "branch": run.path[-1] if run.path else "",
-            "persona": persona.name if persona else None,
-            "slots": slots,
-            "initial_state": self._initial_ref(wf, sample),
-            **_episode_keys(self.clock(wf), self.random_seed(wf, sample, slots_json)),
-            "user": {
-                "instruction": instruction,
-                "opening": persona_data.get("opening", ""),
-                "knows": run.knows,
-                "tactics": tactics,
-                "pressure": pressure,
-                "voice": persona_data.get("voice", ""),
-            },
-            "gold": gold,
-            "verifiers": [v.name for v in verifiers],
-            "difficulty": {
-                "depth": run.depth,
-                "calls": len(run.calls),
-                "branches": n_branches,
-                "user_turns": 1 + len(run.knows) + sum(1 for m in run.messages if m["role"] == "user"),
-                "adversarial": adversarial,
-            },
-            "request": request,
-            "adversarial": adversarial,
-        }
-        self._remember(self._tasks, task_key, data)
-        return Task(dict(data))  # the memo's dict stays as it is when a caller adds to the task's
+        base = _SampleBase(
+            id_prefix=f"{wf.name}/{'.'.join(run.path) or 'main'}/",
+            branch=run.path[-1] if run.path else "",
+            initial_state=self._initial_ref(wf, sample),
+            episode=_episode_keys(self.clock(wf), self.random_seed(wf, sample, slots_json)),
+            gold=gold,
+            verifiers=[v.name for v in verifiers],
+            request={"refused": "violation", "transferred": "escalation"}.get(run.outcome, "legal"),
+            counts={"depth": run.depth, "calls": len(run.calls), "branches": n_branches,
+                    "user_turns": 1 + len(run.knows) + sum(1 for m in run.messages if m["role"] == "user")},
+        )
+        self._remember(self._bases, verdict_key, base)
+        return base
 
     def _gold_verdict(self, wf: ResolvedWorkflow, verifiers: list[Any], task_id: str, initial: dict[str, Any],
                       final: dict[str, Any], slots: dict[str, Any], run: Any) -> bool:
