@@ -108,8 +108,11 @@ class TreeRunner:
 
     def execute(self) -> GoldRun:
         try:
-            with episode_context(self.episode):
+            if self.episode is None:  # nothing to install (episode_context(None) changes nothing)
                 plan_of(self.workflow)(self)
+            else:
+                with episode_context(self.episode):
+                    plan_of(self.workflow)(self)
         except Rejected as exc:
             exc.path = list(self.run.path)
             raise

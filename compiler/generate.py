@@ -231,7 +231,7 @@ class TaskGenerator:
         state_seed = rng.choice(self.state_seeds)
         initial = self.state(state_seed)
         try:
-            drawn, key = self._draw_slots(workflow, initial, state_seed)
+            drawn, key = self._draw_slots(workflow, initial, state_seed, rng)
         except EvalError as exc:
             self.attempts[workflow.name].reasons[f"slot sampling failed: {exc.message}"] += 1
             return None
@@ -257,12 +257,12 @@ class TaskGenerator:
                 self._remember(self._hits, (workflow.name, state_seed, key, persona_name), data)
         return task
 
-    def _draw_slots(self, workflow: ResolvedWorkflow, initial: dict[str, Any], state_seed: int
+    def _draw_slots(self, workflow: ResolvedWorkflow, initial: dict[str, Any], state_seed: int, rng: random.Random
                     ) -> tuple[dict[str, Any], tuple[Any, ...] | None]:
         """Slot values drawn as :meth:`sample_slots` draws them (the same random calls), not yet copied, and a key
         that is equal for two draws exactly when their values are: a pooled slot by which item of its pool it took
         (pools are kept, so their items stay put), any other by the ``repr`` of its value. None when a value has
-        no such key (an object of another type)."""
+        no such key (an object of another type). ``rng`` is the sampling rng installed."""
         slots: dict[str, Any] = {}
         key: list[Any] = []
         env: dict[str, Any] | None = None  # made when an expression needs it, as sample_slots makes it
@@ -270,11 +270,14 @@ class TaskGenerator:
             pooled = self._poolable.get((workflow.name, name))
             pool = self._pools.get((workflow.name, name, state_seed)) if pooled else None
             if pool is not None:  # the common case: a draw from a pool known already, no expression to evaluate
-                func = pooled[0]  # type: ignore[index, misc]
-                try:
-                    value = SAMPLING_FUNCTIONS[func].impl(pool)
-                except FunctionError as exc:
-                    raise EvalError(f"{func}(): {exc}", getattr(expr, "pos", None)) from None
+                if type(pool) is list and pool:  # what sample(pool) and choice(pool) do with a list
+                    value = rng.choice(pool)
+                else:
+                    func = pooled[0]  # type: ignore[index, misc]
+                    try:
+                        value = SAMPLING_FUNCTIONS[func].impl(pool)
+                    except FunctionError as exc:
+                        raise EvalError(f"{func}(): {exc}", getattr(expr, "pos", None)) from None
             else:
                 if env is None:
                     env = state_env(initial, slots)
@@ -403,8 +406,8 @@ class TaskGenerator:
                 self._remember(self._runs, memo_key, run)
             return task
         except Rejected as exc:
-            if self.journaled:
-                self._remember(self._runs, memo_key, exc)
+            if self.journaled:  # kept without its traceback: its frames (the run, its state) need not live on
+                self._remember(self._runs, memo_key, exc.with_traceback(None))
             self._rejected(workflow, sample, exc)
             return None
         except SpecDefectHit as exc:
@@ -607,11 +610,17 @@ class TaskGenerator:
             final_state=final, initial_state=initial, slots=slots, path=run.path, gold_final_state=final,
             outcome=run.outcome, gold_outcome=run.outcome,
         )
+        clock = self.clock(wf)
         for verifier in verifiers:
-            with episode_context(Episode.of(self.clock(wf), None)):
+            if clock is None:  # no episode to install (episode_context(None) changes nothing)
                 if reward(verifier, evidence) == 1.0:
                     continue
                 result = score(verifier, evidence)  # again, for which checks failed
+            else:
+                with episode_context(Episode.of(clock, None)):
+                    if reward(verifier, evidence) == 1.0:
+                        continue
+                    result = score(verifier, evidence)
             if result.reward != 1.0:
                 failed = [(i, c.detail) for i, c in enumerate(result.checks) if c.applicable and not c.passed]
                 self.gold_failures.append(GoldFailure(task_id, wf.name, verifier.name, failed, list(run.path)))
@@ -663,6 +672,7 @@ class TaskGenerator:
         tries = 0
         limit = max_tries if max_tries is not None else max(200, 50 * n)
         personas_of = {name: self.specs.personas_for(self.workflows[name]) for name in names}
+        pushes = {id(p): _is_adversarial(p) for ps in personas_of.values() for p in ps}
         # the rng is the sampling rng of every draw (the checker keeps sampling functions out of everything else
         # that runs in between: trees, tools, verifiers), installed once
         with sampling_rng(rng):
@@ -680,7 +690,7 @@ class TaskGenerator:
                     continue
                 if max_depth is not None and d["difficulty"]["depth"] > max_depth:
                     continue
-                pushy = d["request"] != "legal" and persona is not None and _is_adversarial(persona)
+                pushy = d["request"] != "legal" and persona is not None and pushes[id(persona)]
                 if pushy and rng.random() < adversarial:
                     task = self.draw_variant(wf, d, persona)  # type: ignore[arg-type]
                 out.append(task)
