@@ -62,7 +62,7 @@ class Uncovered(Rejected):
         self.pos = pos
 
 
-@dataclass
+@dataclass(slots=True)
 class GoldRun:
     """The result of executing a tree: the branches taken, the gold messages and calls, what the user knows."""
 

@@ -12,6 +12,7 @@ import random
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Protocol
 
 from aqwen_spec.expr import (
@@ -121,7 +122,7 @@ class UncoveredCase:
     count: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class _SampleBase:
     """What the tasks of one sample share, whatever their persona: built once, with the sample's first task."""
 
@@ -133,13 +134,18 @@ class _SampleBase:
     verifiers: list[str]
     request: str
     counts: dict[str, Any]
-    _difficulty: dict[bool, dict[str, Any]] = field(default_factory=dict)
+    _plain: dict[str, Any] | None = None
+    _pushed: dict[str, Any] | None = None
 
     def difficulty(self, adversarial: bool) -> dict[str, Any]:
-        known = self._difficulty.get(adversarial)
-        if known is None:
-            known = self._difficulty[adversarial] = {**self.counts, "adversarial": adversarial}
-        return known
+        """The task's ``difficulty`` (shared by the sample's tasks of the same ``adversarial``)."""
+        if adversarial:
+            if self._pushed is None:
+                self._pushed = {**self.counts, "adversarial": True}
+            return self._pushed
+        if self._plain is None:
+            self._plain = {**self.counts, "adversarial": False}
+        return self._plain
 
 
 class TaskGenerator:
@@ -183,11 +189,13 @@ class TaskGenerator:
         self._memos: list[dict[Any, Any]] = [self._drawn, self._instructions, self._verdicts, self._runs,
                                              self._bases, self._tasks, self._hits]
         self._memos_full = False
+        self._copies: dict[int, tuple[Any, Any, str]] = {}  # a drawn record's copy and JSON, by its id
         self._heads: dict[tuple[str, tuple[str, ...], str | None, int, str | None], str] = {}
         self._n_branches: dict[str, int] = {}
         self.draws = any(t.draws for t in self.tools.values())
         """Whether a tool of the domain draws from the episode's generator (tasks then carry a random_seed)."""
         self._verifiers: dict[str, list[Any]] = {}
+        self._names: dict[str, list[str]] = {}
 
     def state(self, state_seed: int) -> dict[str, Any]:
         """The initial state of a seed (generated once, then copied)."""
@@ -245,8 +253,7 @@ class TaskGenerator:
         # a sample drawn before: its slots (copied once) and their JSON are known
         known = self._drawn.get((workflow.name, state_seed, key)) if key is not None else None
         if known is None:
-            slots = {name: copy_state(value) for name, value in drawn.items()}
-            known = slots, _slots_json(slots)
+            known = self._copy_slots(drawn)
             if key is not None:
                 self._remember(self._drawn, (workflow.name, state_seed, key), known)
         task = self.run_sample(workflow, Sample(state_seed, known[0]), persona, adversarial, persona_for,
@@ -256,6 +263,27 @@ class TaskGenerator:
             if data is not None:
                 self._remember(self._hits, (workflow.name, state_seed, key, persona_name), data)
         return task
+
+    def _copy_slots(self, drawn: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        """The drawn values copied, and their JSON (``_slots_json`` of the copies): a record or list is copied and
+        encoded once however many samples draw it (pooled records are the pooled states' own, which every run
+        rolls back, so a copy made once stays equal to a fresh one). Samples share these copies: read-only."""
+        slots: dict[str, Any] = {}
+        texts: dict[str, str] = {}
+        copies = self._copies
+        for name, value in drawn.items():
+            entry = copies.get(id(value))
+            if entry is not None and entry[0] is value:
+                slots[name], texts[name] = entry[1], entry[2]
+                continue
+            copy = slots[name] = copy_state(value)
+            text = texts[name] = _SLOTS_JSON.encode(copy)
+            if type(value) is dict or type(value) is list:
+                if len(copies) >= CACHE_SIZE:
+                    copies.clear()
+                copies[id(value)] = (value, copy, text)  # the value is kept: its id names no other while here
+        # sort_keys: the names in order, each with its value's JSON (what encoding the whole dict gives)
+        return slots, "{" + ",".join(f"{_json_key(name)}:{texts[name]}" for name in sorted(texts)) + "}"
 
     def _draw_slots(self, workflow: ResolvedWorkflow, initial: dict[str, Any], state_seed: int, rng: random.Random
                     ) -> tuple[dict[str, Any], tuple[Any, ...] | None]:
@@ -593,13 +621,20 @@ class TaskGenerator:
             initial_state=self._initial_ref(wf, sample),
             episode=_episode_keys(self.clock(wf), self.random_seed(wf, sample, slots_json)),
             gold=gold,
-            verifiers=[v.name for v in verifiers],
+            verifiers=self._verifier_names(wf.name, verifiers),
             request={"refused": "violation", "transferred": "escalation"}.get(run.outcome, "legal"),
             counts={"depth": run.depth, "calls": len(run.calls), "branches": n_branches,
                     "user_turns": 1 + len(run.knows) + sum(1 for m in run.messages if m["role"] == "user")},
         )
         self._remember(self._bases, verdict_key, base)
         return base
+
+    def _verifier_names(self, workflow: str, verifiers: list[Any]) -> list[str]:
+        """The names of a workflow's verifiers: one list its tasks share (read-only, as all their values)."""
+        names = self._names.get(workflow)
+        if names is None:
+            names = self._names[workflow] = [v.name for v in verifiers]
+        return names
 
     def _gold_verdict(self, wf: ResolvedWorkflow, verifiers: list[Any], task_id: str, initial: dict[str, Any],
                       final: dict[str, Any], slots: dict[str, Any], run: Any) -> bool:
@@ -736,6 +771,12 @@ def _pool_call(expr: Any, slot_names: set[str]) -> tuple[str, Any] | tuple[()]:
 
 
 _SLOTS_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
+@lru_cache(maxsize=1024)
+def _json_key(name: str) -> str:
+    """A slot name as a JSON object key (as ``_SLOTS_JSON`` writes it)."""
+    return _SLOTS_JSON.encode(name)
 
 
 def _slots_json(slots: dict[str, Any]) -> str:
