@@ -190,12 +190,14 @@ class TaskGenerator:
                                              self._bases, self._tasks, self._hits]
         self._memos_full = False
         self._copies: dict[int, tuple[Any, Any, str]] = {}  # a drawn record's copy and JSON, by its id
+        self._scalar_json: dict[tuple[type, Any], str] = {}
         self._heads: dict[tuple[str, tuple[str, ...], str | None, int, str | None], str] = {}
         self._n_branches: dict[str, int] = {}
         self.draws = any(t.draws for t in self.tools.values())
         """Whether a tool of the domain draws from the episode's generator (tasks then carry a random_seed)."""
         self._verifiers: dict[str, list[Any]] = {}
         self._names: dict[str, list[str]] = {}
+        self._personas: dict[int, tuple[ResolvedPersona | None, dict[str, Any]]] = {}
 
     def state(self, state_seed: int) -> dict[str, Any]:
         """The initial state of a seed (generated once, then copied)."""
@@ -271,17 +273,30 @@ class TaskGenerator:
         slots: dict[str, Any] = {}
         texts: dict[str, str] = {}
         copies = self._copies
+        scalars = self._scalar_json
         for name, value in drawn.items():
-            entry = copies.get(id(value))
-            if entry is not None and entry[0] is value:
-                slots[name], texts[name] = entry[1], entry[2]
-                continue
-            copy = slots[name] = copy_state(value)
-            text = texts[name] = _SLOTS_JSON.encode(copy)
-            if type(value) is dict or type(value) is list:
+            t = type(value)
+            if t is dict or t is list:
+                entry = copies.get(id(value))
+                if entry is not None and entry[0] is value:
+                    slots[name], texts[name] = entry[1], entry[2]
+                    continue
+                copy = slots[name] = copy_state(value)
+                text = texts[name] = _SLOTS_JSON.encode(copy)
                 if len(copies) >= CACHE_SIZE:
                     copies.clear()
                 copies[id(value)] = (value, copy, text)  # the value is kept: its id names no other while here
+            elif t in _SCALARS:  # immutable: the value is its own copy; its JSON by type and value
+                slots[name] = value
+                known = scalars.get((t, value))
+                if known is None:
+                    if len(scalars) >= CACHE_SIZE:
+                        scalars.clear()
+                    known = scalars[(t, value)] = _SLOTS_JSON.encode(value)
+                texts[name] = known
+            else:
+                copy = slots[name] = copy_state(value)
+                texts[name] = _SLOTS_JSON.encode(copy)
         # sort_keys: the names in order, each with its value's JSON (what encoding the whole dict gives)
         return slots, "{" + ",".join(f"{_json_key(name)}:{texts[name]}" for name in sorted(texts)) + "}"
 
@@ -534,7 +549,7 @@ class TaskGenerator:
         data = self._tasks.get(task_key)
         if data is not None:  # drawn before: everything below would come out the same, and do nothing else
             return Task(dict(data))
-        persona_data = _persona_context(persona)
+        persona_data = self._persona_data(persona)
         instruction = self._instructions.get((wf.name, persona_name, slots_json))
         if instruction is None:
             try:
@@ -628,6 +643,13 @@ class TaskGenerator:
         )
         self._remember(self._bases, verdict_key, base)
         return base
+
+    def _persona_data(self, persona: ResolvedPersona | None) -> dict[str, Any]:
+        """What the instruction template sees as ``persona`` (made once per persona; read-only)."""
+        known = self._personas.get(id(persona))
+        if known is None or known[0] is not persona:
+            known = self._personas[id(persona)] = (persona, _persona_context(persona))  # kept: its id names it
+        return known[1]
 
     def _verifier_names(self, workflow: str, verifiers: list[Any]) -> list[str]:
         """The names of a workflow's verifiers: one list its tasks share (read-only, as all their values)."""
@@ -770,6 +792,7 @@ def _pool_call(expr: Any, slot_names: set[str]) -> tuple[str, Any] | tuple[()]:
     return () if names & slot_names else (expr.func, expr.args[0])
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 _SLOTS_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
 
 
