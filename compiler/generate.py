@@ -400,8 +400,9 @@ class TaskGenerator:
         ``keep(path)``, when given and false, skips building the task (the sample still counts). ``slots_json``
         is the slots' JSON when the caller has it.
 
-        A task drawn again shares its values (slots, gold, user, ...) with the first one: treat them as read-only
-        (:meth:`draw_variant` copies)."""
+        A task drawn again shares its values (slots, gold, user, ...) with the first one, and tasks of other samples
+        share drawn records and lists such as the verifier names: treat them as read-only (:meth:`draw_variant`
+        copies)."""
         stats = self.attempts[workflow.name]
         slots = sample.slots
         if slots_json is None:  # not from draw(), which trimmed them
