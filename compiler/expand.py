@@ -293,6 +293,7 @@ def _none(r: TreeRunner) -> Any:
 
 def _action(action: Action) -> Step:
     kind = action.kind
+    spoken = "say" in action.args  # a say: template to render (else the default text, as _spoken gives it)
     if kind == "call":
         values = [(name, _value(action, name)) for name in action.args]
 
@@ -312,7 +313,8 @@ def _action(action: Action) -> Step:
         def ask_user(r: TreeRunner) -> bool:
             about = about_of(r) or "the details"
             reveals = reveals_of(r)
-            r._say(r._spoken(action, f"Could you tell me {about}?", about=about))
+            default = f"Could you tell me {about}?"
+            r._say(r._spoken(action, default, about=about) if spoken else default)
             r.run.knows.append({"about": about, "value": copy_state(reveals)})
             r.run.messages.append({"role": "user", "content": "" if reveals is None else say(reveals)})
             return True
@@ -327,8 +329,9 @@ def _action(action: Action) -> Step:
             run = r.run
             run.informs.append({"about": about, "value": copy_state(value)})
             run.said_at[len(run.messages)] = action.pos
-            default = f"{about}: {say(value)}" if about else say(value)
-            r._say(r._spoken(action, default, value=say(value), about=about or "", told=value))
+            said = say(value)
+            default = f"{about}: {said}" if about else said
+            r._say(r._spoken(action, default, value=said, about=about or "", told=value) if spoken else default)
             return True
 
         return inform_user
@@ -337,7 +340,8 @@ def _action(action: Action) -> Step:
 
         def confirm(r: TreeRunner) -> bool:
             about = about_of(r) or "this action"
-            r._say(r._spoken(action, f"Please confirm: {about}. Shall I go ahead?", about=about))
+            default = f"Please confirm: {about}. Shall I go ahead?"
+            r._say(r._spoken(action, default, about=about) if spoken else default)
             r.run.messages.append({"role": "user", "content": "Yes, go ahead."})
             return True
 
