@@ -7,15 +7,17 @@ rejected (it does not fit the path it would take).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aqwen_spec.expr import EvalError, evaluate
+from aqwen_spec.expr import EvalError
 from aqwen_spec.expr.episode import Episode, episode_context
-from aqwen_spec.expr.evaluator import StateEnv
+from aqwen_spec.expr.evaluator import StateEnv, compile_expr
 from aqwen_spec.resolved import ResolvedTool, ResolvedWorkflow
 from aqwen_spec.results import TRANSFERRED, render_result
 from aqwen_spec.semantics import ToolRunner, copy_state
+from aqwen_spec.semantics.frame import Frame
 from aqwen_spec.semantics.user import say, say_problem
 from aqwen_spec.templates import render
 from aqwen_spec.tree import Action, Node, Select, Sequence
@@ -60,7 +62,7 @@ class Uncovered(Rejected):
         self.pos = pos
 
 
-@dataclass
+@dataclass(slots=True)
 class GoldRun:
     """The result of executing a tree: the branches taken, the gold messages and calls, what the user knows."""
 
@@ -80,6 +82,10 @@ class GoldRun:
 class TreeRunner:
     """Executes one workflow tree against one state (changed in place) with given slot values.
 
+    The tree runs as a :class:`Plan` compiled once per workflow (closures per node, expressions compiled, arguments
+    sorted into text, templates and expressions), evaluated in one frame per run that gets a fresh step budget for
+    each expression, as :func:`aqwen_spec.expr.evaluate` gives each call.
+
     ``reads``, when given, memoises the outcomes of calls made while the state is still the one the run began on
     (no write yet): a declarative tool without effects gives the same outcome for the same arguments on the same
     state, so runs on a pooled state share them (the caller keeps one dict per pooled state, and rolls the state
@@ -96,106 +102,28 @@ class TreeRunner:
         self.version = self.runner.version  # every write bumps it: while unchanged, the state is the initial one
         self.state = state
         self.env: dict[str, Any] = StateEnv(state, slots, workflow.library)  # reads the live state, and `state` itself
+        self.frame = Frame(self.env)  # what expressions run in (the env itself stays what templates see)
         self.slots = slots
         self.run = GoldRun()
 
     def execute(self) -> GoldRun:
         try:
-            with episode_context(self.episode):
-                self._node(self.workflow.tree, 1)
+            if self.episode is None:  # nothing to install (episode_context(None) changes nothing)
+                plan_of(self.workflow)(self)
+            else:
+                with episode_context(self.episode):
+                    plan_of(self.workflow)(self)
         except Rejected as exc:
             exc.path = list(self.run.path)
             raise
         return self.run
 
-    def _node(self, node: Node, depth: int) -> bool:
-        """Run a node; False once the episode has ended (a refusal or a transfer)."""
-        if depth > self.run.depth:
-            self.run.depth = depth
-        if isinstance(node, Sequence):
-            return all(self._node(child, depth + 1) for child in node.children)
-        if isinstance(node, Select):
-            for branch in node.branches:
-                if branch.when is None or self._truthy(branch.when.expr):
-                    self.run.path.append(branch.name)
-                    return self._node(branch.body, depth + 1)
-            raise Uncovered("no branch of a select matched (add an 'otherwise')", "", NO_BRANCH, "", node.pos)
-        return self._action(node)
-
-    def _truthy(self, expr: Any) -> bool:
-        try:
-            return bool(evaluate(expr, self.env))
-        except EvalError as exc:
-            raise Rejected(f"a branch condition failed: {exc.message}") from None
-
-    def _value(self, action: Action, name: str) -> Any:
-        arg = action.args.get(name)
-        if arg is None:
-            return None
-        if arg.is_text:
-            if "{" not in arg.text:  # plain text (what render gives it back as, without the context)
-                return arg.text
-            try:
-                return render(arg.text, {**self.state, **self.env})
-            except Exception as exc:  # an undefined name in a text template: report, don't crash
-                raise Rejected(f"{action.kind}: cannot render '{arg.text}': {exc}") from None
-        try:
-            return evaluate(arg.expr, self.env)
-        except EvalError as exc:
-            raise Rejected(f"{action.kind} {name}: {exc.message}") from None
+    def bind(self, name: str, value: Any) -> None:
+        self.env[name] = value
+        self.frame.set(name, value)
 
     def _say(self, text: str) -> None:
         self.run.messages.append({"role": "assistant", "content": text})
-
-    def _action(self, action: Action) -> bool:
-        kind = action.kind
-        if kind == "call":
-            # copies: the gold trajectory must not share containers with the state it ran on
-            args = {}
-            for name in action.args:
-                value = self._value(action, name)
-                args[name] = value if type(value) in _EXACT else copy_state(value)
-            self._call(action, args)
-            return True
-        if kind == "ask_user":
-            about = self._value(action, "about") or "the details"
-            reveals = self._value(action, "reveals")
-            self._say(self._spoken(action, f"Could you tell me {about}?", about=about))
-            self.run.knows.append({"about": about, "value": copy_state(reveals)})
-            self.run.messages.append({"role": "user", "content": "" if reveals is None else say(reveals)})
-            return True
-        if kind == "inform_user":
-            value = self._value(action, "value")
-            about = self._value(action, "about")
-            self.run.informs.append({"about": about, "value": copy_state(value)})
-            self.run.said_at[len(self.run.messages)] = action.pos
-            default = f"{about}: {say(value)}" if about else say(value)
-            self._say(self._spoken(action, default, value=say(value), about=about or "", told=value))
-            return True
-        if kind == "confirm":
-            about = self._value(action, "about") or "this action"
-            self._say(self._spoken(action, f"Please confirm: {about}. Shall I go ahead?", about=about))
-            self.run.messages.append({"role": "user", "content": "Yes, go ahead."})
-            return True
-        if kind == "refuse":
-            reason = self._value(action, "reason") or "it is against the policy"
-            self._say(self._spoken(action, f"I'm sorry, I can't do that: {reason}.", reason=reason))
-            self.run.outcome = "refused"
-            return False
-        if kind == "transfer":
-            reason = self._value(action, "reason") or "this needs a person"
-            to = self._value(action, "to")
-            spoken = self._spoken(action, "", reason=reason, to=to or "")
-            arguments = {"reason": reason} if to is None else {"reason": reason, "destination": to}
-            self.run.messages.append({"role": "assistant", "content": spoken,
-                                      "tool_calls": [{"name": TRANSFER_TOOL, "arguments": arguments}]})
-            self.run.messages.append({"role": "tool", "name": TRANSFER_TOOL,
-                                      "content": render_result(TRANSFERRED, self.runner.output)})
-            self.run.calls.append({"name": TRANSFER_TOOL, "arguments": dict(arguments), "ok": True,
-                                   "result": dict(TRANSFERRED)})
-            self.run.outcome = "transferred"
-            return False
-        raise Rejected(f"unknown action {kind}")
 
     def _spoken(self, action: Action, default: str, told: Any = None, **names: Any) -> str:
         """The gold message of a user action: its ``say:`` template rendered (with the action's own values as
@@ -243,15 +171,215 @@ class TreeRunner:
             if outcome.error_kind == "effect":  # a `fail` in its effects: a precondition written as code
                 raise Uncovered(reason, tool, EFFECTS, outcome.error or "", action.pos)
             raise Rejected(reason)
-        self.run.messages.append({"role": "assistant", "content": "",
-                                  "tool_calls": [{"name": tool, "arguments": args}]})
-        text = outcome.render()
-        self.run.messages.append({"role": "tool", "name": tool, "content": text})
+        messages = self.run.messages
+        messages.append({"role": "assistant", "content": "", "tool_calls": [{"name": tool, "arguments": args}]})
+        messages.append({"role": "tool", "name": tool, "content": outcome.render()})
         if value is _UNREAD:
             value = outcome.value
         self.run.calls.append({"name": tool, "arguments": args, "ok": True, "result": value})
         if bind:
-            self.env[bind] = value
+            self.bind(bind, value)
+
+
+Step = Callable[[TreeRunner], bool]
+"""A compiled node: runs on a :class:`TreeRunner`; False once the episode has ended (a refusal or a transfer)."""
+Value = Callable[[TreeRunner], Any]
+
+
+def plan_of(workflow: ResolvedWorkflow) -> Step:
+    """The workflow's tree compiled (once per tree) into a :data:`Step`."""
+    tree = workflow.tree
+    entry = _PLANS.get(id(tree))
+    if entry is not None and entry[0] is tree:
+        return entry[1]
+    step = _node(tree, 1)
+    if len(_PLANS) >= 1000:
+        _PLANS.clear()
+    _PLANS[id(tree)] = (tree, step)  # the tree is kept alive: its id names no other while here
+    return step
+
+
+_PLANS: dict[int, tuple[Node, Step]] = {}
+
+
+def _node(node: Node, depth: int) -> Step:
+    if isinstance(node, Sequence):
+        return _sequence([_node(child, depth + 1) for child in node.children], depth)
+    if isinstance(node, Select):
+        return _select(node, depth)
+    return _deepen(_action(node), depth)
+
+
+def _deepen(step: Step, depth: int) -> Step:
+    def action_step(r: TreeRunner) -> bool:
+        run = r.run
+        if depth > run.depth:
+            run.depth = depth
+        return step(r)
+
+    return action_step
+
+
+def _sequence(children: list[Step], depth: int) -> Step:
+    def sequence_step(r: TreeRunner) -> bool:
+        run = r.run
+        if depth > run.depth:
+            run.depth = depth
+        for child in children:  # noqa: SIM110 (a loop: no generator per sequence run)
+            if not child(r):
+                return False
+        return True
+
+    return sequence_step
+
+
+def _select(node: Select, depth: int) -> Step:
+    branches = [(b.name, None if b.when is None else (b.when.expr, compile_expr(b.when.expr)),
+                 _node(b.body, depth + 1)) for b in node.branches]
+    pos = node.pos
+
+    def select_step(r: TreeRunner) -> bool:
+        run = r.run
+        if depth > run.depth:
+            run.depth = depth
+        for name, when, body in branches:
+            if when is not None:
+                try:
+                    holds = bool(r.frame.evaluate(*when))
+                except EvalError as exc:
+                    raise Rejected(f"a branch condition failed: {exc.message}") from None
+                if not holds:
+                    continue
+            run.path.append(name)
+            return body(r)
+        raise Uncovered("no branch of a select matched (add an 'otherwise')", "", NO_BRANCH, "", pos)
+
+    return select_step
+
+
+def _value(action: Action, name: str) -> Value:
+    """What an argument of ``action`` reads as, compiled: None when absent, plain text as it is, a template
+    rendered over the state and the run's names, an expression evaluated."""
+    arg = action.args.get(name)
+    if arg is None:
+        return _none
+    if arg.is_text:
+        text = arg.text
+        if "{" not in text:  # plain text (what render gives it back as, without the context)
+            return lambda r: text
+        kind = action.kind
+
+        def template(r: TreeRunner) -> Any:
+            try:
+                return render(text, {**r.state, **r.env})
+            except Exception as exc:  # an undefined name in a text template: report, don't crash
+                raise Rejected(f"{kind}: cannot render '{text}': {exc}") from None
+
+        return template
+    expr, fn, what = arg.expr, compile_expr(arg.expr), f"{action.kind} {name}"
+
+    def expression(r: TreeRunner) -> Any:
+        try:
+            return r.frame.evaluate(expr, fn)
+        except EvalError as exc:
+            raise Rejected(f"{what}: {exc.message}") from None
+
+    return expression
+
+
+def _none(r: TreeRunner) -> Any:
+    return None
+
+
+def _action(action: Action) -> Step:
+    kind = action.kind
+    spoken = "say" in action.args  # a say: template to render (else the default text, as _spoken gives it)
+    if kind == "call":
+        values = [(name, _value(action, name)) for name in action.args]
+
+        def call(r: TreeRunner) -> bool:
+            # copies: the gold trajectory must not share containers with the state it ran on
+            args = {}
+            for name, get in values:
+                value = get(r)
+                args[name] = value if type(value) in _EXACT else copy_state(value)
+            r._call(action, args)
+            return True
+
+        return call
+    if kind == "ask_user":
+        about_of, reveals_of = _value(action, "about"), _value(action, "reveals")
+
+        def ask_user(r: TreeRunner) -> bool:
+            about = about_of(r) or "the details"
+            reveals = reveals_of(r)
+            default = f"Could you tell me {about}?"
+            r._say(r._spoken(action, default, about=about) if spoken else default)
+            r.run.knows.append({"about": about, "value": copy_state(reveals)})
+            r.run.messages.append({"role": "user", "content": "" if reveals is None else say(reveals)})
+            return True
+
+        return ask_user
+    if kind == "inform_user":
+        value_of, about_of = _value(action, "value"), _value(action, "about")
+
+        def inform_user(r: TreeRunner) -> bool:
+            value = value_of(r)
+            about = about_of(r)
+            run = r.run
+            run.informs.append({"about": about, "value": copy_state(value)})
+            run.said_at[len(run.messages)] = action.pos
+            said = say(value)
+            default = f"{about}: {said}" if about else said
+            r._say(r._spoken(action, default, value=said, about=about or "", told=value) if spoken else default)
+            return True
+
+        return inform_user
+    if kind == "confirm":
+        about_of = _value(action, "about")
+
+        def confirm(r: TreeRunner) -> bool:
+            about = about_of(r) or "this action"
+            default = f"Please confirm: {about}. Shall I go ahead?"
+            r._say(r._spoken(action, default, about=about) if spoken else default)
+            r.run.messages.append({"role": "user", "content": "Yes, go ahead."})
+            return True
+
+        return confirm
+    if kind == "refuse":
+        reason_of = _value(action, "reason")
+
+        def refuse(r: TreeRunner) -> bool:
+            reason = reason_of(r) or "it is against the policy"
+            r._say(r._spoken(action, f"I'm sorry, I can't do that: {reason}.", reason=reason))
+            r.run.outcome = "refused"
+            return False
+
+        return refuse
+    if kind == "transfer":
+        reason_of, to_of = _value(action, "reason"), _value(action, "to")
+
+        def transfer(r: TreeRunner) -> bool:
+            reason = reason_of(r) or "this needs a person"
+            to = to_of(r)
+            spoken = r._spoken(action, "", reason=reason, to=to or "")
+            arguments = {"reason": reason} if to is None else {"reason": reason, "destination": to}
+            run = r.run
+            run.messages.append({"role": "assistant", "content": spoken,
+                                 "tool_calls": [{"name": TRANSFER_TOOL, "arguments": arguments}]})
+            run.messages.append({"role": "tool", "name": TRANSFER_TOOL,
+                                 "content": render_result(TRANSFERRED, r.runner.output)})
+            run.calls.append({"name": TRANSFER_TOOL, "arguments": dict(arguments), "ok": True,
+                              "result": dict(TRANSFERRED)})
+            run.outcome = "transferred"
+            return False
+
+        return transfer
+
+    def unknown(r: TreeRunner) -> bool:
+        raise Rejected(f"unknown action {kind}")
+
+    return unknown
 
 
 _EXACT = (str, int, float, bool, type(None))

@@ -12,6 +12,7 @@ import random
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Protocol
 
 from aqwen_spec.expr import (
@@ -29,7 +30,7 @@ from aqwen_spec.expr.functions import FunctionError
 from aqwen_spec.resolved import ResolvedPersona, ResolvedWorkflow, SpecSet
 from aqwen_spec.semantics import ToolRunner, copy_state, generate_state, score
 from aqwen_spec.semantics.user import leaves_before_the_end
-from aqwen_spec.semantics.verify import CallRecord, Evidence, initial_fields
+from aqwen_spec.semantics.verify import CallRecord, Evidence, initial_fields, reward
 from aqwen_spec.tactics import TACTICS
 from aqwen_spec.templates import render
 from aqwen_spec.tree import Branch, walk_branches
@@ -121,6 +122,32 @@ class UncoveredCase:
     count: int = 0
 
 
+@dataclass(slots=True)
+class _SampleBase:
+    """What the tasks of one sample share, whatever their persona: built once, with the sample's first task."""
+
+    id_prefix: str
+    branch: str
+    initial_state: dict[str, Any]
+    episode: dict[str, Any]
+    gold: dict[str, Any]
+    verifiers: list[str]
+    request: str
+    counts: dict[str, Any]
+    _plain: dict[str, Any] | None = None
+    _pushed: dict[str, Any] | None = None
+
+    def difficulty(self, adversarial: bool) -> dict[str, Any]:
+        """The task's ``difficulty`` (shared by the sample's tasks of the same ``adversarial``)."""
+        if adversarial:
+            if self._pushed is None:
+                self._pushed = {**self.counts, "adversarial": True}
+            return self._pushed
+        if self._plain is None:
+            self._plain = {**self.counts, "adversarial": False}
+        return self._plain
+
+
 class TaskGenerator:
     """Draws tasks for the workflows of one domain."""
 
@@ -155,16 +182,22 @@ class TaskGenerator:
         self._instructions: dict[tuple[str, str | None, str], str] = {}
         self._verdicts: dict[tuple[str, int, str | None, str], bool] = {}
         self._runs: dict[tuple[str, int, str | None, str], Any] = {}  # gold runs (or rejections) by sample
-        self._walkouts: dict[tuple[str, int, str | None, str], bool] = {}
+        self._bases: dict[tuple[str, int, str | None, str], _SampleBase] = {}  # for samples whose gold passes
         self._tasks: dict[tuple[tuple[str, int, str | None, str], str | None, bool], dict[str, Any]] = {}
+        # the tasks of draw() by (workflow, state seed, the draw's key, persona): a repeated draw is known at once
+        self._hits: dict[tuple[str, int, tuple[Any, ...], str | None], dict[str, Any]] = {}
         self._memos: list[dict[Any, Any]] = [self._drawn, self._instructions, self._verdicts, self._runs,
-                                             self._walkouts, self._tasks]
+                                             self._bases, self._tasks, self._hits]
         self._memos_full = False
+        self._copies: dict[int, tuple[Any, Any, str]] = {}  # a drawn record's copy and JSON, by its id
+        self._scalar_json: dict[tuple[type, Any], str] = {}
         self._heads: dict[tuple[str, tuple[str, ...], str | None, int, str | None], str] = {}
         self._n_branches: dict[str, int] = {}
         self.draws = any(t.draws for t in self.tools.values())
         """Whether a tool of the domain draws from the episode's generator (tasks then carry a random_seed)."""
         self._verifiers: dict[str, list[Any]] = {}
+        self._names: dict[str, list[str]] = {}
+        self._personas: dict[int, tuple[ResolvedPersona | None, dict[str, Any]]] = {}
 
     def state(self, state_seed: int) -> dict[str, Any]:
         """The initial state of a seed (generated once, then copied)."""
@@ -208,26 +241,71 @@ class TaskGenerator:
         state_seed = rng.choice(self.state_seeds)
         initial = self.state(state_seed)
         try:
-            drawn, key = self._draw_slots(workflow, initial, state_seed)
+            drawn, key = self._draw_slots(workflow, initial, state_seed, rng)
         except EvalError as exc:
             self.attempts[workflow.name].reasons[f"slot sampling failed: {exc.message}"] += 1
             return None
+        persona_name = persona.name if persona else None
+        # a task drawn before (what run_sample would find in its memos, doing nothing else)
+        hit = key is not None and not adversarial and persona_for is None and self.journaled
+        if hit:
+            data = self._hits.get((workflow.name, state_seed, key, persona_name))  # type: ignore[arg-type]
+            if data is not None:
+                return Task(dict(data))
         # a sample drawn before: its slots (copied once) and their JSON are known
         known = self._drawn.get((workflow.name, state_seed, key)) if key is not None else None
         if known is None:
-            slots = {name: copy_state(value) for name, value in drawn.items()}
-            known = slots, _slots_json(slots)
+            known = self._copy_slots(drawn)
             if key is not None:
                 self._remember(self._drawn, (workflow.name, state_seed, key), known)
-        return self.run_sample(workflow, Sample(state_seed, known[0]), persona, adversarial, persona_for,
+        task = self.run_sample(workflow, Sample(state_seed, known[0]), persona, adversarial, persona_for,
                                slots_json=known[1])
+        if hit and task is not None:
+            data = self._tasks.get(((workflow.name, state_seed, None, known[1]), persona_name, False))
+            if data is not None:
+                self._remember(self._hits, (workflow.name, state_seed, key, persona_name), data)
+        return task
 
-    def _draw_slots(self, workflow: ResolvedWorkflow, initial: dict[str, Any], state_seed: int
+    def _copy_slots(self, drawn: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        """The drawn values copied, and their JSON (``_slots_json`` of the copies): a record or list is copied and
+        encoded once however many samples draw it (pooled records are the pooled states' own, which every run
+        rolls back, so a copy made once stays equal to a fresh one). Samples share these copies: read-only."""
+        slots: dict[str, Any] = {}
+        texts: dict[str, str] = {}
+        copies = self._copies
+        scalars = self._scalar_json
+        for name, value in drawn.items():
+            t = type(value)
+            if t is dict or t is list:
+                entry = copies.get(id(value))
+                if entry is not None and entry[0] is value:
+                    slots[name], texts[name] = entry[1], entry[2]
+                    continue
+                copy = slots[name] = copy_state(value)
+                text = texts[name] = _SLOTS_JSON.encode(copy)
+                if len(copies) >= CACHE_SIZE:
+                    copies.clear()
+                copies[id(value)] = (value, copy, text)  # the value is kept: its id names no other while here
+            elif t in _SCALARS:  # immutable: the value is its own copy; its JSON by type and value
+                slots[name] = value
+                known = scalars.get((t, value))
+                if known is None:
+                    if len(scalars) >= CACHE_SIZE:
+                        scalars.clear()
+                    known = scalars[(t, value)] = _SLOTS_JSON.encode(value)
+                texts[name] = known
+            else:
+                copy = slots[name] = copy_state(value)
+                texts[name] = _SLOTS_JSON.encode(copy)
+        # sort_keys: the names in order, each with its value's JSON (what encoding the whole dict gives)
+        return slots, "{" + ",".join(f"{_json_key(name)}:{texts[name]}" for name in sorted(texts)) + "}"
+
+    def _draw_slots(self, workflow: ResolvedWorkflow, initial: dict[str, Any], state_seed: int, rng: random.Random
                     ) -> tuple[dict[str, Any], tuple[Any, ...] | None]:
         """Slot values drawn as :meth:`sample_slots` draws them (the same random calls), not yet copied, and a key
         that is equal for two draws exactly when their values are: a pooled slot by which item of its pool it took
         (pools are kept, so their items stay put), any other by the ``repr`` of its value. None when a value has
-        no such key (an object of another type)."""
+        no such key (an object of another type). ``rng`` is the sampling rng installed."""
         slots: dict[str, Any] = {}
         key: list[Any] = []
         env: dict[str, Any] | None = None  # made when an expression needs it, as sample_slots makes it
@@ -235,11 +313,14 @@ class TaskGenerator:
             pooled = self._poolable.get((workflow.name, name))
             pool = self._pools.get((workflow.name, name, state_seed)) if pooled else None
             if pool is not None:  # the common case: a draw from a pool known already, no expression to evaluate
-                func = pooled[0]  # type: ignore[index, misc]
-                try:
-                    value = SAMPLING_FUNCTIONS[func].impl(pool)
-                except FunctionError as exc:
-                    raise EvalError(f"{func}(): {exc}", getattr(expr, "pos", None)) from None
+                if type(pool) is list and pool:  # what sample(pool) and choice(pool) do with a list
+                    value = rng.choice(pool)
+                else:
+                    func = pooled[0]  # type: ignore[index, misc]
+                    try:
+                        value = SAMPLING_FUNCTIONS[func].impl(pool)
+                    except FunctionError as exc:
+                        raise EvalError(f"{func}(): {exc}", getattr(expr, "pos", None)) from None
             else:
                 if env is None:
                     env = state_env(initial, slots)
@@ -319,8 +400,9 @@ class TaskGenerator:
         ``keep(path)``, when given and false, skips building the task (the sample still counts). ``slots_json``
         is the slots' JSON when the caller has it.
 
-        A task drawn again shares its values (slots, gold, user, ...) with the first one: treat them as read-only
-        (:meth:`draw_variant` copies)."""
+        A task drawn again shares its values (slots, gold, user, ...) with the first one, and tasks of other samples
+        share drawn records and lists such as the verifier names: treat them as read-only (:meth:`draw_variant`
+        copies)."""
         stats = self.attempts[workflow.name]
         slots = sample.slots
         if slots_json is None:  # not from draw(), which trimmed them
@@ -368,8 +450,8 @@ class TaskGenerator:
                 self._remember(self._runs, memo_key, run)
             return task
         except Rejected as exc:
-            if self.journaled:
-                self._remember(self._runs, memo_key, exc)
+            if self.journaled:  # kept without its traceback: its frames (the run, its state) need not live on
+                self._remember(self._runs, memo_key, exc.with_traceback(None))
             self._rejected(workflow, sample, exc)
             return None
         except SpecDefectHit as exc:
@@ -468,7 +550,7 @@ class TaskGenerator:
         data = self._tasks.get(task_key)
         if data is not None:  # drawn before: everything below would come out the same, and do nothing else
             return Task(dict(data))
-        persona_data = _persona_context(persona)
+        persona_data = self._persona_data(persona)
         instruction = self._instructions.get((wf.name, persona_name, slots_json))
         if instruction is None:
             try:
@@ -477,21 +559,56 @@ class TaskGenerator:
                 self.attempts[wf.name].reasons[f"instruction could not be rendered: {exc}"] += 1
                 return None
             self._remember(self._instructions, (wf.name, persona_name, slots_json), instruction)
-        tactics = list(persona.tactics) if persona else []
-        request = {"refused": "violation", "transferred": "escalation"}.get(run.outcome, "legal")
-        state_ref: Any = state_seed if sample.scenario is None else [state_seed, sample.scenario]
         # sha1 of the JSON of [workflow, path, persona, state_ref, slots, adversarial], the slots' JSON reused
         head_key = (wf.name, tuple(run.path), persona_name, state_seed, sample.scenario)
         head = self._heads.get(head_key)
         if head is None:
+            state_ref: Any = state_seed if sample.scenario is None else [state_seed, sample.scenario]
             head = json.dumps([wf.name, run.path, persona_name, state_ref], sort_keys=True, separators=(",", ":"))
             if len(self._heads) >= CACHE_SIZE:
                 self._heads.clear()
             self._heads[head_key] = head
         blob = f"{head[:-1]},{slots_json},{'true' if adversarial else 'false'}]"
         digest = hashlib.sha1(blob.encode()).hexdigest()
-        task_id = f"{wf.name}/{'.'.join(run.path) or 'main'}/{persona_name or 'none'}/{digest[:10]}"
+        base = self._bases.get(verdict_key)
+        if base is None:  # the first task of this sample: what its gold gives every task of it
+            base = self._base(wf, sample, initial, final, slots, run, slots_json, verdict_key,
+                              f"{wf.name}/{'.'.join(run.path) or 'main'}/{persona_name or 'none'}/{digest[:10]}")
+            if base is None:
+                return None
         pressure = persona.pressure_lines(self.domain, int(digest[:10], 16)) if adversarial and persona else []
+        data = {
+            "id": f"{base.id_prefix}{persona_name or 'none'}/{digest[:10]}",
+            "domain": self.domain.name,
+            "workflow": wf.name,
+            "path": run.path,
+            "branch": base.branch,
+            "persona": persona_name,
+            "slots": slots,
+            "initial_state": base.initial_state,
+            **base.episode,
+            "user": {
+                "instruction": instruction,
+                "opening": persona_data.get("opening", ""),
+                "knows": run.knows,
+                "tactics": list(persona.tactics) if persona else [],
+                "pressure": pressure,
+                "voice": persona_data.get("voice", ""),
+            },
+            "gold": base.gold,
+            "verifiers": base.verifiers,
+            "difficulty": base.difficulty(adversarial),
+            "request": base.request,
+            "adversarial": adversarial,
+        }
+        self._remember(self._tasks, task_key, data)
+        return Task(dict(data))  # the memo's dict stays as it is when a caller adds to the task's
+
+    def _base(self, wf: ResolvedWorkflow, sample: Sample, initial: dict[str, Any] | None,
+              final: dict[str, Any] | None, slots: dict[str, Any], run: Any, slots_json: str,
+              verdict_key: tuple[str, int, str | None, str], task_id: str) -> _SampleBase | None:
+        """What every task of a sample shares (built with its first task, ``task_id``, which its findings name: say
+        problems, a gold failure, an early leave); None when the gold does not score 1.0."""
         for action, problem in run.say_problems:
             self.say_problems.setdefault((wf.name, action.ypath), (task_id, problem, action.pos))
         verifiers = self._verifiers.get(wf.name)
@@ -504,10 +621,7 @@ class TaskGenerator:
         if not self._verdicts[verdict_key]:
             return None
         gold = {"messages": run.messages, "calls": run.calls, "outcome": run.outcome, "informs": run.informs}
-        fresh = verdict_key not in self._walkouts  # the walk-out check too depends on the gold alone
-        walkout = leaves_before_the_end(gold) if fresh else None
-        if fresh:
-            self._remember(self._walkouts, verdict_key, walkout is not None)
+        walkout = leaves_before_the_end(gold)  # the walk-out check too depends on the gold alone
         if walkout is not None:
             left, needed = walkout
             calls = run.messages[needed].get("tool_calls") or []
@@ -517,38 +631,33 @@ class TaskGenerator:
         n_branches = self._n_branches.get(wf.name)
         if n_branches is None:
             n_branches = self._n_branches[wf.name] = len(walk_branches(wf.tree))
-        data = {
-            "id": task_id,
-            "domain": self.domain.name,
-            "workflow": wf.name,
-            "path": run.path,
-            "branch": run.path[-1] if run.path else "",
-            "persona": persona.name if persona else None,
-            "slots": slots,
-            "initial_state": self._initial_ref(wf, sample),
-            **_episode_keys(self.clock(wf), self.random_seed(wf, sample, slots_json)),
-            "user": {
-                "instruction": instruction,
-                "opening": persona_data.get("opening", ""),
-                "knows": run.knows,
-                "tactics": tactics,
-                "pressure": pressure,
-                "voice": persona_data.get("voice", ""),
-            },
-            "gold": gold,
-            "verifiers": [v.name for v in verifiers],
-            "difficulty": {
-                "depth": run.depth,
-                "calls": len(run.calls),
-                "branches": n_branches,
-                "user_turns": 1 + len(run.knows) + sum(1 for m in run.messages if m["role"] == "user"),
-                "adversarial": adversarial,
-            },
-            "request": request,
-            "adversarial": adversarial,
-        }
-        self._remember(self._tasks, task_key, data)
-        return Task(dict(data))  # the memo's dict stays as it is when a caller adds to the task's
+        base = _SampleBase(
+            id_prefix=f"{wf.name}/{'.'.join(run.path) or 'main'}/",
+            branch=run.path[-1] if run.path else "",
+            initial_state=self._initial_ref(wf, sample),
+            episode=_episode_keys(self.clock(wf), self.random_seed(wf, sample, slots_json)),
+            gold=gold,
+            verifiers=self._verifier_names(wf.name, verifiers),
+            request={"refused": "violation", "transferred": "escalation"}.get(run.outcome, "legal"),
+            counts={"depth": run.depth, "calls": len(run.calls), "branches": n_branches,
+                    "user_turns": 1 + len(run.knows) + sum(1 for m in run.messages if m["role"] == "user")},
+        )
+        self._remember(self._bases, verdict_key, base)
+        return base
+
+    def _persona_data(self, persona: ResolvedPersona | None) -> dict[str, Any]:
+        """What the instruction template sees as ``persona`` (made once per persona; read-only)."""
+        known = self._personas.get(id(persona))
+        if known is None or known[0] is not persona:
+            known = self._personas[id(persona)] = (persona, _persona_context(persona))  # kept: its id names it
+        return known[1]
+
+    def _verifier_names(self, workflow: str, verifiers: list[Any]) -> list[str]:
+        """The names of a workflow's verifiers: one list its tasks share (read-only, as all their values)."""
+        names = self._names.get(workflow)
+        if names is None:
+            names = self._names[workflow] = [v.name for v in verifiers]
+        return names
 
     def _gold_verdict(self, wf: ResolvedWorkflow, verifiers: list[Any], task_id: str, initial: dict[str, Any],
                       final: dict[str, Any], slots: dict[str, Any], run: Any) -> bool:
@@ -559,9 +668,17 @@ class TaskGenerator:
             final_state=final, initial_state=initial, slots=slots, path=run.path, gold_final_state=final,
             outcome=run.outcome, gold_outcome=run.outcome,
         )
+        clock = self.clock(wf)
         for verifier in verifiers:
-            with episode_context(Episode.of(self.clock(wf), None)):
-                result = score(verifier, evidence)
+            if clock is None:  # no episode to install (episode_context(None) changes nothing)
+                if reward(verifier, evidence) == 1.0:
+                    continue
+                result = score(verifier, evidence)  # again, for which checks failed
+            else:
+                with episode_context(Episode.of(clock, None)):
+                    if reward(verifier, evidence) == 1.0:
+                        continue
+                    result = score(verifier, evidence)
             if result.reward != 1.0:
                 failed = [(i, c.detail) for i, c in enumerate(result.checks) if c.applicable and not c.passed]
                 self.gold_failures.append(GoldFailure(task_id, wf.name, verifier.name, failed, list(run.path)))
@@ -613,6 +730,7 @@ class TaskGenerator:
         tries = 0
         limit = max_tries if max_tries is not None else max(200, 50 * n)
         personas_of = {name: self.specs.personas_for(self.workflows[name]) for name in names}
+        pushes = {id(p): _is_adversarial(p) for ps in personas_of.values() for p in ps}
         # the rng is the sampling rng of every draw (the checker keeps sampling functions out of everything else
         # that runs in between: trees, tools, verifiers), installed once
         with sampling_rng(rng):
@@ -630,7 +748,7 @@ class TaskGenerator:
                     continue
                 if max_depth is not None and d["difficulty"]["depth"] > max_depth:
                     continue
-                pushy = d["request"] != "legal" and persona is not None and _is_adversarial(persona)
+                pushy = d["request"] != "legal" and persona is not None and pushes[id(persona)]
                 if pushy and rng.random() < adversarial:
                     task = self.draw_variant(wf, d, persona)  # type: ignore[arg-type]
                 out.append(task)
@@ -675,7 +793,14 @@ def _pool_call(expr: Any, slot_names: set[str]) -> tuple[str, Any] | tuple[()]:
     return () if names & slot_names else (expr.func, expr.args[0])
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 _SLOTS_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
+@lru_cache(maxsize=1024)
+def _json_key(name: str) -> str:
+    """A slot name as a JSON object key (as ``_SLOTS_JSON`` writes it)."""
+    return _SLOTS_JSON.encode(name)
 
 
 def _slots_json(slots: dict[str, Any]) -> str:

@@ -38,6 +38,7 @@ class _Forgetful(TaskGenerator):
         for reads in self._reads.values():
             reads.clear()
         self._views.clear()
+        self._copies.clear()
 
 
 @pytest.mark.parametrize("adversarial", [0.0, 0.5])
@@ -71,6 +72,20 @@ def test_a_task_drawn_again_is_a_dict_of_its_own(specs: Any) -> None:
             task.data["lineage"] = "added by a caller"
             assert "lineage" not in first
     assert len(seen) < len(tasks)
+
+
+def test_slots_copied_once_give_the_json_of_the_whole(specs: Any) -> None:
+    """The slots' JSON put together from each value's (cached) JSON is the JSON of the slots dict."""
+    generator = TaskGenerator(specs, "plant_maintenance", seed=0)
+    record = {"id": "WO-1", "tags": ["é", "\u2603"], "cost": 2.5, "z": {"b": None, "a": True}}
+    drawn = {"zeta": record, "alpha": 3, "Mid": "x\"y", "b_2": [record, 1.0], "n": None, "f": 1e-9, "t": True,
+             "o": 1, "u": 1.0, "s": (1, 2)}  # True, 1 and 1.0 are equal keys of a dict: their JSON is not
+    for _ in range(2):  # the second time from the copies made the first
+        slots, text = generator._copy_slots(drawn)
+        assert text == generate_module._slots_json(slots) == generate_module._slots_json(drawn)
+        assert slots == drawn and slots["zeta"] is not record
+        assert '"o":1,' in text and '"t":true,' in text and '"u":1.0,' in text
+    assert generator._copy_slots({}) == ({}, "{}")
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from aqwen_spec.semantics.user import heard_everything
+from aqwen_spec.semantics.user import heard_everything, leaves_before_the_end
 from aqwen_spec.semantics.verify import mentions
 from runtime.episodes.users import STOP, ScriptedUser
 
@@ -117,3 +117,24 @@ def test_a_numeric_answer_given_as_25_00_succeeds(said: str, workflow: str, tmp_
     assert step.done and env.terminated_by == "user_stop"
     result = step.info["result"]
     assert result.success and result.reward == 1.0, result.score.failed()
+
+
+def _gold(*messages: tuple[str, str, bool], informs: Any = ("WO-7",)) -> dict[str, Any]:
+    """A gold of (role, content, makes a tool call) messages, informing the user of ``informs``."""
+    return {"outcome": "done", "informs": [{"about": "x", "value": v} for v in informs],
+            "messages": [{"role": r, "content": c, **({"tool_calls": [{"name": "t", "arguments": {}}]} if t else {})}
+                         for r, c, t in messages]}
+
+
+@pytest.mark.parametrize(("gold", "expected"), [
+    (_gold(("assistant", "Which order?", False), ("user", "WO-7", False), ("assistant", "", True),
+           ("assistant", "WO-7 is closed.", False)), None),  # values stated last: nothing after needs the user
+    (_gold(("assistant", "WO-7 is closed.", False), ("assistant", "", True), ("tool", "{}", False)), (0, 1)),
+    (_gold(("assistant", "Done.", False), ("assistant", "", True), ("assistant", "WO-7 it was.", False)), None),
+    (_gold(("assistant", "WO-7.", False), ("assistant", "More?", False), ("assistant", "", True)), (0, 1)),
+    (_gold(("assistant", "Noted.", False), ("assistant", "", True), informs=()), (0, 1)),
+    (_gold(("assistant", "", True)), None),
+    ({**_gold(("assistant", "WO-7.", False), ("assistant", "", True)), "outcome": "refused"}, None),
+])
+def test_where_the_scripted_user_walks_out(gold: dict[str, Any], expected: Any) -> None:
+    assert leaves_before_the_end(gold) == expected

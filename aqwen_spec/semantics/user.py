@@ -121,8 +121,14 @@ def leaves_before_the_end(gold: dict[str, Any]) -> tuple[int, int] | None:
     if gold.get("outcome", "done") != "done":
         return None
     messages = gold.get("messages", [])
+    # the last message that still needs the user: a statement after it cannot be followed by one (its walk-out
+    # would be harmless), so the search stops there (most golds state their values last)
+    last_need = max((j for j, m in enumerate(messages) if m["role"] == "assistant"
+                     and (m.get("tool_calls") or "?" in str(m.get("content") or ""))), default=-1)
     heard: list[str] = []
     for i, message in enumerate(messages):
+        if i >= last_need:
+            return None
         text = str(message.get("content") or "")
         if message["role"] != "assistant" or message.get("tool_calls") or "?" in text or REFUSAL.search(text):
             continue

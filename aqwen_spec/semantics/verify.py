@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from aqwen_spec.expr import EvalError, evaluate
+from aqwen_spec.expr import EvalError
 from aqwen_spec.expr.evaluator import StateEnv
 from aqwen_spec.expr.library import Library
 from aqwen_spec.resolved import CheckIR, ResolvedVerifier
+from aqwen_spec.semantics.frame import Frame
 
 
 class CallRecord(NamedTuple):
@@ -175,25 +176,25 @@ def _token(needle: str) -> re.Pattern[str]:
     return re.compile(before + re.escape(needle) + after, re.IGNORECASE)
 
 
-def _matches(check: CheckIR, call: CallRecord, env: dict[str, Any]) -> bool:
+def _matches(check: CheckIR, call: CallRecord, frame: Frame) -> bool:
     if call.name != check.tool:
         return False
-    return all(call.arguments.get(name) == evaluate(expr, env) for name, expr in check.args.items())
+    return all(call.arguments.get(name) == frame.evaluate(expr) for name, expr in check.args.items())
 
 
-def _run_check(check: CheckIR, ev: Evidence, env: dict[str, Any]) -> tuple[bool, str]:
+def _run_check(check: CheckIR, ev: Evidence, frame: Frame) -> tuple[bool, str]:
     kind = check.kind
     if kind == "assert":
-        return bool(evaluate(check.expr, env)), ""
+        return bool(frame.evaluate(check.expr)), ""
     if kind == "tells_user":
-        value = evaluate(check.expr, env)
+        value = frame.evaluate(check.expr)
         ok = mentions(ev.assistant_text, value)
         return ok, "" if ok else f"the agent never said {value!r}"
     if kind == "require":
-        ok = any(c.ok and _matches(check, c, env) for c in ev.calls)
+        ok = any(c.ok and _matches(check, c, frame) for c in ev.calls)
         return ok, "" if ok else f"no successful call of {check.tool}"
     if kind == "forbid":
-        bad = [c for c in ev.calls if _matches(check, c, env)]
+        bad = [c for c in ev.calls if _matches(check, c, frame)]
         return not bad, f"{check.tool} was called {len(bad)} time(s)" if bad else ""
     if kind == "same_outcome_as_gold":
         ok = ev.outcome == ev.gold_outcome
@@ -210,17 +211,28 @@ def _run_check(check: CheckIR, ev: Evidence, env: dict[str, Any]) -> tuple[bool,
 
 
 def score(verifier: ResolvedVerifier, ev: Evidence) -> Score:
-    env = _env(ev, verifier.library)
-    results: list[CheckResult] = []
+    return _score(verifier, ev, [])
+
+
+def reward(verifier: ResolvedVerifier, ev: Evidence) -> float:
+    """``score(verifier, ev).reward``, without the per-check results (what the compiler asks of every gold)."""
+    return _score(verifier, ev, None).reward
+
+
+def _score(verifier: ResolvedVerifier, ev: Evidence, results: list[CheckResult] | None) -> Score:
+    """The score, with each check's result appended to ``results`` unless it is None. Every expression is evaluated
+    as ``evaluate(expr, env)`` would, in one frame (see :class:`~aqwen_spec.semantics.frame.Frame`)."""
+    frame = Frame(_env(ev, verifier.library), own=True)
     total = earned = 0.0
     gate_failed = False
     for check in verifier.checks:
         try:
-            applicable = check.when is None or bool(evaluate(check.when, env))
-            passed, detail = _run_check(check, ev, env) if applicable else (True, "")
+            applicable = check.when is None or bool(frame.evaluate(check.when))
+            passed, detail = _run_check(check, ev, frame) if applicable else (True, "")
         except EvalError as exc:
             applicable, passed, detail = True, False, f"could not evaluate: {exc.message}"
-        results.append(CheckResult(check.name, check.kind, check.weight, applicable, passed, check.gate, detail))
+        if results is not None:
+            results.append(CheckResult(check.name, check.kind, check.weight, applicable, passed, check.gate, detail))
         if not applicable:
             continue
         total += check.weight
@@ -229,4 +241,4 @@ def score(verifier: ResolvedVerifier, ev: Evidence) -> Score:
         elif check.gate:
             gate_failed = True
     reward = 0.0 if gate_failed else (earned / total if total > 0 else 1.0)
-    return Score(reward, reward >= verifier.success_threshold - 1e-12, results, gate_failed)
+    return Score(reward, reward >= verifier.success_threshold - 1e-12, results or [], gate_failed)
