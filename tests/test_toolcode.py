@@ -16,7 +16,7 @@ from aqwen_spec.results import ResultFormat
 from aqwen_spec.semantics import ToolRunner, copy_state
 from aqwen_spec.semantics.toolcode import source_of, step_of
 from aqwen_spec.semantics.tools import _KIT
-from aqwen_spec.types import FLOAT, INT, STR, EnumT, ListT, OptionalT, SetT
+from aqwen_spec.types import BOOL, FLOAT, INT, STR, EnumT, ListT, OptionalT, SetT
 
 AT = Origin("x", Pos(1, 1))
 LIBRARY = Library(constants={"LIMIT": 3})
@@ -102,3 +102,59 @@ def test_spec_text_never_becomes_source() -> None:
     source = source_of(tool, _KIT)
     assert "import os" not in source.replace(repr(nasty), "")
     assert ToolRunner({"t": tool}, {}).call("t", {}).value == nasty
+
+
+REQUIRED = {
+    "who": ParamIR("who", STR, True, None, ""),
+    "n": ParamIR("n", INT, True, None, ""),
+    "flag": ParamIR("flag", BOOL, True, None, ""),
+    "ratio": ParamIR("ratio", FLOAT, True, None, ""),
+    "level": ParamIR("level", EnumT(("low", "high")), True, None, ""),
+    "note": ParamIR("note", OptionalT(STR), True, None, ""),
+}
+REQUIRED_CALLS: list[Any] = [
+    {"who": "T-1", "n": 1, "flag": True, "ratio": 0.5, "level": "low", "note": None},
+    {"who": "T-9", "n": 1, "flag": True, "ratio": 1, "level": "high", "note": "x"},
+    {"who": "T-2", "n": 2, "flag": False, "ratio": 2.0, "level": "low", "note": "y"},
+    {"who": "T-1", "n": 9, "flag": False, "ratio": 2.0, "level": "low", "note": "y"},
+    {"who": "T-1", "n": True, "flag": True, "ratio": 0.5, "level": "low", "note": None},
+    {"who": "T-1", "n": 1, "flag": 1, "ratio": 0.5, "level": "low", "note": None},
+    {"who": "T-1", "n": 1, "flag": True, "ratio": True, "level": "low", "note": None},
+    {"who": "T-1", "n": 1, "flag": True, "ratio": "0.5", "level": "low", "note": None},
+    {"who": "T-1", "n": 1, "flag": True, "ratio": 0.5, "level": "mid", "note": None},
+    {"who": "T-1", "n": 1, "flag": True, "ratio": 0.5, "level": "low", "note": 3},
+    {"who": "T-1", "n": 1, "flag": True, "ratio": 0.5, "level": "low"},
+    {"who": "T-1", "n": 1, "flag": True, "ratio": 0.5, "level": "low", "note": None, "x": 1},
+    {"who": "T-1", "n": 1, "flag": True, "ratio": 0.5, "level": "low", "x": 1},
+    {"who": 7, "n": 1, "flag": True, "ratio": 0.5, "level": "low", "note": None}, {}, [], None, "who",
+]
+
+
+@pytest.mark.parametrize("fmt", [ResultFormat(), ResultFormat(format="python", error="Error: {{ message }}!"),
+                                 ResultFormat(format="text", error="{{ tool }} says {{ message }} ({{ kind }})"),
+                                 ResultFormat(format="text", error="{{ message }}: {{ message }}")])
+def test_required_plain_parameters_are_checked_and_known(fmt: ResultFormat) -> None:
+    """Every parameter required and of a plain type: the arguments checked by one length test and a type test
+    each, a str parameter used in 'in', an index, an f-string and a message without its type tests; a refusal made
+    by its precondition's class, its text filled in place (or by the format's function)."""
+    requires = [PreconditionIR(parse_expr("who in tickets"), "no ticket {{ who }}", AT),
+                PreconditionIR(parse_expr("tickets[who].status == \"open\""), "{{ who }} is not open ({{ n }})", AT),
+                PreconditionIR(parse_expr("n < 5"), "{{ who }}: {{ n }} {{ flag }} {{ ratio }} {{ note }}", AT)]
+    returns = parse_expr('f"{who}/{n}/{flag}/{ratio}/{level}/{note}" + tickets[who].status')
+    tool = ResolvedTool("t", "d", "", "read", REQUIRED, requires, None, returns, STR, "declarative", None, None, AT,
+                        result=fmt, library=LIBRARY)
+    source = source_of(tool, _KIT)
+    assert "len(args) == 6" in source and "type(v_who) is str and" not in source.split("if not ok:")[-1]
+    assert "'no ticket ' + v_who" in source
+    runners = ToolRunner({"t": tool}, _state()), ToolRunner({"t": tool}, _state())
+    runners[1].generated = False
+    for args in REQUIRED_CALLS:
+        got, want = (r.call("t", copy_state(args)) for r in runners)
+        assert (got.ok, got.error, got.error_kind, got.precondition, got.render(), got.fmt, got.tool) == \
+            (want.ok, want.error, want.error_kind, want.precondition, want.render(), want.fmt, want.tool), args
+    empty = ResolvedTool("e", "d", "", "read", {}, [], None, parse_expr("1"), INT, "declarative", None, None, AT)
+    runners = ToolRunner({"e": empty}, {}), ToolRunner({"e": empty}, {})
+    runners[1].generated = False
+    for args in [{}, {"x": 1}, [], None]:
+        got, want = (r.call("e", args) for r in runners)
+        assert (got.ok, got.error, got.render()) == (want.ok, want.error, want.render()), args

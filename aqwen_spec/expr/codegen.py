@@ -50,6 +50,9 @@ class Emitter:
         self.uses_budget = False
         self.scope: dict[str, str] = {}
         """Spec name -> Python identifier, for the names bound where the code runs."""
+        self.types: dict[str, type] = {}
+        """Python identifier -> the type its value surely has (``str``, ``int``, ``bool``) where the code runs: a
+        tool's checked parameters. Checks of that type are then left out (the same value passes them anyway)."""
         self.maybe: set[str] = set()
         """Names a program binds somewhere but not surely before the code being generated."""
         self.frames: list[tuple[bool, Any]] = []
@@ -176,7 +179,8 @@ class Emitter:
         if held is None:
             return f"R.index({obj}, {key}, {pos})"
         o = held[1]
-        return (f"({o}[{key}] if type({held[0]}) is dict and type({key}) is str and {key} in {o} "
+        is_str = "" if self.types.get(key) is str else f" and type({key}) is str"
+        return (f"({o}[{key}] if type({held[0]}) is dict{is_str} and {key} in {o} "
                 f"else R.index({o}, {key}, {pos}))")
 
     def _e_Unary(self, n: A.Unary) -> str:
@@ -201,7 +205,8 @@ class Emitter:
                 test = f"R.contains({right}, {left}, {self.const(n.pos)})"
             else:  # a str in a map, without a call
                 c = held[1]
-                test = (f"({left} in {c} if type({held[0]}) is dict and type({left}) is str "
+                is_str = "" if self.types.get(left) is str else f" and type({left}) is str"
+                test = (f"({left} in {c} if type({held[0]}) is dict{is_str} "
                         f"else R.contains({c}, {left}, {self.const(n.pos)}))")
             return test if n.op == "in" else f"(not {test})"
         cmp, left, right, pos = self.const(_ORDER[n.op]), self.expr(n.left), self.expr(n.right), self.const(n.pos)
@@ -238,6 +243,11 @@ class Emitter:
 
     def _to_str(self, src: str) -> str:
         """``to_str``: a str as it is, an int or a float as its ``repr`` (a bool, null or container: the helper)."""
+        known = self.types.get(src)
+        if known is str:
+            return src
+        if known is int:
+            return f"repr({src})"
         held = self.hold(src)
         if held is None:
             return f"R.to_str({src})"
@@ -309,8 +319,9 @@ class Emitter:
             return
         before = (dict(self.functions), len(self.definitions))
         self.functions[name] = ident
-        saved = (self.scope, self.maybe, self.frames, self._strict, self._iterable, self._in_function)
+        saved = (self.scope, self.types, self.maybe, self.frames, self._strict, self._iterable, self._in_function)
         self.scope = {p: f"v_{p}" for p in f.params}
+        self.types = {}
         self.maybe, self.frames, self._strict, self._iterable, self._in_function = set(), [], 0, 0, True
         try:
             if isinstance(f.body, A.Program):
@@ -325,7 +336,7 @@ class Emitter:
             del self.definitions[before[1]:]
             return
         finally:
-            self.scope, self.maybe, self.frames, self._strict, self._iterable, self._in_function = saved
+            self.scope, self.types, self.maybe, self.frames, self._strict, self._iterable, self._in_function = saved
         params = "".join(f", v_{p}" for p in f.params)
         self.definitions.append(f"def {ident}(B, S{params}):\n" + "\n".join(lines) + "\n")
 
@@ -415,6 +426,7 @@ class Emitter:
     def bind(self, name: str, value: str, lines: list[str], pad: str) -> None:
         """``name = value`` for a local of the tool (kept in ``E`` too where closures read it)."""
         ident = self.scope.setdefault(name, f"v_{name}")
+        self.types.pop(ident, None)
         lines.append(f"{pad}{ident} = {value}")
         self.maybe.discard(name)
 
