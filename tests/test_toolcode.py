@@ -158,3 +158,45 @@ def test_required_plain_parameters_are_checked_and_known(fmt: ResultFormat) -> N
     for args in [{}, {"x": 1}, [], None]:
         got, want = (r.call("e", args) for r in runners)
         assert (got.ok, got.error, got.render()) == (want.ok, want.error, want.render()), args
+
+
+BUILTIN_STATE: dict[str, Any] = {
+    "ints": [3, -1, 7], "floats": [0.1, 0.2, 0.3], "mixed": [1, 0.5, 2], "bools": [1, True], "empty": [],
+    "words": ["b", "a"], "m": {"x": 1, "y": 2.5}, "pairs": [["k", 1], ["j", 2]], "bad_pairs": [["k", 1, 2]],
+    "orders": {"O-1": {"c": "ana", "n": 1}, "O-2": {"c": "ben", "n": 2}, "O-3": {"c": "ana", "n": 3}},
+    "bad_keys": [{"c": 1.5}], "nothing": None, "text": "hello",
+    "big": list(range(60_000)), "bigmap": {str(i): i for i in range(40_000)},
+    "midmap": {str(i): i for i in range(15_000)},
+}
+BUILTIN_EXPRS = [
+    # sum(xs): a list of numbers added in order, anything else as the generic built-in does it
+    "sum(ints)", "sum(floats)", "sum(mixed)", "sum(bools)", "sum(empty)", "sum(m)", "sum(text)", "sum(nothing)",
+    "sum([x * 2 for x in ints])", "sum(big) + sum(big)",
+    # group_by with by= or a positional key
+    "group_by(values(orders), by=c)", "group_by(values(orders), c)", "group_by(orders, by=n)",
+    "group_by(bad_keys, by=c)", "group_by(nothing, by=c)", "group_by(text, by=it)", "len(group_by(big, by=it))",
+    "len(group_by(big, by=it)) + len(group_by(big, by=it))",
+    # a comprehension over items(m) with two names
+    "[f\"{k}={v}\" for k, v in items(m)]", "{k: v for k, v in items(orders) if v.n > 1}",
+    "[k for k, v in items(pairs)]", "[k for k, v in items(bad_pairs)]", "[k for k, v in items(nothing)]",
+    "len([k for k, v in items(bigmap)]) + len([k for k, v in items(bigmap)])",
+    "len([k for k, v in items(bigmap)]) + len([k for k, v in items(midmap)])",  # out of steps in the loop
+    # constant indexes, bounds and number comparisons
+    "ints[0]", "ints[-1]", "ints[-3]", "ints[3]", "ints[-4]", "empty[0]", "text[1]", "m[0]", "nothing[0]",
+    "words[1:]", "words[-1:0:-1]", "text[-3:]", "nothing[1:]", "big[1:][-1]",
+    "len(ints) > 0", "ints[0] <= 3.5", "len(empty) > 0", "text > 0", "nothing < 1", "m.y >= 2.5",
+]
+
+
+@pytest.mark.parametrize("expr", BUILTIN_EXPRS)
+def test_specialised_builtins_agree_with_the_closures(expr: str) -> None:
+    """sum, group_by, a comprehension over items(), constant indexes and bounds and comparisons with a number
+    constant have code of their own: the same values, errors, positions and step charges (the last one of each
+    group runs out of steps) as the closures."""
+    tool = ResolvedTool("t", "d", "", "read", {}, [], None, parse_expr(expr), STR, "declarative", None, None, AT)
+    runners = ToolRunner({"t": tool}, BUILTIN_STATE), ToolRunner({"t": tool}, BUILTIN_STATE)
+    runners[1].generated = False
+    got, want = (r.call("t", {}) for r in runners)
+    assert (got.ok, got.error, got.error_kind, got.render()) == (want.ok, want.error, want.error_kind, want.render())
+    assert (got.defect and got.defect.pos) == (want.defect and want.defect.pos)
+    assert step_of(tool, _KIT) is not None

@@ -175,6 +175,11 @@ class Emitter:
 
     def _e_Index(self, n: A.Index) -> str:
         obj, key, pos = self.expr(n.obj), self.expr(n.index), self.const(n.pos)
+        at = n.index.value if isinstance(n.index, A.Lit) and type(n.index.value) is int else None
+        if at is not None and (held := self.hold(obj)) is not None:  # a list's element at a constant index
+            o, k = held[1], repr(at)
+            bounds = f"{k} < len({o})" if at >= 0 else f"{-at} <= len({o})"
+            return f"({o}[{k}] if type({held[0]}) is list and {bounds} else R.index({o}, {k}, {pos}))"
         held = self.hold(obj) if _SIMPLE.fullmatch(key) else None  # the key read twice: only a plain one
         if held is None:
             return f"R.index({obj}, {key}, {pos})"
@@ -212,6 +217,9 @@ class Emitter:
         cmp, left, right, pos = self.const(_ORDER[n.op]), self.expr(n.left), self.expr(n.right), self.const(n.pos)
         if self._iterable:
             return f"R.order({cmp}, {n.op!r}, {left}, {right}, {pos})"
+        if _num_lit(n.right) and (held := self.hold(left)) is not None:  # a number against a constant one
+            return (f"({held[1]} {n.op} {right} if type({held[0]}) in R.NUMBERS "
+                    f"else R.order({cmp}, {n.op!r}, {held[1]}, {right}, {pos}))")
         a, b = self.temp(), self.temp()  # two numbers compare with Python's operator
         return (f"({a} {n.op} {b} if (({a} := {left}), ({b} := {right})) and type({a}) in R.NUMBERS and type({b}) in "
                 f"R.NUMBERS else R.order({cmp}, {n.op!r}, {a}, {b}, {pos}))")
@@ -267,6 +275,16 @@ class Emitter:
             or CLOCK_FUNCTIONS.get(n.func)
         if builtin is None:  # a domain function
             return self._user_call(n)
+        own_fn = builtin is FUNCTIONS.get(n.func)
+        if own_fn and n.func == "sum" and len(n.args) == 1 and not n.kwargs:
+            self.uses_budget = True
+            return f"R.sum_of(B, {self.expr(n.args[0])}, {self.const(n.pos)})"
+        by = len(n.args) == 1 and len(n.kwargs) == 1 and n.kwargs[0][0] == "by"
+        if own_fn and n.func == "group_by" and ((len(n.args) == 2 and not n.kwargs) or by):
+            self.uses_budget = True
+            fn = n.args[1] if len(n.args) == 2 else n.kwargs[0][1]
+            return (f"R.group_by(B, {self.expr(n.args[0])}, {self._elem_fn(fn)}, {len(n.args)}, "
+                    f"{self.const(n.pos)})")
         lazy = n.func in ("any", "all")
         args = "".join(
             (self._elem_fn(a) if i in builtin.elem_args
@@ -357,7 +375,8 @@ class Emitter:
     def _e_Slice(self, n: A.Slice) -> str:
         self.uses_budget = True
         pos = self.const(n.pos)
-        bounds = ", ".join("None" if b is None else f"R.bound({self.expr(b)}, {pos})"
+        bounds = ", ".join("None" if b is None else repr(b.value) if isinstance(b, A.Lit) and (
+            type(b.value) is int or b.value is None) else f"R.bound({self.expr(b)}, {pos})"
                            for b in (n.start, n.stop, n.step))
         return f"R.slice(B, {self.expr(n.obj)}, {bounds}, {pos})"
 
@@ -407,6 +426,14 @@ class Emitter:
         """``for ... in ...`` of a comprehension (its source computed in the enclosing scope) and its element's
         variable; its names are in scope until :meth:`_comp_end`."""
         self.uses_budget = True
+        if items == "loop_items" and len(names) == 2 and isinstance(source, A.Call) and source.func == "items" and \
+                len(source.args) == 1 and not source.kwargs and FUNCTIONS.get("items") is not None:
+            src = f"R.pairs(B, {self._source(source.args[0])}, {self.const(source.pos)}, {self.const(pos)})"
+            self._strict += 1
+            tag = f"c{self._strict}_{self.temp()}"
+            idents = {name: f"{tag}_{i}" for i, name in enumerate(names)}
+            self.frames.append((False, idents))
+            return f"for {', '.join(idents.values())} in {src}", ""
         src = f"R.{items}(B, {self._source(source)}, {self.const(pos)})"
         self._strict += 1
         tag = f"c{self._strict}_{self.temp()}"
@@ -561,6 +588,10 @@ class Emitter:
         else:
             self.uses_budget = True
             lines.append(f"{pad}R.{fname}(U, B, {t}, {self.expr(call.args[1])}, {pos})")
+
+
+def _num_lit(n: A.Expr) -> bool:
+    return isinstance(n, A.Lit) and (type(n.value) is int or (type(n.value) is float and math.isfinite(n.value)))
 
 
 def _float_spec(spec: str) -> bool:

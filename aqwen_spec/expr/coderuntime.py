@@ -29,7 +29,7 @@ from aqwen_spec.expr.evaluator import (
     MAX_INT as _MAX_INT,
 )
 from aqwen_spec.expr.formatting import format_value
-from aqwen_spec.expr.functions import MAX_SIZE, FunctionError, to_str
+from aqwen_spec.expr.functions import MAX_SIZE, FunctionError, _group_by, to_str
 from aqwen_spec.expr.library import MAX_CALL_DEPTH, Library
 
 ARITH = _ARITH
@@ -84,7 +84,9 @@ def slice(budget: _Budget, o: Any, start: Any, stop: Any, step: Any, pos: Pos) -
     if step == 0:
         raise EvalError("slice step cannot be zero", pos)
     out = o[start:stop:step]
-    charge(budget, max(len(out), 1), pos)
+    budget.left -= len(out) or 1
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, pos)
     return out
 
 
@@ -213,21 +215,27 @@ def keys(budget: _Budget, m: Any, pos: Pos) -> Any:
     """``keys(m)``: :func:`collect` of ``functions._keys``, a map's keys without its frames."""
     if type(m) is not dict:
         return collect(budget, _f.FUNCTIONS["keys"].impl, "keys", pos, m)
-    charge(budget, max(len(m), 1), pos)
+    budget.left -= len(m) or 1
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, pos)
     return list(m)
 
 
 def values(budget: _Budget, m: Any, pos: Pos) -> Any:
     if type(m) is not dict:
         return collect(budget, _f.FUNCTIONS["values"].impl, "values", pos, m)
-    charge(budget, max(len(m), 1), pos)
+    budget.left -= len(m) or 1
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, pos)
     return list(m.values())
 
 
 def items(budget: _Budget, m: Any, pos: Pos) -> Any:
     if type(m) is not dict:
         return collect(budget, _f.FUNCTIONS["items"].impl, "items", pos, m)
-    charge(budget, max(len(m), 1), pos)
+    budget.left -= len(m) or 1
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, pos)
     return [[k, v] for k, v in m.items()]
 
 
@@ -235,7 +243,9 @@ def join(budget: _Budget, xs: Any, sep: Any, pos: Pos) -> Any:
     """``join(xs, sep)`` of a list and a str (anything else: :func:`collect`)."""
     if type(xs) is not list or type(sep) is not str:
         return collect(budget, _f.FUNCTIONS["join"].impl, "join", pos, xs, sep)
-    charge(budget, max(len(xs), 2), pos)
+    budget.left -= len(xs) if len(xs) > 2 else 2
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, pos)
     out = sep.join([x if type(x) is str else to_str(x) for x in xs])
     if len(out) > MAX_SIZE:  # as functions._check_size raises it: no position
         raise EvalLimitError(f"result too large ({len(out)} elements or characters, at most {MAX_SIZE})")
@@ -248,21 +258,77 @@ INTRINSICS = {"keys": (keys, 1), "values": (values, 1), "items": (items, 1), "jo
 
 def loop_items(budget: _Budget, v: Any, pos: Pos) -> list[Any]:
     """What a comprehension iterates over, its length charged."""
-    items = _items(v, pos, "'for'")
-    charge(budget, len(items), pos)
+    items = v if type(v) is list else _items(v, pos, "'for'")
+    budget.left -= len(items)
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, pos)
     return items
+
+
+def pairs(budget: _Budget, m: Any, items_pos: Pos, pos: Pos) -> Any:
+    """What a comprehension over ``items(m)`` with two names iterates over, a map's entries as pairs (what
+    :func:`items` then :func:`loop_items` and :func:`unpack` give and charge, without the lists); anything else as
+    they do it."""
+    if type(m) is not dict:
+        return [unpack(x, 2, pos) for x in loop_items(budget, items(budget, m, items_pos), pos)]
+    budget.left -= len(m) or 1
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, items_pos)
+    budget.left -= len(m)
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, pos)
+    return list(m.items())
+
+
+def group_by(budget: _Budget, xs: Any, fn: Callable[[Any], Any], n: int, pos: Pos) -> Any:
+    """``group_by(xs, by=...)`` (``n``: 1) or ``group_by(xs, ...)`` (``n``: 2) with its element function made: the
+    charge and the errors of :func:`builtin`, without its argument list and keyword dict."""
+    size = len(xs) if type(xs) in (list, dict, str) else 1
+    budget.left -= size if size > n else n
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, pos)
+    try:
+        return _group_by(xs, None, fn)
+    except (EvalError, EffectFailed):
+        raise
+    except FunctionError as e:
+        raise EvalError(str(e), pos) from None
+    except RecursionError:
+        raise EvalError("group_by(): value nested too deeply", pos) from None
+    except Exception as e:
+        raise EvalError(f"group_by(): {e}", pos) from None
+
+
+def sum_of(budget: _Budget, xs: Any, pos: Pos) -> Any:
+    """``sum(xs)``: a list of ints and floats added in order as ``functions._sum`` adds them (anything else:
+    :func:`collect`)."""
+    if type(xs) is not list:
+        return collect(budget, _f.FUNCTIONS["sum"].impl, "sum", pos, xs)
+    budget.left -= len(xs) or 1
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, pos)
+    total: Any = 0
+    for v in xs:
+        if type(v) is not float and type(v) is not int:
+            return call(_f.FUNCTIONS["sum"].impl, "sum", pos, xs)  # its error (or a subclass's sum)
+        total += v
+    return total
 
 
 def for_items(budget: _Budget, v: Any, pos: Pos) -> list[Any]:
     """What a ``for`` statement iterates over: a snapshot (the body may change the collection), charged."""
     items = list(_items(v, pos, "'for'"))
-    charge(budget, len(items), pos)
+    budget.left -= len(items)
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, pos)
     return items
 
 
 def where_items(budget: _Budget, v: Any, pos: Pos) -> list[Any]:
-    items = _items(v, pos, "'where'")
-    charge(budget, len(items), pos)
+    items = v if type(v) is list else _items(v, pos, "'where'")
+    budget.left -= len(items)
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, pos)
     return items
 
 
