@@ -200,3 +200,28 @@ def test_specialised_builtins_agree_with_the_closures(expr: str) -> None:
     assert (got.ok, got.error, got.error_kind, got.render()) == (want.ok, want.error, want.error_kind, want.render())
     assert (got.defect and got.defect.pos) == (want.defect and want.defect.pos)
     assert step_of(tool, _KIT) is not None
+
+
+@pytest.mark.parametrize("expr", ["[rng_choice(words), rng_choice(text), rng_randint(1, 5), rng_random()]",
+                                  "rng_choice(empty)", "rng_choice(nothing)", "rng_choice(\"\")", "rng_choice(m)",
+                                  "rng_randint(5, 1)", "rng_randint(1, true)", "rng_randint(1.5, 2)",
+                                  "[rng_random(), rng_choice(words), rng_choice(empty)]"])
+def test_draws_agree_with_the_closures(expr: str) -> None:
+    """rng_choice, rng_randint and rng_random have helpers of their own: the same values, errors, logged draws and
+    undo (a failed call's draws never happened), and without a generator the same error."""
+    from aqwen_spec.expr.episode import Episode
+
+    tool = ResolvedTool("t", "d", "", "read", {}, [], None, parse_expr(expr), STR, "declarative", None, None, AT)
+    assert "R.rng_" in source_of(tool, _KIT)
+    for seed in (7, None):
+        runners = ToolRunner({"t": tool}, BUILTIN_STATE), ToolRunner({"t": tool}, BUILTIN_STATE)
+        runners[1].generated = False
+        for r in runners:
+            r.episode = Episode("2024-01-01", None, seed)
+        for _ in range(3):
+            got, want = (r.call("t", {}) for r in runners)
+            assert (got.ok, got.error, got.render()) == (want.ok, want.error, want.render())
+        episodes = [r.episode for r in runners]
+        assert episodes[0]._log == episodes[1]._log  # type: ignore[union-attr]
+        if seed is not None:  # the generators where the calls that stood left them
+            assert episodes[0].rng.random() == episodes[1].rng.random()  # type: ignore[union-attr]

@@ -276,6 +276,8 @@ class Emitter:
         if builtin is None:  # a domain function
             return self._user_call(n)
         own_fn = builtin is FUNCTIONS.get(n.func)
+        if builtin is DRAW_FUNCTIONS.get(n.func) and R.DRAWS.get(n.func) == len(n.args) and not n.kwargs:
+            return f"R.{n.func}({''.join(self.expr(a) + ', ' for a in n.args)}{self.const(n.pos)})"
         if own_fn and n.func == "sum" and len(n.args) == 1 and not n.kwargs:
             self.uses_budget = True
             return f"R.sum_of(B, {self.expr(n.args[0])}, {self.const(n.pos)})"

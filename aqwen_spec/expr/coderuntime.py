@@ -11,6 +11,7 @@ from typing import Any
 
 from aqwen_spec.diagnostics import Pos
 from aqwen_spec.expr import functions as _f
+from aqwen_spec.expr.episode import CURRENT, DRAW_FUNCTIONS
 from aqwen_spec.expr.errors import EffectFailed, EvalError, EvalLimitError
 from aqwen_spec.expr.evaluator import (
     _ARITH,
@@ -251,6 +252,37 @@ def join(budget: _Budget, xs: Any, sep: Any, pos: Pos) -> Any:
         raise EvalLimitError(f"result too large ({len(out)} elements or characters, at most {MAX_SIZE})")
     return out
 
+
+def rng_choice(xs: Any, pos: Pos) -> Any:
+    """``rng_choice(xs)`` of a non-empty list or str with a generator installed: the draw logged and made as
+    ``episode._choice`` makes it (anything else: :func:`call` of it, which raises its error)."""
+    episode = CURRENT.get()
+    if episode is None or episode.rng is None or (type(xs) is not list and type(xs) is not str) or not xs:
+        return call(DRAW_FUNCTIONS["rng_choice"].impl, "rng_choice", pos, xs)
+    episode._log.append(("choice", (range(len(xs)),)))
+    return episode.rng.choice(xs)
+
+
+def rng_randint(a: Any, b: Any, pos: Pos) -> Any:
+    """``rng_randint(a, b)`` of two ints in order (as :func:`rng_choice`)."""
+    episode = CURRENT.get()
+    if episode is None or episode.rng is None or type(a) is not int or type(b) is not int or a > b:
+        return call(DRAW_FUNCTIONS["rng_randint"].impl, "rng_randint", pos, a, b)
+    episode._log.append(("randint", (a, b)))
+    return episode.rng.randint(a, b)
+
+
+def rng_random(pos: Pos) -> Any:
+    """``rng_random()`` (as :func:`rng_choice`)."""
+    episode = CURRENT.get()
+    if episode is None or episode.rng is None:
+        return call(DRAW_FUNCTIONS["rng_random"].impl, "rng_random", pos)
+    episode._log.append(("random", ()))
+    return episode.rng.random()
+
+
+DRAWS = {"rng_choice": 1, "rng_randint": 2, "rng_random": 0}
+"""Draws with a helper of their own: name -> the number of arguments it takes."""
 
 INTRINSICS = {"keys": (keys, 1), "values": (values, 1), "items": (items, 1), "join": (join, 2)}
 """Built-ins with a helper of their own: name -> (helper, the number of arguments it takes)."""
