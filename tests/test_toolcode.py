@@ -181,6 +181,9 @@ BUILTIN_EXPRS = [
     "[k for k, v in items(pairs)]", "[k for k, v in items(bad_pairs)]", "[k for k, v in items(nothing)]",
     "len([k for k, v in items(bigmap)]) + len([k for k, v in items(bigmap)])",
     "len([k for k, v in items(bigmap)]) + len([k for k, v in items(midmap)])",  # out of steps in the loop
+    # join: a list of str joined at once, anything else shown as to_str shows it
+    'join(words, ", ")', 'join(ints, "-")', 'join([nothing, true, 1.5, "x", [1]], "")', 'join(empty, ",")',
+    'join(m, ",")', 'join(text, nothing)',
     # constant indexes, bounds and number comparisons
     "ints[0]", "ints[-1]", "ints[-3]", "ints[3]", "ints[-4]", "empty[0]", "text[1]", "m[0]", "nothing[0]",
     "words[1:]", "words[-1:0:-1]", "text[-3:]", "nothing[1:]", "big[1:][-1]",
@@ -190,7 +193,7 @@ BUILTIN_EXPRS = [
 
 @pytest.mark.parametrize("expr", BUILTIN_EXPRS)
 def test_specialised_builtins_agree_with_the_closures(expr: str) -> None:
-    """sum, group_by, a comprehension over items(), constant indexes and bounds and comparisons with a number
+    """sum, join, group_by, a comprehension over items(), constant indexes and bounds and comparisons with a number
     constant have code of their own: the same values, errors, positions and step charges (the last one of each
     group runs out of steps) as the closures."""
     tool = ResolvedTool("t", "d", "", "read", {}, [], None, parse_expr(expr), STR, "declarative", None, None, AT)

@@ -247,7 +247,10 @@ def join(budget: _Budget, xs: Any, sep: Any, pos: Pos) -> Any:
     budget.left -= len(xs) if len(xs) > 2 else 2
     if budget.left < 0:
         raise EvalLimitError(_LIMIT, pos)
-    out = sep.join([x if type(x) is str else to_str(x) for x in xs])
+    try:
+        out = sep.join(xs)  # a list of str (anything else: each shown as to_str shows it)
+    except TypeError:
+        out = sep.join([x if type(x) is str else to_str(x) for x in xs])
     if len(out) > MAX_SIZE:  # as functions._check_size raises it: no position
         raise EvalLimitError(f"result too large ({len(out)} elements or characters, at most {MAX_SIZE})")
     return out
