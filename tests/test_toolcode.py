@@ -184,6 +184,8 @@ BUILTIN_EXPRS = [
     # join: a list of str joined at once, anything else shown as to_str shows it
     'join(words, ", ")', 'join(ints, "-")', 'join([nothing, true, 1.5, "x", [1]], "")', 'join(empty, ",")',
     'join(m, ",")', 'join(text, nothing)',
+    # f-string parts that are str already (join, a format spec, an f-string)
+    "f\"{join(words, ',')}|{m.y:.1f}|{f'{text}'}|{ints[0]:>4}\"", "f\"{join(m, '')}\"",
     # constant indexes, bounds and number comparisons
     "ints[0]", "ints[-1]", "ints[-3]", "ints[3]", "ints[-4]", "empty[0]", "text[1]", "m[0]", "nothing[0]",
     "words[1:]", "words[-1:0:-1]", "text[-3:]", "nothing[1:]", "big[1:][-1]",

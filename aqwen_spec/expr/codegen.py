@@ -242,7 +242,8 @@ class Emitter:
         return "{" + "".join(f"{self.const(k)}: {self.expr(v)}, " for k, v in n.entries) + "}"
 
     def _e_FString(self, n: A.FString) -> str:
-        parts = [self.const(p) if isinstance(p, str) else self._to_str(self.expr(p)) for p in n.parts]
+        parts = [self.const(p) if isinstance(p, str) else self.expr(p) if _gives_str(p) else self._to_str(self.expr(p))
+                 for p in n.parts]
         joined = f"''.join(({''.join(p + ', ' for p in parts)}))"
         held = self.hold(joined)
         if held is None:
@@ -590,6 +591,13 @@ class Emitter:
         else:
             self.uses_budget = True
             lines.append(f"{pad}R.{fname}(U, B, {t}, {self.expr(call.args[1])}, {pos})")
+
+
+def _gives_str(n: Any) -> bool:
+    """Whether ``n``'s value is a str whenever it has one (``to_str`` then gives it as it is): a formatted value, an
+    f-string, a call of the built-in ``join``."""
+    return isinstance(n, (A.Formatted, A.FString)) or (
+        isinstance(n, A.Call) and n.func == "join" and FUNCTIONS.get("join") is not None)
 
 
 def _num_lit(n: A.Expr) -> bool:
