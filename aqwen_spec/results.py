@@ -114,23 +114,40 @@ def error_text(fmt: ResultFormat, tool: str, kind: str) -> Callable[[str], str]:
     generated step function): a plain template of ``message``, ``tool`` and ``kind`` is filled without Jinja."""
     if fmt.error is None and fmt.format != "python":
         return lambda message: render_json({"error": message}, fmt)
-    if isinstance(fmt.error, str):
-        from aqwen_spec.templates import _plain_parts
+    affixes = error_affixes(fmt, tool, kind)
+    if affixes is not None:  # the usual "Error: {{ message }}"
+        before, after = affixes
+        return lambda message: before + message + after
+    pieces = _error_pieces(fmt, tool, kind)
+    if pieces is not None:
+        def fill(message: str) -> str:
+            return "".join([message if p is None else p for p in pieces])
 
-        parts = _plain_parts(fmt.error) if "{" in fmt.error else (fmt.error,)
-        known = {"tool": tool, "kind": kind}
-        if parts is not None and all(isinstance(p, str) or (not p[1] and p[0] in ERROR_NAMES) for p in parts):
-            pieces = [p if isinstance(p, str) else known.get(p[0]) for p in parts]  # None: the message
-            if pieces.count(None) == 1:  # the usual "Error: {{ message }}"
-                at = pieces.index(None)
-                before, after = "".join(pieces[:at]), "".join(pieces[at + 1:])  # type: ignore[arg-type]
-                return lambda message: before + message + after
-
-            def fill(message: str) -> str:
-                return "".join([message if p is None else p for p in pieces])
-
-            return fill
+        return fill
     return lambda message: render_error(message, fmt, tool, kind)
+
+
+def error_affixes(fmt: ResultFormat, tool: str, kind: str) -> tuple[str, str] | None:
+    """``(before, after)`` where ``render_error(message, fmt, tool, kind)`` is ``before + message + after`` for every
+    message (an error template of plain tags naming ``message`` once); ``None`` for any other error format."""
+    pieces = _error_pieces(fmt, tool, kind)
+    if pieces is None or pieces.count(None) != 1:
+        return None
+    at = pieces.index(None)
+    return "".join(pieces[:at]), "".join(pieces[at + 1:])  # type: ignore[arg-type]
+
+
+def _error_pieces(fmt: ResultFormat, tool: str, kind: str) -> list[str | None] | None:
+    """A plain error template as its text pieces, ``None`` where the message goes (``None`` for any other)."""
+    if not isinstance(fmt.error, str):
+        return None
+    from aqwen_spec.templates import _plain_parts
+
+    parts = _plain_parts(fmt.error) if "{" in fmt.error else (fmt.error,)
+    known = {"tool": tool, "kind": kind}
+    if parts is None or not all(isinstance(p, str) or (not p[1] and p[0] in ERROR_NAMES) for p in parts):
+        return None
+    return [p if isinstance(p, str) else known.get(p[0]) for p in parts]
 
 
 def _fill_all(value: Any, context: dict[str, Any], message: str) -> Any:

@@ -136,6 +136,60 @@ def test_the_runtimes_own_errors_use_the_domains_error_format(desk_bundle: Any) 
     env.close()
 
 
+def _lazy_episode(bundle: Any, task: dict[str, Any], read_every_call: bool, seed: int, eager: bool = False
+                  ) -> tuple[Any, ...]:
+    """An episode of call_tool calls (reads, writes, refusals, bad arguments, unknown tools), assistant turns
+    and a transfer, its messages, calls and counts read after every call or only at the end; ``eager``: every
+    call recorded at once, through the path of the transfer tool and the spent budget."""
+    from runtime.episodes.env import Environment, EpisodeConfig
+
+    env = Environment(bundle, task, config=EpisodeConfig(max_tool_calls=14))
+    env.reset()
+    if eager:
+        env.call_tool = env._call_tool  # type: ignore[method-assign]
+    rng = random.Random(seed)
+    calls = [("get_ticket", {"ticket_id": "T-1"}), ("get_ticket", {"ticket_id": "T-9"}), ("get_ticket", {}),
+             ("get_ticket", {"ticket_id": 3}), ("assign_agent", {"ticket_id": "T-1"}), ("reopen", {"x": 1}),
+             ("ticket_json", {"ticket_id": "T-1"}), ("close_ticket", {"ticket_id": "T-1"}), ("list_open", {}),
+             ("get_ticket", {"ticket_id": "T-1", "extra": True})]
+    seen: list[Any] = []
+    reads: list[Any] = []
+    for i in range(18):
+        if i % 7 == 6:  # an assistant turn with a call of its own, and one that does not parse
+            seen.append(env.step('<tool_call>{"name": "get_ticket", "arguments": {"ticket_id": "T-1"}}</tool_call>'
+                                 "<tool_call>{not json</tool_call>").observations)
+        else:
+            name, args = rng.choice(calls)
+            seen.append((env.call_tool(name, args), env.last_call_ok, env.tool_calls))
+        if read_every_call:
+            reads.append((json.dumps(env.messages), list(env.calls), env.counts))
+    seen.append(env.call_tool("transfer_to_human", {"reason": "x", "destination": "billing"}))
+    seen.append(env.call_tool("list_open", {}))
+    messages, records, counts = json.dumps(env.messages), list(env.calls), list(env.counts.items())
+    result = json.dumps(env.result().to_json())
+    env.close()
+    return seen, reads[-1] if reads else None, messages, records, counts, result
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_call_tool_records_the_same_whenever_the_record_is_read(desk_bundle: Any, seed: int) -> None:
+    """call_tool writes its calls into messages, calls and counts only when one of them is read: what is read is
+    the same as when they are read after every call (order, keys, the scored result, the budget's end)."""
+    task = desk_bundle.tasks[0]
+    lazy = _lazy_episode(desk_bundle, task, False, seed)
+    read = _lazy_episode(desk_bundle, task, True, seed)
+    eager = _lazy_episode(desk_bundle, task, True, seed, eager=True)
+    assert lazy[0] == read[0] == eager[0] and lazy[2:] == read[2:] == eager[2:]
+    assert read[1] == eager[1] and read[1][0] == lazy[2]  # the last read: the messages before the transfer
+    messages = json.loads(lazy[2])
+    tool_messages = [m for m in messages if m["role"] == "tool"]
+    assert len(lazy[3]) == 14 and len(tool_messages) == 14 + 2  # the budget: 14 calls, two parse errors
+    assert lazy[0][-1] == "Error: the episode is over"
+    first = next(i for i, m in enumerate(messages) if m.get("tool_calls"))
+    assert messages[first]["content"] == "" and messages[first + 1]["role"] == "tool"
+    assert dict(lazy[4])["tool_calls"] == 14
+
+
 def test_a_bundle_that_sets_a_format_is_format_2(desk_bundle: Any) -> None:
     assert desk_bundle.manifest["format_version"] == "2.0"
     assert desk_bundle.domain.result == ResultFormat(format="python", error="Error: {{ message }}")

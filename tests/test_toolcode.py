@@ -16,7 +16,7 @@ from aqwen_spec.results import ResultFormat
 from aqwen_spec.semantics import ToolRunner, copy_state
 from aqwen_spec.semantics.toolcode import source_of, step_of
 from aqwen_spec.semantics.tools import _KIT
-from aqwen_spec.types import FLOAT, INT, STR, EnumT, ListT, OptionalT, SetT
+from aqwen_spec.types import BOOL, FLOAT, INT, STR, EnumT, ListT, OptionalT, SetT
 
 AT = Origin("x", Pos(1, 1))
 LIBRARY = Library(constants={"LIMIT": 3})
@@ -102,3 +102,131 @@ def test_spec_text_never_becomes_source() -> None:
     source = source_of(tool, _KIT)
     assert "import os" not in source.replace(repr(nasty), "")
     assert ToolRunner({"t": tool}, {}).call("t", {}).value == nasty
+
+
+REQUIRED = {
+    "who": ParamIR("who", STR, True, None, ""),
+    "n": ParamIR("n", INT, True, None, ""),
+    "flag": ParamIR("flag", BOOL, True, None, ""),
+    "ratio": ParamIR("ratio", FLOAT, True, None, ""),
+    "level": ParamIR("level", EnumT(("low", "high")), True, None, ""),
+    "note": ParamIR("note", OptionalT(STR), True, None, ""),
+}
+REQUIRED_CALLS: list[Any] = [
+    {"who": "T-1", "n": 1, "flag": True, "ratio": 0.5, "level": "low", "note": None},
+    {"who": "T-9", "n": 1, "flag": True, "ratio": 1, "level": "high", "note": "x"},
+    {"who": "T-2", "n": 2, "flag": False, "ratio": 2.0, "level": "low", "note": "y"},
+    {"who": "T-1", "n": 9, "flag": False, "ratio": 2.0, "level": "low", "note": "y"},
+    {"who": "T-1", "n": True, "flag": True, "ratio": 0.5, "level": "low", "note": None},
+    {"who": "T-1", "n": 1, "flag": 1, "ratio": 0.5, "level": "low", "note": None},
+    {"who": "T-1", "n": 1, "flag": True, "ratio": True, "level": "low", "note": None},
+    {"who": "T-1", "n": 1, "flag": True, "ratio": "0.5", "level": "low", "note": None},
+    {"who": "T-1", "n": 1, "flag": True, "ratio": 0.5, "level": "mid", "note": None},
+    {"who": "T-1", "n": 1, "flag": True, "ratio": 0.5, "level": "low", "note": 3},
+    {"who": "T-1", "n": 1, "flag": True, "ratio": 0.5, "level": "low"},
+    {"who": "T-1", "n": 1, "flag": True, "ratio": 0.5, "level": "low", "note": None, "x": 1},
+    {"who": "T-1", "n": 1, "flag": True, "ratio": 0.5, "level": "low", "x": 1},
+    {"who": 7, "n": 1, "flag": True, "ratio": 0.5, "level": "low", "note": None}, {}, [], None, "who",
+]
+
+
+@pytest.mark.parametrize("fmt", [ResultFormat(), ResultFormat(format="python", error="Error: {{ message }}!"),
+                                 ResultFormat(format="text", error="{{ tool }} says {{ message }} ({{ kind }})"),
+                                 ResultFormat(format="text", error="{{ message }}: {{ message }}")])
+def test_required_plain_parameters_are_checked_and_known(fmt: ResultFormat) -> None:
+    """Every parameter required and of a plain type: the arguments checked by one length test and a type test
+    each, a str parameter used in 'in', an index, an f-string and a message without its type tests; a refusal made
+    by its precondition's class, its text filled in place (or by the format's function)."""
+    requires = [PreconditionIR(parse_expr("who in tickets"), "no ticket {{ who }}", AT),
+                PreconditionIR(parse_expr("tickets[who].status == \"open\""), "{{ who }} is not open ({{ n }})", AT),
+                PreconditionIR(parse_expr("n < 5"), "{{ who }}: {{ n }} {{ flag }} {{ ratio }} {{ note }}", AT)]
+    returns = parse_expr('f"{who}/{n}/{flag}/{ratio}/{level}/{note}" + tickets[who].status')
+    tool = ResolvedTool("t", "d", "", "read", REQUIRED, requires, None, returns, STR, "declarative", None, None, AT,
+                        result=fmt, library=LIBRARY)
+    source = source_of(tool, _KIT)
+    assert "len(args) == 6" in source and "type(v_who) is str and" not in source.split("if not ok:")[-1]
+    assert "'no ticket ' + v_who" in source
+    runners = ToolRunner({"t": tool}, _state()), ToolRunner({"t": tool}, _state())
+    runners[1].generated = False
+    for args in REQUIRED_CALLS:
+        got, want = (r.call("t", copy_state(args)) for r in runners)
+        assert (got.ok, got.error, got.error_kind, got.precondition, got.render(), got.fmt, got.tool) == \
+            (want.ok, want.error, want.error_kind, want.precondition, want.render(), want.fmt, want.tool), args
+    empty = ResolvedTool("e", "d", "", "read", {}, [], None, parse_expr("1"), INT, "declarative", None, None, AT)
+    runners = ToolRunner({"e": empty}, {}), ToolRunner({"e": empty}, {})
+    runners[1].generated = False
+    for args in [{}, {"x": 1}, [], None]:
+        got, want = (r.call("e", args) for r in runners)
+        assert (got.ok, got.error, got.render()) == (want.ok, want.error, want.render()), args
+
+
+BUILTIN_STATE: dict[str, Any] = {
+    "ints": [3, -1, 7], "floats": [0.1, 0.2, 0.3], "mixed": [1, 0.5, 2], "bools": [1, True], "empty": [],
+    "words": ["b", "a"], "m": {"x": 1, "y": 2.5}, "pairs": [["k", 1], ["j", 2]], "bad_pairs": [["k", 1, 2]],
+    "orders": {"O-1": {"c": "ana", "n": 1}, "O-2": {"c": "ben", "n": 2}, "O-3": {"c": "ana", "n": 3}},
+    "bad_keys": [{"c": 1.5}], "nothing": None, "text": "hello",
+    "big": list(range(60_000)), "bigmap": {str(i): i for i in range(40_000)},
+    "midmap": {str(i): i for i in range(15_000)},
+}
+BUILTIN_EXPRS = [
+    # sum(xs): a list of numbers added in order, anything else as the generic built-in does it
+    "sum(ints)", "sum(floats)", "sum(mixed)", "sum(bools)", "sum(empty)", "sum(m)", "sum(text)", "sum(nothing)",
+    "sum([x * 2 for x in ints])", "sum(big) + sum(big)",
+    # group_by with by= or a positional key
+    "group_by(values(orders), by=c)", "group_by(values(orders), c)", "group_by(orders, by=n)",
+    "group_by(bad_keys, by=c)", "group_by(nothing, by=c)", "group_by(text, by=it)", "len(group_by(big, by=it))",
+    "len(group_by(big, by=it)) + len(group_by(big, by=it))",
+    # a comprehension over items(m) with two names
+    "[f\"{k}={v}\" for k, v in items(m)]", "{k: v for k, v in items(orders) if v.n > 1}",
+    "[k for k, v in items(pairs)]", "[k for k, v in items(bad_pairs)]", "[k for k, v in items(nothing)]",
+    "len([k for k, v in items(bigmap)]) + len([k for k, v in items(bigmap)])",
+    "len([k for k, v in items(bigmap)]) + len([k for k, v in items(midmap)])",  # out of steps in the loop
+    # join: a list of str joined at once, anything else shown as to_str shows it
+    'join(words, ", ")', 'join(ints, "-")', 'join([nothing, true, 1.5, "x", [1]], "")', 'join(empty, ",")',
+    'join(m, ",")', 'join(text, nothing)',
+    # f-string parts that are str already (join, a format spec, an f-string)
+    "f\"{join(words, ',')}|{m.y:.1f}|{f'{text}'}|{ints[0]:>4}\"", "f\"{join(m, '')}\"",
+    # constant indexes, bounds and number comparisons
+    "ints[0]", "ints[-1]", "ints[-3]", "ints[3]", "ints[-4]", "empty[0]", "text[1]", "m[0]", "nothing[0]",
+    "words[1:]", "words[-1:0:-1]", "text[-3:]", "nothing[1:]", "big[1:][-1]",
+    "len(ints) > 0", "ints[0] <= 3.5", "len(empty) > 0", "text > 0", "nothing < 1", "m.y >= 2.5",
+]
+
+
+@pytest.mark.parametrize("expr", BUILTIN_EXPRS)
+def test_specialised_builtins_agree_with_the_closures(expr: str) -> None:
+    """sum, join, group_by, a comprehension over items(), constant indexes and bounds and comparisons with a number
+    constant have code of their own: the same values, errors, positions and step charges (the last one of each
+    group runs out of steps) as the closures."""
+    tool = ResolvedTool("t", "d", "", "read", {}, [], None, parse_expr(expr), STR, "declarative", None, None, AT)
+    runners = ToolRunner({"t": tool}, BUILTIN_STATE), ToolRunner({"t": tool}, BUILTIN_STATE)
+    runners[1].generated = False
+    got, want = (r.call("t", {}) for r in runners)
+    assert (got.ok, got.error, got.error_kind, got.render()) == (want.ok, want.error, want.error_kind, want.render())
+    assert (got.defect and got.defect.pos) == (want.defect and want.defect.pos)
+    assert step_of(tool, _KIT) is not None
+
+
+@pytest.mark.parametrize("expr", ["[rng_choice(words), rng_choice(text), rng_randint(1, 5), rng_random()]",
+                                  "rng_choice(empty)", "rng_choice(nothing)", "rng_choice(\"\")", "rng_choice(m)",
+                                  "rng_randint(5, 1)", "rng_randint(1, true)", "rng_randint(1.5, 2)",
+                                  "[rng_random(), rng_choice(words), rng_choice(empty)]"])
+def test_draws_agree_with_the_closures(expr: str) -> None:
+    """rng_choice, rng_randint and rng_random have helpers of their own: the same values, errors, logged draws and
+    undo (a failed call's draws never happened), and without a generator the same error."""
+    from aqwen_spec.expr.episode import Episode
+
+    tool = ResolvedTool("t", "d", "", "read", {}, [], None, parse_expr(expr), STR, "declarative", None, None, AT)
+    assert "R.rng_" in source_of(tool, _KIT)
+    for seed in (7, None):
+        runners = ToolRunner({"t": tool}, BUILTIN_STATE), ToolRunner({"t": tool}, BUILTIN_STATE)
+        runners[1].generated = False
+        for r in runners:
+            r.episode = Episode("2024-01-01", None, seed)
+        for _ in range(3):
+            got, want = (r.call("t", {}) for r in runners)
+            assert (got.ok, got.error, got.render()) == (want.ok, want.error, want.render())
+        episodes = [r.episode for r in runners]
+        assert episodes[0]._log == episodes[1]._log  # type: ignore[union-attr]
+        if seed is not None:  # the generators where the calls that stood left them
+            assert episodes[0].rng.random() == episodes[1].rng.random()  # type: ignore[union-attr]

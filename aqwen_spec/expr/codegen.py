@@ -50,6 +50,9 @@ class Emitter:
         self.uses_budget = False
         self.scope: dict[str, str] = {}
         """Spec name -> Python identifier, for the names bound where the code runs."""
+        self.types: dict[str, type] = {}
+        """Python identifier -> the type its value surely has (``str``, ``int``, ``bool``) where the code runs: a
+        tool's checked parameters. Checks of that type are then left out (the same value passes them anyway)."""
         self.maybe: set[str] = set()
         """Names a program binds somewhere but not surely before the code being generated."""
         self.frames: list[tuple[bool, Any]] = []
@@ -172,11 +175,17 @@ class Emitter:
 
     def _e_Index(self, n: A.Index) -> str:
         obj, key, pos = self.expr(n.obj), self.expr(n.index), self.const(n.pos)
+        at = n.index.value if isinstance(n.index, A.Lit) and type(n.index.value) is int else None
+        if at is not None and (held := self.hold(obj)) is not None:  # a list's element at a constant index
+            o, k = held[1], repr(at)
+            bounds = f"{k} < len({o})" if at >= 0 else f"{-at} <= len({o})"
+            return f"({o}[{k}] if type({held[0]}) is list and {bounds} else R.index({o}, {k}, {pos}))"
         held = self.hold(obj) if _SIMPLE.fullmatch(key) else None  # the key read twice: only a plain one
         if held is None:
             return f"R.index({obj}, {key}, {pos})"
         o = held[1]
-        return (f"({o}[{key}] if type({held[0]}) is dict and type({key}) is str and {key} in {o} "
+        is_str = "" if self.types.get(key) is str else f" and type({key}) is str"
+        return (f"({o}[{key}] if type({held[0]}) is dict{is_str} and {key} in {o} "
                 f"else R.index({o}, {key}, {pos}))")
 
     def _e_Unary(self, n: A.Unary) -> str:
@@ -201,12 +210,16 @@ class Emitter:
                 test = f"R.contains({right}, {left}, {self.const(n.pos)})"
             else:  # a str in a map, without a call
                 c = held[1]
-                test = (f"({left} in {c} if type({held[0]}) is dict and type({left}) is str "
+                is_str = "" if self.types.get(left) is str else f" and type({left}) is str"
+                test = (f"({left} in {c} if type({held[0]}) is dict{is_str} "
                         f"else R.contains({c}, {left}, {self.const(n.pos)}))")
             return test if n.op == "in" else f"(not {test})"
         cmp, left, right, pos = self.const(_ORDER[n.op]), self.expr(n.left), self.expr(n.right), self.const(n.pos)
         if self._iterable:
             return f"R.order({cmp}, {n.op!r}, {left}, {right}, {pos})"
+        if _num_lit(n.right) and (held := self.hold(left)) is not None:  # a number against a constant one
+            return (f"({held[1]} {n.op} {right} if type({held[0]}) in R.NUMBERS "
+                    f"else R.order({cmp}, {n.op!r}, {held[1]}, {right}, {pos}))")
         a, b = self.temp(), self.temp()  # two numbers compare with Python's operator
         return (f"({a} {n.op} {b} if (({a} := {left}), ({b} := {right})) and type({a}) in R.NUMBERS and type({b}) in "
                 f"R.NUMBERS else R.order({cmp}, {n.op!r}, {a}, {b}, {pos}))")
@@ -229,7 +242,8 @@ class Emitter:
         return "{" + "".join(f"{self.const(k)}: {self.expr(v)}, " for k, v in n.entries) + "}"
 
     def _e_FString(self, n: A.FString) -> str:
-        parts = [self.const(p) if isinstance(p, str) else self._to_str(self.expr(p)) for p in n.parts]
+        parts = [self.const(p) if isinstance(p, str) else self.expr(p) if _gives_str(p) else self._to_str(self.expr(p))
+                 for p in n.parts]
         joined = f"''.join(({''.join(p + ', ' for p in parts)}))"
         held = self.hold(joined)
         if held is None:
@@ -238,6 +252,11 @@ class Emitter:
 
     def _to_str(self, src: str) -> str:
         """``to_str``: a str as it is, an int or a float as its ``repr`` (a bool, null or container: the helper)."""
+        known = self.types.get(src)
+        if known is str:
+            return src
+        if known is int:
+            return f"repr({src})"
         held = self.hold(src)
         if held is None:
             return f"R.to_str({src})"
@@ -257,6 +276,18 @@ class Emitter:
             or CLOCK_FUNCTIONS.get(n.func)
         if builtin is None:  # a domain function
             return self._user_call(n)
+        own_fn = builtin is FUNCTIONS.get(n.func)
+        if builtin is DRAW_FUNCTIONS.get(n.func) and R.DRAWS.get(n.func) == len(n.args) and not n.kwargs:
+            return f"R.{n.func}({''.join(self.expr(a) + ', ' for a in n.args)}{self.const(n.pos)})"
+        if own_fn and n.func == "sum" and len(n.args) == 1 and not n.kwargs:
+            self.uses_budget = True
+            return f"R.sum_of(B, {self.expr(n.args[0])}, {self.const(n.pos)})"
+        by = len(n.args) == 1 and len(n.kwargs) == 1 and n.kwargs[0][0] == "by"
+        if own_fn and n.func == "group_by" and ((len(n.args) == 2 and not n.kwargs) or by):
+            self.uses_budget = True
+            fn = n.args[1] if len(n.args) == 2 else n.kwargs[0][1]
+            return (f"R.group_by(B, {self.expr(n.args[0])}, {self._elem_fn(fn)}, {len(n.args)}, "
+                    f"{self.const(n.pos)})")
         lazy = n.func in ("any", "all")
         args = "".join(
             (self._elem_fn(a) if i in builtin.elem_args
@@ -309,8 +340,9 @@ class Emitter:
             return
         before = (dict(self.functions), len(self.definitions))
         self.functions[name] = ident
-        saved = (self.scope, self.maybe, self.frames, self._strict, self._iterable, self._in_function)
+        saved = (self.scope, self.types, self.maybe, self.frames, self._strict, self._iterable, self._in_function)
         self.scope = {p: f"v_{p}" for p in f.params}
+        self.types = {}
         self.maybe, self.frames, self._strict, self._iterable, self._in_function = set(), [], 0, 0, True
         try:
             if isinstance(f.body, A.Program):
@@ -325,7 +357,7 @@ class Emitter:
             del self.definitions[before[1]:]
             return
         finally:
-            self.scope, self.maybe, self.frames, self._strict, self._iterable, self._in_function = saved
+            self.scope, self.types, self.maybe, self.frames, self._strict, self._iterable, self._in_function = saved
         params = "".join(f", v_{p}" for p in f.params)
         self.definitions.append(f"def {ident}(B, S{params}):\n" + "\n".join(lines) + "\n")
 
@@ -346,7 +378,8 @@ class Emitter:
     def _e_Slice(self, n: A.Slice) -> str:
         self.uses_budget = True
         pos = self.const(n.pos)
-        bounds = ", ".join("None" if b is None else f"R.bound({self.expr(b)}, {pos})"
+        bounds = ", ".join("None" if b is None else repr(b.value) if isinstance(b, A.Lit) and (
+            type(b.value) is int or b.value is None) else f"R.bound({self.expr(b)}, {pos})"
                            for b in (n.start, n.stop, n.step))
         return f"R.slice(B, {self.expr(n.obj)}, {bounds}, {pos})"
 
@@ -396,6 +429,14 @@ class Emitter:
         """``for ... in ...`` of a comprehension (its source computed in the enclosing scope) and its element's
         variable; its names are in scope until :meth:`_comp_end`."""
         self.uses_budget = True
+        if items == "loop_items" and len(names) == 2 and isinstance(source, A.Call) and source.func == "items" and \
+                len(source.args) == 1 and not source.kwargs and FUNCTIONS.get("items") is not None:
+            src = f"R.pairs(B, {self._source(source.args[0])}, {self.const(source.pos)}, {self.const(pos)})"
+            self._strict += 1
+            tag = f"c{self._strict}_{self.temp()}"
+            idents = {name: f"{tag}_{i}" for i, name in enumerate(names)}
+            self.frames.append((False, idents))
+            return f"for {', '.join(idents.values())} in {src}", ""
         src = f"R.{items}(B, {self._source(source)}, {self.const(pos)})"
         self._strict += 1
         tag = f"c{self._strict}_{self.temp()}"
@@ -415,6 +456,7 @@ class Emitter:
     def bind(self, name: str, value: str, lines: list[str], pad: str) -> None:
         """``name = value`` for a local of the tool (kept in ``E`` too where closures read it)."""
         ident = self.scope.setdefault(name, f"v_{name}")
+        self.types.pop(ident, None)
         lines.append(f"{pad}{ident} = {value}")
         self.maybe.discard(name)
 
@@ -549,6 +591,17 @@ class Emitter:
         else:
             self.uses_budget = True
             lines.append(f"{pad}R.{fname}(U, B, {t}, {self.expr(call.args[1])}, {pos})")
+
+
+def _gives_str(n: Any) -> bool:
+    """Whether ``n``'s value is a str whenever it has one (``to_str`` then gives it as it is): a formatted value, an
+    f-string, a call of the built-in ``join``."""
+    return isinstance(n, (A.Formatted, A.FString)) or (
+        isinstance(n, A.Call) and n.func == "join" and FUNCTIONS.get("join") is not None)
+
+
+def _num_lit(n: A.Expr) -> bool:
+    return isinstance(n, A.Lit) and (type(n.value) is int or (type(n.value) is float and math.isfinite(n.value)))
 
 
 def _float_spec(spec: str) -> bool:

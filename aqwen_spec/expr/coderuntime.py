@@ -11,6 +11,7 @@ from typing import Any
 
 from aqwen_spec.diagnostics import Pos
 from aqwen_spec.expr import functions as _f
+from aqwen_spec.expr.episode import CURRENT, DRAW_FUNCTIONS
 from aqwen_spec.expr.errors import EffectFailed, EvalError, EvalLimitError
 from aqwen_spec.expr.evaluator import (
     _ARITH,
@@ -29,7 +30,7 @@ from aqwen_spec.expr.evaluator import (
     MAX_INT as _MAX_INT,
 )
 from aqwen_spec.expr.formatting import format_value
-from aqwen_spec.expr.functions import MAX_SIZE, FunctionError, to_str
+from aqwen_spec.expr.functions import MAX_SIZE, FunctionError, _group_by, to_str
 from aqwen_spec.expr.library import MAX_CALL_DEPTH, Library
 
 ARITH = _ARITH
@@ -84,7 +85,9 @@ def slice(budget: _Budget, o: Any, start: Any, stop: Any, step: Any, pos: Pos) -
     if step == 0:
         raise EvalError("slice step cannot be zero", pos)
     out = o[start:stop:step]
-    charge(budget, max(len(out), 1), pos)
+    budget.left -= len(out) or 1
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, pos)
     return out
 
 
@@ -213,21 +216,27 @@ def keys(budget: _Budget, m: Any, pos: Pos) -> Any:
     """``keys(m)``: :func:`collect` of ``functions._keys``, a map's keys without its frames."""
     if type(m) is not dict:
         return collect(budget, _f.FUNCTIONS["keys"].impl, "keys", pos, m)
-    charge(budget, max(len(m), 1), pos)
+    budget.left -= len(m) or 1
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, pos)
     return list(m)
 
 
 def values(budget: _Budget, m: Any, pos: Pos) -> Any:
     if type(m) is not dict:
         return collect(budget, _f.FUNCTIONS["values"].impl, "values", pos, m)
-    charge(budget, max(len(m), 1), pos)
+    budget.left -= len(m) or 1
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, pos)
     return list(m.values())
 
 
 def items(budget: _Budget, m: Any, pos: Pos) -> Any:
     if type(m) is not dict:
         return collect(budget, _f.FUNCTIONS["items"].impl, "items", pos, m)
-    charge(budget, max(len(m), 1), pos)
+    budget.left -= len(m) or 1
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, pos)
     return [[k, v] for k, v in m.items()]
 
 
@@ -235,12 +244,48 @@ def join(budget: _Budget, xs: Any, sep: Any, pos: Pos) -> Any:
     """``join(xs, sep)`` of a list and a str (anything else: :func:`collect`)."""
     if type(xs) is not list or type(sep) is not str:
         return collect(budget, _f.FUNCTIONS["join"].impl, "join", pos, xs, sep)
-    charge(budget, max(len(xs), 2), pos)
-    out = sep.join([x if type(x) is str else to_str(x) for x in xs])
+    budget.left -= len(xs) if len(xs) > 2 else 2
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, pos)
+    try:
+        out = sep.join(xs)  # a list of str (anything else: each shown as to_str shows it)
+    except TypeError:
+        out = sep.join([x if type(x) is str else to_str(x) for x in xs])
     if len(out) > MAX_SIZE:  # as functions._check_size raises it: no position
         raise EvalLimitError(f"result too large ({len(out)} elements or characters, at most {MAX_SIZE})")
     return out
 
+
+def rng_choice(xs: Any, pos: Pos) -> Any:
+    """``rng_choice(xs)`` of a non-empty list or str with a generator installed: the draw logged and made as
+    ``episode._choice`` makes it (anything else: :func:`call` of it, which raises its error)."""
+    episode = CURRENT.get()
+    if episode is None or episode.rng is None or (type(xs) is not list and type(xs) is not str) or not xs:
+        return call(DRAW_FUNCTIONS["rng_choice"].impl, "rng_choice", pos, xs)
+    episode._log.append(("choice", (range(len(xs)),)))
+    return episode.rng.choice(xs)
+
+
+def rng_randint(a: Any, b: Any, pos: Pos) -> Any:
+    """``rng_randint(a, b)`` of two ints in order (as :func:`rng_choice`)."""
+    episode = CURRENT.get()
+    if episode is None or episode.rng is None or type(a) is not int or type(b) is not int or a > b:
+        return call(DRAW_FUNCTIONS["rng_randint"].impl, "rng_randint", pos, a, b)
+    episode._log.append(("randint", (a, b)))
+    return episode.rng.randint(a, b)
+
+
+def rng_random(pos: Pos) -> Any:
+    """``rng_random()`` (as :func:`rng_choice`)."""
+    episode = CURRENT.get()
+    if episode is None or episode.rng is None:
+        return call(DRAW_FUNCTIONS["rng_random"].impl, "rng_random", pos)
+    episode._log.append(("random", ()))
+    return episode.rng.random()
+
+
+DRAWS = {"rng_choice": 1, "rng_randint": 2, "rng_random": 0}
+"""Draws with a helper of their own: name -> the number of arguments it takes."""
 
 INTRINSICS = {"keys": (keys, 1), "values": (values, 1), "items": (items, 1), "join": (join, 2)}
 """Built-ins with a helper of their own: name -> (helper, the number of arguments it takes)."""
@@ -248,21 +293,77 @@ INTRINSICS = {"keys": (keys, 1), "values": (values, 1), "items": (items, 1), "jo
 
 def loop_items(budget: _Budget, v: Any, pos: Pos) -> list[Any]:
     """What a comprehension iterates over, its length charged."""
-    items = _items(v, pos, "'for'")
-    charge(budget, len(items), pos)
+    items = v if type(v) is list else _items(v, pos, "'for'")
+    budget.left -= len(items)
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, pos)
     return items
+
+
+def pairs(budget: _Budget, m: Any, items_pos: Pos, pos: Pos) -> Any:
+    """What a comprehension over ``items(m)`` with two names iterates over, a map's entries as pairs (what
+    :func:`items` then :func:`loop_items` and :func:`unpack` give and charge, without the lists); anything else as
+    they do it."""
+    if type(m) is not dict:
+        return [unpack(x, 2, pos) for x in loop_items(budget, items(budget, m, items_pos), pos)]
+    budget.left -= len(m) or 1
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, items_pos)
+    budget.left -= len(m)
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, pos)
+    return list(m.items())
+
+
+def group_by(budget: _Budget, xs: Any, fn: Callable[[Any], Any], n: int, pos: Pos) -> Any:
+    """``group_by(xs, by=...)`` (``n``: 1) or ``group_by(xs, ...)`` (``n``: 2) with its element function made: the
+    charge and the errors of :func:`builtin`, without its argument list and keyword dict."""
+    size = len(xs) if type(xs) in (list, dict, str) else 1
+    budget.left -= size if size > n else n
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, pos)
+    try:
+        return _group_by(xs, None, fn)
+    except (EvalError, EffectFailed):
+        raise
+    except FunctionError as e:
+        raise EvalError(str(e), pos) from None
+    except RecursionError:
+        raise EvalError("group_by(): value nested too deeply", pos) from None
+    except Exception as e:
+        raise EvalError(f"group_by(): {e}", pos) from None
+
+
+def sum_of(budget: _Budget, xs: Any, pos: Pos) -> Any:
+    """``sum(xs)``: a list of ints and floats added in order as ``functions._sum`` adds them (anything else:
+    :func:`collect`)."""
+    if type(xs) is not list:
+        return collect(budget, _f.FUNCTIONS["sum"].impl, "sum", pos, xs)
+    budget.left -= len(xs) or 1
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, pos)
+    total: Any = 0
+    for v in xs:
+        if type(v) is not float and type(v) is not int:
+            return call(_f.FUNCTIONS["sum"].impl, "sum", pos, xs)  # its error (or a subclass's sum)
+        total += v
+    return total
 
 
 def for_items(budget: _Budget, v: Any, pos: Pos) -> list[Any]:
     """What a ``for`` statement iterates over: a snapshot (the body may change the collection), charged."""
     items = list(_items(v, pos, "'for'"))
-    charge(budget, len(items), pos)
+    budget.left -= len(items)
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, pos)
     return items
 
 
 def where_items(budget: _Budget, v: Any, pos: Pos) -> list[Any]:
-    items = _items(v, pos, "'where'")
-    charge(budget, len(items), pos)
+    items = v if type(v) is list else _items(v, pos, "'where'")
+    budget.left -= len(items)
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, pos)
     return items
 
 

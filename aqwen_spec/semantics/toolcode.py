@@ -26,9 +26,9 @@ from aqwen_spec.expr.functions import FUNCTIONS
 from aqwen_spec.expr.library import calls_in
 from aqwen_spec.expr.sampling import SAMPLING_FUNCTIONS
 from aqwen_spec.resolved import ResolvedTool
-from aqwen_spec.results import DEFAULT, error_text, render_json
+from aqwen_spec.results import DEFAULT, error_affixes, error_text, render_json
 from aqwen_spec.templates import _plain_parts
-from aqwen_spec.types import BOOL, INT, STR, EnumT, OptionalT
+from aqwen_spec.types import BOOL, FLOAT, INT, STR, EnumT, OptionalT
 from aqwen_spec.values import has_json_form
 
 Step = Callable[[Any, Any], Any]
@@ -95,7 +95,7 @@ def _generate(tool: ResolvedTool, kit: Mapping[str, Any]) -> tuple[str, dict[str
         raise Unsupported(tool.implementation)
     em = Emitter(tool.library)
     em.ns.update(kit)
-    em.ns.update({"M": _MISSING, "rollback": rollback,
+    em.ns.update({"M": _MISSING, "rollback": rollback, "NEW": object.__new__,
                   "render_json": render_json, "LIB": tool.library, "FMT": tool.result, "NAME": tool.name,
                   "SCALARS": _SCALARS, "MAX_STEPS": DEFAULT_MAX_STEPS, "TOOL": tool,
                   "PRECONDITION_TEXT": error_text(tool.result, tool.name, "precondition"),
@@ -105,10 +105,14 @@ def _generate(tool: ResolvedTool, kit: Mapping[str, Any]) -> tuple[str, dict[str
     locals_taken = {p for p, _ in params} | {b for b, _ in tool.bindings}
     if tool.effects is not None:
         _check_locals(tool.effects.body, locals_taken)
-    for p, _ in params:
+    for p, param in params:
         em.scope[p] = _ident(p)
+        known = _known_type(param)
+        if known is not None:
+            em.types[em.scope[p]] = known
     body: list[str] = []
     pad = "    "
+    refused = error_affixes(fmt, tool.name, "precondition")
     # --- bindings, preconditions
     for i, (bname, bexpr) in enumerate(tool.bindings):
         value = em.expr(bexpr)
@@ -119,8 +123,15 @@ def _generate(tool: ResolvedTool, kit: Mapping[str, Any]) -> tuple[str, dict[str
     for i, pre in enumerate(tool.requires):
         body += [f"{pad}try:", f"{pad}    th = {em.expr(pre.when)}", f"{pad}except Exception as x:",
                  f"{pad}    return SPEC(NAME, 'requires', {i}, x, FMT)", f"{pad}if not th:",
-                 f"{pad}    tm = {_message(em, tool, pre.error)}",
-                 f"{pad}    return REFUSED(tm, 'precondition', PRECONDITION_TEXT(tm), {i}, FMT, NAME)"]
+                 f"{pad}    tm = {_message(em, tool, pre.error)}"]
+        # the refusal: an outcome of a class made for this precondition (its kind, index, format and tool), given
+        # its message and text by two stores
+        em.ns[f"REFUSAL{i}"] = kit["REFUSAL"](i, fmt, tool.name)
+        text = "PRECONDITION_TEXT(tm)" if refused is None else \
+            "".join(f"{em.const(a)} + " for a in refused[:1] if a) + "tm" + "".join(f" + {em.const(a)}"
+                                                                                  for a in refused[1:] if a)
+        body += [f"{pad}    o = NEW(REFUSAL{i})", f"{pad}    o.error = tm", f"{pad}    o._text = {text}",
+                 f"{pad}    return o"]
     # --- effects
     if tool.effects is not None:
         prog = tool.effects
@@ -183,33 +194,67 @@ def _check_locals(body: tuple[A.Stmt, ...], taken: set[str]) -> None:
             _check_locals(s.body, taken)
 
 
+def _known_type(param: Any) -> type | None:
+    """The Python type a parameter's local surely has once the arguments are checked (``None``: none for sure)."""
+    t = param.type
+    known = str if t == STR or isinstance(t, EnumT) else int if t == INT else bool if t == BOOL else None
+    if known is None or (not param.required and type(param.default) is not known):
+        return None
+    return known
+
+
 def _args(em: Emitter, tool: ResolvedTool, pad: str) -> list[str]:
     """The fast check of the arguments: where anything is unusual, the runner's own check decides (same errors)."""
     params = list(tool.params.items())
-    present = " + ".join(f"({p!r} in args)" for p, _ in params) or "0"
-    lines = [f"{pad}ok = type(args) is dict and {present} == len(args)"]
-    for p, param in params:
-        v = em.scope[p]
-        lines += [f"{pad}if ok:", f"{pad}    {v} = args.get({p!r}, M)", f"{pad}    if {v} is M:"]
-        if param.required:
-            lines.append(f"{pad}        ok = False")
-        elif type(param.default) in _SCALARS:
-            lines.append(f"{pad}        {v} = {em.const(param.default)}")
-        else:
-            lines.append(f"{pad}        {v} = COPY({em.const(param.default)})")
-        t = param.type
-        if isinstance(t, OptionalT):
-            lines.append(f"{pad}    elif {v} is None:")
-            lines.append(f"{pad}        pass")
-        lines.append(f"{pad}    else:")
-        if has_json_form(t):
-            lines.append(f"{pad}        {v} = FROM_JSON({v}, {em.const(t)})")
-        lines.append(f"{pad}        ok = {_type_test(em, v, t)}")
+    if all(param.required and _simple_test(param.type) for _, param in params):
+        lines = _required_args(em, params, pad)
+    else:
+        present = " + ".join(f"({p!r} in args)" for p, _ in params) or "0"
+        lines = [f"{pad}ok = type(args) is dict and {present} == len(args)"]
+        for p, param in params:
+            v = em.scope[p]
+            lines += [f"{pad}if ok:", f"{pad}    {v} = args.get({p!r}, M)", f"{pad}    if {v} is M:"]
+            if param.required:
+                lines.append(f"{pad}        ok = False")
+            elif type(param.default) in _SCALARS:
+                lines.append(f"{pad}        {v} = {em.const(param.default)}")
+            else:
+                lines.append(f"{pad}        {v} = COPY({em.const(param.default)})")
+            t = param.type
+            if isinstance(t, OptionalT):
+                lines.append(f"{pad}    elif {v} is None:")
+                lines.append(f"{pad}        pass")
+            lines.append(f"{pad}    else:")
+            if has_json_form(t):
+                lines.append(f"{pad}        {v} = FROM_JSON({v}, {em.const(t)})")
+            lines.append(f"{pad}        ok = {_type_test(em, v, t)}")
     names = "".join(f"{em.scope[p]} = ch[{p!r}]; " for p, _ in params)
     lines += [f"{pad}if not ok:", f"{pad}    ch = CHECK(RUN, TOOL, args)", f"{pad}    if type(ch) is not dict:",
               f"{pad}        return ch"]
     if names:
         lines.append(f"{pad}    {names}")
+    return lines
+
+
+def _simple_test(t: Any) -> bool:
+    """Whether a value of type ``t`` is checked by a plain type test (one the missing marker fails), no conversion."""
+    inner = t.inner if isinstance(t, OptionalT) else t
+    return inner in (STR, INT, BOOL, FLOAT) or isinstance(inner, EnumT)
+
+
+def _required_args(em: Emitter, params: list[tuple[str, Any]], pad: str) -> list[str]:
+    """The check where every parameter is required and of a plain type: as many keys as parameters, each of them
+    there (the marker of a missing one fails every type test) and of its type."""
+    if not params:
+        return [f"{pad}ok = type(args) is dict and not args"]
+    lines = [f"{pad}if type(args) is dict and len(args) == {len(params)}:"]
+    tests = []
+    for p, param in params:
+        v, t = em.scope[p], param.type
+        lines.append(f"{pad}    {v} = args.get({p!r}, M)")
+        test = _type_test(em, v, t.inner if isinstance(t, OptionalT) else t)
+        tests.append(f"({v} is None or {test})" if isinstance(t, OptionalT) else test)
+    lines += [f"{pad}    ok = {' and '.join(tests)}", f"{pad}else:", f"{pad}    ok = False"]
     return lines
 
 
@@ -220,6 +265,8 @@ def _type_test(em: Emitter, v: str, t: Any) -> str:
         return f"type({v}) is int"
     if t == BOOL:
         return f"type({v}) is bool"
+    if t == FLOAT:
+        return f"(type({v}) is int or type({v}) is float)"
     if isinstance(t, EnumT):
         return f"type({v}) is str and {v} in {em.const(frozenset(t.values))}"
     return f"FAST_CHECK({v}, {em.const(t)})"
@@ -232,8 +279,10 @@ def _message(em: Emitter, tool: ResolvedTool, template: str) -> str:
         return em.const(template)
     parts = _plain_parts(template)
     if parts is not None and all(isinstance(p, str) or (not p[1] and p[0] in em.scope) for p in parts):
-        pieces = [em.const(p) if isinstance(p, str) else f"str({em.scope[p[0]]})" for p in parts]
-        return f"''.join(({''.join(x + ', ' for x in pieces)}))"
+        pieces = [em.const(p) if isinstance(p, str)
+                  else em.scope[p[0]] if em.types.get(em.scope[p[0]]) is str else f"str({em.scope[p[0]]})"
+                  for p in parts]
+        return " + ".join(pieces) if len(pieces) <= 4 else f"''.join(({''.join(x + ', ' for x in pieces)}))"
     names = "".join(f"{p!r}: {em.scope[p]}, " for p in [*tool.params, *(b for b, _ in tool.bindings)])
     shown = f"{{**(LIB.constants if LIB is not None else {{}}), **S, {names}}}"
     return f"RENDER_ERROR({em.const(template)}, {shown})"

@@ -119,6 +119,14 @@ class _Refused(ToolOutcome):
             error, kind, text, precondition, fmt, tool
 
 
+def _refusal(precondition: int, fmt: ResultFormat, tool: str) -> type[_Refused]:
+    """The class of the refusals by one precondition of one tool: its kind, index, format and tool are the class's,
+    so a generated step function makes one with ``object.__new__`` and two stores (``error``, ``_text``)."""
+    return type("_Refused", (_Refused,), {"__slots__": (), "error_kind": "precondition",
+                                          "precondition": precondition, "fmt": fmt, "tool": tool,
+                                          "__module__": __name__})
+
+
 class ToolError(Exception):
     """Raised by a ``python:`` tool implementation to return an error message to the model."""
 
@@ -372,7 +380,7 @@ def _checked(runner: ToolRunner, tool: ResolvedTool, args: Any) -> dict[str, Any
 
 
 _KIT: dict[str, Any] = {
-    "DONE": _Done, "REFUSED": _Refused, "UNSET": _UNSET, "DROPPED": _DROPPED, "SPEC": _spec_error,
+    "DONE": _Done, "REFUSED": _Refused, "REFUSAL": _refusal, "UNSET": _UNSET, "DROPPED": _DROPPED, "SPEC": _spec_error,
     "COPY": copy_state,
     "CHECK": _checked, "RENDER_ERROR": _render_error, "FAST_CHECK": _fast_check, "FROM_JSON": from_json,
 }

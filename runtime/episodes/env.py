@@ -19,6 +19,7 @@ from aqwen_spec.results import TRANSFERRED, render_error, render_result
 from aqwen_spec.semantics import ToolRunner, score
 from aqwen_spec.semantics.changes import same_final_state
 from aqwen_spec.semantics.state import copy_state
+from aqwen_spec.semantics.tools import ERROR_KINDS
 from aqwen_spec.semantics.verify import CallRecord, Evidence, Score, initial_fields, outcome_of
 from runtime.episodes.bundle import Bundle
 from runtime.episodes.parsing import AssistantTurn, from_message, parse_assistant
@@ -91,7 +92,11 @@ class Environment:
         self.user: User = user if user is not None else ScriptedUser(task)
         self.verifiers = [bundle.verifiers[v] for v in task.get("verifiers", [])]
         self._compares_states = any(c.kind == "same_final_state_as_gold" for v in self.verifiers for c in v.checks)
-        self.messages: list[dict[str, Any]] = []
+        self._messages: list[dict[str, Any]] = []
+        self._calls: list[CallRecord] = []
+        self._pending: list[tuple[str, Any, str, Any]] = []
+        """Calls made by :meth:`call_tool` and not yet written into the messages, the call records and the counts
+        (``(name, arguments, text, outcome)``): :meth:`_flush` writes them when any of those is read."""
         self.done = True
         self._state: dict[str, Any] | None = None
         self.last_call_ok = False
@@ -113,7 +118,8 @@ class Environment:
         self.runner = ToolRunner(bundle.tools, self._state, self._journal, output=bundle.domain.result)
         self.runner.keep_values = False  # the step path shows each result's text and nothing else: no copies
         self.runner.episode = Episode.of_task(task)  # the task's clock, and its generator from its seed again
-        self.calls: list[CallRecord] = []
+        self._calls = []
+        self._pending = []
         self.said: list[str] = []
         self.turn = 0
         self.tokens = 0
@@ -123,16 +129,56 @@ class Environment:
         self.done = False
         self._result: EpisodeResult | None = None
         opening = self.user.opening()
-        self.messages = [
+        self._messages = [
             {"role": "system", "content": bundle.render_system_prompt()},
             {"role": "user", "content": opening},
         ]
-        return list(self.messages)
+        return list(self._messages)
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The conversation so far (system prompt, user and assistant turns, tool results), up to date when read:
+        calls made by :meth:`call_tool` are written into it (as an assistant message with the call and a tool
+        message with its result) only when it, :attr:`calls` or :attr:`counts` is read."""
+        if self._pending:
+            self._flush()
+        return self._messages
+
+    @property
+    def calls(self) -> list[CallRecord]:
+        """The episode's tool calls, in order (up to date when read, as :attr:`messages`)."""
+        if self._pending:
+            self._flush()
+        return self._calls
+
+    @property
+    def tool_calls(self) -> int:
+        """How many tool calls the episode made so far (without writing out what :meth:`call_tool` recorded)."""
+        return len(self._calls) + len(self._pending)
 
     @property
     def counts(self) -> Counter[str]:
         """What the episode counted so far (tool calls, errors by kind, malformed calls, user turns): a copy."""
+        if self._pending:
+            self._flush()
         return Counter(self._counts)
+
+    def _flush(self) -> None:
+        """Write the calls :meth:`call_tool` recorded into the call records, the counts and the messages, as
+        :meth:`_call` and :meth:`call_tool` would have at the time of each call (same values, the counts' keys in
+        the same order: ``tool_calls`` first, then each error's keys where it first happened)."""
+        pending, self._pending = self._pending, []
+        counts = self._counts
+        counts["tool_calls"] = counts.get("tool_calls", 0) + len(pending)
+        add_call, add = self._calls.append, self._messages.append
+        for name, arguments, text, outcome in pending:
+            ok = outcome.ok
+            add_call(_record(CallRecord, (name, arguments, ok)))
+            if not ok:
+                for key in _ERROR_KEYS.get(outcome.error_kind) or _error_keys(str(outcome.error_kind)):
+                    counts[key] = counts.get(key, 0) + 1
+            add({"role": "assistant", "content": "", "tool_calls": [{"name": name, "arguments": arguments}]})
+            add({"role": "tool", "name": name, "content": text})
 
     def close(self) -> None:
         """Give the state back to the pool (changes rolled back). Called when the episode ends."""
@@ -157,9 +203,11 @@ class Environment:
             return StepResult([], True, 0.0, {"error": "the episode is over"})
         turn = (parse_assistant(action) if isinstance(action, str)
                 else from_message(action) if isinstance(action, dict) else action)
+        if self._pending:
+            self._flush()
         self.turn += 1
         self.tokens += tokens
-        self.messages.append(turn.to_message())
+        self._messages.append(turn.to_message())
         observations: list[dict[str, Any]] = []
         errors: list[str] = []
         calls: list[CallRecord] = []
@@ -193,7 +241,7 @@ class Environment:
             observations.append({"role": "user", "content": text or "(the user has left)"})
             if ended:
                 self._end("user_stop")
-        self.messages.extend(observations)
+        self._messages.extend(observations)
         if not self.done:
             if self.turn >= self.config.max_turns:
                 self._end("turn_budget")
@@ -214,44 +262,55 @@ class Environment:
     def _call(self, name: str, arguments: dict[str, Any]) -> tuple[CallRecord, str, str] | None:
         """Run one tool call: its record, the result text and the error kind ("" when it succeeded); None when the
         tool-call budget is spent (the episode ends)."""
-        if len(self.calls) >= self.config.max_tool_calls:
+        if self._pending:
+            self._flush()
+        if len(self._calls) >= self.config.max_tool_calls:
             self._end("tool_budget")
             return None
         if name == TRANSFER_TOOL:
             wrong = self._wrong_destination(arguments)
             if wrong:  # an error the agent can correct, as for any tool: the episode goes on
                 record = CallRecord(name, arguments, False)
-                self.calls.append(record)
+                self._calls.append(record)
                 _bump(self._counts, "tool_calls")
                 _bump(self._counts, "tool_error.bad_arguments")
                 _bump(self._counts, "malformed")
                 return record, render_error(wrong, self.bundle.domain.result, name, "bad_arguments"), "bad_arguments"
             record = CallRecord(name, arguments, True)
-            self.calls.append(record)
+            self._calls.append(record)
             self._end("transfer")
             return record, render_result(TRANSFERRED, self.bundle.domain.result), ""
         outcome = self.runner.call(name, arguments)
         ok = outcome.ok
         record = _record(CallRecord, (name, arguments, ok))  # CallRecord(...) without its Python-level __new__
-        self.calls.append(record)
+        self._calls.append(record)
         counts = self._counts
         counts["tool_calls"] = counts.get("tool_calls", 0) + 1
         if ok:
             return record, outcome.render(), ""
         error = str(outcome.error_kind)
-        key = "tool_error." + error
-        counts[key] = counts.get(key, 0) + 1
-        if error in ("unknown_tool", "bad_arguments"):
-            counts["malformed"] = counts.get("malformed", 0) + 1
-        elif error == "spec_error":  # the environment's defect, not the agent's: counted apart, never a refusal
-            counts["spec_error"] = counts.get("spec_error", 0) + 1
+        _count_error(counts, error)
         return record, outcome.render(), error
 
     def call_tool(self, name: str, arguments: dict[str, Any]) -> str:
         """One tool call outside an assistant turn, for tool loops that run each call themselves (TRL's
         ``environment_factory``); returns the result text the model sees. The call is recorded and counted as in
-        :meth:`step`. ``last_call_ok`` then says whether the call succeeded (the text alone cannot tell, in a domain
-        whose error format is its own)."""
+        :meth:`step` (written into :attr:`messages`, :attr:`calls` and :attr:`counts` when one of them is next read).
+        ``last_call_ok`` then says whether the call succeeded (the text alone cannot tell, in a domain whose error
+        format is its own)."""
+        if self.done or name == TRANSFER_TOOL or len(self._calls) + len(self._pending) >= self.config.max_tool_calls:
+            return self._call_tool(name, arguments)
+        self.last_call_ok = False
+        outcome = self.runner.call(name, arguments)
+        self.last_call_ok = outcome.ok
+        text = outcome._text
+        if text is None:
+            text = outcome.render()
+        self._pending.append((name, arguments, text, outcome))
+        return text
+
+    def _call_tool(self, name: str, arguments: dict[str, Any]) -> str:
+        """:meth:`call_tool` of the transfer tool, or past the episode's end or its tool-call budget."""
         self.last_call_ok = False
         if self.done:
             return self._error("the episode is over", "episode", name)
@@ -260,7 +319,7 @@ class Environment:
             return self._error("the tool-call budget of this episode is spent", "episode", name)
         record, text, _ = made
         self.last_call_ok = record[2]
-        messages = self.messages
+        messages = self._messages
         messages.append({"role": "assistant", "content": "", "tool_calls": [{"name": name, "arguments": arguments}]})
         messages.append({"role": "tool", "name": name, "content": text})
         return text
@@ -287,10 +346,11 @@ class Environment:
         it: every text in ``said`` counts as told to the user, even after a transfer ended the episode; ``turns``
         sets the number of assistant turns the caller ran (for the extra-turn penalty)."""
         if self._result is None:
+            messages = self.messages
             for text in said:
                 if text.strip():
                     self.said.append(text)
-                    self.messages.append({"role": "assistant", "content": text})
+                    messages.append({"role": "assistant", "content": text})
             if turns is not None:
                 self.turn = turns
         self._end("agent_end")
@@ -315,8 +375,10 @@ class Environment:
     def score(self) -> EpisodeResult:
         """Score the episode as it stands, without ending it (for progress checks; :meth:`result` ends it)."""
         state = self.state
-        outcome = outcome_of(self.calls, self.said)
-        evidence = Evidence(self.calls, "\n".join(self.said), state, self._initial, self.task.get("slots", {}),
+        if self._pending:
+            self._flush()
+        outcome = outcome_of(self._calls, self.said)
+        evidence = Evidence(self._calls, "\n".join(self.said), state, self._initial, self.task.get("slots", {}),
                             list(self.task.get("path", [])), None, outcome,
                             self.task.get("gold", {}).get("outcome", "done"))
         if self._compares_states:
@@ -341,11 +403,29 @@ class Environment:
                    "outcome": outcome, "spec_error": self._counts.get("spec_error", 0),
                    "terminated_by": self.terminated_by, "penalty": penalty, **self._counts}
         return EpisodeResult(str(self.task.get("id")), reward, main.success and penalty == 0.0, main,
-                             metrics, list(self.messages), list(self.turn_rewards))
+                             metrics, list(self._messages), list(self.turn_rewards))
 
 
 def _bump(counts: dict[str, int], key: str) -> None:
     counts[key] = counts.get(key, 0) + 1
+
+
+def _count_error(counts: dict[str, int], error: str) -> None:
+    """Count a failed call by its kind (and as malformed, or as the environment's defect, where it is one)."""
+    for key in _ERROR_KEYS.get(error) or _error_keys(error):
+        counts[key] = counts.get(key, 0) + 1
+
+
+def _error_keys(error: str) -> tuple[str, ...]:
+    """The counts a failed call of this kind bumps, in order."""
+    if error in ("unknown_tool", "bad_arguments"):
+        return "tool_error." + error, "malformed"
+    if error == "spec_error":  # the environment's defect, not the agent's: counted apart, never a refusal
+        return "tool_error." + error, "spec_error"
+    return ("tool_error." + error,)
+
+
+_ERROR_KEYS = {kind: _error_keys(kind) for kind in ERROR_KINDS}
 
 
 def gold_progress(info: TurnInfo) -> float:
