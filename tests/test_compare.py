@@ -114,3 +114,31 @@ def test_held_out_grown_tasks_grow_from_held_out_samples_and_a_flywheel_never_dr
     again = PipelineRunner(pipeline, bundle, run_dir, progress=False, echo=said.append, specs=specs)
     assert [t["id"] for t in again.grown_heldout()[1]] == [t["id"] for t in tasks]
     assert said[-1].startswith(f"held-out grown tasks: {len(tasks)} (")
+
+
+def test_unspent_training_spends_the_steps_the_bands_left_on_the_training_tasks(
+        bundle: Bundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import runtime.training.sft_grpo as sft_grpo
+    from runtime.pipeline.flywheel import Flywheel
+    from runtime.training.sft_grpo import StageResult
+
+    calls: list[tuple[str, int, int]] = []
+
+    def stand_in(model_path: str, bundle: Any, tasks: list[Any], out: Path, stage: Any, *args: Any,
+                 **kwargs: Any) -> StageResult:
+        calls.append((model_path, len(tasks), stage.max_steps))
+        return StageResult(out / "model", [{"step": 1}, {"step": stage.max_steps}])
+
+    monkeypatch.setattr(sft_grpo, "run_grpo", stand_in)
+    pipeline = _pipeline([{"stage": "flywheel", "unspent": "training", "grpo": {"max_steps": 20}}])
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    runner = PipelineRunner(pipeline, bundle, run_dir, progress=False, echo=lambda s: None, specs=ROOT / "specs")
+    flywheel = Flywheel(runner, pipeline.stages[0], "flywheel")
+    flywheel.folder.mkdir(parents=True)
+    flywheel.carried_steps = 40  # two rounds' steps that found no task in the band, after the last round
+    model, steps = flywheel.spend_unspent("after-round-3", resume=False)
+    assert calls == [("after-round-3", len(runner.train_tasks), 40)] and steps == 40
+    assert model == str(flywheel.folder / "unspent" / "grpo" / "model") and flywheel.carried_steps == 0
+    # resumed after it ran: read back, not trained again
+    assert flywheel.spend_unspent("after-round-3", resume=True) == (model, 40) and len(calls) == 1

@@ -134,6 +134,9 @@ class FlywheelStage(FlywheelRounds):
     )
     replay: int = Field(24, ge=0, description="Gold trajectories of the pipeline's training tasks mixed into each "
                         "round's SFT, so the model keeps what it knew.")
+    unspent: Literal["drop", "training"] = Field(
+        "drop", description="GRPO steps still carried after the last round (the later bands were empty): dropped, "
+        "or spent on GRPO over the pipeline's training tasks, so the stage spends every step it was given.")
     sft: SFTOptions | None = Field(default_factory=lambda: SFTOptions(epochs=2.0),
                                    description="Training on the all-fail tasks' gold (none: skip).")
 

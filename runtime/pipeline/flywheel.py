@@ -152,14 +152,50 @@ class Flywheel:
             (self.work / "grown" / f"round_{k}.yaml").unlink(missing_ok=True)  # an interrupted try of this round
             report, carried, model_path = self.round(k, model_path, carried, rdir)
             rounds.append(report)
+        compute = {key: sum(int(r.get("compute", {}).get(key, 0)) for r in rounds)
+                   for key in ("sft_steps", "grpo_steps", "grpo_rollouts", "sorting_rollouts")}
+        if self.stage.unspent == "training" and self.carried_steps > 0 and self.stage.grpo is not None:
+            model_path, spent = self.spend_unspent(model_path, resume)
+            compute["grpo_steps"] += spent
+            compute["grpo_rollouts"] += spent * self.stage.grpo.batch_size
+            compute["unspent_grpo_steps_on_training"] = spent
         return {
             "checkpoint": model_path,
             "rounds": [{key: r[key] for key in ("round", "n_tasks", "pass_rate", "mean_difficulty", "kept",
                                                  "to_sft", "retired", "new_workflows", "new_tasks")}
                        for r in rounds],
-            "compute": {key: sum(int(r.get("compute", {}).get(key, 0)) for r in rounds)
-                        for key in ("sft_steps", "grpo_steps", "grpo_rollouts", "sorting_rollouts")},
+            "compute": compute,
         }
+
+    def spend_unspent(self, model_path: str, resume: bool) -> tuple[str, int]:
+        """``unspent: training``: the GRPO steps still carried after the last round, on the pipeline's training
+        tasks (``flywheel/unspent/``); the model after and the steps taken."""
+        from runtime.training.sft_grpo import run_grpo
+
+        folder = self.folder / "unspent"
+        done = folder / "report.json"
+        if resume and done.exists():
+            report = json.loads(done.read_text())
+            return str(report["model_after"]), int(report["steps"])
+        assert self.stage.grpo is not None
+        steps = self.carried_steps
+        self.runner.echo(f"[{self.name}] {steps} GRPO steps the bands left unspent, on the "
+                         f"{len(self.runner.train_tasks)} training tasks")
+        grpo = self.stage.grpo.model_copy(update={"max_steps": steps})
+
+        def sink(row: dict[str, Any]) -> None:
+            self.runner._metric({"stage": self.name, "round": "unspent", **row})
+
+        result = run_grpo(model_path, self.runner.bundle, self.runner.train_tasks, folder / "grpo", grpo,
+                          self.runner.config, self.runner.pipeline.budget.max_new_tokens, sink,
+                          stats=self.runner.stats, trainer_args=self.runner.trainer_args,
+                          seed=self.seed + 1000 * (self.stage.rounds + 1))
+        taken = last_step(result.metrics)
+        folder.mkdir(parents=True, exist_ok=True)
+        done.write_text(json.dumps({"steps": taken, "model_before": model_path,
+                                    "model_after": str(result.checkpoint)}, indent=2) + "\n")
+        self.carried_steps = 0
+        return str(result.checkpoint), taken
 
     def draw(self, generator: Any, n: int, round_no: int, exclude: set[str],
              workflows: list[str] | None = None) -> list[Task]:
