@@ -142,3 +142,21 @@ def test_unspent_training_spends_the_steps_the_bands_left_on_the_training_tasks(
     assert model == str(flywheel.folder / "unspent" / "grpo" / "model") and flywheel.carried_steps == 0
     # resumed after it ran: read back, not trained again
     assert flywheel.spend_unspent("after-round-3", resume=True) == (model, 40) and len(calls) == 1
+
+
+def test_seeds_aggregate_says_what_each_training_stage_spent() -> None:
+    from runtime.pipeline.seeds import aggregate, format_seeds
+
+    def summary(seed: int, grpo_steps: int) -> dict[str, Any]:
+        return {"pipeline": "cmp", "heldout_tasks": 100, "stages": [
+            {"name": "warmup", "stage": "sft", "seconds": 300.0 + seed, "compute": {"sft_steps": 192}},
+            {"name": "sft_heldout", "stage": "eval", "success_rate": 0.1 * seed, "mean_reward": 0.2, "n_tasks": 100},
+            {"name": "flywheel", "stage": "flywheel", "seconds": 400.0, "compute": {"grpo_steps": grpo_steps}}]}
+
+    result = aggregate({0: summary(0, 60), 1: summary(1, 60), 2: summary(2, 20)})
+    assert result["training"]["warmup"]["seconds"] == {"mean": 301.0, "std": 1.0, "min": 300.0, "max": 302.0}
+    assert result["training"]["flywheel"]["compute"] == {"0": {"grpo_steps": 60}, "1": {"grpo_steps": 60},
+                                                         "2": {"grpo_steps": 20}}
+    text = format_seeds(result)
+    assert "warmup: 301 s [300, 302]; sft_steps 192" in text
+    assert "flywheel: 400 s [400, 400]; by seed: 0: grpo_steps 60; 1: grpo_steps 60; 2: grpo_steps 20" in text
