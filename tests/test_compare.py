@@ -160,3 +160,23 @@ def test_seeds_aggregate_says_what_each_training_stage_spent() -> None:
     text = format_seeds(result)
     assert "warmup: 301 s [300, 302]; sft_steps 192" in text
     assert "flywheel: 400 s [400, 400]; by seed: 0: grpo_steps 60; 1: grpo_steps 60; 2: grpo_steps 20" in text
+
+
+def test_the_grown_cache_key_ignores_pipeline_files_and_nothing_else(bundle: Bundle, tmp_path: Path) -> None:
+    from runtime.pipeline.grown import cache_key
+
+    specs = tmp_path / "specs"
+    shutil.copytree(ROOT / "specs", specs, ignore=shutil.ignore_patterns(".*"))
+    runner = PipelineRunner(_pipeline([{"stage": "eval"}]), bundle, tmp_path, progress=False, echo=lambda s: None,
+                            specs=specs)
+    key = cache_key(runner)
+    (specs / "plant_maintenance" / "pipeline_more.yaml").write_text(
+        "kind: Pipeline\nname: more\ndomain: plant_maintenance\nmodel: {name: builtin:tiny-qwen3}\n"
+        "stages: [{stage: eval}]\n")
+    assert cache_key(runner) == key
+    personas = specs / "plant_maintenance" / "personas.yaml"
+    personas.write_text(personas.read_text() + "\n# an edit\n")
+    assert cache_key(runner) != key
+    other = PipelineRunner(_pipeline([{"stage": "eval"}], grown_heldout={"tasks_per_workflow": 4}), bundle, tmp_path,
+                           progress=False, echo=lambda s: None, specs=specs)
+    assert cache_key(other) != cache_key(runner)

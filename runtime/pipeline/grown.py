@@ -12,9 +12,10 @@ tasks are disjoint from anything any stage trains on.
 
 Everything is seeded (``grown_heldout.seed``, the bundle's compile seed): every training seed of a pipeline is
 evaluated on the same tasks. Growing compiles the tree once per candidate (minutes on a busy CPU), so the result is
-kept next to the bundle, ``<build>/grown_heldout/<key>/``, the key a hash of the spec tree, the options and the
-split: ``tasks.json`` (the tasks and the growths kept and rejected), ``tasks.jsonl`` (the task records), ``build/``
-(the bundle they run on) and ``specs/`` (the grown tree).
+kept next to the bundle, ``<build>/grown_heldout/<key>/``, the key a hash of the spec tree (its files of Pipeline
+documents left out: they change no task), the options and the split: ``tasks.json`` (the tasks and the growths
+kept and rejected), ``tasks.jsonl`` (the task records), ``build/`` (the bundle they run on) and ``specs/`` (the
+grown tree).
 """
 
 from __future__ import annotations
@@ -59,9 +60,22 @@ def cache_key(runner: Any) -> str:
                                    p.validation_fraction, p.split_seed, runner.bundle.manifest.get("seed", 0),
                                    runner.bundle.name]).encode())
     for path in sorted(Path(runner.specs).rglob("*")):
-        if path.is_file() and not any(part.startswith(".") for part in path.parts):
+        if path.is_file() and not any(part.startswith(".") for part in path.parts) and not _pipelines_only(path):
             h.update(str(path.relative_to(runner.specs)).encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:16]
+
+
+def _pipelines_only(path: Path) -> bool:
+    """A YAML file of Pipeline documents only: it changes no task, so adding a pipeline keeps the cache."""
+    import yaml
+
+    if path.suffix not in (".yaml", ".yml"):
+        return False
+    try:
+        docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return False
+    return bool(docs) and all(isinstance(d, dict) and d.get("kind") == "Pipeline" for d in docs)
 
 
 def grown_heldout(runner: Any) -> tuple[Any, list[Task]]:
