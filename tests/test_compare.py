@@ -135,6 +135,9 @@ def test_unspent_training_spends_the_steps_the_bands_left_on_the_training_tasks(
     run_dir.mkdir()
     runner = PipelineRunner(pipeline, bundle, run_dir, progress=False, echo=lambda s: None, specs=ROOT / "specs")
     flywheel = Flywheel(runner, pipeline.stages[0], "flywheel")
+    # two flywheel stages of one pipeline (arms of a comparison) write to folders of their own
+    assert flywheel.folder == run_dir / "flywheel"
+    assert Flywheel(runner, pipeline.stages[0], "flywheel_r96").folder == run_dir / "flywheel-flywheel_r96"
     flywheel.folder.mkdir(parents=True)
     flywheel.carried_steps = 40  # two rounds' steps that found no task in the band, after the last round
     model, steps = flywheel.spend_unspent("after-round-3", resume=False)

@@ -1,6 +1,6 @@
 """The agentic data flywheel: evaluate the current model, keep what it fails, grow harder workflows, train; N rounds.
 
-One round (``runs/<name>/flywheel/round_<k>/``):
+One round (``runs/<name>/flywheel/round_<k>/``; a stage named other than ``flywheel``, ``flywheel-<stage name>/``):
 
 1. compile the working spec tree (``flywheel/specs/``: the pipeline's specs plus every growth kept so far) and draw
    tasks: the tasks carried over from the previous round first (failed, in the band, or newly grown), then fresh
@@ -65,7 +65,9 @@ class Flywheel:
         self.stage = stage
         self.name = name
         self.domain = runner.bundle.name
-        self.folder = runner.dir / "flywheel"
+        # a stage named other than "flywheel" gets a folder of its own: two flywheel stages of one pipeline (arms
+        # of a comparison) must not overwrite each other's rounds
+        self.folder = runner.dir / ("flywheel" if name == "flywheel" else f"flywheel-{name}")
         self.work = self.folder / "specs"
         self.seed = runner.pipeline.seed
         # compile with the bundle's seed: the same initial states as the held-out tasks, which are then excluded
