@@ -51,6 +51,7 @@ CODES: dict[str, str] = {
     "AQ115": "task split leaves no training tasks",
     "AQ116": "validation tasks needed but none kept",
     "AQ117": "checkpoint selection with LoRA",
+    "AQ118": "a stage starts from no earlier training stage",
     # types and schemas
     "AQ201": "unknown type",
     "AQ202": "invalid type declaration",

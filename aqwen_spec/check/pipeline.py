@@ -18,7 +18,8 @@ and what does not validate was reported by the loader and is skipped here. Const
 - the task split leaves tasks for training: ``heldout_fraction + validation_fraction`` is below 1 (AQ115);
 - what needs validation tasks has them: a stage's ``select_every``, an ``eval`` stage's ``split: validation``
   need ``validation_fraction`` above 0 (AQ116);
-- ``select_every`` keeps plain checkpoints: not with ``lora: true`` (AQ117).
+- ``select_every`` keeps plain checkpoints: not with ``lora: true`` (AQ117);
+- a stage's ``from`` names an earlier training stage of the pipeline, whose model it starts from (AQ118).
 """
 
 from __future__ import annotations
@@ -53,11 +54,24 @@ def check_pipeline(c: DocChecker, data: dict[str, Any], specs: SpecSet, broken: 
             c.report("AQ104", "backend openai needs model.endpoint (the server's base URL)", ("model",))
     validation = _check_split(c, data)
     stages = data.get("stages")
+    trained: list[str] = []  # the names of the training stages so far (as aqwen-run names them)
     for i, raw in enumerate(stages if isinstance(stages, list) else []):
         stage = _valid_stage(raw)
         if stage is not None:
             _check_stage(c, stage, raw, ("stages", i), backend, str(domain), specs, broken)
             _check_selection(c, stage, raw, ("stages", i), validation)
+            _check_from(c, stage, ("stages", i), trained)
+        if isinstance(raw, dict) and raw.get("stage") != "eval":
+            trained.append(str(raw.get("name") or f"{raw.get('stage')}_{i}"))
+
+
+def _check_from(c: DocChecker, stage: Any, ypath: YPath, trained: list[str]) -> None:
+    start = getattr(stage, "start_from", None)
+    if start is None or start in trained:
+        return
+    hint = did_you_mean(start, trained) or (f"earlier training stages: {', '.join(trained)}" if trained
+                                            else "put the stage it starts from before it, or drop from:")
+    c.report("AQ118", f"from: '{start}' is no earlier training stage of this pipeline", (*ypath, "from"), hint)
 
 
 def _fraction(data: dict[str, Any], key: str) -> float | None:

@@ -35,10 +35,17 @@ class Budget(Model):
 class EvalStage(Model):
     stage: Literal["eval"]
     name: Name | None = None
-    split: Literal["heldout", "validation", "train", "all"] = "heldout"
+    split: Literal["heldout", "validation", "train", "all", "grown_heldout"] = Field(
+        "heldout", description="Which tasks: held-out, validation, training, all, or grown_heldout (harder variants "
+        "grown from held-out samples, never trained on; see the pipeline's grown_heldout).")
     k: int = Field(1, ge=1, description="Trials per task (pass^k).")
     max_tasks: int | None = Field(None, ge=1)
     temperature: float = Field(0.0, ge=0)
+
+
+def _start_from() -> Any:
+    return Field(None, alias="from", description="Start from the model an earlier training stage (by name) handed "
+                 "on instead of the current one: arms of a comparison that share a warm-up.")
 
 
 def _select_every() -> Any:
@@ -62,6 +69,7 @@ class SFTOptions(Model):
 class SFTStage(SFTOptions):
     stage: Literal["sft"]
     name: Name | None = None
+    start_from: Name | None = _start_from()
     select_every: int | None = _select_every()
 
 
@@ -86,6 +94,7 @@ class GRPOOptions(Model):
 class GRPOStage(GRPOOptions):
     stage: Literal["grpo"]
     name: Name | None = None
+    start_from: Name | None = _start_from()
     select_every: int | None = _select_every()
 
 
@@ -118,12 +127,16 @@ class FlywheelStage(FlywheelRounds):
     """The agentic data flywheel: evaluate, keep what the model fails, grow harder workflows, retrain; N rounds."""
 
     stage: Literal["flywheel"]
+    start_from: Name | None = _start_from()
     tasks_per_round: int = Field(24, ge=1, description="Tasks drawn from the generators each round.")
     grow: list[GrowthOperator] = Field(
         default_factory=lambda: list(GROWTH_OPERATORS), description="Growth operators applied to failed workflows."
     )
     replay: int = Field(24, ge=0, description="Gold trajectories of the pipeline's training tasks mixed into each "
                         "round's SFT, so the model keeps what it knew.")
+    unspent: Literal["drop", "training"] = Field(
+        "drop", description="GRPO steps still carried after the last round (the later bands were empty): dropped, "
+        "or spent on GRPO over the pipeline's training tasks, so the stage spends every step it was given.")
     sft: SFTOptions | None = Field(default_factory=lambda: SFTOptions(epochs=2.0),
                                    description="Training on the all-fail tasks' gold (none: skip).")
 
@@ -176,6 +189,18 @@ class ReasoningFlywheelStage(FlywheelRounds):
                                    description="Training on the all-fail instances' computed solutions (none: skip).")
 
 
+class GrownHeldout(Model):
+    """Held-out grown tasks (``eval`` stages with ``split: grown_heldout``): every workflow of the domain grown once
+    by each operator, and tasks drawn from the grown workflows whose source sample (the workflow grown from and its
+    slot values) is held out. A flywheel never trains on a task whose source sample is held out or for validation."""
+
+    grow: list[GrowthOperator] = Field(default_factory=lambda: list(GROWTH_OPERATORS), min_length=1,
+                                       description="The growth operators applied to every workflow.")
+    tasks_per_workflow: int = Field(3, ge=1, description="Held-out tasks drawn per grown workflow (fewer when its "
+                                    "draws have too few held-out source samples).")
+    seed: int = Field(0, description="Seeds the draws (the same grown tasks for every training seed).")
+
+
 Stage = Annotated[
     EvalStage | SFTStage | GRPOStage | FlywheelStage | DistillStage | ReasoningFlywheelStage,
     Field(discriminator="stage"),
@@ -200,4 +225,5 @@ class Pipeline(Document):
         None, ge=1, description="Tasks the compiler draws per workflow path for this pipeline (more training data)."
     )
     budget: Budget = Field(default_factory=lambda: Budget())
+    grown_heldout: GrownHeldout = Field(default_factory=lambda: GrownHeldout())
     stages: list[Stage] = Field(min_length=1)

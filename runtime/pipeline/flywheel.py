@@ -1,6 +1,6 @@
 """The agentic data flywheel: evaluate the current model, keep what it fails, grow harder workflows, train; N rounds.
 
-One round (``runs/<name>/flywheel/round_<k>/``):
+One round (``runs/<name>/flywheel/round_<k>/``; a stage named other than ``flywheel``, ``flywheel-<stage name>/``):
 
 1. compile the working spec tree (``flywheel/specs/``: the pipeline's specs plus every growth kept so far) and draw
    tasks: the tasks carried over from the previous round first (failed, in the band, or newly grown), then fresh
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.growth import OPERATORS, Growth, GrowthContext, branch_names, load_raw, yaml_documents
-from runtime.pipeline.split import sample_key
+from runtime.pipeline.split import sample_key, side, source_key
 
 Task = dict[str, Any]
 
@@ -65,13 +65,33 @@ class Flywheel:
         self.stage = stage
         self.name = name
         self.domain = runner.bundle.name
-        self.folder = runner.dir / "flywheel"
+        # a stage named other than "flywheel" gets a folder of its own: two flywheel stages of one pipeline (arms
+        # of a comparison) must not overwrite each other's rounds
+        self.folder = runner.dir / ("flywheel" if name == "flywheel" else f"flywheel-{name}")
         self.work = self.folder / "specs"
         self.seed = runner.pipeline.seed
         # compile with the bundle's seed: the same initial states as the held-out tasks, which are then excluded
         self.compile_seed = int(runner.bundle.manifest.get("seed", self.seed))
         # the samples of held-out and validation tasks (workflow and slots): a drawn task of one is never trained on
         self.kept_out = {sample_key(t) for t in [*runner.heldout, *runner.validation]}
+        # grown workflow -> (the domain's workflow it grew from, that workflow's slots): a grown task whose source
+        # sample falls in held-out or validation is never trained on either (runtime/pipeline/grown.py's held-out
+        # grown tasks are such tasks)
+        self.roots: dict[str, tuple[str, list[str]]] = {}
+        self.original = load_raw(runner.specs)
+
+    def trainable(self, task: Task) -> bool:
+        """Whether a drawn task may be trained on: neither it nor the sample it was grown from is held out or
+        kept for validation."""
+        p = self.runner.pipeline
+        return sample_key(task) not in self.kept_out and \
+            side(source_key(task, self.roots), p.heldout_fraction, p.validation_fraction, p.split_seed) == "train"
+
+    def add_roots(self, grown: list[tuple[str, str]]) -> None:
+        """Record (grown workflow, the workflow it grew from) pairs, in the order they were grown."""
+        for workflow, source in grown:
+            root = self.roots[source][0] if source in self.roots else source
+            self.roots[workflow] = (root, list(workflow_slots(self.original, root)))
 
     # --- the spec tree -----------------------------------------------------------------------------------------
 
@@ -105,36 +125,7 @@ class Flywheel:
         raise FlywheelError(f"the grown spec tree has no domain {self.domain}")
 
     def _try_growths(self, candidates: list[Growth], round_no: int) -> tuple[list[Growth], list[dict[str, Any]], Any]:
-        """Keep each candidate whose spec tree still compiles with every gold at 1.0 (one at a time, in order).
-        Returns the kept growths, the rejected ones with their diagnostic codes, and the compiled tree with the kept
-        growths (None when none was kept: the tree is as it was)."""
-        grown = self.work / "grown" / f"round_{round_no}.yaml"
-        grown.parent.mkdir(parents=True, exist_ok=True)
-        kept: list[Growth] = []
-        rejected: list[dict[str, Any]] = []
-        project = None  # always the tree of exactly the growths kept so far
-        for growth in candidates:
-            grown.write_text(self._grown_text([*kept, growth], round_no), encoding="utf-8")
-            compiled, error = self._try_compile()
-            if compiled is None:
-                codes = Counter(d.code for d in error.diagnostics)
-                first = error.diagnostics[0]
-                rejected.append({"operator": growth.operator, "workflow": growth.source,
-                                 "codes": dict(sorted(codes.items())), "first": f"{first.code} {first.message}"})
-                continue
-            kept.append(growth)
-            project = compiled
-        if kept:
-            grown.write_text(self._grown_text(kept, round_no), encoding="utf-8")
-        else:
-            grown.unlink(missing_ok=True)
-        return kept, rejected, project
-
-    @staticmethod
-    def _grown_text(growths: list[Growth], round_no: int) -> str:
-        head = [f"# Workflows grown in flywheel round {round_no}; each compiles and its gold trajectories score 1.0."]
-        head += [f"# {g.workflow}: {g.operator} from {g.source} ({g.note})" for g in growths]
-        return "\n".join(head) + "\n" + yaml_documents([d for g in growths for d in g.documents])
+        return keep_growths(self.work, candidates, round_no, self._try_compile)
 
     # --- rounds -------------------------------------------------------------------------------------------------
 
@@ -156,18 +147,57 @@ class Flywheel:
                 carried = [json.loads(line) for line in (rdir / "carry.jsonl").read_text().splitlines() if line]
                 self.carried_steps = int(report.get("grpo", {}).get("carried_steps", 0))
                 rounds.append(report)
+                self.add_roots([(w["workflow"], w["source_workflow"]) for w in report.get("new_workflows", [])])
                 self.runner.echo(f"[{self.name}] round {k} already done")
                 continue
             rdir.mkdir(parents=True, exist_ok=True)
             (self.work / "grown" / f"round_{k}.yaml").unlink(missing_ok=True)  # an interrupted try of this round
             report, carried, model_path = self.round(k, model_path, carried, rdir)
             rounds.append(report)
+        compute = {key: sum(int(r.get("compute", {}).get(key, 0)) for r in rounds)
+                   for key in ("sft_steps", "grpo_steps", "grpo_rollouts", "sorting_rollouts")}
+        if self.stage.unspent == "training" and self.carried_steps > 0 and self.stage.grpo is not None:
+            model_path, spent = self.spend_unspent(model_path, resume)
+            compute["grpo_steps"] += spent
+            compute["grpo_rollouts"] += spent * self.stage.grpo.batch_size
+            compute["unspent_grpo_steps_on_training"] = spent
         return {
             "checkpoint": model_path,
             "rounds": [{key: r[key] for key in ("round", "n_tasks", "pass_rate", "mean_difficulty", "kept",
                                                  "to_sft", "retired", "new_workflows", "new_tasks")}
                        for r in rounds],
+            "compute": compute,
         }
+
+    def spend_unspent(self, model_path: str, resume: bool) -> tuple[str, int]:
+        """``unspent: training``: the GRPO steps still carried after the last round, on the pipeline's training
+        tasks (``flywheel/unspent/``); the model after and the steps taken."""
+        from runtime.training.sft_grpo import run_grpo
+
+        folder = self.folder / "unspent"
+        done = folder / "report.json"
+        if resume and done.exists():
+            report = json.loads(done.read_text())
+            return str(report["model_after"]), int(report["steps"])
+        assert self.stage.grpo is not None
+        steps = self.carried_steps
+        self.runner.echo(f"[{self.name}] {steps} GRPO steps the bands left unspent, on the "
+                         f"{len(self.runner.train_tasks)} training tasks")
+        grpo = self.stage.grpo.model_copy(update={"max_steps": steps})
+
+        def sink(row: dict[str, Any]) -> None:
+            self.runner._metric({"stage": self.name, "round": "unspent", **row})
+
+        result = run_grpo(model_path, self.runner.bundle, self.runner.train_tasks, folder / "grpo", grpo,
+                          self.runner.config, self.runner.pipeline.budget.max_new_tokens, sink,
+                          stats=self.runner.stats, trainer_args=self.runner.trainer_args,
+                          seed=self.seed + 1000 * (self.stage.rounds + 1))
+        taken = last_step(result.metrics)
+        folder.mkdir(parents=True, exist_ok=True)
+        done.write_text(json.dumps({"steps": taken, "model_before": model_path,
+                                    "model_after": str(result.checkpoint)}, indent=2) + "\n")
+        self.carried_steps = 0
+        return str(result.checkpoint), taken
 
     def draw(self, generator: Any, n: int, round_no: int, exclude: set[str],
              workflows: list[str] | None = None) -> list[Task]:
@@ -178,7 +208,7 @@ class Flywheel:
             drawn = generator.generate(n * 2, seed=_seed(self.seed, self.name, round_no, attempt, workflows),
                                        workflows=workflows)
             for task in drawn:
-                if sample_key(task.data) in self.kept_out or task.id in exclude:
+                if task.id in exclude or not self.trainable(task.data):
                     continue
                 exclude.add(task.id)
                 out.append(task.data)
@@ -204,6 +234,7 @@ class Flywheel:
         retired = [t for t in tasks if pass_rate[t["id"]] >= high]
 
         growths, rejected, grown = self.grow(k, project, tasks, pass_rate)
+        self.add_roots([(g.workflow, g.source) for g in growths])
         lineage: list[dict[str, Any]] = []
         new_tasks: list[Task] = []
         if grown is not None:
@@ -221,7 +252,8 @@ class Flywheel:
         if plan is not None:
             self.carried_steps = plan.carried_steps
             self.runner.echo(f"[{self.name}] round {k}: {plan.note}")
-        model_path = self.train(k, model_path, bundle, to_sft, plan, rdir)
+        model_path, compute = self.train(k, model_path, bundle, to_sft, plan, rdir)
+        compute["sorting_rollouts"] = len(tasks) * stage.k
 
         by = _groups(tasks, pass_rate)
         difficulties = [difficulty_score(t) for t in tasks]
@@ -247,6 +279,7 @@ class Flywheel:
             "rejected_growths": rejected,
             "new_tasks": len(new_tasks),
             "lineage": lineage,
+            "compute": compute,
             "model_before": model_before,
             "model_after": model_path,
             "seconds": round(time.perf_counter() - start, 1),
@@ -312,29 +345,81 @@ class Flywheel:
         return self._try_growths(candidates, k)
 
     def train(self, k: int, model_path: str, bundle: Any, to_sft: list[Task], plan: GRPOPlan | None,
-              rdir: Path) -> str:
+              rdir: Path) -> tuple[str, dict[str, int]]:
+        """Train on the round's tasks; the model after, and the optimizer steps and training rollouts spent."""
         from runtime.training.sft_grpo import run_grpo, run_sft
 
         def sink(row: dict[str, Any]) -> None:
             self.runner._metric({"stage": self.name, "round": k, **row})
 
         config = self.runner.config
+        compute = {"sft_steps": 0, "grpo_steps": 0, "grpo_rollouts": 0}
         if self.stage.sft is not None and to_sft:
             pool = sorted(self.runner.train_tasks, key=lambda t: _seed(self.seed, k, t["id"]))
             replay = pool[: self.stage.replay]
             self.runner.echo(f"[{self.name}] round {k}: SFT on the gold of {len(to_sft)} all-fail tasks "
                              f"and {len(replay)} replayed training tasks")
             result = run_sft(model_path, bundle, to_sft + replay, rdir / "sft", self.stage.sft, config, sink,
-                             trainer_args=self.runner.trainer_args)
+                             trainer_args=self.runner.trainer_args, seed=self.seed + 1000 * k)
             model_path = str(result.checkpoint)
+            compute["sft_steps"] = last_step(result.metrics)
         if self.stage.grpo is not None and plan is not None and plan.steps > 0:
             self.runner.echo(f"[{self.name}] round {k}: GRPO on {plan.in_band} in-band tasks, {plan.steps} steps")
             grpo = self.stage.grpo.model_copy(update={"max_steps": plan.steps})
             result = run_grpo(model_path, bundle, plan.tasks, rdir / "grpo", grpo, config,
                               self.runner.pipeline.budget.max_new_tokens, sink, stats=self.runner.stats,
-                              trainer_args=self.runner.trainer_args)
+                              trainer_args=self.runner.trainer_args, seed=self.seed + 1000 * k)
             model_path = str(result.checkpoint)
-        return model_path
+            steps = last_step(result.metrics)
+            compute.update(grpo_steps=steps, grpo_rollouts=steps * grpo.batch_size)
+        return model_path, compute
+
+
+def last_step(metrics: list[dict[str, Any]]) -> int:
+    """The optimizer steps a training run took: the last logged step (TRL logs the run's totals at its end)."""
+    return max((int(row.get("step", 0)) for row in metrics), default=0)
+
+
+def workflow_slots(raw: dict[tuple[str, str], Any], workflow: str) -> list[str]:
+    """The slot names of a workflow as written."""
+    doc = raw.get(("Workflow", workflow))
+    slots = doc.data.get("slots") if doc is not None else None
+    return sorted(slots) if isinstance(slots, dict) else []
+
+
+def keep_growths(work: Path, candidates: list[Growth], round_no: int,
+                 try_compile: Any) -> tuple[list[Growth], list[dict[str, Any]], Any]:
+    """Keep each candidate whose spec tree (``work``, with the growths written to ``grown/round_<n>.yaml``) still
+    compiles with every gold at 1.0, one at a time, in order. ``try_compile()`` gives (the compiled tree, None) or
+    (None, the SpecError). Returns the kept growths, the rejected ones with their diagnostic codes, and the compiled
+    tree with the kept growths (None when none was kept: the tree is as it was)."""
+    grown = work / "grown" / f"round_{round_no}.yaml"
+    grown.parent.mkdir(parents=True, exist_ok=True)
+    kept: list[Growth] = []
+    rejected: list[dict[str, Any]] = []
+    project = None  # always the tree of exactly the growths kept so far
+    for growth in candidates:
+        grown.write_text(grown_text([*kept, growth], round_no), encoding="utf-8")
+        compiled, error = try_compile()
+        if compiled is None:
+            codes = Counter(d.code for d in error.diagnostics)
+            first = error.diagnostics[0]
+            rejected.append({"operator": growth.operator, "workflow": growth.source,
+                             "codes": dict(sorted(codes.items())), "first": f"{first.code} {first.message}"})
+            continue
+        kept.append(growth)
+        project = compiled
+    if kept:
+        grown.write_text(grown_text(kept, round_no), encoding="utf-8")
+    else:
+        grown.unlink(missing_ok=True)
+    return kept, rejected, project
+
+
+def grown_text(growths: list[Growth], round_no: int) -> str:
+    head = [f"# Workflows grown in flywheel round {round_no}; each compiles and its gold trajectories score 1.0."]
+    head += [f"# {g.workflow}: {g.operator} from {g.source} ({g.note})" for g in growths]
+    return "\n".join(head) + "\n" + yaml_documents([d for g in growths for d in g.documents])
 
 
 @dataclass

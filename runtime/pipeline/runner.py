@@ -122,14 +122,15 @@ class PipelineRunner:
             if stage.stage == "eval":
                 report = self.evaluate(state.model, stage, name)
                 state.results[name] = eval_result(report, state.model)
-                self.echo(f"[{name}] held-out success {report.success_rate:.3f}, mean reward "
+                self.echo(f"[{name}] {stage.split} success {report.success_rate:.3f}, mean reward "
                           f"{report.mean_reward:.3f} on {report.n_tasks} tasks")
             else:
                 resume = name in state.started
                 if not resume:
                     state.started.append(name)
                     state.save(self.dir)
-                result = self.run_stage(state.model, stage, name, resume=resume)
+                model = self.start_model(state, stage, name)
+                result = self.run_stage(model, stage, name, resume=resume)
                 state.results[name] = {"stage": stage.stage, **result}
                 if result.get("checkpoint"):
                     state.model = str(result["checkpoint"])
@@ -142,9 +143,37 @@ class PipelineRunner:
         (self.dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         return summary
 
+    def start_model(self, state: RunState, stage: Any, name: str) -> str:
+        """The model a training stage starts from: the current one, or with ``from:`` the checkpoint the named earlier
+        stage handed on."""
+        start = getattr(stage, "start_from", None)
+        if start is None:
+            return state.model
+        from runtime.training.sft_grpo import TrainingError
+
+        checkpoint = state.results.get(start, {}).get("checkpoint")
+        if not checkpoint:
+            raise TrainingError(f"stage '{name}' starts from '{start}', which is no earlier training stage of this "
+                                "pipeline")
+        self.echo(f"[{name}] starts from {start}'s model")
+        return str(checkpoint)
+
+    def grown_heldout(self) -> tuple[Bundle, Tasks]:
+        """The held-out grown tasks and the bundle they run on (:mod:`runtime.pipeline.grown`)."""
+        if getattr(self, "_grown", None) is None:
+            from runtime.pipeline.grown import grown_heldout
+
+            self._grown = grown_heldout(self)
+        bundle, tasks = self._grown
+        return bundle, tasks
+
     def evaluate(self, model_path: str, stage: Any, name: str) -> EvalReport:
-        tasks = {"heldout": self.heldout, "validation": self.validation, "train": self.train_tasks,
-                 "all": self.bundle.tasks}[stage.split]
+        bundle = self.bundle
+        if stage.split == "grown_heldout":
+            bundle, tasks = self.grown_heldout()
+        else:
+            tasks = {"heldout": self.heldout, "validation": self.validation, "train": self.train_tasks,
+                     "all": self.bundle.tasks}[stage.split]
         if not tasks:
             from runtime.training.sft_grpo import TrainingError
 
@@ -152,7 +181,8 @@ class PipelineRunner:
                                 f"{self.pipeline.validation_fraction})")
         tasks = spread(tasks, stage.max_tasks)
         bar = _progress(len(tasks) * stage.k, f"eval {name}", self.progress)
-        report = self.play(model_path, tasks, stage.k, stage.temperature, name=name, on_done=lambda: bar.update(1))
+        report = self.play(model_path, tasks, stage.k, stage.temperature, name=name, bundle=bundle,
+                           on_done=lambda: bar.update(1))
         bar.close()
         self.record_eval(name, report)
         return report
@@ -248,12 +278,18 @@ class PipelineRunner:
             result = run_grpo(model_path, self.bundle, self.train_tasks, out, stage, self.config,
                               self.pipeline.budget.max_new_tokens, sink, resume=resume, stats=self.stats,
                               trainer_args=self.trainer_args, seed=seed, callbacks=callbacks)
+        from runtime.pipeline.flywheel import last_step
+
+        steps = last_step(result.metrics)
+        compute = {"sft_steps": steps} if stage.stage == "sft" else \
+            {"grpo_steps": steps, "grpo_rollouts": steps * stage.batch_size}
         if selector is None:
-            return {"checkpoint": str(result.checkpoint)}
+            return {"checkpoint": str(result.checkpoint), "compute": compute}
         chosen = selector.result()
         self.echo(f"[{name}] selected step {chosen['step']} on {chosen['on']}: success "
                   f"{chosen['validation']['success_rate']:.3f}, mean reward {chosen['validation']['mean_reward']:.3f}")
-        return {"checkpoint": str(selector.best_model), "selected": chosen}
+        compute["selection_rollouts"] = len(chosen.get("candidates", [])) * len(self.validation)
+        return {"checkpoint": str(selector.best_model), "selected": chosen, "compute": compute}
 
     def selector(self, stage: Any, out: Path, sink: Callable[[dict[str, Any]], None]) -> Any:
         """The stage's checkpoint selector on the validation tasks, or None without ``select_every``."""

@@ -6,6 +6,7 @@ split is the same for every seed (``split_seed``), so the spread is that of trai
 
 from __future__ import annotations
 
+import json
 import statistics
 from typing import Any
 
@@ -30,9 +31,14 @@ def aggregate(summaries: dict[int, dict[str, Any]]) -> dict[str, Any]:
                      "by_seed": {str(seed): rows[seed][metric] for seed in seeds}}
             for metric in ("success_rate", "mean_reward")
         } | {"n_tasks": rows[seeds[0]]["n_tasks"]}
+    training: dict[str, Any] = {}
+    for name in [s["name"] for s in first["stages"] if s.get("stage") != "eval"]:
+        rows = {seed: next((s for s in summaries[seed]["stages"] if s["name"] == name), {}) for seed in seeds}
+        training[name] = {"seconds": _spread([float(rows[seed].get("seconds", 0.0)) for seed in seeds]),
+                          "compute": {str(seed): rows[seed].get("compute", {}) for seed in seeds}}
     return {
         "pipeline": first["pipeline"], "seeds": seeds, "split": first.get("split"),
-        "heldout_tasks": first["heldout_tasks"], "evals": stages,
+        "heldout_tasks": first["heldout_tasks"], "evals": stages, "training": training,
         "selected": {str(seed): summaries[seed].get("selected", {}) for seed in seeds},
     }
 
@@ -46,6 +52,13 @@ def format_seeds(result: dict[str, Any]) -> str:
         cells = [f"{m['mean']:.3f} ± {m['std']:.3f} [{m['min']:.3f}, {m['max']:.3f}]"
                  for m in (row["success_rate"], row["mean_reward"])]
         lines.append(f"{name:<16}{cells[0]:>30}{cells[1]:>30}")
+    for name, row in result.get("training", {}).items():
+        t = row["seconds"]
+        computes = {json.dumps(c, sort_keys=True) for c in row["compute"].values()}
+        spent = ", ".join(f"{k} {v}" for k, v in next(iter(row["compute"].values())).items()) \
+            if len(computes) == 1 else "by seed: " + "; ".join(
+                f"{seed}: " + ", ".join(f"{k} {v}" for k, v in c.items()) for seed, c in row["compute"].items())
+        lines.append(f"{name}: {t['mean']:.0f} s [{t['min']:.0f}, {t['max']:.0f}]" + (f"; {spent}" if spent else ""))
     for seed, chosen in result["selected"].items():
         for stage, pick in chosen.items():
             lines.append(f"seed {seed}: {stage} kept step {pick['step']} (validation success "

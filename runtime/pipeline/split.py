@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 Tasks = list[dict[str, Any]]
 
@@ -28,6 +29,33 @@ def sample_key(task: dict[str, Any]) -> str:
 
 def _position(seed: int, key: str) -> float:
     return int(hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()[:8], 16) / 0x100000000
+
+
+Roots = Mapping[str, tuple[str, Collection[str]]]
+"""A grown workflow's root: the domain's own workflow it was grown from (through any number of growths), and that
+workflow's slot names."""
+
+
+def source_key(task: dict[str, Any], roots: Roots) -> str:
+    """The sample a task was grown from: its root workflow and the slot values it shares with it (a grown workflow
+    keeps its source's slots, and a chained one adds its own). A task of the domain's own workflows is its own
+    sample (:func:`sample_key`)."""
+    workflow = task.get("workflow")
+    if workflow not in roots:
+        return sample_key(task)
+    root, names = roots[str(workflow)]
+    slots = task.get("slots") or {}
+    return sample_key({"workflow": root, "slots": {k: v for k, v in slots.items() if k in names}})
+
+
+Side = Literal["train", "validation", "heldout"]
+
+
+def side(key: str, heldout_fraction: float, validation_fraction: float, seed: int) -> Side:
+    """Where a sample (a :func:`sample_key` or :func:`source_key`) falls: held-out, validation or training."""
+    h = _position(seed, key)
+    return "heldout" if h < heldout_fraction else "validation" if h < heldout_fraction + validation_fraction \
+        else "train"
 
 
 @dataclass
@@ -60,11 +88,9 @@ def split_three(tasks: Tasks, heldout_fraction: float, validation_fraction: floa
     train: Tasks = []
     validation: Tasks = []
     heldout: Tasks = []
+    sides = {"train": train, "validation": validation, "heldout": heldout}
     for task in tasks:
-        h = _position(seed, sample_key(task))
-        side = heldout if h < heldout_fraction else validation if h < heldout_fraction + validation_fraction \
-            else train
-        side.append(task)
+        sides[side(sample_key(task), heldout_fraction, validation_fraction, seed)].append(task)
     return TaskSplit(train, validation, heldout, heldout_fraction, validation_fraction, seed)
 
 
