@@ -99,8 +99,9 @@ def test_repr_keys_only_for_builtin_json_like_values(value: Any, exact: bool) ->
 
 @pytest.mark.parametrize("adversarial", [0.0, 0.5])
 def test_draws_leave_no_reference_cycles(specs: Any, adversarial: float) -> None:
-    """generate() pauses the cyclic collector while it draws: that is only sound while draws (fresh samples,
-    repeats, rejections, uncovered cases) free what they drop by reference counting."""
+    """generate() pauses the cyclic collector while it draws (collecting every 500 draws): sound because draws
+    (fresh samples, repeats, rejections, uncovered cases) free what they drop by reference counting; the plant
+    specs' draws make no cycles at all."""
     import gc
 
     generator = TaskGenerator(specs, "plant_maintenance", seed=0)
@@ -120,7 +121,8 @@ def test_draws_leave_no_reference_cycles(specs: Any, adversarial: float) -> None
 def test_generate_restores_the_collector(specs: Any, enabled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     import gc
 
-    monkeypatch.setattr(generate_module, "_YOUNG_EVERY", 7)  # the periodic young collection runs too
+    monkeypatch.setattr(generate_module, "_YOUNG_EVERY", 7)  # the periodic collections run too
+    monkeypatch.setattr(generate_module, "_FULL_EVERY", 14)
     seen: list[bool] = []
     real = generate_module.TaskGenerator._draw
 
