@@ -95,3 +95,46 @@ def test_slots_copied_once_give_the_json_of_the_whole(specs: Any) -> None:
 )
 def test_repr_keys_only_for_builtin_json_like_values(value: Any, exact: bool) -> None:
     assert _reprs_exactly(value) is exact
+
+
+@pytest.mark.parametrize("adversarial", [0.0, 0.5])
+def test_draws_leave_no_reference_cycles(specs: Any, adversarial: float) -> None:
+    """generate() pauses the cyclic collector while it draws (collecting every 500 draws): sound because draws
+    (fresh samples, repeats, rejections, uncovered cases) free what they drop by reference counting; the plant
+    specs' draws make no cycles at all."""
+    import gc
+
+    generator = TaskGenerator(specs, "plant_maintenance", seed=0)
+    gc.collect()
+    gc.disable()
+    try:
+        generator.generate(20, seed=3)  # the pooled states, plans and compiled expressions: built to stay
+        gc.collect()
+        tasks = generator.generate(600, seed=4, adversarial=adversarial)
+        assert len(tasks) == 600
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_generate_restores_the_collector(specs: Any, enabled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    monkeypatch.setattr(generate_module, "_YOUNG_EVERY", 7)  # the periodic collections run too
+    monkeypatch.setattr(generate_module, "_FULL_EVERY", 14)
+    seen: list[bool] = []
+    real = generate_module.TaskGenerator._draw
+
+    def draw(self: TaskGenerator, *args: Any) -> Any:
+        seen.append(gc.isenabled())
+        return real(self, *args)
+
+    monkeypatch.setattr(generate_module.TaskGenerator, "_draw", draw)
+    (gc.enable if enabled else gc.disable)()
+    try:
+        assert len(TaskGenerator(specs, "plant_maintenance", seed=1).generate(30, seed=2)) == 30
+        assert gc.isenabled() is enabled
+        assert seen and not any(seen)
+    finally:
+        gc.enable()
