@@ -332,6 +332,8 @@ class ToolRunner:
     def _call_sql(self, tool: ResolvedTool, args: dict[str, Any]) -> ToolOutcome:
         key = (self.version, tool.fulltext, tool.tables)
         if self._sql is None or self._sql[0] != key:
+            if self._sql is not None:  # the replaced view's database is closed now, not when a collection finds it
+                self._sql[1].close()
             from aqwen_spec.semantics.sqlview import build_database
 
             self._sql = (key, build_database(self.state, tool.fulltext, tool.tables))
