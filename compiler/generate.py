@@ -782,8 +782,8 @@ def _collector_paused() -> Iterator[None]:
     a full collection over the whole heap, compiled specs included (about 100,000 objects, 30 to 60 ms, about every
     second ``generate(3000)``). Paused, a young collection every 500 draws and one at the end take their place (each
     counts once toward a full one), and a full one every 20,000 draws frees the few cycles that outlive a young one
-    (a SQL view's connection, replaced after the state changed, is one: about one per 12 draws in
-    ``production_analytics``).
+    (a SQL view replaced after the state changed is one: about one per 12 draws in ``production_analytics``; the
+    runner closes its database when it replaces it, so only the small Python objects wait for the collection).
     """
     enabled = gc.isenabled()
     gc.disable()
