@@ -25,12 +25,13 @@ from aqwen_spec.expr.evaluator import (
     _index,
     _items,
     _kind,
+    builtin_error,
 )
 from aqwen_spec.expr.evaluator import (
     MAX_INT as _MAX_INT,
 )
 from aqwen_spec.expr.formatting import format_value
-from aqwen_spec.expr.functions import MAX_SIZE, FunctionError, _group_by, to_str
+from aqwen_spec.expr.functions import MAX_SIZE, _group_by, to_str
 from aqwen_spec.expr.library import MAX_CALL_DEPTH, Library
 
 ARITH = _ARITH
@@ -145,12 +146,8 @@ def builtin(budget: _Budget, impl: Callable[..., Any], fname: str, pos: Pos, col
         return impl(*vals, **kw)
     except (EvalError, EffectFailed):
         raise
-    except FunctionError as e:
-        raise EvalError(str(e), pos) from None
-    except RecursionError:
-        raise EvalError(f"{fname}(): value nested too deeply", pos) from None
     except Exception as e:
-        raise EvalError(f"{fname}(): {e}", pos) from None
+        raise builtin_error(e, fname, pos) from None
 
 
 def user(budget: _Budget, state: Any, fn: Callable[..., Any], fname: str, pos: Pos, *args: Any) -> Any:
@@ -184,12 +181,8 @@ def call(impl: Callable[..., Any], fname: str, pos: Pos, *vals: Any) -> Any:
         return impl(*vals)
     except (EvalError, EffectFailed):
         raise
-    except FunctionError as e:
-        raise EvalError(str(e), pos) from None
-    except RecursionError:
-        raise EvalError(f"{fname}(): value nested too deeply", pos) from None
     except Exception as e:
-        raise EvalError(f"{fname}(): {e}", pos) from None
+        raise builtin_error(e, fname, pos) from None
 
 
 def collect(budget: _Budget, impl: Callable[..., Any], fname: str, pos: Pos, *vals: Any) -> Any:
@@ -204,12 +197,8 @@ def collect(budget: _Budget, impl: Callable[..., Any], fname: str, pos: Pos, *va
         return impl(*vals)
     except (EvalError, EffectFailed):
         raise
-    except FunctionError as e:
-        raise EvalError(str(e), pos) from None
-    except RecursionError:
-        raise EvalError(f"{fname}(): value nested too deeply", pos) from None
     except Exception as e:
-        raise EvalError(f"{fname}(): {e}", pos) from None
+        raise builtin_error(e, fname, pos) from None
 
 
 def keys(budget: _Budget, m: Any, pos: Pos) -> Any:
@@ -326,12 +315,8 @@ def group_by(budget: _Budget, xs: Any, fn: Callable[[Any], Any], n: int, pos: Po
         return _group_by(xs, None, fn)
     except (EvalError, EffectFailed):
         raise
-    except FunctionError as e:
-        raise EvalError(str(e), pos) from None
-    except RecursionError:
-        raise EvalError("group_by(): value nested too deeply", pos) from None
     except Exception as e:
-        raise EvalError(f"group_by(): {e}", pos) from None
+        raise builtin_error(e, "group_by", pos) from None
 
 
 def sum_of(budget: _Budget, xs: Any, pos: Pos) -> Any:

@@ -225,6 +225,16 @@ def _timed(fn: Callable[..., Any], *args: Any) -> Any:
         raise EvalError(str(e), pos) from None
 
 
+def builtin_error(e: Exception, fname: str, pos: Pos) -> EvalError:
+    """The run-time error a built-in's failure becomes: its own message for a :class:`FunctionError`, else the
+    exception's text after the function's name (the closures and generated code raise it alike)."""
+    if isinstance(e, FunctionError):
+        return EvalError(str(e), pos)
+    if isinstance(e, RecursionError):
+        return EvalError(f"{fname}(): value nested too deeply", pos)
+    return EvalError(f"{fname}(): {e}", pos)
+
+
 def _num(a: Any, b: Any, op: str, pos: Pos) -> None:
     ta, tb = type(a), type(b)
     if not ((ta is int or ta is float) and (tb is int or tb is float)):
@@ -463,12 +473,8 @@ def _c_call(n: A.Call) -> Fn:
             return impl(*vals, **kw)
         except (EvalError, EffectFailed):
             raise
-        except FunctionError as e:
-            raise EvalError(str(e), pos) from None
-        except RecursionError:
-            raise EvalError(f"{name}(): value nested too deeply", pos) from None
         except Exception as e:
-            raise EvalError(f"{name}(): {e}", pos) from None
+            raise builtin_error(e, name, pos) from None
 
     return call_fn
 
