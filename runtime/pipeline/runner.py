@@ -72,6 +72,11 @@ STAGE_RUNNERS: dict[str, str] = {
 }
 
 
+SPLIT_NAMES = {"heldout": "held-out", "grown_heldout": "held-out grown", "validation": "validation",
+               "train": "training", "all": "all-task"}
+"""How an eval stage's split reads in what the run prints."""
+
+
 class PipelineRunner:
     def __init__(self, pipeline: Pipeline, bundle: Bundle, run_dir: Path, progress: bool = True,
                  echo: Callable[[str], None] = print, specs: Path | None = None) -> None:
@@ -122,7 +127,8 @@ class PipelineRunner:
             if stage.stage == "eval":
                 report = self.evaluate(state.model, stage, name)
                 state.results[name] = eval_result(report, state.model)
-                self.echo(f"[{name}] {stage.split} success {report.success_rate:.3f}, mean reward "
+                split = SPLIT_NAMES.get(stage.split, stage.split)
+                self.echo(f"[{name}] {split} success {report.success_rate:.3f}, mean reward "
                           f"{report.mean_reward:.3f} on {report.n_tasks} tasks")
             else:
                 resume = name in state.started
