@@ -175,8 +175,7 @@ class Environment:
             ok = outcome.ok
             add_call(_record(CallRecord, (name, arguments, ok)))
             if not ok:
-                for key in _ERROR_KEYS.get(outcome.error_kind) or _error_keys(str(outcome.error_kind)):
-                    counts[key] = counts.get(key, 0) + 1
+                _count_error(counts, str(outcome.error_kind))
             add({"role": "assistant", "content": "", "tool_calls": [{"name": name, "arguments": arguments}]})
             add({"role": "tool", "name": name, "content": text})
 
@@ -273,8 +272,7 @@ class Environment:
                 record = CallRecord(name, arguments, False)
                 self._calls.append(record)
                 _bump(self._counts, "tool_calls")
-                _bump(self._counts, "tool_error.bad_arguments")
-                _bump(self._counts, "malformed")
+                _count_error(self._counts, "bad_arguments")
                 return record, render_error(wrong, self.bundle.domain.result, name, "bad_arguments"), "bad_arguments"
             record = CallRecord(name, arguments, True)
             self._calls.append(record)
