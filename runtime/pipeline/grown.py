@@ -122,23 +122,21 @@ def build_grown_heldout(runner: Any, folder: Path) -> None:
     generator = project.domains[domain].generator
     tasks: list[Task] = []
     for g in kept:
-        found: list[Task] = []
+        found: dict[str, Task] = {}  # by task id: a task drawn again is the same task
         for attempt in range(4):
+            if len(found) >= options.tasks_per_workflow:
+                break
             drawn = generator.generate(options.tasks_per_workflow * 8, seed=_seed(options.seed, "grown_heldout",
                                                                                  g.workflow, attempt),
                                        workflows=[g.workflow])
             for task in drawn:
-                key = source_key(task.data, roots)
-                if task.data["id"] in {t["id"] for t in found}:
-                    continue
-                if side(key, pipeline.heldout_fraction, pipeline.validation_fraction, pipeline.split_seed) \
-                        == "heldout":
-                    found.append(task.data)
                 if len(found) >= options.tasks_per_workflow:
                     break
-            if len(found) >= options.tasks_per_workflow:
-                break
-        tasks += found
+                key = source_key(task.data, roots)
+                if task.data["id"] not in found and side(key, pipeline.heldout_fraction, pipeline.validation_fraction,
+                                                         pipeline.split_seed) == "heldout":
+                    found[task.data["id"]] = task.data
+        tasks += found.values()
     write_bundles(project, tmp / "build")
     with (tmp / "tasks.jsonl").open("w", encoding="utf-8") as f:
         for t in tasks:
