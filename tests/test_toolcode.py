@@ -190,6 +190,25 @@ BUILTIN_EXPRS = [
     "ints[0]", "ints[-1]", "ints[-3]", "ints[3]", "ints[-4]", "empty[0]", "text[1]", "m[0]", "nothing[0]",
     "words[1:]", "words[-1:0:-1]", "text[-3:]", "nothing[1:]", "big[1:][-1]",
     "len(ints) > 0", "ints[0] <= 3.5", "len(empty) > 0", "text > 0", "nothing < 1", "m.y >= 2.5",
+    # a comprehension over keys(m) or values(m) (its names a map's keys: looked up without a type test)
+    "[m[k] for k in keys(m)]", "[k in orders for k in keys(m)]", "[orders[k].c for k in keys(orders)]",
+    "[k for k in keys(nothing)]", "[k for k in keys(words)]", "[v.n for v in values(orders)]",
+    "[v for v in values(text)]", "len([k for k in keys(bigmap)]) + len([k for k in keys(bigmap)])",
+    "len([k for k in keys(bigmap)]) + len([k for k in keys(midmap)])",  # out of steps in the loop
+    "len([v for v in values(bigmap)]) + len([v for v in values(midmap)])",
+    # group_by(xs, by=name): a record's field, else the name outside (an element that is no record)
+    'group_by([{"c": "a"}, {"n": 1}], by=c)', "group_by(ints, by=text)", "group_by(ints, by=ints)",
+    'group_by([{"c": "a"}, {"c": [1]}], by=c)', "group_by(values(orders), by=\"n\")",
+    # + - * of two numbers: a float as Python gives it, an int within 64 bits, anything else the checked helper
+    "[x * 2.5 for x in ints]", "[x * 3 for x in mixed]", "[x - 0.5 for x in bools]", "[x + 1 for x in words]",
+    "[x * 4611686018427387904 for x in ints]", "[x * 1e308 * 10 for x in floats]", "[x < 2.5 for x in mixed]",
+    "[ints[0] < x for x in mixed]", "[x < ints[0] for x in words]", "sum(x * 0.5 for x in ints)",
+    # state entries read once before the expression (read twice, or in a comprehension)
+    "[m[k] + len(m) for k in keys(m)]", "[nope for x in empty]", "[nope for x in ints]", "len(nope) + len(nope)",
+    "len(ints) + len(ints) + len(state.ints)", "[x for x in values(orders) where x.n > len(ints)]",
+    "[len(m) + len(text) for x in ints]", 'f"{len(m)}/{len(text)}/{len(m)}"', "[len(nothing) for x in ints]",
+    "[x in m for x in words]", "[x in text for x in words]", "[x in nothing for x in words]",
+    "[x not in m for x in ints]", "[m[x] for x in pairs]", "[text[x] for x in ints]", "[nothing[x] for x in ints]",
 ]
 
 
@@ -205,6 +224,30 @@ def test_specialised_builtins_agree_with_the_closures(expr: str) -> None:
     assert (got.ok, got.error, got.error_kind, got.render()) == (want.ok, want.error, want.error_kind, want.render())
     assert (got.defect and got.defect.pos) == (want.defect and want.defect.pos)
     assert step_of(tool, _KIT) is not None
+
+
+TABLES = Library(constants={"TABLE": {"x": 1.5, "y": 2}, "LIMIT": 3, "NAMES": ["x", "y", "z"]})
+TABLE_EXPRS = [
+    "sum(TABLE[k] * m[k] for k in keys(m))", "[TABLE[k] for k in keys(TABLE)]", "[TABLE[k] for k in NAMES]",
+    "len(group_by(values(orders), by=LIMIT)) + LIMIT", "[o for o in values(orders) where o.n < LIMIT]", "LIMIT + LIMIT",
+    "[LIMIT * x for x in ints]", "[o.n * LIMIT for o in values(orders)]",
+]
+
+
+@pytest.mark.parametrize("shadowed", [False, True])
+@pytest.mark.parametrize("expr", TABLE_EXPRS)
+def test_constants_read_once_agree_with_the_closures(expr: str, shadowed: bool) -> None:
+    """A constant read more than once is looked up once before the expression (the state's entry of that name,
+    else the constant, as the closures read it, in an element's scope too)."""
+    state = {**BUILTIN_STATE, **({"TABLE": {"x": 10, "y": 1, "z": 0.5}, "LIMIT": 2} if shadowed else {})}
+    tool = ResolvedTool("t", "d", "", "read", {}, [], None, parse_expr(expr), STR, "declarative", None, None, AT,
+                        library=TABLES)
+    assert "S.get(" in source_of(tool, _KIT)
+    runners = ToolRunner({"t": tool}, state), ToolRunner({"t": tool}, state)
+    runners[1].generated = False
+    got, want = (r.call("t", {}) for r in runners)
+    assert (got.ok, got.error, got.error_kind, got.render()) == (want.ok, want.error, want.error_kind, want.render())
+    assert (got.defect and got.defect.pos) == (want.defect and want.defect.pos)
 
 
 @pytest.mark.parametrize("expr", ["[rng_choice(words), rng_choice(text), rng_randint(1, 5), rng_random()]",

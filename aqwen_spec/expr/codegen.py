@@ -26,7 +26,7 @@ from aqwen_spec.expr.episode import CLOCK_FUNCTIONS, DRAW_FUNCTIONS
 from aqwen_spec.expr.evaluator import compile_expr
 from aqwen_spec.expr.formatting import _bounded
 from aqwen_spec.expr.functions import FUNCTIONS, MAX_SIZE
-from aqwen_spec.expr.library import Library
+from aqwen_spec.expr.library import Library, calls_in
 from aqwen_spec.expr.sampling import SAMPLING_FUNCTIONS
 
 _ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
@@ -45,7 +45,7 @@ class Emitter:
     def __init__(self, library: Library | None = None) -> None:
         self.library = library
         """The domain's library the code is made for (its constants are read where they are used)."""
-        self.ns: dict[str, Any] = {"R": R}
+        self.ns: dict[str, Any] = {"R": R, "NUMBERS": R.NUMBERS, "ABSENT": R.ABSENT}
         self._ids: dict[tuple[type, Any], str] = {}
         self.uses_budget = False
         self.scope: dict[str, str] = {}
@@ -53,8 +53,14 @@ class Emitter:
         self.types: dict[str, type] = {}
         """Python identifier -> the type its value surely has (``str``, ``int``, ``bool``) where the code runs: a
         tool's checked parameters. Checks of that type are then left out (the same value passes them anyway)."""
+        self.hashable: set[str] = set()
+        """Python identifiers whose value is surely hashable (a comprehension's name for a map's keys): a map lookup
+        with it needs no type test first."""
         self.maybe: set[str] = set()
         """Names a program binds somewhere but not surely before the code being generated."""
+        self.hoist: dict[str, list[str] | None] | None = None
+        """While an expression with :meth:`hoisted` is made: the names whose state entry is looked up once, before
+        it (name -> its local and what the lookup gives when the state has no such entry, once used)."""
         self.frames: list[tuple[bool, Any]] = []
         """The scopes inside an expression, innermost last: ``(False, {name: ident})`` for a comprehension's names,
         ``(True, ident)`` for an element's scope (``it``, then the element's fields, then the names around)."""
@@ -116,6 +122,70 @@ class Emitter:
                     raise
         return self.fallback(n)
 
+    def hoisted(self, n: A.Expr, pad: str) -> tuple[list[str], str]:
+        """``n`` as :meth:`expr` makes it, and the statements to run just before it: each name it reads more than
+        once (or in a comprehension) whose value may come from the state, looked up there once
+        (``S.get(name, ...)``), where nothing ``n`` calls can write the state in between (no domain function);
+        where the value is indexed or tested with ``in``, whether it is a map, tested once too."""
+        builtins = {*FUNCTIONS, *SAMPLING_FUNCTIONS, *DRAW_FUNCTIONS, *CLOCK_FUNCTIONS}
+        if self.hoist is not None or self._in_function or self._strict or calls_in(n) - builtins:
+            return [], self.expr(n)
+        reads = _reads(n)
+        self.hoist = {name: None for name, k in reads.items()
+                      if k > 1 and name not in self.scope and name not in self.maybe and name != "state"}
+        try:
+            src = self.expr(n)
+        finally:
+            taken, self.hoist = self.hoist, None
+        lines = []
+        for name, h in taken.items():
+            if h is not None:
+                lines.append(f"{pad}{h[0]} = S.get({name!r}, {h[1]})")
+                if h[2]:
+                    lines.append(f"{pad}{h[2]} = type({h[0]}) is dict")
+        return lines, src
+
+    def _hoisted_entry(self, name: str) -> list[str] | None:
+        """``[local, what S.get gives without an entry, the local telling whether it is a map ('' until asked)]`` of
+        a name :meth:`hoisted` looks up once (None: it does not)."""
+        if self.hoist is None or name not in self.hoist:
+            return None
+        held = self.hoist[name]
+        if held is None:  # a constant: the state's entry of that name, else the constant (as the env reads it, and
+            # as R.elem_name gives it in an element's scope)
+            constants = self.library.constants if self.library is not None else {}
+            default = self.const(constants[name]) if name in constants else "ABSENT"
+            held = self.hoist[name] = [self.temp(), default, ""]
+        return held
+
+    def _hoisted_read(self, name: str, elems: list[str], pos: Any) -> str | None:
+        """The read of the state's entry ``name`` where :meth:`hoisted` looks it up once (None: it does not)."""
+        held = self._hoisted_entry(name)
+        if held is None:
+            return None
+        h, default, _ = held
+        if default != "ABSENT":
+            return h
+        key = repr(name)
+        if elems:
+            scopes = "".join(e + ", " for e in elems)
+            return f"({h} if {h} is not ABSENT else R.elem_name(S, LIB, {key}, {self.const(pos)}, ({scopes})))"
+        return f"({h} if {h} is not ABSENT else R.name(S, LIB, {key}, {self.const(pos)}))"
+
+    def _hoisted_map(self, n: A.Expr) -> tuple[str, str, str] | None:
+        """``(local, is-a-map local, the read)`` where ``n`` is a bare name outside every comprehension's and
+        element's names whose entry :meth:`hoisted` looks up once (None: anything else)."""
+        if not isinstance(n, A.Name) or n.id in self.scope or n.id in self.maybe or n.id == "state":
+            return None
+        if any(is_elem or n.id in data for is_elem, data in self.frames):
+            return None
+        held = self._hoisted_entry(n.id)
+        if held is None:
+            return None
+        if not held[2]:
+            held[2] = self.temp()
+        return held[0], held[2], self.expr(n)
+
     def fallback(self, n: A.Expr) -> str:
         """``n``'s closure, on an env made where it runs: the locals it names, the state, the library, the budget."""
         if self._strict:
@@ -158,6 +228,9 @@ class Emitter:
             return local
         if n.id == "state":  # the state itself, before any field of that name
             return "S"
+        hoisted = self._hoisted_read(n.id, elems, n.pos)
+        if hoisted is not None:
+            return hoisted
         constants = self.library.constants if self.library is not None else {}
         if n.id in constants and not elems:  # after the state, as the env reads it; constants never change
             return f"(S[{key}] if {key} in S else {self.const(constants[n.id])})"
@@ -180,13 +253,23 @@ class Emitter:
             o, k = held[1], repr(at)
             bounds = f"{k} < len({o})" if at >= 0 else f"{-at} <= len({o})"
             return f"({o}[{k}] if type({held[0]}) is list and {bounds} else R.index({o}, {k}, {pos}))"
+        mapped = self._hoisted_map(n.obj) if _SIMPLE.fullmatch(key) else None
+        if mapped is not None:  # a state entry looked up once, known then whether it is a map
+            h, is_map, read = mapped
+            is_str = "" if self._hashable(key) else f" and type({key}) is str"
+            return f"({h}[{key}] if {is_map}{is_str} and {key} in {h} else R.index({read}, {key}, {pos}))"
         held = self.hold(obj) if _SIMPLE.fullmatch(key) else None  # the key read twice: only a plain one
         if held is None:
             return f"R.index({obj}, {key}, {pos})"
         o = held[1]
-        is_str = "" if self.types.get(key) is str else f" and type({key}) is str"
+        is_str = "" if self._hashable(key) else f" and type({key}) is str"
         return (f"({o}[{key}] if type({held[0]}) is dict{is_str} and {key} in {o} "
                 f"else R.index({o}, {key}, {pos}))")
+
+    def _hashable(self, src: str) -> bool:
+        """Whether the value of ``src`` (a plain name) is surely hashable: ``key in m`` and ``m[key]`` of a map then
+        do what the closures' ``try`` does, without a type test."""
+        return src in self.hashable or self.types.get(src) in (str, int, bool)
 
     def _e_Unary(self, n: A.Unary) -> str:
         return f"R.negate({self.expr(n.operand)}, {self.const(n.pos)})"
@@ -195,22 +278,29 @@ class Emitter:
         op, left, right, pos = self.const(R.ARITH[n.op]), self.expr(n.left), self.expr(n.right), self.const(n.pos)
         if n.op not in ("+", "-", "*") or self._iterable:
             return f"{op}({left}, {right}, {pos})"
-        # two numbers: Python's operator, where the result is no int out of range (else the checked helper)
+        # two numbers: Python's operator, where the result is a float or an int in range (else the checked helper);
+        # both operands are computed (``&``) before either is tested, as the helper gets them
         a, b, c = self.temp(), self.temp(), self.temp()
-        return (f"({c} if (({a} := {left}), ({b} := {right})) and type({a}) in R.NUMBERS and type({b}) in R.NUMBERS"
-                f" and {-R.MAX_INT} < ({c} := {a} {n.op} {b}) < {R.MAX_INT} else {op}({a}, {b}, {pos}))")
+        return (f"({c} if (type({a} := {left}) in NUMBERS) & (type({b} := {right}) in NUMBERS) and "
+                f"(type({c} := {a} {n.op} {b}) is float or {-R.MAX_INT} < {c} < {R.MAX_INT}) "
+                f"else {op}({a}, {b}, {pos}))")
 
     def _e_Compare(self, n: A.Compare) -> str:
         if n.op in ("==", "!="):
             return f"({self.expr(n.left)} {n.op} {self.expr(n.right)})"
         if n.op in ("in", "not in"):  # the container first, as the closure computes them
             right, left = self.expr(n.right), self.expr(n.left)
-            held = self.hold(right) if _SIMPLE.fullmatch(left) else None
-            if held is None:
+            mapped = self._hoisted_map(n.right) if _SIMPLE.fullmatch(left) else None
+            held = self.hold(right) if _SIMPLE.fullmatch(left) and mapped is None else None
+            if mapped is not None:  # a state entry looked up once, known then whether it is a map
+                h, is_map, read = mapped
+                is_str = "" if self._hashable(left) else f" and type({left}) is str"
+                test = f"({left} in {h} if {is_map}{is_str} else R.contains({read}, {left}, {self.const(n.pos)}))"
+            elif held is None:
                 test = f"R.contains({right}, {left}, {self.const(n.pos)})"
             else:  # a str in a map, without a call
                 c = held[1]
-                is_str = "" if self.types.get(left) is str else f" and type({left}) is str"
+                is_str = "" if self._hashable(left) else f" and type({left}) is str"
                 test = (f"({left} in {c} if type({held[0]}) is dict{is_str} "
                         f"else R.contains({c}, {left}, {self.const(n.pos)}))")
             return test if n.op == "in" else f"(not {test})"
@@ -218,11 +308,11 @@ class Emitter:
         if self._iterable:
             return f"R.order({cmp}, {n.op!r}, {left}, {right}, {pos})"
         if _num_lit(n.right) and (held := self.hold(left)) is not None:  # a number against a constant one
-            return (f"({held[1]} {n.op} {right} if type({held[0]}) in R.NUMBERS "
+            return (f"({held[1]} {n.op} {right} if type({held[0]}) in NUMBERS "
                     f"else R.order({cmp}, {n.op!r}, {held[1]}, {right}, {pos}))")
         a, b = self.temp(), self.temp()  # two numbers compare with Python's operator
-        return (f"({a} {n.op} {b} if (({a} := {left}), ({b} := {right})) and type({a}) in R.NUMBERS and type({b}) in "
-                f"R.NUMBERS else R.order({cmp}, {n.op!r}, {a}, {b}, {pos}))")
+        return (f"({a} {n.op} {b} if (type({a} := {left}) in NUMBERS) & (type({b} := {right}) in NUMBERS) "
+                f"else R.order({cmp}, {n.op!r}, {a}, {b}, {pos}))")
 
     def _e_BoolOp(self, n: A.BoolOp) -> str:
         if n.op not in ("and", "or"):
@@ -242,16 +332,18 @@ class Emitter:
         return "{" + "".join(f"{self.const(k)}: {self.expr(v)}, " for k, v in n.entries) + "}"
 
     def _e_FString(self, n: A.FString) -> str:
-        parts = [self.const(p) if isinstance(p, str) else self.expr(p) if _gives_str(p) else self._to_str(self.expr(p))
-                 for p in n.parts]
+        parts = [self.const(p) if isinstance(p, str) else self.expr(p) if _gives_str(p)
+                 else self._to_str(self.expr(p), p) for p in n.parts]
         joined = f"''.join(({''.join(p + ', ' for p in parts)}))"
         held = self.hold(joined)
         if held is None:
             return f"R.fstring({joined}, {self.const(n.pos)})"
         return f"({held[1]} if len({held[0]}) <= {MAX_SIZE} else R.fstring({held[1]}, {self.const(n.pos)}))"
 
-    def _to_str(self, src: str) -> str:
+    def _to_str(self, src: str, n: A.Expr | None = None) -> str:
         """``to_str``: a str as it is, an int or a float as its ``repr`` (a bool, null or container: the helper)."""
+        if isinstance(n, A.Call) and n.func == "len" and FUNCTIONS.get("len") is not None:
+            return f"repr({src})"  # len() gives an int (or raises)
         known = self.types.get(src)
         if known is str:
             return src
@@ -286,6 +378,11 @@ class Emitter:
         if own_fn and n.func == "group_by" and ((len(n.args) == 2 and not n.kwargs) or by):
             self.uses_budget = True
             fn = n.args[1] if len(n.args) == 2 else n.kwargs[0][1]
+            field = fn.value if isinstance(fn, A.Lit) and isinstance(fn.value, str) else \
+                fn.id if isinstance(fn, A.Name) else None
+            if field is not None and field != "it":  # an element's field (where it is a record with it)
+                return (f"R.group_by_field(B, {self.expr(n.args[0])}, {field!r}, {self._elem_fn(fn)}, "
+                        f"{len(n.args)}, {self.const(n.pos)})")
             return (f"R.group_by(B, {self.expr(n.args[0])}, {self._elem_fn(fn)}, {len(n.args)}, "
                     f"{self.const(n.pos)})")
         lazy = n.func in ("any", "all")
@@ -301,6 +398,11 @@ class Emitter:
             self.uses_budget = True
             return f"R.{n.func}(B, {args}{self.const(n.pos)})"
         if n.func == "len" and len(n.args) == 1 and not n.kwargs and builtin is FUNCTIONS.get("len"):
+            mapped = self._hoisted_map(n.args[0])
+            if mapped is not None:  # a state entry looked up once, known then whether it is a map
+                h, is_map, read = mapped
+                return (f"(len({h}) if {is_map} else R.call({self.const(builtin.impl)}, 'len', {self.const(n.pos)}, "
+                        f"{read}))")
             held = self.hold(args[:-2])
             if held is not None:
                 t = held[1]
@@ -436,12 +538,21 @@ class Emitter:
             tag = f"c{self._strict}_{self.temp()}"
             idents = {name: f"{tag}_{i}" for i, name in enumerate(names)}
             self.frames.append((False, idents))
+            self.hashable.add(idents[names[0]])  # a map's key
             return f"for {', '.join(idents.values())} in {src}", ""
-        src = f"R.{items}(B, {self._source(source)}, {self.const(pos)})"
+        own = None
+        if isinstance(source, A.Call) and source.func in ("keys", "values") and len(source.args) == 1 and \
+                not source.kwargs and FUNCTIONS.get(source.func) is not None and items == "loop_items":
+            own = source.func  # keys(m) / values(m): the list made and charged once
+            src = f"R.{own}_loop(B, {self._source(source.args[0])}, {self.const(source.pos)}, {self.const(pos)})"
+        else:
+            src = f"R.{items}(B, {self._source(source)}, {self.const(pos)})"
         self._strict += 1
         tag = f"c{self._strict}_{self.temp()}"
         idents = {name: f"{tag}_{i}" for i, name in enumerate(names)}
         self.frames.append((False, idents))
+        if len(names) == 1 and own == "keys":
+            self.hashable.add(idents[names[0]])  # a map's key: a lookup with it raises no TypeError
         if len(names) == 1:
             return f"for {idents[names[0]]} in {src}", idents[names[0]]
         targets = ", ".join(idents.values())
@@ -591,6 +702,26 @@ class Emitter:
         else:
             self.uses_budget = True
             lines.append(f"{pad}R.{fname}(U, B, {t}, {self.expr(call.args[1])}, {pos})")
+
+
+def _reads(n: Any) -> dict[str, int]:
+    """How often ``n`` reads each bare name, a read inside a comprehension or an element's scope counted twice."""
+    counts: dict[str, int] = {}
+
+    def walk(node: Any, weight: int) -> None:
+        if isinstance(node, tuple):
+            for item in node:
+                walk(item, weight)
+        elif hasattr(node, "__dataclass_fields__"):
+            if isinstance(node, A.Name):
+                counts[node.id] = counts.get(node.id, 0) + weight
+            inner = 2 if isinstance(node, (A.Comp, A.MapComp, A.Where, A.Each)) else weight
+            for name in node.__dataclass_fields__:
+                if name not in ("pos", "name_pos"):
+                    walk(getattr(node, name), inner)
+
+    walk(n, 1)
+    return counts
 
 
 def _gives_str(n: Any) -> bool:

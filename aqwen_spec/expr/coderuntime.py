@@ -6,6 +6,7 @@ the step budget, the undo log and the constants' read-only ids passed in instead
 from __future__ import annotations
 
 import bisect
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +40,11 @@ NUMBERS = frozenset({int, float})
 MAX_INT = _MAX_INT
 Budget = _Budget
 contains = _contains
+_SEQUENTIAL_SUM = sys.version_info < (3, 12)
+"""Whether the built-in ``sum`` adds floats one after the other as ``total += v`` does (Python 3.12 compensates
+the rounding: there :func:`sum_of` adds them itself)."""
+ABSENT: Any = object()
+"""What a state's entry looked up once before an expression is where the state has no such entry."""
 _LIMIT = "evaluation takes too many steps (a loop or filter over too much data?)"
 
 
@@ -233,8 +239,9 @@ def join(budget: _Budget, xs: Any, sep: Any, pos: Pos) -> Any:
     """``join(xs, sep)`` of a list and a str (anything else: :func:`collect`)."""
     if type(xs) is not list or type(sep) is not str:
         return collect(budget, _f.FUNCTIONS["join"].impl, "join", pos, xs, sep)
-    budget.left -= len(xs) if len(xs) > 2 else 2
-    if budget.left < 0:
+    n = len(xs)
+    left = budget.left = budget.left - (n if n > 2 else 2)
+    if left < 0:
         raise EvalLimitError(_LIMIT, pos)
     try:
         out = sep.join(xs)  # a list of str (anything else: each shown as to_str shows it)
@@ -319,6 +326,60 @@ def group_by(budget: _Budget, xs: Any, fn: Callable[[Any], Any], n: int, pos: Po
         raise builtin_error(e, "group_by", pos) from None
 
 
+def group_by_field(budget: _Budget, xs: Any, key: str, fn: Callable[[Any], Any], n: int, pos: Pos) -> Any:
+    """:func:`group_by` whose key is a bare name (``by=customer``): an element that is a record with that field is
+    keyed by it without a call of ``fn`` (the element function, which reads the field the same way and is asked for
+    every other element); anything but a list, as :func:`group_by` does it."""
+    if type(xs) is not list:
+        return group_by(budget, xs, fn, n, pos)
+    budget.left -= len(xs) if len(xs) > n else n
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, pos)
+    out: dict[Any, list[Any]] = {}
+    try:
+        for x in xs:
+            k = x[key] if type(x) is dict and key in x else fn(x)
+            if type(k) is not str and type(k) is not int:
+                raise _f.FunctionError(f"group_by(): a key must be a str or an int, got {_f._kind(k)}")
+            group = out.get(k)
+            if group is None:
+                out[k] = [x]
+            else:
+                group.append(x)
+    except (EvalError, EffectFailed):
+        raise
+    except Exception as e:
+        raise builtin_error(e, "group_by", pos) from None
+    return out
+
+
+def keys_loop(budget: _Budget, m: Any, keys_pos: Pos, pos: Pos) -> Any:
+    """What a comprehension over ``keys(m)`` iterates over: :func:`keys` then :func:`loop_items`, their charges and
+    errors, the list made once. Every element is a map's key (hashable)."""
+    if type(m) is not dict:
+        return loop_items(budget, keys(budget, m, keys_pos), pos)
+    budget.left -= len(m) or 1
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, keys_pos)
+    budget.left -= len(m)
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, pos)
+    return list(m)
+
+
+def values_loop(budget: _Budget, m: Any, values_pos: Pos, pos: Pos) -> Any:
+    """What a comprehension over ``values(m)`` iterates over (as :func:`keys_loop`)."""
+    if type(m) is not dict:
+        return loop_items(budget, values(budget, m, values_pos), pos)
+    budget.left -= len(m) or 1
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, values_pos)
+    budget.left -= len(m)
+    if budget.left < 0:
+        raise EvalLimitError(_LIMIT, pos)
+    return list(m.values())
+
+
 def sum_of(budget: _Budget, xs: Any, pos: Pos) -> Any:
     """``sum(xs)``: a list of ints and floats added in order as ``functions._sum`` adds them (anything else:
     :func:`collect`)."""
@@ -327,6 +388,8 @@ def sum_of(budget: _Budget, xs: Any, pos: Pos) -> Any:
     budget.left -= len(xs) or 1
     if budget.left < 0:
         raise EvalLimitError(_LIMIT, pos)
+    if _SEQUENTIAL_SUM and set(map(type, xs)) <= NUMBERS:  # ints and floats: Python's sum adds them as below
+        return sum(xs)
     total: Any = 0
     for v in xs:
         if type(v) is not float and type(v) is not int:

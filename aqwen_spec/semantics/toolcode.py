@@ -99,7 +99,8 @@ def _generate(tool: ResolvedTool, kit: Mapping[str, Any]) -> tuple[str, dict[str
                   "render_json": render_json, "LIB": tool.library, "FMT": tool.result, "NAME": tool.name,
                   "SCALARS": _SCALARS, "MAX_STEPS": DEFAULT_MAX_STEPS, "TOOL": tool,
                   "PRECONDITION_TEXT": error_text(tool.result, tool.name, "precondition"),
-                  "EFFECT_TEXT": error_text(tool.result, tool.name, "effect")})
+                  "EFFECT_TEXT": error_text(tool.result, tool.name, "effect"),
+                  "OK": kit["SUCCESS"](tool.result, tool.name)})
     fmt = tool.result
     params = list(tool.params.items())
     locals_taken = {p for p, _ in params} | {b for b, _ in tool.bindings}
@@ -115,13 +116,14 @@ def _generate(tool: ResolvedTool, kit: Mapping[str, Any]) -> tuple[str, dict[str
     refused = error_affixes(fmt, tool.name, "precondition")
     # --- bindings, preconditions
     for i, (bname, bexpr) in enumerate(tool.bindings):
-        value = em.expr(bexpr)
-        body += [f"{pad}try:", f"{pad}    tb = {value}", f"{pad}except Exception as x:",
+        before, value = em.hoisted(bexpr, pad)
+        body += [*before, f"{pad}try:", f"{pad}    tb = {value}", f"{pad}except Exception as x:",
                  f"{pad}    return SPEC(NAME, 'let', {i}, R.as_eval_error(x, {em.const(bexpr.pos)}), FMT)"]
         _ident(bname)
         em.bind(bname, "tb", body, pad)
     for i, pre in enumerate(tool.requires):
-        body += [f"{pad}try:", f"{pad}    th = {em.expr(pre.when)}", f"{pad}except Exception as x:",
+        before, holds = em.hoisted(pre.when, pad)
+        body += [*before, f"{pad}try:", f"{pad}    th = {holds}", f"{pad}except Exception as x:",
                  f"{pad}    return SPEC(NAME, 'requires', {i}, x, FMT)", f"{pad}if not th:",
                  f"{pad}    tm = {_message(em, tool, pre.error)}"]
         # the refusal: an outcome of a class made for this precondition (its kind, index, format and tool), given
@@ -145,7 +147,8 @@ def _generate(tool: ResolvedTool, kit: Mapping[str, Any]) -> tuple[str, dict[str
     # --- returns
     if tool.returns is not None:
         undo = f"{pad}    rollback(U)\n" if tool.effects is not None else ""
-        body += [f"{pad}try:", f"{pad}    value = {em.expr(tool.returns)}", f"{pad}except Exception as x:",
+        before, value = em.hoisted(tool.returns, pad)
+        body += [*before, f"{pad}try:", f"{pad}    value = {value}", f"{pad}except Exception as x:",
                  undo + f"{pad}    return SPEC(NAME, 'returns', 0, R.as_eval_error(x, {em.const(tool.returns.pos)}), "
                  "FMT)"]
     else:
@@ -157,7 +160,8 @@ def _generate(tool: ResolvedTool, kit: Mapping[str, Any]) -> tuple[str, dict[str
     head = ["def step(RUN, args):", f"{pad}S = RUN.state"]
     head += _args(em, tool, pad)
     if em.uses_budget:
-        head.append(f"{pad}B = R.Budget(MAX_STEPS)")
+        # the runner's budget object, filled again (a call runs to its end before the runner's next one starts)
+        head += [f"{pad}B = RUN.budget", f"{pad}B.left = MAX_STEPS", f"{pad}B.depth = 0"]
     return "".join(em.definitions) + "\n".join(head + body) + "\n", em.ns
 
 
@@ -289,18 +293,17 @@ def _message(em: Emitter, tool: ResolvedTool, template: str) -> str:
 
 
 def _result(fmt: Any, pad: str) -> list[str]:
-    """The successful outcome: its text rendered at once; its value kept (a copy) where the runner keeps values."""
+    """The successful outcome, an object of the tool's own class (``OK``) given its value and text by two stores: its
+    text rendered at once; its value kept (a copy) where the runner keeps values."""
     if fmt is DEFAULT:
-        return [f"{pad}return DONE(UNSET, render_json(value), FMT, NAME)"]
+        return [f"{pad}o = NEW(OK)", f"{pad}o._value = UNSET", f"{pad}o._text = render_json(value)", f"{pad}return o"]
     if fmt.format == "python":
         text = "str(value)"
     elif fmt.format == "text":
         text = "value if type(value) is str else render_json(value, FMT)"
     else:
         text = "render_json(value, FMT)"
-    return [f"{pad}text = {text}",
-            f"{pad}if RUN.keep_values:",
-            f"{pad}    value = value if type(value) in SCALARS else COPY(value)",
-            f"{pad}else:",
-            f"{pad}    value = DROPPED",
-            f"{pad}return DONE(value, text, FMT, NAME)"]
+    return [f"{pad}o = NEW(OK)",
+            f"{pad}o._text = {text}",
+            f"{pad}o._value = (value if type(value) in SCALARS else COPY(value)) if RUN.keep_values else DROPPED",
+            f"{pad}return o"]

@@ -15,7 +15,7 @@ from typing import Any
 from aqwen_spec.diagnostics import Pos
 from aqwen_spec.expr import EffectFailed, EvalError, compile_expr, evaluate, execute, rollback
 from aqwen_spec.expr.episode import CURRENT, Episode
-from aqwen_spec.expr.evaluator import state_env
+from aqwen_spec.expr.evaluator import DEFAULT_MAX_STEPS, _Budget, state_env
 from aqwen_spec.resolved import ResolvedTool
 from aqwen_spec.results import DEFAULT, ResultFormat, render_error, render_json, render_result
 from aqwen_spec.semantics.state import copy_state
@@ -105,6 +105,12 @@ class _Done(ToolOutcome):
         self._value, self._text, self.fmt, self.tool = value, text, fmt, tool
 
 
+def _success(fmt: ResultFormat, tool: str) -> type[_Done]:
+    """The class of one tool's successful outcomes: its format and name are the class's, so a generated step function
+    makes one with ``object.__new__`` and two stores (``_value``, ``_text``)."""
+    return type("_Done", (_Done,), {"__slots__": (), "fmt": fmt, "tool": tool, "__module__": __name__})
+
+
 class _Refused(ToolOutcome):
     """A call refused by a precondition or a ``fail``, its text rendered."""
 
@@ -173,6 +179,8 @@ class ToolRunner:
         self.generated = True
         """Whether declarative tools run as generated Python functions (:mod:`aqwen_spec.semantics.toolcode`);
         off, step by step with the closures (the reference the generated code is tested against)."""
+        self.budget = _Budget(DEFAULT_MAX_STEPS)
+        """The step budget of the call in progress (a generated step function fills it again for each call)."""
         self.version = 0  # bumped by every successful write: SQL views rebuild when it changes
         self._sql: tuple[tuple[int, Any, Any], sqlite3.Connection] | None = None
 
@@ -382,7 +390,8 @@ def _checked(runner: ToolRunner, tool: ResolvedTool, args: Any) -> dict[str, Any
 
 
 _KIT: dict[str, Any] = {
-    "DONE": _Done, "REFUSED": _Refused, "REFUSAL": _refusal, "UNSET": _UNSET, "DROPPED": _DROPPED, "SPEC": _spec_error,
+    "REFUSED": _Refused, "REFUSAL": _refusal, "SUCCESS": _success,
+    "UNSET": _UNSET, "DROPPED": _DROPPED, "SPEC": _spec_error,
     "COPY": copy_state,
     "CHECK": _checked, "RENDER_ERROR": _render_error, "FAST_CHECK": _fast_check, "FROM_JSON": from_json,
 }
