@@ -167,6 +167,7 @@ BUILTIN_STATE: dict[str, Any] = {
     "bad_keys": [{"c": 1.5}], "nothing": None, "text": "hello",
     "big": list(range(60_000)), "bigmap": {str(i): i for i in range(40_000)},
     "midmap": {str(i): i for i in range(15_000)},
+    "recmap": {str(i): {"c": "a"} for i in range(45_000)}, "recmid": {str(i): {"c": i} for i in range(6_000)},
 }
 BUILTIN_EXPRS = [
     # sum(xs): a list of numbers added in order, anything else as the generic built-in does it
@@ -199,6 +200,9 @@ BUILTIN_EXPRS = [
     # group_by(xs, by=name): a record's field, else the name outside (an element that is no record)
     'group_by([{"c": "a"}, {"n": 1}], by=c)', "group_by(ints, by=text)", "group_by(ints, by=ints)",
     'group_by([{"c": "a"}, {"c": [1]}], by=c)', "group_by(values(orders), by=\"n\")",
+    "group_by(values(nothing), by=c)", "group_by(values(ints), by=c)", "group_by(values(m), by=text)",
+    "len(group_by(values(recmap), by=c)) + len(group_by(values(recmap), by=c))",  # out of steps in values()
+    "len(group_by(values(recmap), by=c)) + len(group_by(values(recmid), by=c))",  # ... in group_by()
     # + - * of two numbers: a float as Python gives it, an int within 64 bits, anything else the checked helper
     "[x * 2.5 for x in ints]", "[x * 3 for x in mixed]", "[x - 0.5 for x in bools]", "[x + 1 for x in words]",
     "[x * 4611686018427387904 for x in ints]", "[x * 1e308 * 10 for x in floats]", "[x < 2.5 for x in mixed]",
@@ -209,6 +213,12 @@ BUILTIN_EXPRS = [
     "[len(m) + len(text) for x in ints]", 'f"{len(m)}/{len(text)}/{len(m)}"', "[len(nothing) for x in ints]",
     "[x in m for x in words]", "[x in text for x in words]", "[x in nothing for x in words]",
     "[x not in m for x in ints]", "[m[x] for x in pairs]", "[text[x] for x in ints]", "[nothing[x] for x in ints]",
+    # sum() and join() of a comprehension, made in its loop
+    'join([w for w in words], "-")', 'join([x for x in ints if x > 0], ",")', 'join([x for x in big], "")',
+    'join([w for w in words], "")', "sum([x for x in mixed])", "sum(x for x in bools)", "sum([x for x in big])",
+    'sum([x for x in words if x > "a"])', "sum([x * 0.1 for x in floats]) + sum(x for x in ints if x > 0)",
+    "[w for w in words if len(w) > 0]", "ints where it > 1", "ints where x: x > 1", "values(orders) where n > 1",
+    "values(orders) where o: o.c == \"ana\"", "nothing where it > 1",
 ]
 
 

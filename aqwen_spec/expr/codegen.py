@@ -15,6 +15,8 @@ comprehension's).
 
 from __future__ import annotations
 
+import ast
+import builtins
 import math
 import operator
 import re
@@ -45,7 +47,7 @@ class Emitter:
     def __init__(self, library: Library | None = None) -> None:
         self.library = library
         """The domain's library the code is made for (its constants are read where they are used)."""
-        self.ns: dict[str, Any] = {"R": R, "NUMBERS": R.NUMBERS, "ABSENT": R.ABSENT}
+        self.ns: dict[str, Any] = {"R": R, "NUMBERS": R.NUMBERS, "ABSENT": R.ABSENT, "SUM": FUNCTIONS["sum"].impl}
         self._ids: dict[tuple[type, Any], str] = {}
         self.uses_budget = False
         self.scope: dict[str, str] = {}
@@ -71,6 +73,10 @@ class Emitter:
         """Domain function -> the generated function that runs it (None: its closure does)."""
         self._in_function = False
         self.definitions: list[str] = []
+        self.definitions_names: set[str] = set()
+        """The names of the functions made for comprehensions (see :meth:`_loop`)."""
+        self._head: tuple[str, str, str | None] = ("", "", None)
+        self._loop_call: tuple[str, str, str] = ("", "", "")  # the last function made by _loop, its call's parts
         """The source of those functions, defined before the code that calls them."""
 
     # ------------------------------------------------------------------------------------------- constants
@@ -373,7 +379,17 @@ class Emitter:
             return f"R.{n.func}({''.join(self.expr(a) + ', ' for a in n.args)}{self.const(n.pos)})"
         if own_fn and n.func == "sum" and len(n.args) == 1 and not n.kwargs:
             self.uses_budget = True
+            if isinstance(n.args[0], A.Comp):  # the sum made in the comprehension's own loop
+                self._comp(n.args[0], "[", "]", then="sum")
+                ident, params, src = self._loop_call
+                return f"{ident}({params}{src}, B, {self.const(n.pos)})"
             return f"R.sum_of(B, {self.expr(n.args[0])}, {self.const(n.pos)})"
+        if own_fn and n.func == "join" and len(n.args) == 2 and not n.kwargs and isinstance(n.args[0], A.Comp) and \
+                isinstance(n.args[1], A.Lit) and type(n.args[1].value) is str:  # joined in the comprehension's loop
+            self.uses_budget = True
+            self._comp(n.args[0], "[", "]", then="join")
+            ident, params, src = self._loop_call
+            return f"{ident}({params}{src}, B, {self.const(n.pos)}, {self.const(n.args[1].value)})"
         by = len(n.args) == 1 and len(n.kwargs) == 1 and n.kwargs[0][0] == "by"
         if own_fn and n.func == "group_by" and ((len(n.args) == 2 and not n.kwargs) or by):
             self.uses_budget = True
@@ -381,7 +397,12 @@ class Emitter:
             field = fn.value if isinstance(fn, A.Lit) and isinstance(fn.value, str) else \
                 fn.id if isinstance(fn, A.Name) else None
             if field is not None and field != "it":  # an element's field (where it is a record with it)
-                return (f"R.group_by_field(B, {self.expr(n.args[0])}, {field!r}, {self._elem_fn(fn)}, "
+                xs = n.args[0]
+                if isinstance(xs, A.Call) and xs.func == "values" and len(xs.args) == 1 and not xs.kwargs and \
+                        FUNCTIONS.get("values") is not None:  # group_by(values(m), ...): the values taken there
+                    return (f"R.group_by_field(B, {self.expr(xs.args[0])}, {field!r}, {self._elem_fn(fn)}, "
+                            f"{len(n.args)}, {self.const(n.pos)}, {self.const(xs.pos)})")
+                return (f"R.group_by_field(B, {self.expr(xs)}, {field!r}, {self._elem_fn(fn)}, "
                         f"{len(n.args)}, {self.const(n.pos)})")
             return (f"R.group_by(B, {self.expr(n.args[0])}, {self._elem_fn(fn)}, {len(n.args)}, "
                     f"{self.const(n.pos)})")
@@ -488,15 +509,63 @@ class Emitter:
     def _e_Comp(self, n: A.Comp) -> str:  # a lazy one outside any/all runs as a list, as its closure does
         return self._comp(n, "[", "]")
 
-    def _comp(self, n: A.Comp, open_: str, close: str) -> str:
-        """A comprehension as a list, or (``any``/``all``) a generator that stops where Python's does."""
+    def _comp(self, n: A.Comp, open_: str, close: str, then: str = "list") -> str:
+        """A comprehension as a list (made by a function of its own, see :meth:`_loop`), or (``any``/``all``) a
+        generator that stops where Python's does."""
         head, _ = self._comp_head(n.names, n.iter, n.pos, "loop_items")
+        parts = self._head
         try:
-            cond = f" if {self.expr(n.cond)}" if n.cond is not None else ""
+            cond = self.expr(n.cond) if n.cond is not None else None
             elem = self.expr(n.elem)
         finally:
             self._comp_end()
-        return f"{open_}{elem} {head}{cond}{close}"
+        if open_ == "[":
+            return self._loop(parts, cond, elem, then)
+        return f"{open_}{elem} {head}{f' if {cond}' if cond is not None else ''}{close}"
+
+    def _loop(self, head: tuple[str, str, str | None], cond: str | None, elem: str, then: str = "list") -> str:
+        """A list comprehension as a call of a function made for it, its loop a ``for`` statement: the names the
+        element computes once (``:=``) are that function's locals, not cells of the enclosing one as a
+        comprehension's are. The names it reads from around it are its parameters, its source the last one.
+
+        ``then``: what the function gives, ``list`` the list; ``sum`` (the ``sum`` of that list: the elements added
+        as they come while all are ints and floats, then the list charged as :func:`R.sum_of` charges it);
+        ``join`` (``join`` of that list with the parameter ``sep_``, as :func:`R.join` joins it)."""
+        target, src, unpack = head
+        body = [f"    for {target} in src_:"]
+        if unpack is not None:
+            body.append(f"        {unpack}")
+        if cond is not None:
+            body.append(f"        if not ({cond}):")
+            body.append("            continue")
+        if then == "sum":
+            body += [f"        add(v_ := {elem})", "        if numbers:",
+                     "            if type(v_) is float or type(v_) is int:", "                total += v_",
+                     "            else:", "                numbers = False"]
+        else:
+            body.append(f"        add({elem})")
+        free = _free_names("\n".join(line[4:] for line in body),
+                           {*self.ns, *self.definitions_names, "add", "src_", "total", "numbers", "v_"})
+        ident = f"lc{len(self.definitions)}_{self.temp()}"
+        self.definitions_names.add(ident)
+        params = "".join(f"{name}, " for name in free)
+        start = ["    out = []", "    add = out.append"]
+        if then == "list":
+            tail = ["    return out"]
+        elif then == "sum":
+            start += ["    total = 0", "    numbers = True"]
+            tail = ["    B_.left -= len(out) or 1", "    if B_.left < 0:",
+                    "        raise R.EvalLimitError(R.LIMIT, pos_)",
+                    "    return total if numbers else R.call(SUM, 'sum', pos_, out)"]
+        else:
+            tail = ["    n = len(out)", "    B_.left -= n if n > 2 else 2", "    if B_.left < 0:",
+                    "        raise R.EvalLimitError(R.LIMIT, pos_)", "    try:", "        text_ = sep_.join(out)",
+                    "    except TypeError:", "        return R.joined(out, sep_)",
+                    f"    return text_ if len(text_) <= {MAX_SIZE} else R.joined(out, sep_)"]
+        extra = "" if then == "list" else ", B_, pos_" + (", sep_" if then == "join" else "")
+        self.definitions.append(f"def {ident}({params}src_{extra}):\n" + "\n".join(start + body + tail) + "\n")
+        self._loop_call = (ident, params, src)
+        return f"{ident}({params}{src})"
 
     def _e_MapComp(self, n: A.MapComp) -> str:
         head, _ = self._comp_head(n.names, n.iter, n.pos, "loop_items")
@@ -510,12 +579,14 @@ class Emitter:
 
     def _e_Where(self, n: A.Where) -> str:
         if isinstance(n.pred, A.Each):  # ``xs where name: pred``
-            head, var = self._comp_head((n.pred.name,), n.source, n.pos, "where_items")
+            _, var = self._comp_head((n.pred.name,), n.source, n.pos, "where_items")
+            parts = self._head
             try:
                 pred = self.expr(n.pred.body)
             finally:
                 self._comp_end()
-            return f"[{var} {head} if {pred}]"
+            return self._loop(parts, pred, var)
+        self.uses_budget = True  # where_items charges the source
         src = f"R.where_items(B, {self._source(n.source)}, {self.const(n.pos)})"
         self._strict += 1
         var = f"e{self._strict}_{self.temp()}"
@@ -525,7 +596,7 @@ class Emitter:
         finally:
             self.frames.pop()
             self._strict -= 1
-        return f"[{var} for {var} in {src} if {pred}]"
+        return self._loop((var, src, None), pred, var)
 
     def _comp_head(self, names: tuple[str, ...], source: A.Expr, pos: Any, items: str) -> tuple[str, str]:
         """``for ... in ...`` of a comprehension (its source computed in the enclosing scope) and its element's
@@ -539,6 +610,7 @@ class Emitter:
             idents = {name: f"{tag}_{i}" for i, name in enumerate(names)}
             self.frames.append((False, idents))
             self.hashable.add(idents[names[0]])  # a map's key
+            self._head = (", ".join(idents.values()), src, None)
             return f"for {', '.join(idents.values())} in {src}", ""
         own = None
         if isinstance(source, A.Call) and source.func in ("keys", "values") and len(source.args) == 1 and \
@@ -554,8 +626,10 @@ class Emitter:
         if len(names) == 1 and own == "keys":
             self.hashable.add(idents[names[0]])  # a map's key: a lookup with it raises no TypeError
         if len(names) == 1:
+            self._head = (idents[names[0]], src, None)
             return f"for {idents[names[0]]} in {src}", idents[names[0]]
         targets = ", ".join(idents.values())
+        self._head = (tag, src, f"{targets} = R.unpack({tag}, {len(names)}, {self.const(pos)})")
         return f"for {tag} in {src} for {targets} in (R.unpack({tag}, {len(names)}, {self.const(pos)}),)", ""
 
     def _comp_end(self) -> None:
@@ -702,6 +776,23 @@ class Emitter:
         else:
             self.uses_budget = True
             lines.append(f"{pad}R.{fname}(U, B, {t}, {self.expr(call.args[1])}, {pos})")
+
+
+def _free_names(src: str, known: set[str]) -> list[str]:
+    """The names the generated statements ``src`` read and never bind, other than the namespace's (``known``),
+    the generated functions' and Python's built-ins, in order of first use."""
+    tree = ast.parse(src)
+    bound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+    bound |= {a.arg for n in ast.walk(tree) if isinstance(n, ast.Lambda) for a in n.args.args}
+    out: list[str] = []
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name) and n.id not in bound and n.id not in known and n.id not in out and \
+                n.id not in _BUILTINS and not n.id.startswith("fn_"):
+            out.append(n.id)
+    return out
+
+
+_BUILTINS = frozenset(dir(builtins))
 
 
 def _reads(n: Any) -> dict[str, int]:

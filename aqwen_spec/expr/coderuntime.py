@@ -6,7 +6,6 @@ the step budget, the undo log and the constants' read-only ids passed in instead
 from __future__ import annotations
 
 import bisect
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -40,12 +39,10 @@ NUMBERS = frozenset({int, float})
 MAX_INT = _MAX_INT
 Budget = _Budget
 contains = _contains
-_SEQUENTIAL_SUM = sys.version_info < (3, 12)
-"""Whether the built-in ``sum`` adds floats one after the other as ``total += v`` does (Python 3.12 compensates
-the rounding: there :func:`sum_of` adds them itself)."""
 ABSENT: Any = object()
 """What a state's entry looked up once before an expression is where the state has no such entry."""
 _LIMIT = "evaluation takes too many steps (a loop or filter over too much data?)"
+LIMIT = _LIMIT
 
 
 def env(state: Any, library: Library | None, budget: _Budget, values: dict[str, Any]) -> StateEnv:
@@ -243,11 +240,17 @@ def join(budget: _Budget, xs: Any, sep: Any, pos: Pos) -> Any:
     left = budget.left = budget.left - (n if n > 2 else 2)
     if left < 0:
         raise EvalLimitError(_LIMIT, pos)
+    return joined(xs, sep)
+
+
+def joined(xs: list[Any], sep: str) -> str:
+    """What :func:`join` gives once charged: a list of str joined at once, anything else each shown as ``to_str``
+    shows it; too long a text is an error, as ``functions._check_size`` raises it (no position)."""
     try:
-        out = sep.join(xs)  # a list of str (anything else: each shown as to_str shows it)
+        out = sep.join(xs)
     except TypeError:
         out = sep.join([x if type(x) is str else to_str(x) for x in xs])
-    if len(out) > MAX_SIZE:  # as functions._check_size raises it: no position
+    if len(out) > MAX_SIZE:
         raise EvalLimitError(f"result too large ({len(out)} elements or characters, at most {MAX_SIZE})")
     return out
 
@@ -326,10 +329,20 @@ def group_by(budget: _Budget, xs: Any, fn: Callable[[Any], Any], n: int, pos: Po
         raise builtin_error(e, "group_by", pos) from None
 
 
-def group_by_field(budget: _Budget, xs: Any, key: str, fn: Callable[[Any], Any], n: int, pos: Pos) -> Any:
+def group_by_field(budget: _Budget, xs: Any, key: str, fn: Callable[[Any], Any], n: int, pos: Pos,
+                   values_pos: Pos | None = None) -> Any:
     """:func:`group_by` whose key is a bare name (``by=customer``): an element that is a record with that field is
     keyed by it without a call of ``fn`` (the element function, which reads the field the same way and is asked for
-    every other element); anything but a list, as :func:`group_by` does it."""
+    every other element); anything but a list, as :func:`group_by` does it. With ``values_pos``, ``xs`` is the map
+    of ``group_by(values(xs), ...)``, its values taken as :func:`values` takes them (its charge, its errors)."""
+    if values_pos is not None:
+        if type(xs) is not dict:
+            xs = values(budget, xs, values_pos)
+        else:
+            budget.left -= len(xs) or 1
+            if budget.left < 0:
+                raise EvalLimitError(_LIMIT, values_pos)
+            xs = list(xs.values())
     if type(xs) is not list:
         return group_by(budget, xs, fn, n, pos)
     budget.left -= len(xs) if len(xs) > n else n
@@ -388,8 +401,6 @@ def sum_of(budget: _Budget, xs: Any, pos: Pos) -> Any:
     budget.left -= len(xs) or 1
     if budget.left < 0:
         raise EvalLimitError(_LIMIT, pos)
-    if _SEQUENTIAL_SUM and set(map(type, xs)) <= NUMBERS:  # ints and floats: Python's sum adds them as below
-        return sum(xs)
     total: Any = 0
     for v in xs:
         if type(v) is not float and type(v) is not int:

@@ -173,6 +173,8 @@ class ToolRunner:
         """Whether a python tool changed the state (such changes are not journaled)."""
         self._compiled: dict[str, list[tuple[Any, str]]] = {}
         self._steps: dict[str, Any] = {}
+        """Tool name -> what runs its calls (made by :meth:`_step`); the environment's step path calls one that reads
+        no episode directly, as :meth:`call` does."""
         self.keep_values = True
         """Whether successful outcomes keep their value (a copy, for gold runs); off, only their text is kept, and
         results are never copied (the environment's step path shows the text and nothing else)."""

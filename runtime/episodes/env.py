@@ -299,7 +299,9 @@ class Environment:
         if self.done or name == TRANSFER_TOOL or len(self._calls) + len(self._pending) >= self.config.max_tool_calls:
             return self._call_tool(name, arguments)
         self.last_call_ok = False
-        outcome = self.runner.call(name, arguments)
+        runner = self.runner
+        step = runner._steps.get(name)  # ToolRunner.call without its frame, for a tool that needs no episode:
+        outcome = step(runner, arguments) if step is not None and not step.episodic else runner.call(name, arguments)
         self.last_call_ok = outcome.ok
         text = outcome._text
         if text is None:
