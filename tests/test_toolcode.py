@@ -219,6 +219,10 @@ BUILTIN_EXPRS = [
     'sum([x for x in words if x > "a"])', "sum([x * 0.1 for x in floats]) + sum(x for x in ints if x > 0)",
     "[w for w in words if len(w) > 0]", "ints where it > 1", "ints where x: x > 1", "values(orders) where n > 1",
     "values(orders) where o: o.c == \"ana\"", "nothing where it > 1",
+    # a comprehension's source taken in its own function: a list (or a map) there, anything else by the helper
+    "[x for x in m]", "[x for x in text]", "[x for x in nothing]", "m where it > 1", 'text where it > "g"',
+    "len([x for x in big]) + len([x for x in big])", "len(big where it > 0) + len(big where it > 0)",
+    "len(big where x: x > 0) + len(big where x: x > 0)", "[k for k, v in items(text)]",
 ]
 
 

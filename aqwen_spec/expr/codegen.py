@@ -76,6 +76,9 @@ class Emitter:
         self.definitions_names: set[str] = set()
         """The names of the functions made for comprehensions (see :meth:`_loop`)."""
         self._head: tuple[str, str, str | None] = ("", "", None)
+        self._inline: tuple[str, str, tuple[str, ...]] = ("", "", ())
+        """How the last comprehension's source is taken: the helper (``loop_items``, ``keys``, ...), the source of its
+        argument, its positions (see :meth:`_loop`)."""
         self._loop_call: tuple[str, str, str] = ("", "", "")  # the last function made by _loop, its call's parts
         """The source of those functions, defined before the code that calls them."""
 
@@ -513,25 +516,29 @@ class Emitter:
         """A comprehension as a list (made by a function of its own, see :meth:`_loop`), or (``any``/``all``) a
         generator that stops where Python's does."""
         head, _ = self._comp_head(n.names, n.iter, n.pos, "loop_items")
-        parts = self._head
+        parts, inline = self._head, self._inline
         try:
             cond = self.expr(n.cond) if n.cond is not None else None
             elem = self.expr(n.elem)
         finally:
             self._comp_end()
         if open_ == "[":
-            return self._loop(parts, cond, elem, then)
+            return self._loop(parts, cond, elem, then, inline)
         return f"{open_}{elem} {head}{f' if {cond}' if cond is not None else ''}{close}"
 
-    def _loop(self, head: tuple[str, str, str | None], cond: str | None, elem: str, then: str = "list") -> str:
+    def _loop(self, head: tuple[str, str, str | None], cond: str | None, elem: str, then: str,
+              inline: tuple[str, str, tuple[str, ...]]) -> str:
         """A list comprehension as a call of a function made for it, its loop a ``for`` statement: the names the
         element computes once (``:=``) are that function's locals, not cells of the enclosing one as a
         comprehension's are. The names it reads from around it are its parameters, its source the last one.
 
         ``then``: what the function gives, ``list`` the list; ``sum`` (the ``sum`` of that list: the elements added
         as they come while all are ints and floats, then the list charged as :func:`R.sum_of` charges it);
-        ``join`` (``join`` of that list with the parameter ``sep_``, as :func:`R.join` joins it)."""
-        target, src, unpack = head
+        ``join`` (``join`` of that list with the parameter ``sep_``, as :func:`R.join` joins it). ``inline``: the
+        helper that takes the source (``R.loop_items`` and the like), done by the function itself where the source is
+        a list (or a map), the same charges and errors, the helper called for anything else."""
+        target, _, unpack = head
+        kind, src, at = inline
         body = [f"    for {target} in src_:"]
         if unpack is not None:
             body.append(f"        {unpack}")
@@ -549,7 +556,18 @@ class Emitter:
         ident = f"lc{len(self.definitions)}_{self.temp()}"
         self.definitions_names.add(ident)
         params = "".join(f"{name}, " for name in free)
-        start = ["    out = []", "    add = out.append"]
+        if kind in ("loop_items", "where_items"):
+            start = ["    if type(src_) is list:", "        B_.left -= len(src_)", "        if B_.left < 0:",
+                     f"            raise R.EvalLimitError(R.LIMIT, {at[0]})", "    else:",
+                     f"        src_ = R.{kind}(B_, src_, {at[0]})"]
+        else:
+            taken = {"keys": "list(src_)", "values": "list(src_.values())", "pairs": "list(src_.items())"}[kind]
+            helper = "pairs" if kind == "pairs" else f"{kind}_loop"
+            start = ["    if type(src_) is dict:", "        B_.left -= len(src_) or 1", "        if B_.left < 0:",
+                     f"            raise R.EvalLimitError(R.LIMIT, {at[0]})", "        B_.left -= len(src_)",
+                     "        if B_.left < 0:", f"            raise R.EvalLimitError(R.LIMIT, {at[1]})",
+                     f"        src_ = {taken}", "    else:", f"        src_ = R.{helper}(B_, src_, {at[0]}, {at[1]})"]
+        start += ["    out = []", "    add = out.append"]
         if then == "list":
             tail = ["    return out"]
         elif then == "sum":
@@ -562,10 +580,10 @@ class Emitter:
                     "        raise R.EvalLimitError(R.LIMIT, pos_)", "    try:", "        text_ = sep_.join(out)",
                     "    except TypeError:", "        return R.joined(out, sep_)",
                     f"    return text_ if len(text_) <= {MAX_SIZE} else R.joined(out, sep_)"]
-        extra = "" if then == "list" else ", B_, pos_" + (", sep_" if then == "join" else "")
+        extra = ", B_" if then == "list" else ", B_, pos_" + (", sep_" if then == "join" else "")
         self.definitions.append(f"def {ident}({params}src_{extra}):\n" + "\n".join(start + body + tail) + "\n")
         self._loop_call = (ident, params, src)
-        return f"{ident}({params}{src})"
+        return f"{ident}({params}{src}, B)"
 
     def _e_MapComp(self, n: A.MapComp) -> str:
         head, _ = self._comp_head(n.names, n.iter, n.pos, "loop_items")
@@ -580,14 +598,16 @@ class Emitter:
     def _e_Where(self, n: A.Where) -> str:
         if isinstance(n.pred, A.Each):  # ``xs where name: pred``
             _, var = self._comp_head((n.pred.name,), n.source, n.pos, "where_items")
-            parts = self._head
+            parts, inline = self._head, self._inline
             try:
                 pred = self.expr(n.pred.body)
             finally:
                 self._comp_end()
-            return self._loop(parts, pred, var)
+            return self._loop(parts, pred, var, "list", inline)
         self.uses_budget = True  # where_items charges the source
-        src = f"R.where_items(B, {self._source(n.source)}, {self.const(n.pos)})"
+        arg = self._source(n.source)
+        src = f"R.where_items(B, {arg}, {self.const(n.pos)})"
+        inline = ("where_items", arg, (self.const(n.pos),))
         self._strict += 1
         var = f"e{self._strict}_{self.temp()}"
         self.frames.append((True, var))
@@ -596,7 +616,7 @@ class Emitter:
         finally:
             self.frames.pop()
             self._strict -= 1
-        return self._loop((var, src, None), pred, var)
+        return self._loop((var, src, None), pred, var, "list", inline)
 
     def _comp_head(self, names: tuple[str, ...], source: A.Expr, pos: Any, items: str) -> tuple[str, str]:
         """``for ... in ...`` of a comprehension (its source computed in the enclosing scope) and its element's
@@ -604,7 +624,9 @@ class Emitter:
         self.uses_budget = True
         if items == "loop_items" and len(names) == 2 and isinstance(source, A.Call) and source.func == "items" and \
                 len(source.args) == 1 and not source.kwargs and FUNCTIONS.get("items") is not None:
-            src = f"R.pairs(B, {self._source(source.args[0])}, {self.const(source.pos)}, {self.const(pos)})"
+            arg = self._source(source.args[0])
+            src = f"R.pairs(B, {arg}, {self.const(source.pos)}, {self.const(pos)})"
+            self._inline = ("pairs", arg, (self.const(source.pos), self.const(pos)))
             self._strict += 1
             tag = f"c{self._strict}_{self.temp()}"
             idents = {name: f"{tag}_{i}" for i, name in enumerate(names)}
@@ -616,9 +638,13 @@ class Emitter:
         if isinstance(source, A.Call) and source.func in ("keys", "values") and len(source.args) == 1 and \
                 not source.kwargs and FUNCTIONS.get(source.func) is not None and items == "loop_items":
             own = source.func  # keys(m) / values(m): the list made and charged once
-            src = f"R.{own}_loop(B, {self._source(source.args[0])}, {self.const(source.pos)}, {self.const(pos)})"
+            arg = self._source(source.args[0])
+            src = f"R.{own}_loop(B, {arg}, {self.const(source.pos)}, {self.const(pos)})"
+            self._inline = (own, arg, (self.const(source.pos), self.const(pos)))
         else:
-            src = f"R.{items}(B, {self._source(source)}, {self.const(pos)})"
+            arg = self._source(source)
+            src = f"R.{items}(B, {arg}, {self.const(pos)})"
+            self._inline = (items, arg, (self.const(pos),))
         self._strict += 1
         tag = f"c{self._strict}_{self.temp()}"
         idents = {name: f"{tag}_{i}" for i, name in enumerate(names)}

@@ -100,7 +100,8 @@ def _generate(tool: ResolvedTool, kit: Mapping[str, Any]) -> tuple[str, dict[str
                   "SCALARS": _SCALARS, "MAX_STEPS": DEFAULT_MAX_STEPS, "TOOL": tool,
                   "PRECONDITION_TEXT": error_text(tool.result, tool.name, "precondition"),
                   "EFFECT_TEXT": error_text(tool.result, tool.name, "effect"),
-                  "OK": kit["SUCCESS"](tool.result, tool.name)})
+                  "OK": kit["SUCCESS"](tool.result, tool.name),
+                  "OK_DROPPED": kit["SUCCESS"](tool.result, tool.name, True)})
     fmt = tool.result
     params = list(tool.params.items())
     locals_taken = {p for p, _ in params} | {b for b, _ in tool.bindings}
@@ -303,7 +304,11 @@ def _result(fmt: Any, pad: str) -> list[str]:
         text = "value if type(value) is str else render_json(value, FMT)"
     else:
         text = "render_json(value, FMT)"
-    return [f"{pad}o = NEW(OK)",
+    return [f"{pad}if RUN.keep_values:",
+            f"{pad}    o = NEW(OK)",
+            f"{pad}    o._text = {text}",
+            f"{pad}    o._value = value if type(value) in SCALARS else COPY(value)",
+            f"{pad}    return o",
+            f"{pad}o = NEW(OK_DROPPED)",
             f"{pad}o._text = {text}",
-            f"{pad}o._value = (value if type(value) in SCALARS else COPY(value)) if RUN.keep_values else DROPPED",
             f"{pad}return o"]

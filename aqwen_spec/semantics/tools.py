@@ -105,10 +105,12 @@ class _Done(ToolOutcome):
         self._value, self._text, self.fmt, self.tool = value, text, fmt, tool
 
 
-def _success(fmt: ResultFormat, tool: str) -> type[_Done]:
+def _success(fmt: ResultFormat, tool: str, dropped: bool = False) -> type[_Done]:
     """The class of one tool's successful outcomes: its format and name are the class's, so a generated step function
-    makes one with ``object.__new__`` and two stores (``_value``, ``_text``)."""
-    return type("_Done", (_Done,), {"__slots__": (), "fmt": fmt, "tool": tool, "__module__": __name__})
+    makes one with ``object.__new__`` and two stores (``_value``, ``_text``); ``dropped``: the class of those of a
+    runner that keeps no values, whose value is the class's too (one store)."""
+    return type("_Done", (_Done,), {"__slots__": (), "fmt": fmt, "tool": tool, "__module__": __name__,
+                                    **({"_value": _DROPPED} if dropped else {})})
 
 
 class _Refused(ToolOutcome):
@@ -173,8 +175,10 @@ class ToolRunner:
         """Whether a python tool changed the state (such changes are not journaled)."""
         self._compiled: dict[str, list[tuple[Any, str]]] = {}
         self._steps: dict[str, Any] = {}
-        """Tool name -> what runs its calls (made by :meth:`_step`); the environment's step path calls one that reads
-        no episode directly, as :meth:`call` does."""
+        """Tool name -> what runs its calls (made by :meth:`_step`)."""
+        self.plain_steps: dict[str, Any] = {}
+        """Those of :attr:`_steps` that read no episode (``step(runner, args)`` is then the whole call, as
+        :meth:`call` makes it): the environment's step path calls them without :meth:`call`'s frame."""
         self.keep_values = True
         """Whether successful outcomes keep their value (a copy, for gold runs); off, only their text is kept, and
         results are never copied (the environment's step path shows the text and nothing else)."""
@@ -214,6 +218,8 @@ class ToolRunner:
             step.episodic = True  # type: ignore[attr-defined]
         if tool is not None:  # unknown names are not remembered: the model may make up any number of them
             self._steps[name] = step
+            if not getattr(step, "episodic", True):
+                self.plain_steps[name] = step
         return step
 
     def _call(self, name: str, args: Any) -> ToolOutcome:

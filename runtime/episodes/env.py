@@ -300,8 +300,8 @@ class Environment:
             return self._call_tool(name, arguments)
         self.last_call_ok = False
         runner = self.runner
-        step = runner._steps.get(name)  # ToolRunner.call without its frame, for a tool that needs no episode:
-        outcome = step(runner, arguments) if step is not None and not step.episodic else runner.call(name, arguments)
+        step = runner.plain_steps.get(name)  # ToolRunner.call without its frame, for a tool that needs no episode
+        outcome = step(runner, arguments) if step is not None else runner.call(name, arguments)
         self.last_call_ok = outcome.ok
         text = outcome._text
         if text is None:
