@@ -221,7 +221,8 @@ BUILTIN_EXPRS = [
     "values(orders) where o: o.c == \"ana\"", "nothing where it > 1",
     # a comprehension's source taken in its own function: a list (or a map) there, anything else by the helper
     "[x for x in m]", "[x for x in text]", "[x for x in nothing]", "m where it > 1", 'text where it > "g"',
-    "len([x for x in big]) + len([x for x in big])", "len(big where it > 0) + len(big where it > 0)",
+    "len([x for x in big]) + len([x for x in big])", "len(words) >= 2.5", "len(nothing) > 0",
+    "[len(w) < 2 for w in words]", "len(big where it > 0) + len(big where it > 0)",
     "len(big where x: x > 0) + len(big where x: x > 0)", "[k for k, v in items(text)]",
 ]
 

@@ -316,6 +316,8 @@ class Emitter:
         cmp, left, right, pos = self.const(_ORDER[n.op]), self.expr(n.left), self.expr(n.right), self.const(n.pos)
         if self._iterable:
             return f"R.order({cmp}, {n.op!r}, {left}, {right}, {pos})"
+        if _num_lit(n.right) and _gives_int(n.left):  # len() gives an int (or raises)
+            return f"({left} {n.op} {right})"
         if _num_lit(n.right) and (held := self.hold(left)) is not None:  # a number against a constant one
             return (f"({held[1]} {n.op} {right} if type({held[0]}) in NUMBERS "
                     f"else R.order({cmp}, {n.op!r}, {held[1]}, {right}, {pos}))")
@@ -351,8 +353,8 @@ class Emitter:
 
     def _to_str(self, src: str, n: A.Expr | None = None) -> str:
         """``to_str``: a str as it is, an int or a float as its ``repr`` (a bool, null or container: the helper)."""
-        if isinstance(n, A.Call) and n.func == "len" and FUNCTIONS.get("len") is not None:
-            return f"repr({src})"  # len() gives an int (or raises)
+        if _gives_int(n):
+            return f"repr({src})"
         known = self.types.get(src)
         if known is str:
             return src
@@ -846,6 +848,11 @@ def _gives_str(n: Any) -> bool:
     f-string, a call of the built-in ``join``."""
     return isinstance(n, (A.Formatted, A.FString)) or (
         isinstance(n, A.Call) and n.func == "join" and FUNCTIONS.get("join") is not None)
+
+
+def _gives_int(n: Any) -> bool:
+    """Whether ``n``'s value is an int whenever it has one: a call of the built-in ``len``."""
+    return isinstance(n, A.Call) and n.func == "len" and FUNCTIONS.get("len") is not None
 
 
 def _num_lit(n: A.Expr) -> bool:
