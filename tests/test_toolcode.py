@@ -217,6 +217,10 @@ BUILTIN_EXPRS = [
     'join([w for w in words], "-")', 'join([x for x in ints if x > 0], ",")', 'join([x for x in big], "")',
     'join([w for w in words], "")', "sum([x for x in mixed])", "sum(x for x in bools)", "sum([x for x in big])",
     'sum([x for x in words if x > "a"])', "sum([x * 0.1 for x in floats]) + sum(x for x in ints if x > 0)",
+    "sum(x * 4611686018427387904 for x in ints)", 'sum(w + "a" for w in words)', "sum(x - 1 for x in bools)",
+    "sum(x * 2 for x in mixed if x > 0)", "sum(x + 0.5 for x in big)", "sum(x * 2 + 1 for x in ints)",
+    "[orders[k] for k in keys(m)]", "[[m[k] for k in keys(orders)] for k in keys(m)]",
+    "[[m[k] for j in keys(orders)] for k in keys(m)]", "sum(m[k] * m[k] for k in keys(m))",
     "[w for w in words if len(w) > 0]", "ints where it > 1", "ints where x: x > 1", "values(orders) where n > 1",
     "values(orders) where o: o.c == \"ana\"", "nothing where it > 1",
     # a comprehension's source taken in its own function: a list (or a map) there, anything else by the helper

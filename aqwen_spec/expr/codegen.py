@@ -55,6 +55,9 @@ class Emitter:
         self.types: dict[str, type] = {}
         """Python identifier -> the type its value surely has (``str``, ``int``, ``bool``) where the code runs: a
         tool's checked parameters. Checks of that type are then left out (the same value passes them anyway)."""
+        self.keys_of: dict[str, str] = {}
+        """A comprehension's name over the keys of a state entry looked up once (see :meth:`hoisted`) -> that entry's
+        local: indexing it with the name needs no ``in`` test, as nothing writes the state while the code runs."""
         self.hashable: set[str] = set()
         """Python identifiers whose value is surely hashable (a comprehension's name for a map's keys): a map lookup
         with it needs no type test first."""
@@ -80,6 +83,7 @@ class Emitter:
         """How the last comprehension's source is taken: the helper (``loop_items``, ``keys``, ...), the source of its
         argument, its positions (see :meth:`_loop`)."""
         self._loop_call: tuple[str, str, str] = ("", "", "")  # the last function made by _loop, its call's parts
+        self._arith: tuple[str, str, str] = ("", "", "")  # the last + - * made: its test, its result, its helper
         """The source of those functions, defined before the code that calls them."""
 
     # ------------------------------------------------------------------------------------------- constants
@@ -265,6 +269,8 @@ class Emitter:
         mapped = self._hoisted_map(n.obj) if _SIMPLE.fullmatch(key) else None
         if mapped is not None:  # a state entry looked up once, known then whether it is a map
             h, is_map, read = mapped
+            if self.keys_of.get(key) == h:  # a name over that map's keys: in it (the map is as it was)
+                return f"({h}[{key}] if {is_map} else R.index({read}, {key}, {pos}))"
             is_str = "" if self._hashable(key) else f" and type({key}) is str"
             return f"({h}[{key}] if {is_map}{is_str} and {key} in {h} else R.index({read}, {key}, {pos}))"
         held = self.hold(obj) if _SIMPLE.fullmatch(key) else None  # the key read twice: only a plain one
@@ -290,9 +296,10 @@ class Emitter:
         # two numbers: Python's operator, where the result is a float or an int in range (else the checked helper);
         # both operands are computed (``&``) before either is tested, as the helper gets them
         a, b, c = self.temp(), self.temp(), self.temp()
-        return (f"({c} if (type({a} := {left}) in NUMBERS) & (type({b} := {right}) in NUMBERS) and "
-                f"(type({c} := {a} {n.op} {b}) is float or {-R.MAX_INT} < {c} < {R.MAX_INT}) "
-                f"else {op}({a}, {b}, {pos}))")
+        self._arith = (f"(type({a} := {left}) in NUMBERS) & (type({b} := {right}) in NUMBERS) and "
+                       f"(type({c} := {a} {n.op} {b}) is float or {-R.MAX_INT} < {c} < {R.MAX_INT})", c,
+                       f"{op}({a}, {b}, {pos})")
+        return f"({c} if {self._arith[0]} else {self._arith[2]})"
 
     def _e_Compare(self, n: A.Compare) -> str:
         if n.op in ("==", "!="):
@@ -521,15 +528,18 @@ class Emitter:
         parts, inline = self._head, self._inline
         try:
             cond = self.expr(n.cond) if n.cond is not None else None
+            self._arith = ("", "", "")
             elem = self.expr(n.elem)
         finally:
             self._comp_end()
+        arith = self._arith if then == "sum" and isinstance(n.elem, A.Binary) and self._arith[1] and \
+            elem == f"({self._arith[1]} if {self._arith[0]} else {self._arith[2]})" else None
         if open_ == "[":
-            return self._loop(parts, cond, elem, then, inline)
+            return self._loop(parts, cond, elem, then, inline, arith)
         return f"{open_}{elem} {head}{f' if {cond}' if cond is not None else ''}{close}"
 
     def _loop(self, head: tuple[str, str, str | None], cond: str | None, elem: str, then: str,
-              inline: tuple[str, str, tuple[str, ...]]) -> str:
+              inline: tuple[str, str, tuple[str, ...]], arith: tuple[str, str, str] | None = None) -> str:
         """A list comprehension as a call of a function made for it, its loop a ``for`` statement: the names the
         element computes once (``:=``) are that function's locals, not cells of the enclosing one as a
         comprehension's are. The names it reads from around it are its parameters, its source the last one.
@@ -547,7 +557,13 @@ class Emitter:
         if cond is not None:
             body.append(f"        if not ({cond}):")
             body.append("            continue")
-        if then == "sum":
+        if then == "sum" and arith is not None:  # an element of + - *: its fast path gives a number, added as is
+            test, result, helper = arith
+            body += [f"        if {test}:", f"            add({result})", "            if numbers:",
+                     f"                total += {result}", "            continue", f"        add(v_ := {helper})",
+                     "        if numbers:", "            if type(v_) is float or type(v_) is int:",
+                     "                total += v_", "            else:", "                numbers = False"]
+        elif then == "sum":
             body += [f"        add(v_ := {elem})", "        if numbers:",
                      "            if type(v_) is float or type(v_) is int:", "                total += v_",
                      "            else:", "                numbers = False"]
@@ -640,6 +656,7 @@ class Emitter:
         if isinstance(source, A.Call) and source.func in ("keys", "values") and len(source.args) == 1 and \
                 not source.kwargs and FUNCTIONS.get(source.func) is not None and items == "loop_items":
             own = source.func  # keys(m) / values(m): the list made and charged once
+            mapped = self._hoisted_map(source.args[0]) if own == "keys" else None
             arg = self._source(source.args[0])
             src = f"R.{own}_loop(B, {arg}, {self.const(source.pos)}, {self.const(pos)})"
             self._inline = (own, arg, (self.const(source.pos), self.const(pos)))
@@ -653,6 +670,8 @@ class Emitter:
         self.frames.append((False, idents))
         if len(names) == 1 and own == "keys":
             self.hashable.add(idents[names[0]])  # a map's key: a lookup with it raises no TypeError
+            if mapped is not None:  # a key of a state entry looked up once: in it, while nothing writes the state
+                self.keys_of[idents[names[0]]] = mapped[0]
         if len(names) == 1:
             self._head = (idents[names[0]], src, None)
             return f"for {idents[names[0]]} in {src}", idents[names[0]]
