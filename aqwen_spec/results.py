@@ -75,10 +75,14 @@ TRANSFERRED: Mapping[str, str] = {"status": "transferred"}
 """The result of the built-in transfer tool."""
 
 
+_DEFAULT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "))
+"""What ``json.dumps(value, ensure_ascii=False, separators=(", ", ": "))`` makes on every call, made once."""
+
+
 def render_json(value: Any, fmt: ResultFormat = DEFAULT) -> str:
     """``value`` as JSON, shaped by ``fmt``'s JSON options."""
     if fmt is DEFAULT:
-        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+        return _DEFAULT_JSON.encode(value)
     separators = fmt.separators or ((",", ": ") if fmt.indent is not None else (", ", ": "))
     return json.dumps(value, ensure_ascii=fmt.ensure_ascii, separators=separators, indent=fmt.indent,
                       sort_keys=fmt.sort_keys)

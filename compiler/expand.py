@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from aqwen_spec.expr import EvalError
 from aqwen_spec.expr.episode import Episode, episode_context
 from aqwen_spec.expr.evaluator import StateEnv, compile_expr
 from aqwen_spec.resolved import ResolvedTool, ResolvedWorkflow
-from aqwen_spec.results import TRANSFERRED, render_result
+from aqwen_spec.results import TRANSFERRED, ResultFormat, render_result
 from aqwen_spec.semantics import ToolRunner, copy_state
 from aqwen_spec.semantics.frame import Frame
 from aqwen_spec.semantics.user import say, say_problem
@@ -367,8 +368,7 @@ def _action(action: Action) -> Step:
             run = r.run
             run.messages.append({"role": "assistant", "content": spoken,
                                  "tool_calls": [{"name": TRANSFER_TOOL, "arguments": arguments}]})
-            run.messages.append({"role": "tool", "name": TRANSFER_TOOL,
-                                 "content": render_result(TRANSFERRED, r.runner.output)})
+            run.messages.append({"role": "tool", "name": TRANSFER_TOOL, "content": _transferred(r.runner.output)})
             run.calls.append({"name": TRANSFER_TOOL, "arguments": dict(arguments), "ok": True,
                               "result": dict(TRANSFERRED)})
             run.outcome = "transferred"
@@ -380,6 +380,12 @@ def _action(action: Action) -> Step:
         raise Rejected(f"unknown action {kind}")
 
     return unknown
+
+
+@lru_cache(maxsize=64)
+def _transferred(fmt: ResultFormat) -> str:
+    """What the transfer tool's result shows as in ``fmt`` (the same text for every transfer)."""
+    return render_result(TRANSFERRED, fmt)
 
 
 _EXACT = (str, int, float, bool, type(None))

@@ -193,6 +193,7 @@ class TaskGenerator:
         self._memos_full = False
         self._copies: dict[int, tuple[Any, Any, str]] = {}  # a drawn record's copy and JSON, by its id
         self._scalar_json: dict[tuple[type, Any], str] = {}
+        self._json_keys: dict[tuple[str, ...], list[tuple[str, str]]] = {}  # slot names -> sorted, with their keys
         self._heads: dict[tuple[str, tuple[str, ...], str | None, int, str | None], str] = {}
         self._n_branches: dict[str, int] = {}
         self.draws = any(t.draws for t in self.tools.values())
@@ -300,7 +301,14 @@ class TaskGenerator:
                 copy = slots[name] = copy_state(value)
                 texts[name] = _SLOTS_JSON.encode(copy)
         # sort_keys: the names in order, each with its value's JSON (what encoding the whole dict gives)
-        return slots, "{" + ",".join(f"{_json_key(name)}:{texts[name]}" for name in sorted(texts)) + "}"
+        names = tuple(texts)
+        keys = self._json_keys.get(names)
+        if keys is None:
+            if len(self._json_keys) >= 1000:
+                self._json_keys.clear()
+            keys = self._json_keys[names] = [(name, ("{" if i == 0 else ",") + _json_key(name) + ":")
+                                             for i, name in enumerate(sorted(names))]
+        return slots, "".join([key + texts[name] for name, key in keys]) + "}" if keys else "{}"
 
     def _draw_slots(self, workflow: ResolvedWorkflow, initial: dict[str, Any], state_seed: int, rng: random.Random
                     ) -> tuple[dict[str, Any], tuple[Any, ...] | None]:

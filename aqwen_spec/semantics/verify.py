@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from aqwen_spec.expr import EvalError
+from aqwen_spec.expr import ast as A
 from aqwen_spec.expr.evaluator import StateEnv
 from aqwen_spec.expr.library import Library
 from aqwen_spec.resolved import CheckIR, ResolvedVerifier
@@ -227,7 +228,8 @@ def _score(verifier: ResolvedVerifier, ev: Evidence, results: list[CheckResult] 
     gate_failed = False
     for check in verifier.checks:
         try:
-            applicable = check.when is None or bool(frame.evaluate(check.when))
+            when = check.when
+            applicable = when is None or _applies(when, ev.path, frame)
             passed, detail = _run_check(check, ev, frame) if applicable else (True, "")
         except EvalError as exc:
             applicable, passed, detail = True, False, f"could not evaluate: {exc.message}"
@@ -242,3 +244,43 @@ def _score(verifier: ResolvedVerifier, ev: Evidence, results: list[CheckResult] 
             gate_failed = True
     reward = 0.0 if gate_failed else (earned / total if total > 0 else 1.0)
     return Score(reward, reward >= verifier.success_threshold - 1e-12, results or [], gate_failed)
+
+
+def _applies(when: Any, path: list[str], frame: Frame) -> bool:
+    """``bool(frame.evaluate(when))``; remembered per path when ``when`` reads nothing but ``branch`` and ``path``
+    (``branch == "refuse"``, the usual condition), whose values the path alone gives."""
+    key = (id(when), tuple(path))
+    known = _WHEN.get(key)
+    if known is not None and known[0] is when:
+        return known[1]
+    holds = bool(frame.evaluate(when))
+    pathlike = _PATHLIKE.get(id(when))
+    if pathlike is None or pathlike[0] is not when:
+        if len(_PATHLIKE) >= 10_000:
+            _PATHLIKE.clear()
+        pathlike = _PATHLIKE[id(when)] = (when, _of_path(when))  # kept: its id names no other while here
+    if pathlike[1]:
+        if len(_WHEN) >= 10_000:
+            _WHEN.clear()
+        _WHEN[key] = (when, holds)
+    return holds
+
+
+_WHEN: dict[tuple[int, tuple[str, ...]], tuple[Any, bool]] = {}
+_PATHLIKE: dict[int, tuple[Any, bool]] = {}
+
+
+def _of_path(expr: Any) -> bool:
+    """Whether ``expr`` reads nothing but ``branch`` and ``path``: names, literals, comparisons, and/or/not, lists."""
+    t = type(expr)
+    if t is A.Name:
+        return expr.id in ("branch", "path")
+    if t is A.Lit:
+        return True
+    if t is A.Compare or t is A.BoolOp:
+        return _of_path(expr.left) and _of_path(expr.right)
+    if t is A.Not:
+        return _of_path(expr.operand)
+    if t is A.ListLit:
+        return all(_of_path(item) for item in expr.items)
+    return False
