@@ -79,6 +79,14 @@ class GoldRun:
     say_problems: list[tuple[Action, str]] = field(default_factory=list)
     """``say:`` texts that would not work with the simulated user (AQ623), with the reason."""
 
+    @classmethod
+    def start(cls) -> GoldRun:
+        """``GoldRun()``, made without the default factories' calls (one is made per distinct sample)."""
+        run = cls.__new__(cls)
+        run.path, run.messages, run.calls, run.knows, run.informs = [], [], [], [], []
+        run.outcome, run.depth, run.said_at, run.say_problems = "done", 0, {}, []
+        return run
+
 
 class TreeRunner:
     """Executes one workflow tree against one state (changed in place) with given slot values.
@@ -103,9 +111,10 @@ class TreeRunner:
         self.version = self.runner.version  # every write bumps it: while unchanged, the state is the initial one
         self.state = state
         self.env: dict[str, Any] = StateEnv(state, slots, workflow.library)  # reads the live state, and `state` itself
-        self.frame = Frame(self.env)  # what expressions run in (the env itself stays what templates see)
+        # what expressions run in: the env itself, with their step budget under a key no template can name
+        self.frame = Frame(self.env, own=True)
         self.slots = slots
-        self.run = GoldRun()
+        self.run = GoldRun.start()
 
     def execute(self) -> GoldRun:
         try:
@@ -120,8 +129,7 @@ class TreeRunner:
         return self.run
 
     def bind(self, name: str, value: Any) -> None:
-        self.env[name] = value
-        self.frame.set(name, value)
+        self.env[name] = value  # the frame's names too
 
     def _say(self, text: str) -> None:
         self.run.messages.append({"role": "assistant", "content": text})
@@ -316,7 +324,7 @@ def _action(action: Action) -> Step:
             reveals = reveals_of(r)
             default = f"Could you tell me {about}?"
             r._say(r._spoken(action, default, about=about) if spoken else default)
-            r.run.knows.append({"about": about, "value": copy_state(reveals)})
+            r.run.knows.append({"about": about, "value": reveals if type(reveals) in _EXACT else copy_state(reveals)})
             r.run.messages.append({"role": "user", "content": "" if reveals is None else say(reveals)})
             return True
 
@@ -328,7 +336,7 @@ def _action(action: Action) -> Step:
             value = value_of(r)
             about = about_of(r)
             run = r.run
-            run.informs.append({"about": about, "value": copy_state(value)})
+            run.informs.append({"about": about, "value": value if type(value) in _EXACT else copy_state(value)})
             run.said_at[len(run.messages)] = action.pos
             said = say(value)
             default = f"{about}: {said}" if about else said

@@ -105,6 +105,13 @@ class Sample:
     scenario: str | None = None
     reason: str = ""
 
+    def __init__(self, state_seed: int, slots: dict[str, Any], scenario: str | None = None, reason: str = ""
+                 ) -> None:
+        # the frozen dataclass's own __init__, without its object.__setattr__ per field (one is made per draw)
+        values = self.__dict__
+        values["state_seed"], values["slots"], values["scenario"], values["reason"] = \
+            state_seed, slots, scenario, reason
+
     def describe(self) -> str:
         where = f"state seed {self.state_seed}" + (f" with scenario '{self.scenario}'" if self.scenario else "")
         values = ", ".join(f"{k}={_short(v)}" for k, v in self.slots.items())
@@ -201,6 +208,7 @@ class TaskGenerator:
         self._verifiers: dict[str, list[Any]] = {}
         self._names: dict[str, list[str]] = {}
         self._personas: dict[int, tuple[ResolvedPersona | None, dict[str, Any]]] = {}
+        self._tactic_lists: dict[int, tuple[ResolvedPersona, list[str]]] = {}
 
     def state(self, state_seed: int) -> dict[str, Any]:
         """The initial state of a seed (generated once, then copied)."""
@@ -242,7 +250,9 @@ class TaskGenerator:
         self.attempts[workflow.name].tries += 1
         self._trim_memos()
         state_seed = rng.choice(self.state_seeds)
-        initial = self.state(state_seed)
+        initial = self._states.get(state_seed)
+        if initial is None:
+            initial = self.state(state_seed)
         try:
             drawn, key = self._draw_slots(workflow, initial, state_seed, rng)
         except EvalError as exc:
@@ -434,7 +444,8 @@ class TaskGenerator:
                 return None
             if persona_for is not None:
                 persona = persona_for(known.path)
-            return self._task(workflow, persona, sample, None, None, slots, known, adversarial, slots_json)
+            return self._task(workflow, persona, sample, None, None, slots, known, adversarial, slots_json,
+                              memo_key)
         if initial is None:
             initial = self.state(sample.state_seed)
         if self.journaled:
@@ -455,7 +466,8 @@ class TaskGenerator:
                 return None
             if persona_for is not None:
                 persona = persona_for(run.path)
-            task = self._task(workflow, persona, sample, before, state, slots, run, adversarial, slots_json)
+            task = self._task(workflow, persona, sample, before, state, slots, run, adversarial, slots_json,
+                              memo_key)
             if self.journaled and memo_key in self._verdicts:
                 self._remember(self._runs, memo_key, run)
             return task
@@ -549,13 +561,15 @@ class TaskGenerator:
 
     def _task(self, wf: ResolvedWorkflow, persona: ResolvedPersona | None, sample: Sample,
               initial: dict[str, Any] | None, final: dict[str, Any] | None, slots: dict[str, Any], run: Any,
-              adversarial: bool, slots_json: str) -> Task | None:
+              adversarial: bool, slots_json: str, verdict_key: tuple[str, int, str | None, str] | None = None
+              ) -> Task | None:
         """The task of a gold run; ``initial`` and ``final`` are None when the run came from the memo (its gold
-        verdict is known then)."""
+        verdict is known then). ``verdict_key`` is the sample's memo key when the caller has it."""
         state_seed = sample.state_seed
         persona_name = persona.name if persona else None
         # the gold of a sample does not depend on the persona: score it once per distinct sample
-        verdict_key = (wf.name, state_seed, sample.scenario, slots_json)
+        if verdict_key is None:
+            verdict_key = (wf.name, state_seed, sample.scenario, slots_json)
         task_key = (verdict_key, persona_name, adversarial)
         data = self._tasks.get(task_key)
         if data is not None:  # drawn before: everything below would come out the same, and do nothing else
@@ -601,7 +615,7 @@ class TaskGenerator:
                 "instruction": instruction,
                 "opening": persona_data.get("opening", ""),
                 "knows": run.knows,
-                "tactics": list(persona.tactics) if persona else [],
+                "tactics": self._tactics(persona),
                 "pressure": pressure,
                 "voice": persona_data.get("voice", ""),
             },
@@ -648,9 +662,9 @@ class TaskGenerator:
             episode=_episode_keys(self.clock(wf), self.random_seed(wf, sample, slots_json)),
             gold=gold,
             verifiers=self._verifier_names(wf.name, verifiers),
-            request={"refused": "violation", "transferred": "escalation"}.get(run.outcome, "legal"),
+            request=_REQUESTS.get(run.outcome, "legal"),
             counts={"depth": run.depth, "calls": len(run.calls), "branches": n_branches,
-                    "user_turns": 1 + len(run.knows) + sum(1 for m in run.messages if m["role"] == "user")},
+                    "user_turns": 1 + len(run.knows) + [m["role"] for m in run.messages].count("user")},
         )
         self._remember(self._bases, verdict_key, base)
         return base
@@ -660,6 +674,15 @@ class TaskGenerator:
         known = self._personas.get(id(persona))
         if known is None or known[0] is not persona:
             known = self._personas[id(persona)] = (persona, _persona_context(persona))  # kept: its id names it
+        return known[1]
+
+    def _tactics(self, persona: ResolvedPersona | None) -> list[str]:
+        """A task's ``user.tactics``: one list per persona that its tasks share (read-only)."""
+        if persona is None:
+            return []
+        known = self._tactic_lists.get(id(persona))
+        if known is None or known[0] is not persona:
+            known = self._tactic_lists[id(persona)] = (persona, list(persona.tactics))  # kept: its id names it
         return known[1]
 
     def _verifier_names(self, workflow: str, verifiers: list[Any]) -> list[str]:
@@ -868,6 +891,12 @@ def _persona_context(persona: ResolvedPersona | None) -> dict[str, Any]:
             "knows": persona.knows, "tactics": persona.tactics}
 
 
+_REQUESTS = {"refused": "violation", "transferred": "escalation"}
+"""A task's ``request`` by its gold's outcome (any other: ``legal``)."""
+
+
 def _episode_keys(clock: dict[str, str] | None, seed: int | None) -> dict[str, Any]:
     """A task's ``clock`` and ``random_seed``, only when set (other tasks stay byte for byte the same)."""
+    if not clock and seed is None:
+        return {}
     return {**({"clock": clock} if clock else {}), **({"random_seed": seed} if seed is not None else {})}

@@ -138,3 +138,22 @@ def test_generate_restores_the_collector(specs: Any, enabled: bool, monkeypatch:
         assert seen and not any(seen)
     finally:
         gc.enable()
+
+
+def test_the_quick_constructors_make_what_the_dataclasses_make() -> None:
+    """``GoldRun.start()`` and ``Sample``'s own ``__init__`` (made per distinct sample and per draw) give what the
+    dataclass machinery gives: the same fields, equal, fresh containers, still frozen."""
+    import dataclasses
+
+    from compiler.expand import GoldRun
+
+    fresh, made = GoldRun.start(), GoldRun()
+    assert fresh == made
+    assert all(getattr(fresh, f.name) is not getattr(GoldRun.start(), f.name)
+               for f in dataclasses.fields(GoldRun) if isinstance(getattr(fresh, f.name), (list, dict)))
+    sample = generate_module.Sample(3, {"a": 1}, "s", "why")
+    assert (sample.state_seed, sample.slots, sample.scenario, sample.reason) == (3, {"a": 1}, "s", "why")
+    assert generate_module.Sample(3, {}) == generate_module.Sample(3, {}, None, "")
+    assert dataclasses.replace(sample, reason="") == generate_module.Sample(3, {"a": 1}, "s")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        sample.reason = "changed"  # type: ignore[misc]

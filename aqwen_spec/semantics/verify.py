@@ -108,16 +108,15 @@ def initial_fields(verifiers: list[Any]) -> set[str]:
 
 
 def _env(ev: Evidence, library: Library | None = None) -> dict[str, Any]:
-    values = {
-        **ev.slots,
-        "state": ev.final_state,
-        "initial": ev.initial_state,
-        "branch": ev.path[-1] if ev.path else "",
-        "path": list(ev.path),
-    }
-    if library is None:
-        return {**ev.final_state, **values}
-    return StateEnv(ev.final_state, values, library)  # the domain's functions read the final state
+    """The names a verifier's checks read: the slots, then ``state``, ``initial``, ``branch`` and ``path`` over
+    them; other names read the final state (through the library's env when there is one)."""
+    # with a library, the domain's functions read the final state through the env
+    env = {**ev.final_state, **ev.slots} if library is None else StateEnv(ev.final_state, ev.slots, library)
+    env["state"] = ev.final_state
+    env["initial"] = ev.initial_state
+    env["branch"] = ev.path[-1] if ev.path else ""
+    env["path"] = list(ev.path)
+    return env
 
 
 REFUSAL = re.compile(
@@ -226,10 +225,11 @@ def _score(verifier: ResolvedVerifier, ev: Evidence, results: list[CheckResult] 
     frame = Frame(_env(ev, verifier.library), own=True)
     total = earned = 0.0
     gate_failed = False
+    path = tuple(ev.path)
     for check in verifier.checks:
         try:
             when = check.when
-            applicable = when is None or _applies(when, ev.path, frame)
+            applicable = when is None or _applies(when, path, frame)
             passed, detail = _run_check(check, ev, frame) if applicable else (True, "")
         except EvalError as exc:
             applicable, passed, detail = True, False, f"could not evaluate: {exc.message}"
@@ -246,10 +246,10 @@ def _score(verifier: ResolvedVerifier, ev: Evidence, results: list[CheckResult] 
     return Score(reward, reward >= verifier.success_threshold - 1e-12, results or [], gate_failed)
 
 
-def _applies(when: Any, path: list[str], frame: Frame) -> bool:
+def _applies(when: Any, path: tuple[str, ...], frame: Frame) -> bool:
     """``bool(frame.evaluate(when))``; remembered per path when ``when`` reads nothing but ``branch`` and ``path``
     (``branch == "refuse"``, the usual condition), whose values the path alone gives."""
-    key = (id(when), tuple(path))
+    key = (id(when), path)
     known = _WHEN.get(key)
     if known is not None and known[0] is when:
         return known[1]
