@@ -23,6 +23,7 @@ from aqwen_spec.expr import (
     EvalError,
     evaluate,
     execute,
+    make_env,
     rollback,
     sampling_rng,
 )
@@ -180,6 +181,7 @@ class TaskGenerator:
         self._views: dict[tuple[str, int], tuple[dict[str, Any], dict[str, Any]]] = {}
         self._poolable: dict[tuple[str, str], tuple[str, Any] | tuple[()]] = {}
         self._pools: dict[tuple[str, str, Any], Any] = {}
+        self._closed: dict[tuple[str, str], bool] = {}  # slots drawn without an env (see _closed_last)
         self._scenario_states: dict[tuple[str, str, int], dict[str, Any] | str] = {}
         self.uncovered: dict[tuple[str, str, int, Any], UncoveredCase] = {}
         self._runners: dict[int, ToolRunner] = {}  # by id of the pooled state they run on
@@ -341,11 +343,15 @@ class TaskGenerator:
                         value = SAMPLING_FUNCTIONS[func].impl(pool)
                     except FunctionError as exc:
                         raise EvalError(f"{func}(): {exc}", getattr(expr, "pos", None)) from None
+            elif pooled == () and self._closed.get((workflow.name, name)):
+                value = evaluate(expr, make_env({}))  # reads no name: no env of the state and slots to make
             else:
                 if env is None:
                     env = state_env(initial, slots)
                 value = self._sample_slot(workflow, name, expr, state_seed, env)
                 pooled = self._poolable[(workflow.name, name)]
+                if pooled == () and (workflow.name, name) not in self._closed:
+                    self._closed[(workflow.name, name)] = _closed_last(workflow, name, expr)
             slots[name] = value
             if env is not None:
                 env[name] = value
@@ -853,6 +859,17 @@ def _pool_call(expr: Any, slot_names: set[str]) -> tuple[str, Any] | tuple[()]:
 
     visit(expr.args[0])
     return () if names & slot_names else (expr.func, expr.args[0])
+
+
+def _closed_last(workflow: ResolvedWorkflow, name: str, expr: Any) -> bool:
+    """Whether slot ``name`` is the workflow's last and ``expr`` a sampling function's call on
+    literals (``randint(1, 4)``): it reads no name, and no slot after it shares the step budget of the env it would
+    be drawn in, so a bare env gives the same value, the same random calls and the same errors."""
+    from aqwen_spec.expr import ast as A
+
+    if name != next(reversed(workflow.slots)) or not (isinstance(expr, A.Call) and expr.func in SAMPLING_FUNCTIONS):
+        return False
+    return all(type(v) is A.Lit for v in [*expr.args, *(v for _, v in expr.kwargs)])
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})

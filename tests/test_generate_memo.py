@@ -157,3 +157,20 @@ def test_the_quick_constructors_make_what_the_dataclasses_make() -> None:
     assert dataclasses.replace(sample, reason="") == generate_module.Sample(3, {"a": 1}, "s")
     with pytest.raises(dataclasses.FrozenInstanceError):
         sample.reason = "changed"  # type: ignore[misc]
+
+
+def test_only_a_last_slot_of_literals_is_drawn_without_an_env(specs: Any) -> None:
+    """``randint(1, 4)`` as the last slot reads no name and shares no budget: drawn in a bare env; a pool, a call
+    on a name, or a slot with another after it keeps the env."""
+    from dataclasses import replace
+
+    from aqwen_spec.expr import parse_expr
+
+    workflow = specs.workflows["reserve_spare_part"]
+    assert list(workflow.slots)[-1] == "qty"
+    closed = generate_module._closed_last
+    assert closed(workflow, "qty", workflow.slots["qty"])
+    assert not closed(workflow, "part", workflow.slots["part"])
+    assert not closed(workflow, "qty", parse_expr("randint(1, part.stock)"))
+    reordered = replace(workflow, slots={"qty": workflow.slots["qty"], "wo": workflow.slots["wo"]})
+    assert not closed(reordered, "qty", workflow.slots["qty"])
