@@ -14,7 +14,7 @@ from typing import Any
 
 from aqwen_spec.expr import EvalError
 from aqwen_spec.expr.episode import Episode, episode_context
-from aqwen_spec.expr.evaluator import StateEnv, compile_expr
+from aqwen_spec.expr.evaluator import DEFAULT_MAX_STEPS, StateEnv, compile_expr
 from aqwen_spec.resolved import ResolvedTool, ResolvedWorkflow
 from aqwen_spec.results import TRANSFERRED, ResultFormat, render_result
 from aqwen_spec.semantics import ToolRunner, copy_state
@@ -285,13 +285,22 @@ def _value(action: Action, name: str) -> Value:
                 raise Rejected(f"{kind}: cannot render '{text}': {exc}") from None
 
         return template
-    expr, fn, what = arg.expr, compile_expr(arg.expr), f"{action.kind} {name}"
+    fn, what = compile_expr(arg.expr), f"{action.kind} {name}"
 
     def expression(r: TreeRunner) -> Any:
+        # Frame.evaluate inlined (a fresh step budget, its errors as EvalError's messages): one call less per value
+        frame = r.frame
+        budget = frame.budget
+        budget.left = DEFAULT_MAX_STEPS
+        budget.depth = 0
         try:
-            return r.frame.evaluate(expr, fn)
+            return fn(frame.names)
         except EvalError as exc:
             raise Rejected(f"{what}: {exc.message}") from None
+        except RecursionError:
+            raise Rejected(f"{what}: value nested too deeply") from None
+        except Exception as exc:  # as Frame.evaluate words it
+            raise Rejected(f"{what}: internal error: {type(exc).__name__}: {exc}") from None
 
     return expression
 

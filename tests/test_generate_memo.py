@@ -174,3 +174,30 @@ def test_only_a_last_slot_of_literals_is_drawn_without_an_env(specs: Any) -> Non
     assert not closed(workflow, "qty", parse_expr("randint(1, part.stock)"))
     reordered = replace(workflow, slots={"qty": workflow.slots["qty"], "wo": workflow.slots["wo"]})
     assert not closed(reordered, "qty", workflow.slots["qty"])
+
+
+@pytest.mark.parametrize("text", ["1 / 0", "x.missing", "x.n + 1", "len(x)", "[1, 2][5]", "x.n * 2"])
+def test_a_compiled_argument_reads_and_fails_as_the_frame_evaluates(text: str) -> None:
+    """A gold run's argument evaluates its expression as ``Frame.evaluate`` does (inlined there): the same value, or
+    the same message in the rejection."""
+    from aqwen_spec.diagnostics import Pos
+    from aqwen_spec.expr import EvalError, parse_expr
+    from aqwen_spec.semantics.frame import Frame
+    from aqwen_spec.tree import Action, Arg
+    from compiler.expand import Rejected, _value
+
+    expr = parse_expr(text)
+    action = Action("inform_user", Pos(1, 1), (), args={"value": Arg(text, False, (), expr=expr)})
+
+    class Runner:
+        frame = Frame({"x": {"n": 3}})
+
+    try:
+        expected: Any = Frame({"x": {"n": 3}}).evaluate(expr)
+    except EvalError as exc:
+        expected = f"inform_user value: {exc.message}"
+    try:
+        got: Any = _value(action, "value")(Runner())  # type: ignore[arg-type]
+    except Rejected as exc:
+        got = exc.reason
+    assert got == expected
