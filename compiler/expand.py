@@ -100,6 +100,8 @@ class TreeRunner:
     state, so runs on a pooled state share them (the caller keeps one dict per pooled state, and rolls the state
     back after every run)."""
 
+    __slots__ = ("env", "episode", "frame", "reads", "run", "runner", "slots", "state", "version", "workflow")
+
     def __init__(self, workflow: ResolvedWorkflow, tools: dict[str, ResolvedTool], state: dict[str, Any],
                  slots: dict[str, Any], journal: list[Any] | None = None, runner: ToolRunner | None = None,
                  episode: Episode | None = None, reads: dict[tuple[str, str], Any] | None = None) -> None:
@@ -157,7 +159,7 @@ class TreeRunner:
             return self.runner.call(tool, args), _UNREAD
         spec = self.runner.tools.get(tool)
         if spec is None or spec.effects is not None or spec.implementation != "declarative" \
-                or not _reprs_exactly(args):
+                or not _reprs_exactly_args(args):
             return self.runner.call(tool, args), _UNREAD
         key = (tool, repr(args))
         known = reads.get(key)
@@ -421,6 +423,14 @@ def _reprs_exactly(value: Any) -> bool:
     if t is dict:
         return all(type(k) in _EXACT and _reprs_exactly(v) for k, v in value.items())
     return False
+
+
+def _reprs_exactly_args(args: dict[str, Any]) -> bool:
+    """``_reprs_exactly(args)`` for a call's arguments (names are strings), scalars checked without a call."""
+    for value in args.values():  # noqa: SIM110 (a loop: no generator per call)
+        if type(value) not in _EXACT and not _reprs_exactly(value):
+            return False
+    return True
 
 
 def _args_text(args: dict[str, Any]) -> str:
