@@ -218,17 +218,7 @@ def _node(node: Node, depth: int) -> Step:
         return _sequence([_node(child, depth + 1) for child in node.children], depth)
     if isinstance(node, Select):
         return _select(node, depth)
-    return _deepen(_action(node), depth)
-
-
-def _deepen(step: Step, depth: int) -> Step:
-    def action_step(r: TreeRunner) -> bool:
-        run = r.run
-        if depth > run.depth:
-            run.depth = depth
-        return step(r)
-
-    return action_step
+    return _action(node, depth)
 
 
 def _sequence(children: list[Step], depth: int) -> Step:
@@ -311,13 +301,16 @@ def _none(r: TreeRunner) -> Any:
     return None
 
 
-def _action(action: Action) -> Step:
+def _action(action: Action, depth: int) -> Step:
+    """The action compiled; each closure first records the depth it runs at (as a sequence or select does)."""
     kind = action.kind
     spoken = "say" in action.args  # a say: template to render (else the default text, as _spoken gives it)
     if kind == "call":
         values = [(name, _value(action, name)) for name in action.args]
 
         def call(r: TreeRunner) -> bool:
+            if depth > r.run.depth:
+                r.run.depth = depth
             # copies: the gold trajectory must not share containers with the state it ran on
             args = {}
             for name, get in values:
@@ -331,6 +324,8 @@ def _action(action: Action) -> Step:
         about_of, reveals_of = _value(action, "about"), _value(action, "reveals")
 
         def ask_user(r: TreeRunner) -> bool:
+            if depth > r.run.depth:
+                r.run.depth = depth
             about = about_of(r) or "the details"
             reveals = reveals_of(r)
             default = f"Could you tell me {about}?"
@@ -344,6 +339,8 @@ def _action(action: Action) -> Step:
         value_of, about_of = _value(action, "value"), _value(action, "about")
 
         def inform_user(r: TreeRunner) -> bool:
+            if depth > r.run.depth:
+                r.run.depth = depth
             value = value_of(r)
             about = about_of(r)
             run = r.run
@@ -359,6 +356,8 @@ def _action(action: Action) -> Step:
         about_of = _value(action, "about")
 
         def confirm(r: TreeRunner) -> bool:
+            if depth > r.run.depth:
+                r.run.depth = depth
             about = about_of(r) or "this action"
             default = f"Please confirm: {about}. Shall I go ahead?"
             r._say(r._spoken(action, default, about=about) if spoken else default)
@@ -370,6 +369,8 @@ def _action(action: Action) -> Step:
         reason_of = _value(action, "reason")
 
         def refuse(r: TreeRunner) -> bool:
+            if depth > r.run.depth:
+                r.run.depth = depth
             reason = reason_of(r) or "it is against the policy"
             r._say(r._spoken(action, f"I'm sorry, I can't do that: {reason}.", reason=reason))
             r.run.outcome = "refused"
@@ -380,6 +381,8 @@ def _action(action: Action) -> Step:
         reason_of, to_of = _value(action, "reason"), _value(action, "to")
 
         def transfer(r: TreeRunner) -> bool:
+            if depth > r.run.depth:
+                r.run.depth = depth
             reason = reason_of(r) or "this needs a person"
             to = to_of(r)
             spoken = r._spoken(action, "", reason=reason, to=to or "")
@@ -396,6 +399,8 @@ def _action(action: Action) -> Step:
         return transfer
 
     def unknown(r: TreeRunner) -> bool:
+        if depth > r.run.depth:
+            r.run.depth = depth
         raise Rejected(f"unknown action {kind}")
 
     return unknown

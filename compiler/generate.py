@@ -703,7 +703,7 @@ class TaskGenerator:
         """Whether every verifier scores the gold 1.0 (a failure is recorded for AQ602)."""
         evidence = Evidence(
             calls=[CallRecord(c["name"], c["arguments"], c["ok"]) for c in run.calls],
-            assistant_text="\n".join(m["content"] for m in run.messages if m["role"] == "assistant"),
+            assistant_text="\n".join([m["content"] for m in run.messages if m["role"] == "assistant"]),
             final_state=final, initial_state=initial, slots=slots, path=run.path, gold_final_state=final,
             outcome=run.outcome, gold_outcome=run.outcome,
         )
