@@ -80,7 +80,7 @@ def one_shot(encoder: json.JSONEncoder) -> Callable[[Any], str]:
     """``encoder.encode`` without its Python steps where the C encoder is there (and no indent): the same C encoder
     ``encode`` makes for every call (through ``iterencode``), made here from the encoder's own settings, with fresh
     circular-reference markers each call. The text is ``encoder.encode``'s, errors included."""
-    make = json.encoder.c_make_encoder
+    make = getattr(json.encoder, "c_make_encoder", None)  # the C encoder, where json has it
     if make is None or encoder.indent is not None:
         return encoder.encode
     strings = json.encoder.encode_basestring_ascii if encoder.ensure_ascii else json.encoder.encode_basestring
@@ -90,7 +90,7 @@ def one_shot(encoder: json.JSONEncoder) -> Callable[[Any], str]:
 
     def encode(value: Any) -> str:
         if isinstance(value, str):
-            return strings(value)  # type: ignore[no-any-return]
+            return strings(value)
         return "".join(make({} if circular else None, *settings)(value, 0))
 
     return encode

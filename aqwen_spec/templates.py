@@ -179,20 +179,18 @@ _MISSING: Any = object()
 def _plain_render(parts: tuple[str | _Lookup, ...], context: dict[str, Any]) -> str | None:
     """The text Jinja would render, for lookups through dicts only; None where Jinja's own rules are needed (a name
     not in the context, a missing key, a field named like a dict method, anything that is not a dict)."""
-    out: list[str] = []
-    append = out.append
-    get = context.get
+    out = []
     for part in parts:
-        if type(part) is str:
-            append(part)
+        if isinstance(part, str):
+            out.append(part)
             continue
         name, steps = part
-        value = get(name, _MISSING)
+        value = context.get(name, _MISSING)
         for subscript, key in steps:
             if type(value) is not dict:
                 return None
             if subscript:
-                key = get(key, _MISSING)
+                key = context.get(key, _MISSING)
                 if type(key) is not str and type(key) is not int:
                     return None
             elif key in _DICT_ATTRS or key.startswith("_"):
@@ -200,7 +198,7 @@ def _plain_render(parts: tuple[str | _Lookup, ...], context: dict[str, Any]) -> 
             value = value.get(key, _MISSING)
         if value is _MISSING:
             return None
-        append(value if type(value) is str else str(value))
+        out.append(str(value))
     return "".join(out)
 
 
@@ -233,7 +231,7 @@ def _plain_fn(text: str) -> Callable[[Mapping[str, Any]], str | None] | None:
     lines = ["def plain(c):", "    get = c.get"]
     pieces: list[str] = []
     for i, part in enumerate(parts):
-        if type(part) is str:
+        if isinstance(part, str):
             ns[f"T{i}"] = part
             pieces.append(f"T{i}")
             continue

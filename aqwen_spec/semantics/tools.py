@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import json.scanner
 import sqlite3
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -95,7 +94,7 @@ class ToolOutcome:
         return f"ToolOutcome(ok={self.ok}, {self.render()[:80]})"
 
 
-_SCAN = json.scanner.make_scanner(json.JSONDecoder())  # what json.loads's decoder scans with
+_SCAN: Any = getattr(json.JSONDecoder(), "scan_once")  # noqa: B009 (json.loads's scanner, its default settings)
 
 
 def _decode(text: str) -> Any:

@@ -118,10 +118,10 @@ def leaves_before_the_end(gold: dict[str, Any]) -> tuple[int, int] | None:
     # the last message that still needs the user: a statement after it cannot be followed by one (its walk-out
     # would be harmless), so the search stops there (most golds state their values last: found from the end)
     last_need = -1
-    for j in range(len(messages) - 1, -1, -1):
-        m = messages[j]
+    for back in range(len(messages) - 1, -1, -1):
+        m = messages[back]
         if m["role"] == "assistant" and (m.get("tool_calls") or "?" in str(m.get("content") or "")):
-            last_need = j
+            last_need = back
             break
     heard: list[str] = []
     for i in range(max(last_need, 0)):
