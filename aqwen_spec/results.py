@@ -11,6 +11,7 @@ separators, keys in the order the value has them) and errors as ``{"error": mess
 from __future__ import annotations
 
 import json
+import json.encoder
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -75,10 +76,34 @@ TRANSFERRED: Mapping[str, str] = {"status": "transferred"}
 """The result of the built-in transfer tool."""
 
 
+def one_shot(encoder: json.JSONEncoder) -> Callable[[Any], str]:
+    """``encoder.encode`` without its Python steps where the C encoder is there (and no indent): the same C encoder
+    ``encode`` makes for every call (through ``iterencode``), made here from the encoder's own settings, with fresh
+    circular-reference markers each call. The text is ``encoder.encode``'s, errors included."""
+    make = getattr(json.encoder, "c_make_encoder", None)  # the C encoder, where json has it
+    if make is None or encoder.indent is not None:
+        return encoder.encode
+    strings = json.encoder.encode_basestring_ascii if encoder.ensure_ascii else json.encoder.encode_basestring
+    settings = (encoder.default, strings, encoder.indent, encoder.key_separator, encoder.item_separator,
+                encoder.sort_keys, encoder.skipkeys, encoder.allow_nan)
+    circular = encoder.check_circular
+
+    def encode(value: Any) -> str:
+        if isinstance(value, str):
+            return strings(value)
+        return "".join(make({} if circular else None, *settings)(value, 0))
+
+    return encode
+
+
+_DEFAULT_JSON = one_shot(json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")))
+"""``json.dumps(value, ensure_ascii=False, separators=(", ", ": "))``, its encoder made once."""
+
+
 def render_json(value: Any, fmt: ResultFormat = DEFAULT) -> str:
     """``value`` as JSON, shaped by ``fmt``'s JSON options."""
     if fmt is DEFAULT:
-        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+        return _DEFAULT_JSON(value)
     separators = fmt.separators or ((",", ": ") if fmt.indent is not None else (", ", ": "))
     return json.dumps(value, ensure_ascii=fmt.ensure_ascii, separators=separators, indent=fmt.indent,
                       sort_keys=fmt.sort_keys)

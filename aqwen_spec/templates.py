@@ -6,7 +6,7 @@ Templates never reach Python internals (ImmutableSandboxedEnvironment) and undef
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -209,9 +209,50 @@ def render(text: str, context: dict[str, Any]) -> str:
     sandboxed lookups: a dict's key when no dict attribute has the name, then ``str`` of the value)."""
     if "{" not in text:
         return text
-    parts = _plain_parts(text)
-    if parts is not None:
-        out = _plain_render(parts, context)
+    fn = _plain_fn(text)
+    if fn is not None:
+        out = fn(context)
         if out is not None:
             return out
     return _compiled(text).render(context)
+
+
+@lru_cache(maxsize=4096)
+def _plain_fn(text: str) -> Callable[[Mapping[str, Any]], str | None] | None:
+    """:func:`_plain_render` of ``text``'s parts as one generated function of the context (None where the text is not
+    plain): the same lookups, checks and ``str`` calls in the same order, unrolled.
+
+    The source holds generated identifiers only: every text piece, name and key of the template is a constant of the
+    function's namespace."""
+    parts = _plain_parts(text)
+    if parts is None:
+        return None
+    ns: dict[str, Any] = {"M": _MISSING}
+    lines = ["def plain(c):", "    get = c.get"]
+    pieces: list[str] = []
+    for i, part in enumerate(parts):
+        if isinstance(part, str):
+            ns[f"T{i}"] = part
+            pieces.append(f"T{i}")
+            continue
+        name, steps = part
+        ns[f"N{i}"] = name
+        lines.append(f"    v = get(N{i}, M)")
+        for j, (subscript, key) in enumerate(steps):
+            ns[f"N{i}_{j}"] = key
+            lines.append("    if type(v) is not dict: return None")
+            if subscript:
+                lines.append(f"    k = get(N{i}_{j}, M)")
+                lines.append("    if type(k) is not str and type(k) is not int: return None")
+                lines.append("    v = v.get(k, M)")
+            elif key in _DICT_ATTRS or key.startswith("_"):
+                lines.append("    return None")
+            else:
+                lines.append(f"    v = v.get(N{i}_{j}, M)")
+        lines.append("    if v is M: return None")
+        lines.append(f"    s{i} = v if type(v) is str else str(v)")
+        pieces.append(f"s{i}")
+    lines.append(f"    return ''.join(({''.join(p + ', ' for p in pieces)}))")
+    exec(compile("\n".join(lines), "<plain template>", "exec"), ns)  # generated identifiers only (see above)
+    fn: Callable[[Mapping[str, Any]], str | None] = ns["plain"]
+    return fn

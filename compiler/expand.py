@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from aqwen_spec.expr import EvalError
 from aqwen_spec.expr.episode import Episode, episode_context
-from aqwen_spec.expr.evaluator import StateEnv, compile_expr
+from aqwen_spec.expr.evaluator import DEFAULT_MAX_STEPS, StateEnv, compile_expr
 from aqwen_spec.resolved import ResolvedTool, ResolvedWorkflow
-from aqwen_spec.results import TRANSFERRED, render_result
+from aqwen_spec.results import TRANSFERRED, ResultFormat, render_result
 from aqwen_spec.semantics import ToolRunner, copy_state
 from aqwen_spec.semantics.frame import Frame
 from aqwen_spec.semantics.user import say, say_problem
@@ -78,6 +79,14 @@ class GoldRun:
     say_problems: list[tuple[Action, str]] = field(default_factory=list)
     """``say:`` texts that would not work with the simulated user (AQ623), with the reason."""
 
+    @classmethod
+    def start(cls) -> GoldRun:
+        """``GoldRun()``, made without the default factories' calls (one is made per distinct sample)."""
+        run = cls.__new__(cls)
+        run.path, run.messages, run.calls, run.knows, run.informs = [], [], [], [], []
+        run.outcome, run.depth, run.said_at, run.say_problems = "done", 0, {}, []
+        return run
+
 
 class TreeRunner:
     """Executes one workflow tree against one state (changed in place) with given slot values.
@@ -91,6 +100,8 @@ class TreeRunner:
     state, so runs on a pooled state share them (the caller keeps one dict per pooled state, and rolls the state
     back after every run)."""
 
+    __slots__ = ("env", "episode", "frame", "reads", "run", "runner", "slots", "state", "version", "workflow")
+
     def __init__(self, workflow: ResolvedWorkflow, tools: dict[str, ResolvedTool], state: dict[str, Any],
                  slots: dict[str, Any], journal: list[Any] | None = None, runner: ToolRunner | None = None,
                  episode: Episode | None = None, reads: dict[tuple[str, str], Any] | None = None) -> None:
@@ -102,9 +113,10 @@ class TreeRunner:
         self.version = self.runner.version  # every write bumps it: while unchanged, the state is the initial one
         self.state = state
         self.env: dict[str, Any] = StateEnv(state, slots, workflow.library)  # reads the live state, and `state` itself
-        self.frame = Frame(self.env)  # what expressions run in (the env itself stays what templates see)
+        # what expressions run in: the env itself, with their step budget under a key no template can name
+        self.frame = Frame(self.env, own=True)
         self.slots = slots
-        self.run = GoldRun()
+        self.run = GoldRun.start()
 
     def execute(self) -> GoldRun:
         try:
@@ -119,8 +131,7 @@ class TreeRunner:
         return self.run
 
     def bind(self, name: str, value: Any) -> None:
-        self.env[name] = value
-        self.frame.set(name, value)
+        self.env[name] = value  # the frame's names too
 
     def _say(self, text: str) -> None:
         self.run.messages.append({"role": "assistant", "content": text})
@@ -148,7 +159,7 @@ class TreeRunner:
             return self.runner.call(tool, args), _UNREAD
         spec = self.runner.tools.get(tool)
         if spec is None or spec.effects is not None or spec.implementation != "declarative" \
-                or not _reprs_exactly(args):
+                or not _reprs_exactly_args(args):
             return self.runner.call(tool, args), _UNREAD
         key = (tool, repr(args))
         known = reads.get(key)
@@ -207,17 +218,7 @@ def _node(node: Node, depth: int) -> Step:
         return _sequence([_node(child, depth + 1) for child in node.children], depth)
     if isinstance(node, Select):
         return _select(node, depth)
-    return _deepen(_action(node), depth)
-
-
-def _deepen(step: Step, depth: int) -> Step:
-    def action_step(r: TreeRunner) -> bool:
-        run = r.run
-        if depth > run.depth:
-            run.depth = depth
-        return step(r)
-
-    return action_step
+    return _action(node, depth)
 
 
 def _sequence(children: list[Step], depth: int) -> Step:
@@ -276,13 +277,22 @@ def _value(action: Action, name: str) -> Value:
                 raise Rejected(f"{kind}: cannot render '{text}': {exc}") from None
 
         return template
-    expr, fn, what = arg.expr, compile_expr(arg.expr), f"{action.kind} {name}"
+    fn, what = compile_expr(arg.expr), f"{action.kind} {name}"
 
     def expression(r: TreeRunner) -> Any:
+        # Frame.evaluate inlined (a fresh step budget, its errors as EvalError's messages): one call less per value
+        frame = r.frame
+        budget = frame.budget
+        budget.left = DEFAULT_MAX_STEPS
+        budget.depth = 0
         try:
-            return r.frame.evaluate(expr, fn)
+            return fn(frame.names)
         except EvalError as exc:
             raise Rejected(f"{what}: {exc.message}") from None
+        except RecursionError:
+            raise Rejected(f"{what}: value nested too deeply") from None
+        except Exception as exc:  # as Frame.evaluate words it
+            raise Rejected(f"{what}: internal error: {type(exc).__name__}: {exc}") from None
 
     return expression
 
@@ -291,13 +301,16 @@ def _none(r: TreeRunner) -> Any:
     return None
 
 
-def _action(action: Action) -> Step:
+def _action(action: Action, depth: int) -> Step:
+    """The action compiled; each closure first records the depth it runs at (as a sequence or select does)."""
     kind = action.kind
     spoken = "say" in action.args  # a say: template to render (else the default text, as _spoken gives it)
     if kind == "call":
         values = [(name, _value(action, name)) for name in action.args]
 
         def call(r: TreeRunner) -> bool:
+            if depth > r.run.depth:
+                r.run.depth = depth
             # copies: the gold trajectory must not share containers with the state it ran on
             args = {}
             for name, get in values:
@@ -311,11 +324,13 @@ def _action(action: Action) -> Step:
         about_of, reveals_of = _value(action, "about"), _value(action, "reveals")
 
         def ask_user(r: TreeRunner) -> bool:
+            if depth > r.run.depth:
+                r.run.depth = depth
             about = about_of(r) or "the details"
             reveals = reveals_of(r)
             default = f"Could you tell me {about}?"
             r._say(r._spoken(action, default, about=about) if spoken else default)
-            r.run.knows.append({"about": about, "value": copy_state(reveals)})
+            r.run.knows.append({"about": about, "value": reveals if type(reveals) in _EXACT else copy_state(reveals)})
             r.run.messages.append({"role": "user", "content": "" if reveals is None else say(reveals)})
             return True
 
@@ -324,10 +339,12 @@ def _action(action: Action) -> Step:
         value_of, about_of = _value(action, "value"), _value(action, "about")
 
         def inform_user(r: TreeRunner) -> bool:
+            if depth > r.run.depth:
+                r.run.depth = depth
             value = value_of(r)
             about = about_of(r)
             run = r.run
-            run.informs.append({"about": about, "value": copy_state(value)})
+            run.informs.append({"about": about, "value": value if type(value) in _EXACT else copy_state(value)})
             run.said_at[len(run.messages)] = action.pos
             said = say(value)
             default = f"{about}: {said}" if about else said
@@ -339,6 +356,8 @@ def _action(action: Action) -> Step:
         about_of = _value(action, "about")
 
         def confirm(r: TreeRunner) -> bool:
+            if depth > r.run.depth:
+                r.run.depth = depth
             about = about_of(r) or "this action"
             default = f"Please confirm: {about}. Shall I go ahead?"
             r._say(r._spoken(action, default, about=about) if spoken else default)
@@ -350,6 +369,8 @@ def _action(action: Action) -> Step:
         reason_of = _value(action, "reason")
 
         def refuse(r: TreeRunner) -> bool:
+            if depth > r.run.depth:
+                r.run.depth = depth
             reason = reason_of(r) or "it is against the policy"
             r._say(r._spoken(action, f"I'm sorry, I can't do that: {reason}.", reason=reason))
             r.run.outcome = "refused"
@@ -360,6 +381,8 @@ def _action(action: Action) -> Step:
         reason_of, to_of = _value(action, "reason"), _value(action, "to")
 
         def transfer(r: TreeRunner) -> bool:
+            if depth > r.run.depth:
+                r.run.depth = depth
             reason = reason_of(r) or "this needs a person"
             to = to_of(r)
             spoken = r._spoken(action, "", reason=reason, to=to or "")
@@ -367,8 +390,7 @@ def _action(action: Action) -> Step:
             run = r.run
             run.messages.append({"role": "assistant", "content": spoken,
                                  "tool_calls": [{"name": TRANSFER_TOOL, "arguments": arguments}]})
-            run.messages.append({"role": "tool", "name": TRANSFER_TOOL,
-                                 "content": render_result(TRANSFERRED, r.runner.output)})
+            run.messages.append({"role": "tool", "name": TRANSFER_TOOL, "content": _transferred(r.runner.output)})
             run.calls.append({"name": TRANSFER_TOOL, "arguments": dict(arguments), "ok": True,
                               "result": dict(TRANSFERRED)})
             run.outcome = "transferred"
@@ -377,9 +399,17 @@ def _action(action: Action) -> Step:
         return transfer
 
     def unknown(r: TreeRunner) -> bool:
+        if depth > r.run.depth:
+            r.run.depth = depth
         raise Rejected(f"unknown action {kind}")
 
     return unknown
+
+
+@lru_cache(maxsize=64)
+def _transferred(fmt: ResultFormat) -> str:
+    """What the transfer tool's result shows as in ``fmt`` (the same text for every transfer)."""
+    return render_result(TRANSFERRED, fmt)
 
 
 _EXACT = (str, int, float, bool, type(None))
@@ -398,6 +428,14 @@ def _reprs_exactly(value: Any) -> bool:
     if t is dict:
         return all(type(k) in _EXACT and _reprs_exactly(v) for k, v in value.items())
     return False
+
+
+def _reprs_exactly_args(args: dict[str, Any]) -> bool:
+    """``_reprs_exactly(args)`` for a call's arguments (names are strings), scalars checked without a call."""
+    for value in args.values():  # noqa: SIM110 (a loop: no generator per call)
+        if type(value) not in _EXACT and not _reprs_exactly(value):
+            return False
+    return True
 
 
 def _args_text(args: dict[str, Any]) -> str:

@@ -23,6 +23,7 @@ from aqwen_spec.expr import (
     EvalError,
     evaluate,
     execute,
+    make_env,
     rollback,
     sampling_rng,
 )
@@ -105,6 +106,13 @@ class Sample:
     scenario: str | None = None
     reason: str = ""
 
+    def __init__(self, state_seed: int, slots: dict[str, Any], scenario: str | None = None, reason: str = ""
+                 ) -> None:
+        # the frozen dataclass's own __init__, without its object.__setattr__ per field (one is made per draw)
+        values = self.__dict__
+        values["state_seed"], values["slots"], values["scenario"], values["reason"] = \
+            state_seed, slots, scenario, reason
+
     def describe(self) -> str:
         where = f"state seed {self.state_seed}" + (f" with scenario '{self.scenario}'" if self.scenario else "")
         values = ", ".join(f"{k}={_short(v)}" for k, v in self.slots.items())
@@ -173,6 +181,7 @@ class TaskGenerator:
         self._views: dict[tuple[str, int], tuple[dict[str, Any], dict[str, Any]]] = {}
         self._poolable: dict[tuple[str, str], tuple[str, Any] | tuple[()]] = {}
         self._pools: dict[tuple[str, str, Any], Any] = {}
+        self._closed: dict[tuple[str, str], bool] = {}  # slots drawn without an env (see _closed_last)
         self._scenario_states: dict[tuple[str, str, int], dict[str, Any] | str] = {}
         self.uncovered: dict[tuple[str, str, int, Any], UncoveredCase] = {}
         self._runners: dict[int, ToolRunner] = {}  # by id of the pooled state they run on
@@ -193,6 +202,7 @@ class TaskGenerator:
         self._memos_full = False
         self._copies: dict[int, tuple[Any, Any, str]] = {}  # a drawn record's copy and JSON, by its id
         self._scalar_json: dict[tuple[type, Any], str] = {}
+        self._json_keys: dict[tuple[str, ...], list[tuple[str, str]]] = {}  # slot names -> sorted, with their keys
         self._heads: dict[tuple[str, tuple[str, ...], str | None, int, str | None], str] = {}
         self._n_branches: dict[str, int] = {}
         self.draws = any(t.draws for t in self.tools.values())
@@ -200,6 +210,7 @@ class TaskGenerator:
         self._verifiers: dict[str, list[Any]] = {}
         self._names: dict[str, list[str]] = {}
         self._personas: dict[int, tuple[ResolvedPersona | None, dict[str, Any]]] = {}
+        self._tactic_lists: dict[int, tuple[ResolvedPersona, list[str]]] = {}
 
     def state(self, state_seed: int) -> dict[str, Any]:
         """The initial state of a seed (generated once, then copied)."""
@@ -241,7 +252,9 @@ class TaskGenerator:
         self.attempts[workflow.name].tries += 1
         self._trim_memos()
         state_seed = rng.choice(self.state_seeds)
-        initial = self.state(state_seed)
+        initial = self._states.get(state_seed)
+        if initial is None:
+            initial = self.state(state_seed)
         try:
             drawn, key = self._draw_slots(workflow, initial, state_seed, rng)
         except EvalError as exc:
@@ -300,7 +313,14 @@ class TaskGenerator:
                 copy = slots[name] = copy_state(value)
                 texts[name] = _SLOTS_JSON.encode(copy)
         # sort_keys: the names in order, each with its value's JSON (what encoding the whole dict gives)
-        return slots, "{" + ",".join(f"{_json_key(name)}:{texts[name]}" for name in sorted(texts)) + "}"
+        names = tuple(texts)
+        keys = self._json_keys.get(names)
+        if keys is None:
+            if len(self._json_keys) >= 1000:
+                self._json_keys.clear()
+            keys = self._json_keys[names] = [(name, ("{" if i == 0 else ",") + _json_key(name) + ":")
+                                             for i, name in enumerate(sorted(names))]
+        return slots, "".join([key + texts[name] for name, key in keys]) + "}" if keys else "{}"
 
     def _draw_slots(self, workflow: ResolvedWorkflow, initial: dict[str, Any], state_seed: int, rng: random.Random
                     ) -> tuple[dict[str, Any], tuple[Any, ...] | None]:
@@ -323,11 +343,15 @@ class TaskGenerator:
                         value = SAMPLING_FUNCTIONS[func].impl(pool)
                     except FunctionError as exc:
                         raise EvalError(f"{func}(): {exc}", getattr(expr, "pos", None)) from None
+            elif pooled == () and self._closed.get((workflow.name, name)):
+                value = evaluate(expr, make_env({}))  # reads no name: no env of the state and slots to make
             else:
                 if env is None:
                     env = state_env(initial, slots)
                 value = self._sample_slot(workflow, name, expr, state_seed, env)
                 pooled = self._poolable[(workflow.name, name)]
+                if pooled == () and (workflow.name, name) not in self._closed:
+                    self._closed[(workflow.name, name)] = _closed_last(workflow, name, expr)
             slots[name] = value
             if env is not None:
                 env[name] = value
@@ -426,7 +450,8 @@ class TaskGenerator:
                 return None
             if persona_for is not None:
                 persona = persona_for(known.path)
-            return self._task(workflow, persona, sample, None, None, slots, known, adversarial, slots_json)
+            return self._task(workflow, persona, sample, None, None, slots, known, adversarial, slots_json,
+                              memo_key)
         if initial is None:
             initial = self.state(sample.state_seed)
         if self.journaled:
@@ -447,7 +472,8 @@ class TaskGenerator:
                 return None
             if persona_for is not None:
                 persona = persona_for(run.path)
-            task = self._task(workflow, persona, sample, before, state, slots, run, adversarial, slots_json)
+            task = self._task(workflow, persona, sample, before, state, slots, run, adversarial, slots_json,
+                              memo_key)
             if self.journaled and memo_key in self._verdicts:
                 self._remember(self._runs, memo_key, run)
             return task
@@ -541,13 +567,15 @@ class TaskGenerator:
 
     def _task(self, wf: ResolvedWorkflow, persona: ResolvedPersona | None, sample: Sample,
               initial: dict[str, Any] | None, final: dict[str, Any] | None, slots: dict[str, Any], run: Any,
-              adversarial: bool, slots_json: str) -> Task | None:
+              adversarial: bool, slots_json: str, verdict_key: tuple[str, int, str | None, str] | None = None
+              ) -> Task | None:
         """The task of a gold run; ``initial`` and ``final`` are None when the run came from the memo (its gold
-        verdict is known then)."""
+        verdict is known then). ``verdict_key`` is the sample's memo key when the caller has it."""
         state_seed = sample.state_seed
         persona_name = persona.name if persona else None
         # the gold of a sample does not depend on the persona: score it once per distinct sample
-        verdict_key = (wf.name, state_seed, sample.scenario, slots_json)
+        if verdict_key is None:
+            verdict_key = (wf.name, state_seed, sample.scenario, slots_json)
         task_key = (verdict_key, persona_name, adversarial)
         data = self._tasks.get(task_key)
         if data is not None:  # drawn before: everything below would come out the same, and do nothing else
@@ -593,7 +621,7 @@ class TaskGenerator:
                 "instruction": instruction,
                 "opening": persona_data.get("opening", ""),
                 "knows": run.knows,
-                "tactics": list(persona.tactics) if persona else [],
+                "tactics": self._tactics(persona),
                 "pressure": pressure,
                 "voice": persona_data.get("voice", ""),
             },
@@ -640,9 +668,9 @@ class TaskGenerator:
             episode=_episode_keys(self.clock(wf), self.random_seed(wf, sample, slots_json)),
             gold=gold,
             verifiers=self._verifier_names(wf.name, verifiers),
-            request={"refused": "violation", "transferred": "escalation"}.get(run.outcome, "legal"),
+            request=_REQUESTS.get(run.outcome, "legal"),
             counts={"depth": run.depth, "calls": len(run.calls), "branches": n_branches,
-                    "user_turns": 1 + len(run.knows) + sum(1 for m in run.messages if m["role"] == "user")},
+                    "user_turns": 1 + len(run.knows) + [m["role"] for m in run.messages].count("user")},
         )
         self._remember(self._bases, verdict_key, base)
         return base
@@ -652,6 +680,15 @@ class TaskGenerator:
         known = self._personas.get(id(persona))
         if known is None or known[0] is not persona:
             known = self._personas[id(persona)] = (persona, _persona_context(persona))  # kept: its id names it
+        return known[1]
+
+    def _tactics(self, persona: ResolvedPersona | None) -> list[str]:
+        """A task's ``user.tactics``: one list per persona that its tasks share (read-only)."""
+        if persona is None:
+            return []
+        known = self._tactic_lists.get(id(persona))
+        if known is None or known[0] is not persona:
+            known = self._tactic_lists[id(persona)] = (persona, list(persona.tactics))  # kept: its id names it
         return known[1]
 
     def _verifier_names(self, workflow: str, verifiers: list[Any]) -> list[str]:
@@ -666,7 +703,7 @@ class TaskGenerator:
         """Whether every verifier scores the gold 1.0 (a failure is recorded for AQ602)."""
         evidence = Evidence(
             calls=[CallRecord(c["name"], c["arguments"], c["ok"]) for c in run.calls],
-            assistant_text="\n".join(m["content"] for m in run.messages if m["role"] == "assistant"),
+            assistant_text="\n".join([m["content"] for m in run.messages if m["role"] == "assistant"]),
             final_state=final, initial_state=initial, slots=slots, path=run.path, gold_final_state=final,
             outcome=run.outcome, gold_outcome=run.outcome,
         )
@@ -824,6 +861,17 @@ def _pool_call(expr: Any, slot_names: set[str]) -> tuple[str, Any] | tuple[()]:
     return () if names & slot_names else (expr.func, expr.args[0])
 
 
+def _closed_last(workflow: ResolvedWorkflow, name: str, expr: Any) -> bool:
+    """Whether slot ``name`` is the workflow's last and ``expr`` a sampling function's call on
+    literals (``randint(1, 4)``): it reads no name, and no slot after it shares the step budget of the env it would
+    be drawn in, so a bare env gives the same value, the same random calls and the same errors."""
+    from aqwen_spec.expr import ast as A
+
+    if name != next(reversed(workflow.slots)) or not (isinstance(expr, A.Call) and expr.func in SAMPLING_FUNCTIONS):
+        return False
+    return all(type(v) is A.Lit for v in [*expr.args, *(v for _, v in expr.kwargs)])
+
+
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 _SLOTS_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
 
@@ -860,6 +908,12 @@ def _persona_context(persona: ResolvedPersona | None) -> dict[str, Any]:
             "knows": persona.knows, "tactics": persona.tactics}
 
 
+_REQUESTS = {"refused": "violation", "transferred": "escalation"}
+"""A task's ``request`` by its gold's outcome (any other: ``legal``)."""
+
+
 def _episode_keys(clock: dict[str, str] | None, seed: int | None) -> dict[str, Any]:
     """A task's ``clock`` and ``random_seed``, only when set (other tasks stay byte for byte the same)."""
+    if not clock and seed is None:
+        return {}
     return {**({"clock": clock} if clock else {}), **({"random_seed": seed} if seed is not None else {})}

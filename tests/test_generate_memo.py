@@ -138,3 +138,66 @@ def test_generate_restores_the_collector(specs: Any, enabled: bool, monkeypatch:
         assert seen and not any(seen)
     finally:
         gc.enable()
+
+
+def test_the_quick_constructors_make_what_the_dataclasses_make() -> None:
+    """``GoldRun.start()`` and ``Sample``'s own ``__init__`` (made per distinct sample and per draw) give what the
+    dataclass machinery gives: the same fields, equal, fresh containers, still frozen."""
+    import dataclasses
+
+    from compiler.expand import GoldRun
+
+    fresh, made = GoldRun.start(), GoldRun()
+    assert fresh == made
+    assert all(getattr(fresh, f.name) is not getattr(GoldRun.start(), f.name)
+               for f in dataclasses.fields(GoldRun) if isinstance(getattr(fresh, f.name), (list, dict)))
+    sample = generate_module.Sample(3, {"a": 1}, "s", "why")
+    assert (sample.state_seed, sample.slots, sample.scenario, sample.reason) == (3, {"a": 1}, "s", "why")
+    assert generate_module.Sample(3, {}) == generate_module.Sample(3, {}, None, "")
+    assert dataclasses.replace(sample, reason="") == generate_module.Sample(3, {"a": 1}, "s")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        sample.reason = "changed"  # type: ignore[misc]
+
+
+def test_only_a_last_slot_of_literals_is_drawn_without_an_env(specs: Any) -> None:
+    """``randint(1, 4)`` as the last slot reads no name and shares no budget: drawn in a bare env; a pool, a call
+    on a name, or a slot with another after it keeps the env."""
+    from dataclasses import replace
+
+    from aqwen_spec.expr import parse_expr
+
+    workflow = specs.workflows["reserve_spare_part"]
+    assert list(workflow.slots)[-1] == "qty"
+    closed = generate_module._closed_last
+    assert closed(workflow, "qty", workflow.slots["qty"])
+    assert not closed(workflow, "part", workflow.slots["part"])
+    assert not closed(workflow, "qty", parse_expr("randint(1, part.stock)"))
+    reordered = replace(workflow, slots={"qty": workflow.slots["qty"], "wo": workflow.slots["wo"]})
+    assert not closed(reordered, "qty", workflow.slots["qty"])
+
+
+@pytest.mark.parametrize("text", ["1 / 0", "x.missing", "x.n + 1", "len(x)", "[1, 2][5]", "x.n * 2"])
+def test_a_compiled_argument_reads_and_fails_as_the_frame_evaluates(text: str) -> None:
+    """A gold run's argument evaluates its expression as ``Frame.evaluate`` does (inlined there): the same value, or
+    the same message in the rejection."""
+    from aqwen_spec.diagnostics import Pos
+    from aqwen_spec.expr import EvalError, parse_expr
+    from aqwen_spec.semantics.frame import Frame
+    from aqwen_spec.tree import Action, Arg
+    from compiler.expand import Rejected, _value
+
+    expr = parse_expr(text)
+    action = Action("inform_user", Pos(1, 1), (), args={"value": Arg(text, False, (), expr=expr)})
+
+    class Runner:
+        frame = Frame({"x": {"n": 3}})
+
+    try:
+        expected: Any = Frame({"x": {"n": 3}}).evaluate(expr)
+    except EvalError as exc:
+        expected = f"inform_user value: {exc.message}"
+    try:
+        got: Any = _value(action, "value")(Runner())  # type: ignore[arg-type]
+    except Rejected as exc:
+        got = exc.reason
+    assert got == expected

@@ -442,3 +442,46 @@ def test_the_episode_reaches_a_domain_function_that_reads_the_clock() -> None:
         runner.episode = Episode(today="2024-05-31", seed=42)
         assert runner.call("stamped", {}).value == f"2024-05-31 #{random.Random(42).randint(1, 9)}"
         assert runner.call("doubled", {}).value == "42"
+
+
+def test_the_one_shot_encoder_writes_what_the_encoder_writes() -> None:
+    """``one_shot`` (the C encoder made once per call, without ``encode``'s Python steps) gives ``encode``'s text and
+    errors for every option set the results use; ``_decode`` reads what ``json.loads`` reads."""
+    import json
+    import math
+
+    from aqwen_spec.results import one_shot
+    from aqwen_spec.semantics.tools import _decode
+
+    values: list[Any] = [None, True, 0, -3, 10**30, 2.5, 1e-7, math.inf, -math.inf, "", "é\"\\\n✓", [], {},
+                         {"b": 1, "a": [1, {"z": None}], 3: "k", 2.5: "f", True: "t", None: "n"}, (1, "x"),
+                         [{"id": "WO-1", "parts_used": [{"part_id": "P-1", "qty": 2}]}]]
+    encoders = [json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")),
+                json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str),
+                json.JSONEncoder(), json.JSONEncoder(indent=2), json.JSONEncoder(allow_nan=False)]
+    for encoder in encoders:
+        fast = one_shot(encoder)
+        for value in [*values, {"x": object()}, [math.nan]]:
+            try:
+                expected: Any = encoder.encode(value)
+            except (TypeError, ValueError) as exc:
+                expected = (type(exc), str(exc))
+            try:
+                got: Any = fast(value)
+            except (TypeError, ValueError) as exc:
+                got = (type(exc), str(exc))
+            assert got == expected, (encoder.__dict__, value)
+    looped: list[Any] = []
+    looped.append(looped)
+    with pytest.raises(ValueError, match="Circular reference"):
+        one_shot(json.JSONEncoder())(looped)
+    for text in ["null", "1", " 1", "1 ", '{"a": [1, 2.5, "x"]}', "[1] [2]", "\ufeff1", "", "nan", "NaN"]:
+        try:
+            expected = json.loads(text)
+        except ValueError as exc:
+            expected = (type(exc), str(exc))
+        try:
+            got = _decode(text)
+        except ValueError as exc:
+            got = (type(exc), str(exc))
+        assert got == expected or (got != got and expected != expected), text  # NaN is not equal to itself

@@ -40,3 +40,29 @@ def test_plain_templates_render_as_jinja_renders_them() -> None:
 def test_a_trailing_newline_is_dropped_as_jinja_drops_it() -> None:
     assert render("no order {{ a }}\n", {"a": 7}) == "no order 7" == _jinja("no order {{ a }}\n", {"a": 7})
     assert render("{{ a }}\n\n", {"a": None}) == "None\n"
+
+
+def test_the_generated_plain_function_does_what_the_plain_render_does() -> None:
+    """``_plain_fn`` (a plain template unrolled into one function) gives ``_plain_render``'s text, or its None where
+    Jinja must decide: a missing name or key, a value that is no dict, a key that is no str or int, a field named
+    like a dict method or starting with ``_``."""
+    from aqwen_spec.templates import _plain_fn, _plain_parts, _plain_render
+
+    texts = ["{{ a }}", "x {{ a.b }} y", "{{ a.b.c }}{{ b }}", "{{ a[k] }}", "{{ a[k].b }} and {{ a.items }}",
+             "{{ a._hidden }}", "{{ a.b }}\n", "{{ a }}{{ a }}{{ b[k][k] }}", "plain {{ c }} text {{ b.b }}."]
+    contexts: list[dict[str, Any]] = [
+        {"a": 1, "b": "x", "c": None},
+        {"a": {"b": {"c": 2.5}, "items": 3, "_hidden": 4, "x": "v"}, "b": {"b": True, "x": {"x": 1}}, "k": "x"},
+        {"a": {"b": "y", 3: "three"}, "b": {3: {3: "deep"}}, "k": 3, "c": [1, 2]},
+        {"a": {"b": 1}, "k": 2.0},
+        {"b": 1},
+        {"a": [1], "b": {}, "k": None},
+    ]
+    for text in texts:
+        parts = _plain_parts(text)
+        assert parts is not None, text
+        fn = _plain_fn(text)
+        assert fn is not None
+        for context in contexts:
+            assert fn(context) == _plain_render(parts, context), (text, context)
+    assert _plain_fn("{{ a | upper }}") is None

@@ -138,3 +138,47 @@ def _gold(*messages: tuple[str, str, bool], informs: Any = ("WO-7",)) -> dict[st
 ])
 def test_where_the_scripted_user_walks_out(gold: dict[str, Any], expected: Any) -> None:
     assert leaves_before_the_end(gold) == expected
+
+
+@pytest.mark.parametrize(("text", "of_path"), [
+    ('branch == "close"', True),
+    ('branch in ["close", "refuse"] and not (path == [])', True),
+    ('branch == wo.id', False),  # a slot: not the path's alone
+    ('len(path) > 1', False),  # calls are left to the evaluator
+    ('status == "closed"', False),  # a state field
+])
+def test_conditions_remembered_per_path_read_only_the_path(text: str, of_path: bool) -> None:
+    from aqwen_spec.expr import parse_expr
+    from aqwen_spec.semantics.verify import _of_path
+
+    assert _of_path(parse_expr(text)) is of_path
+
+
+def test_a_condition_on_the_branch_applies_per_path_however_often_asked() -> None:
+    """A check's ``when`` on the branch is remembered per path: scores alternate between paths as evaluated afresh;
+    a ``when`` that reads a slot is evaluated every time."""
+    from dataclasses import replace
+
+    from aqwen_spec.expr import parse_expr
+    from aqwen_spec.semantics.verify import CallRecord, Evidence, score
+    from compiler import compile_specs
+
+    specs = compile_specs(Path(__file__).resolve().parents[1] / "specs").specs
+    verifier = next(v for v in specs.verifiers_of("close_after_repair") if v.name == "close_after_repair_ok")
+    state = {"work_orders": {"WO-1": {"id": "WO-1", "status": "closed"}}}
+    calls = [CallRecord("get_work_order", {"order_id": "WO-1"}, True), CallRecord("close_work_order",
+                                                                                   {"order_id": "WO-1"}, True)]
+
+    def evidence(path: list[str], wo: str = "WO-1") -> Evidence:
+        return Evidence(calls=calls, assistant_text="WO-1 is closed", final_state=state, initial_state=state,
+                        slots={"wo": {"id": wo}}, path=path, gold_final_state=state, outcome="done")
+
+    applies = {"close": [True, True, True, False, True, True], "refuse_unsafe": [True, True, True, True, False, False]}
+    for branch in ["close", "refuse_unsafe", "close", "refuse_unsafe"]:
+        result = score(verifier, evidence([branch]))
+        assert [c.applicable for c in result.checks] == applies[branch]
+        assert result.reward == (1.0 if branch == "close" else 0.0)  # the forbidden close counts on refuse_unsafe
+    # a condition reading a slot: the same path, other values, other answers
+    own = replace(verifier, checks=[replace(verifier.checks[-1], when=parse_expr('wo.id == "WO-1"'))])
+    assert [score(own, evidence(["close"], wo)).checks[0].applicable for wo in ["WO-1", "WO-2", "WO-1"]] == \
+        [True, False, True]

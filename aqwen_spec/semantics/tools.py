@@ -77,7 +77,7 @@ class ToolOutcome:
     @property
     def value(self) -> Any:
         if self._value is _UNSET:
-            self._value = json.loads(self._text or "null")
+            self._value = _decode(self._text or "null")
         elif self._value is _DROPPED:
             raise RuntimeError(f"the value of this call of {self.tool} was not kept (its runner has keep_values off)"
                                "; its text is render()")
@@ -92,6 +92,19 @@ class ToolOutcome:
 
     def __repr__(self) -> str:
         return f"ToolOutcome(ok={self.ok}, {self.render()[:80]})"
+
+
+_SCAN: Any = getattr(json.JSONDecoder(), "scan_once")  # noqa: B009 (json.loads's scanner, its default settings)
+
+
+def _decode(text: str) -> Any:
+    """``json.loads(text)``: a result's text as render_json writes it (nothing around the value) is scanned at once,
+    anything else goes through ``json.loads`` (its errors included)."""
+    try:
+        value, end = _SCAN(text, 0)
+    except StopIteration:
+        return json.loads(text)
+    return value if end == len(text) else json.loads(text)
 
 
 class _Done(ToolOutcome):

@@ -9,6 +9,8 @@ import json
 import re
 from typing import Any
 
+from aqwen_spec.semantics.verify import REFUSAL, mentions
+
 
 def say(value: Any) -> str:
     """A value as a person would write it in a message (``3`` for 3.0, JSON for lists and records)."""
@@ -38,8 +40,6 @@ CONFIRM = re.compile(r"\b(confirm|shall i|should i|go ahead|proceed|ok to|okay t
 
 def reads_as(text: str) -> str:
     """How the scripted user reads an agent's message: ``refusal``, ``confirmation``, ``question`` or ``statement``."""
-    from aqwen_spec.semantics.verify import REFUSAL
-
     if REFUSAL.search(text):
         return "refusal"
     if "?" in text:
@@ -59,8 +59,6 @@ _SAY_NEEDS = {"question": "a question (with a '?', and no refusal words)",
 def say_problem(kind: str, text: str, value: Any = None) -> str | None:
     """Why a gold message written by a ``say:`` template would not work with the simulated user and the verifiers
     (None when it does): it must read as what its action is, and an ``inform_user`` text must state its value."""
-    from aqwen_spec.semantics.verify import mentions
-
     wanted = _SAY_READS.get(kind)
     if not text.strip():
         return "it renders to an empty message"
@@ -106,8 +104,6 @@ def hold_back(text: str, value: str, about: str) -> str:
 def heard_everything(informs: list[dict[str, Any]], heard: str) -> bool:
     """Whether ``heard`` (what the agent has told the user so far) states every value the task's gold informs the user
     of: the scripted user then ends a conversation whose gold outcome is ``done``."""
-    from aqwen_spec.semantics.verify import mentions
-
     return all(mentions(heard, item.get("value")) for item in informs)
 
 
@@ -116,21 +112,24 @@ def leaves_before_the_end(gold: dict[str, Any]) -> tuple[int, int] | None:
     heard every value it came for, and the index of the first later message that still needs it (a tool call or a
     question); None when nothing that matters comes after (statements of values already told may). Only statements
     count as heard: assistant text without tool calls, a question or a refusal."""
-    from aqwen_spec.semantics.verify import REFUSAL
-
     if gold.get("outcome", "done") != "done":
         return None
     messages = gold.get("messages", [])
     # the last message that still needs the user: a statement after it cannot be followed by one (its walk-out
-    # would be harmless), so the search stops there (most golds state their values last)
-    last_need = max((j for j, m in enumerate(messages) if m["role"] == "assistant"
-                     and (m.get("tool_calls") or "?" in str(m.get("content") or ""))), default=-1)
+    # would be harmless), so the search stops there (most golds state their values last: found from the end)
+    last_need = -1
+    for back in range(len(messages) - 1, -1, -1):
+        m = messages[back]
+        if m["role"] == "assistant" and (m.get("tool_calls") or "?" in str(m.get("content") or "")):
+            last_need = back
+            break
     heard: list[str] = []
-    for i, message in enumerate(messages):
-        if i >= last_need:
-            return None
+    for i in range(max(last_need, 0)):
+        message = messages[i]
+        if message["role"] != "assistant" or message.get("tool_calls"):
+            continue
         text = str(message.get("content") or "")
-        if message["role"] != "assistant" or message.get("tool_calls") or "?" in text or REFUSAL.search(text):
+        if "?" in text or REFUSAL.search(text):
             continue
         heard.append(text)
         if heard_everything(gold.get("informs", []), "\n".join(heard)):

@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from aqwen_spec.expr import EvalError
+from aqwen_spec.expr import ast as A
 from aqwen_spec.expr.evaluator import StateEnv
 from aqwen_spec.expr.library import Library
 from aqwen_spec.resolved import CheckIR, ResolvedVerifier
@@ -107,16 +108,15 @@ def initial_fields(verifiers: list[Any]) -> set[str]:
 
 
 def _env(ev: Evidence, library: Library | None = None) -> dict[str, Any]:
-    values = {
-        **ev.slots,
-        "state": ev.final_state,
-        "initial": ev.initial_state,
-        "branch": ev.path[-1] if ev.path else "",
-        "path": list(ev.path),
-    }
-    if library is None:
-        return {**ev.final_state, **values}
-    return StateEnv(ev.final_state, values, library)  # the domain's functions read the final state
+    """The names a verifier's checks read: the slots, then ``state``, ``initial``, ``branch`` and ``path`` over
+    them; other names read the final state (through the library's env when there is one)."""
+    # with a library, the domain's functions read the final state through the env
+    env = {**ev.final_state, **ev.slots} if library is None else StateEnv(ev.final_state, ev.slots, library)
+    env["state"] = ev.final_state
+    env["initial"] = ev.initial_state
+    env["branch"] = ev.path[-1] if ev.path else ""
+    env["path"] = list(ev.path)
+    return env
 
 
 REFUSAL = re.compile(
@@ -204,8 +204,8 @@ def _run_check(check: CheckIR, ev: Evidence, frame: Frame) -> tuple[bool, str]:
             ok = ev.same_final_state()
         elif ev.gold_final_state is None:
             return False, "no gold final state to compare with"
-        else:
-            ok = ev.final_state == ev.gold_final_state
+        else:  # the gold's own state (the compiler's check of a gold) is equal without a look
+            ok = ev.final_state is ev.gold_final_state or ev.final_state == ev.gold_final_state
         return ok, "" if ok else "the final state differs from the gold final state"
     raise ValueError(f"unknown check kind {kind}")
 
@@ -225,9 +225,11 @@ def _score(verifier: ResolvedVerifier, ev: Evidence, results: list[CheckResult] 
     frame = Frame(_env(ev, verifier.library), own=True)
     total = earned = 0.0
     gate_failed = False
+    path = tuple(ev.path)
     for check in verifier.checks:
         try:
-            applicable = check.when is None or bool(frame.evaluate(check.when))
+            when = check.when
+            applicable = when is None or _applies(when, path, frame)
             passed, detail = _run_check(check, ev, frame) if applicable else (True, "")
         except EvalError as exc:
             applicable, passed, detail = True, False, f"could not evaluate: {exc.message}"
@@ -242,3 +244,43 @@ def _score(verifier: ResolvedVerifier, ev: Evidence, results: list[CheckResult] 
             gate_failed = True
     reward = 0.0 if gate_failed else (earned / total if total > 0 else 1.0)
     return Score(reward, reward >= verifier.success_threshold - 1e-12, results or [], gate_failed)
+
+
+def _applies(when: Any, path: tuple[str, ...], frame: Frame) -> bool:
+    """``bool(frame.evaluate(when))``; remembered per path when ``when`` reads nothing but ``branch`` and ``path``
+    (``branch == "refuse"``, the usual condition), whose values the path alone gives."""
+    key = (id(when), path)
+    known = _WHEN.get(key)
+    if known is not None and known[0] is when:
+        return known[1]
+    holds = bool(frame.evaluate(when))
+    pathlike = _PATHLIKE.get(id(when))
+    if pathlike is None or pathlike[0] is not when:
+        if len(_PATHLIKE) >= 10_000:
+            _PATHLIKE.clear()
+        pathlike = _PATHLIKE[id(when)] = (when, _of_path(when))  # kept: its id names no other while here
+    if pathlike[1]:
+        if len(_WHEN) >= 10_000:
+            _WHEN.clear()
+        _WHEN[key] = (when, holds)
+    return holds
+
+
+_WHEN: dict[tuple[int, tuple[str, ...]], tuple[Any, bool]] = {}
+_PATHLIKE: dict[int, tuple[Any, bool]] = {}
+
+
+def _of_path(expr: Any) -> bool:
+    """Whether ``expr`` reads nothing but ``branch`` and ``path``: names, literals, comparisons, and/or/not, lists."""
+    t = type(expr)
+    if t is A.Name:
+        return expr.id in ("branch", "path")
+    if t is A.Lit:
+        return True
+    if t is A.Compare or t is A.BoolOp:
+        return _of_path(expr.left) and _of_path(expr.right)
+    if t is A.Not:
+        return _of_path(expr.operand)
+    if t is A.ListLit:
+        return all(_of_path(item) for item in expr.items)
+    return False
