@@ -63,8 +63,15 @@ def _done(folder: Path) -> bool:
     return (folder / ".complete").exists()
 
 
-def build_tiny_qwen3(folder: Path, corpus: Iterable[str] = (), vocab: int = 4096, seed: int = 0) -> Path:
-    """Build (once) a tiny random Qwen3 and a tokenizer trained offline on ``corpus`` plus tool-call text."""
+def build_tiny_qwen3(folder: Path, corpus: Iterable[str] = (), vocab: int = 4096, seed: int = 0, *, hidden: int = 128,
+                     layers: int = 4, heads: int = 4, head_dim: int | None = None, digits: bool = False,
+                     qk_gain: float = 1.0) -> Path:
+    """Build (once) a tiny random Qwen3 and a tokenizer trained offline on ``corpus`` plus tool-call text.
+
+    The keyword options are the shape levers ``benchmarks/sft_levers.py`` measures (``builtin:tiny-qwen3`` uses the
+    defaults): ``hidden`` width (MLP 3x), ``layers``, ``heads`` (half as many key/value heads), ``head_dim``
+    (default ``hidden // heads``), ``digits`` (one token per digit instead of one per number), ``qk_gain`` (the
+    initial gain of the query/key norms: sharper attention from the start)."""
     if _done(folder):
         return folder
     import torch
@@ -80,7 +87,7 @@ def build_tiny_qwen3(folder: Path, corpus: Iterable[str] = (), vocab: int = 4096
     # numbers stand alone (ids stay copyable tokens); everything else may merge across punctuation, so the
     # JSON of tool schemas and calls, repeated in every episode, shrinks to a few tokens
     tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(r"\d+"), behavior="isolated"),
+        pre_tokenizers.Split(Regex(r"\d" if digits else r"\d+"), behavior="isolated"),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
     ])
     tok.decoder = decoders.ByteLevel()
@@ -92,12 +99,18 @@ def build_tiny_qwen3(folder: Path, corpus: Iterable[str] = (), vocab: int = 4096
                                      additional_special_tokens=SPECIAL_TOKENS[1:], padding_side="left",
                                      model_max_length=4096)
     hf_tok.chat_template = qwen3_chat_template()
-    config = Qwen3Config(vocab_size=len(hf_tok), hidden_size=128, intermediate_size=384, num_hidden_layers=4,
-                         num_attention_heads=4, num_key_value_heads=2, head_dim=32, max_position_embeddings=4096,
+    config = Qwen3Config(vocab_size=len(hf_tok), hidden_size=hidden, intermediate_size=3 * hidden,
+                         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=max(1, heads // 2),
+                         head_dim=head_dim or hidden // heads, max_position_embeddings=4096,
                          tie_word_embeddings=True, bos_token_id=None, eos_token_id=hf_tok.eos_token_id,
                          pad_token_id=hf_tok.pad_token_id)
     torch.manual_seed(seed)
     model = Qwen3ForCausalLM(config)
+    if qk_gain != 1.0:
+        with torch.no_grad():
+            for layer in model.model.layers:
+                layer.self_attn.q_norm.weight.fill_(qk_gain)
+                layer.self_attn.k_norm.weight.fill_(qk_gain)
     model.generation_config.eos_token_id = hf_tok.eos_token_id
     model.generation_config.pad_token_id = hf_tok.pad_token_id
     _save(model, hf_tok, folder)
