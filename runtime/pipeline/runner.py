@@ -30,9 +30,9 @@ __all__ = ["PipelineRunner", "RunState", "eval_result", "format_summary", "split
 Tasks = list[dict[str, Any]]
 
 
-def eval_result(report: EvalReport, model: str) -> dict[str, Any]:
+def eval_result(report: EvalReport, model: str, split: str = "heldout") -> dict[str, Any]:
     """An eval stage's entry in ``state.json`` and ``summary.json``."""
-    return {"stage": "eval", "success_rate": report.success_rate, "mean_reward": report.mean_reward,
+    return {"stage": "eval", "split": split, "success_rate": report.success_rate, "mean_reward": report.mean_reward,
             "n_tasks": report.n_tasks, "pass_hat_k": {str(k): v for k, v in report.pass_hat().items()},
             "model": model}
 
@@ -126,7 +126,7 @@ class PipelineRunner:
             start = time.perf_counter()
             if stage.stage == "eval":
                 report = self.evaluate(state.model, stage, name)
-                state.results[name] = eval_result(report, state.model)
+                state.results[name] = eval_result(report, state.model, stage.split)
                 split = SPLIT_NAMES.get(stage.split, stage.split)
                 self.echo(f"[{name}] {split} success {report.success_rate:.3f}, mean reward "
                           f"{report.mean_reward:.3f} on {report.n_tasks} tasks")
@@ -368,13 +368,17 @@ def _progress(total: int, desc: str, enabled: bool) -> Any:
 
 
 def format_summary(summary: dict[str, Any]) -> str:
-    lines = [f"{'stage':<16}{'held-out success':>18}{'mean reward':>14}", "-" * 48]
-    for stage in summary["stages"]:
-        if stage.get("stage") == "eval":
-            lines.append(f"{stage['name']:<16}{stage['success_rate']:>18.3f}{stage['mean_reward']:>14.3f}")
+    """The run's evals as a table: stage, split, success, mean reward, and the change from the first eval to the
+    last when both played the same split (a validation score is no baseline for a held-out one)."""
+    evals = [s for s in summary["stages"] if s.get("stage") == "eval"]
+    lines = [f"{'stage':<16}{'split':<18}{'success':>9}{'mean reward':>14}", "-" * 57]
+    for stage in evals:
+        split = SPLIT_NAMES.get(stage.get("split", "heldout"), stage.get("split", ""))
+        lines.append(f"{stage['name']:<16}{split:<18}{stage['success_rate']:>9.3f}{stage['mean_reward']:>14.3f}")
     b, a = summary["before"], summary["after"]
-    if b.get("success_rate") is not None and a.get("success_rate") is not None:
-        lines.append("-" * 48)
-        lines.append(f"{'change':<16}{a['success_rate'] - b['success_rate']:>+18.3f}"
+    same_split = len(evals) > 1 and evals[0].get("split", "heldout") == evals[-1].get("split", "heldout")
+    if same_split and b.get("success_rate") is not None and a.get("success_rate") is not None:
+        lines.append("-" * 57)
+        lines.append(f"{'change':<34}{a['success_rate'] - b['success_rate']:>+9.3f}"
                      f"{a['mean_reward'] - b['mean_reward']:>+14.3f}")
     return "\n".join(lines)
