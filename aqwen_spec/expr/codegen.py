@@ -75,6 +75,9 @@ class Emitter:
         self.functions: dict[str, str | None] = {}
         """Domain function -> the generated function that runs it (None: its closure does)."""
         self._in_function = False
+        self.episode_local = False
+        """Whether a draw at the step's own level takes the episode from the step's local ``E`` (see
+        :mod:`aqwen_spec.semantics.toolcode`) rather than from the installed one."""
         self.definitions: list[str] = []
         self.definitions_names: set[str] = set()
         """The names of the functions made for comprehensions (see :meth:`_loop`)."""
@@ -388,7 +391,10 @@ class Emitter:
             return self._user_call(n)
         own_fn = builtin is FUNCTIONS.get(n.func)
         if builtin is DRAW_FUNCTIONS.get(n.func) and R.DRAWS.get(n.func) == len(n.args) and not n.kwargs:
-            return f"R.{n.func}({''.join(self.expr(a) + ', ' for a in n.args)}{self.const(n.pos)})"
+            args = "".join(self.expr(a) + ", " for a in n.args)
+            if self.episode_local and not self._in_function and not self._strict and not self.frames:
+                return f"R.{n.func}_in(E, {args}{self.const(n.pos)})"  # the step's episode, passed in
+            return f"R.{n.func}({args}{self.const(n.pos)})"
         if own_fn and n.func == "sum" and len(n.args) == 1 and not n.kwargs:
             self.uses_budget = True
             if isinstance(n.args[0], A.Comp):  # the sum made in the comprehension's own loop
@@ -570,7 +576,7 @@ class Emitter:
         else:
             body.append(f"        add({elem})")
         free = _free_names("\n".join(line[4:] for line in body),
-                           {*self.ns, *self.definitions_names, "add", "src_", "total", "numbers", "v_"})
+                           {*self.ns, *self.definitions_names, "add", "src_", "total", "numbers", "v_", "n_"})
         ident = f"lc{len(self.definitions)}_{self.temp()}"
         self.definitions_names.add(ident)
         params = "".join(f"{name}, " for name in free)
@@ -581,9 +587,11 @@ class Emitter:
         else:
             taken = {"keys": "list(src_)", "values": "list(src_.values())", "pairs": "list(src_.items())"}[kind]
             helper = "pairs" if kind == "pairs" else f"{kind}_loop"
-            start = ["    if type(src_) is dict:", "        B_.left -= len(src_) or 1", "        if B_.left < 0:",
-                     f"            raise R.EvalLimitError(R.LIMIT, {at[0]})", "        B_.left -= len(src_)",
-                     "        if B_.left < 0:", f"            raise R.EvalLimitError(R.LIMIT, {at[1]})",
+            # both charges at once (the map's, then the loop's), the one that ran out named as the helper names it
+            start = ["    if type(src_) is dict:", "        n_ = len(src_)", "        B_.left -= (n_ or 1) + n_",
+                     "        if B_.left < 0:", "            if B_.left + n_ < 0:", "                B_.left += n_",
+                     f"                raise R.EvalLimitError(R.LIMIT, {at[0]})",
+                     f"            raise R.EvalLimitError(R.LIMIT, {at[1]})",
                      f"        src_ = {taken}", "    else:", f"        src_ = R.{helper}(B_, src_, {at[0]}, {at[1]})"]
         start += ["    out = []", "    add = out.append"]
         if then == "list":
