@@ -228,6 +228,11 @@ BUILTIN_EXPRS = [
     "len([x for x in big]) + len([x for x in big])", "len(words) >= 2.5", "len(nothing) > 0",
     "[len(w) < 2 for w in words]", "len(big where it > 0) + len(big where it > 0)",
     "len(big where x: x > 0) + len(big where x: x > 0)", "[k for k, v in items(text)]",
+    # sum() in its loop: past the first element that is no number, the rest still computed (their errors first)
+    "sum([x for x in bools if x != 7])", "sum(x * 2 for x in [1, true, \"a\", 2.5])", "sum([ints[x] for x in bools])",
+    "sum(m[k] for k in keys(m)) + sum(v for k, v in items(m))", "sum([k for k in keys(orders)])",
+    "sum(x for x in [1, true, 3] if x > 0)", "sum([x for x in big] + [true]) + sum(x * 1 for x in big if x >= 0)",
+    "sum([x * 1 for x in [true] + big]) + sum(x for x in big)", "sum(v.n * 2 for k, v in items(orders))",
 ]
 
 
