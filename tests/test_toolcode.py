@@ -228,6 +228,11 @@ BUILTIN_EXPRS = [
     "len([x for x in big]) + len([x for x in big])", "len(words) >= 2.5", "len(nothing) > 0",
     "[len(w) < 2 for w in words]", "len(big where it > 0) + len(big where it > 0)",
     "len(big where x: x > 0) + len(big where x: x > 0)", "[k for k, v in items(text)]",
+    # sum() in its loop: past the first element that is no number, the rest still computed (their errors first)
+    "sum([x for x in bools if x != 7])", "sum(x * 2 for x in [1, true, \"a\", 2.5])", "sum([ints[x] for x in bools])",
+    "sum(m[k] for k in keys(m)) + sum(v for k, v in items(m))", "sum([k for k in keys(orders)])",
+    "sum(x for x in [1, true, 3] if x > 0)", "sum([x for x in big] + [true]) + sum(x * 1 for x in big if x >= 0)",
+    "sum([x * 1 for x in [true] + big]) + sum(x for x in big)", "sum(v.n * 2 for k, v in items(orders))",
 ]
 
 
@@ -292,3 +297,29 @@ def test_draws_agree_with_the_closures(expr: str) -> None:
         assert episodes[0]._log == episodes[1]._log  # type: ignore[union-attr]
         if seed is not None:  # the generators where the calls that stood left them
             assert episodes[0].rng.random() == episodes[1].rng.random()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("expr", ["[rng_choice(words), rng_randint(1, 5), rng_random()]", "rng_choice(empty)",
+                                  "[rng_random() for x in ints]", "[rng_random(), today()]"])
+def test_draws_without_the_runners_episode(expr: str) -> None:
+    """A tool whose only reads of the episode are draws of its own takes the runner's episode as a parameter (none
+    installed per call); without one it draws from the episode installed around the call, or fails as the closures
+    do. A draw inside a comprehension, or the clock, keeps the installed episode."""
+    from aqwen_spec.expr.episode import Episode, episode_context
+
+    tool = ResolvedTool("t", "d", "", "read", {}, [], None, parse_expr(expr), STR, "declarative", None, None, AT)
+    direct = "[rng_random() " not in expr and "today" not in expr
+    assert ("_in(E, " in source_of(tool, _KIT)) == direct
+    for seed in (None, 3):
+        runners = ToolRunner({"t": tool}, BUILTIN_STATE), ToolRunner({"t": tool}, BUILTIN_STATE)
+        runners[1].generated = False
+        outcomes, logs = [], []
+        for r in runners:
+            outer = Episode("2024-01-01", None, seed) if seed is not None else None
+            with episode_context(outer):
+                outcomes.append(r.call("t", {}))
+            logs.append(outer and outer._log)
+        got, want = outcomes
+        assert (got.ok, got.error, got.render()) == (want.ok, want.error, want.render())
+        assert logs[0] == logs[1]
+        assert ("t" in runners[0].plain_steps) == direct

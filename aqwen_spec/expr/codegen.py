@@ -75,6 +75,9 @@ class Emitter:
         self.functions: dict[str, str | None] = {}
         """Domain function -> the generated function that runs it (None: its closure does)."""
         self._in_function = False
+        self.episode_local = False
+        """Whether a draw at the step's own level takes the episode from the step's local ``E`` (see
+        :mod:`aqwen_spec.semantics.toolcode`) rather than from the installed one."""
         self.definitions: list[str] = []
         self.definitions_names: set[str] = set()
         """The names of the functions made for comprehensions (see :meth:`_loop`)."""
@@ -388,7 +391,10 @@ class Emitter:
             return self._user_call(n)
         own_fn = builtin is FUNCTIONS.get(n.func)
         if builtin is DRAW_FUNCTIONS.get(n.func) and R.DRAWS.get(n.func) == len(n.args) and not n.kwargs:
-            return f"R.{n.func}({''.join(self.expr(a) + ', ' for a in n.args)}{self.const(n.pos)})"
+            args = "".join(self.expr(a) + ", " for a in n.args)
+            if self.episode_local and not self._in_function and not self._strict and not self.frames:
+                return f"R.{n.func}_in(E, {args}{self.const(n.pos)})"  # the step's episode, passed in
+            return f"R.{n.func}({args}{self.const(n.pos)})"
         if own_fn and n.func == "sum" and len(n.args) == 1 and not n.kwargs:
             self.uses_budget = True
             if isinstance(n.args[0], A.Comp):  # the sum made in the comprehension's own loop
@@ -551,26 +557,37 @@ class Emitter:
         a list (or a map), the same charges and errors, the helper called for anything else."""
         target, _, unpack = head
         kind, src, at = inline
-        body = [f"    for {target} in src_:"]
+        body = [f"    for {target} in {'it_' if then == 'sum' else 'src_'}:"]
         if unpack is not None:
             body.append(f"        {unpack}")
         if cond is not None:
             body.append(f"        if not ({cond}):")
             body.append("            continue")
-        if then == "sum" and arith is not None:  # an element of + - *: its fast path gives a number, added as is
-            test, result, helper = arith
-            body += [f"        if {test}:", f"            add({result})", "            if numbers:",
-                     f"                total += {result}", "            continue", f"        add(v_ := {helper})",
-                     "        if numbers:", "            if type(v_) is float or type(v_) is int:",
-                     "                total += v_", "            else:", "                numbers = False"]
-        elif then == "sum":
-            body += [f"        add(v_ := {elem})", "        if numbers:",
-                     "            if type(v_) is float or type(v_) is int:", "                total += v_",
-                     "            else:", "                numbers = False"]
+        fresh = kind not in ("loop_items", "where_items")  # the source a list made here: nothing else holds it
+        counted = then == "sum" and (cond is not None or not fresh)
+        if counted:
+            body.append("        k_ += 1")
+        if then == "sum":
+            # added as the elements come while they are ints and floats; at the first that is not, the rest are
+            # computed (for their errors) without a sum, and the list's charge and sum()'s error are as they were
+            if arith is not None:  # an element of + - *: its fast path gives a number, added as is
+                test, result, helper = arith
+                body += [f"        if {test}:", f"            total += {result}", "            continue",
+                         f"        v_ = {helper}"]
+            else:
+                body.append(f"        v_ = {elem}")
+            body += ["        if type(v_) is float or type(v_) is int:", "            total += v_",
+                     "            continue", "        numbers = False", "        break"]
+            rest = [f"        for {target} in it_:"] + ([f"            {unpack}"] if unpack is not None else [])
+            if cond is not None:
+                rest += [f"            if not ({cond}):", "                continue"]
+            rest += (["            k_ += 1"] if counted else []) + [f"            {elem}"]
+            body += ["    if not numbers:", *rest]
         else:
-            body.append(f"        add({elem})")
+            body.append(f"        out.append({elem})")  # a call Python specialises
         free = _free_names("\n".join(line[4:] for line in body),
-                           {*self.ns, *self.definitions_names, "add", "src_", "total", "numbers", "v_"})
+                           {*self.ns, *self.definitions_names, "out", "src_", "total", "numbers", "v_", "n_", "k_",
+                            "it_"})
         ident = f"lc{len(self.definitions)}_{self.temp()}"
         self.definitions_names.add(ident)
         params = "".join(f"{name}, " for name in free)
@@ -581,19 +598,23 @@ class Emitter:
         else:
             taken = {"keys": "list(src_)", "values": "list(src_.values())", "pairs": "list(src_.items())"}[kind]
             helper = "pairs" if kind == "pairs" else f"{kind}_loop"
-            start = ["    if type(src_) is dict:", "        B_.left -= len(src_) or 1", "        if B_.left < 0:",
-                     f"            raise R.EvalLimitError(R.LIMIT, {at[0]})", "        B_.left -= len(src_)",
-                     "        if B_.left < 0:", f"            raise R.EvalLimitError(R.LIMIT, {at[1]})",
+            # both charges at once (the map's, then the loop's), the one that ran out named as the helper names it
+            start = ["    if type(src_) is dict:", "        n_ = len(src_)", "        B_.left -= (n_ or 1) + n_",
+                     "        if B_.left < 0:", "            if B_.left + n_ < 0:", "                B_.left += n_",
+                     f"                raise R.EvalLimitError(R.LIMIT, {at[0]})",
+                     f"            raise R.EvalLimitError(R.LIMIT, {at[1]})",
                      f"        src_ = {taken}", "    else:", f"        src_ = R.{helper}(B_, src_, {at[0]}, {at[1]})"]
-        start += ["    out = []", "    add = out.append"]
         if then == "list":
+            start += ["    out = []"]
             tail = ["    return out"]
-        elif then == "sum":
-            start += ["    total = 0", "    numbers = True"]
-            tail = ["    B_.left -= len(out) or 1", "    if B_.left < 0:",
+        elif then == "sum":  # no list: its length counted, the first element that is no number kept (in v_)
+            start += ["    it_ = iter(src_)", "    total = 0", "    numbers = True"]
+            start += ["    k_ = 0"] if counted else []
+            tail = [f"    B_.left -= {'k_' if counted else 'len(src_)'} or 1", "    if B_.left < 0:",
                     "        raise R.EvalLimitError(R.LIMIT, pos_)",
-                    "    return total if numbers else R.call(SUM, 'sum', pos_, out)"]
+                    "    return total if numbers else R.call(SUM, 'sum', pos_, [v_])"]
         else:
+            start += ["    out = []"]
             tail = ["    n = len(out)", "    B_.left -= n if n > 2 else 2", "    if B_.left < 0:",
                     "        raise R.EvalLimitError(R.LIMIT, pos_)", "    try:", "        text_ = sep_.join(out)",
                     "    except TypeError:", "        return R.joined(out, sep_)",

@@ -11,7 +11,7 @@ from typing import Any
 
 from aqwen_spec.diagnostics import Pos
 from aqwen_spec.expr import functions as _f
-from aqwen_spec.expr.episode import CURRENT, DRAW_FUNCTIONS
+from aqwen_spec.expr.episode import CURRENT, DRAW_FUNCTIONS, episode_context
 from aqwen_spec.expr.errors import EffectFailed, EvalError, EvalLimitError
 from aqwen_spec.expr.evaluator import (
     _ARITH,
@@ -283,6 +283,34 @@ def rng_random(pos: Pos) -> Any:
     return episode.rng.random()
 
 
+def rng_choice_in(episode: Any, xs: Any, pos: Pos) -> Any:
+    """:func:`rng_choice` drawn from ``episode``, given by the step (which installs none: see
+    :mod:`aqwen_spec.semantics.toolcode`); anything unusual runs as :func:`rng_choice` with it installed."""
+    if episode is None or episode.rng is None or (type(xs) is not list and type(xs) is not str) or not xs:
+        with episode_context(episode):
+            return call(DRAW_FUNCTIONS["rng_choice"].impl, "rng_choice", pos, xs)
+    episode._log.append(("choice", (range(len(xs)),)))
+    return episode.rng.choice(xs)
+
+
+def rng_randint_in(episode: Any, a: Any, b: Any, pos: Pos) -> Any:
+    """:func:`rng_randint` drawn from ``episode`` (as :func:`rng_choice_in`)."""
+    if episode is None or episode.rng is None or type(a) is not int or type(b) is not int or a > b:
+        with episode_context(episode):
+            return call(DRAW_FUNCTIONS["rng_randint"].impl, "rng_randint", pos, a, b)
+    episode._log.append(("randint", (a, b)))
+    return episode.rng.randint(a, b)
+
+
+def rng_random_in(episode: Any, pos: Pos) -> Any:
+    """:func:`rng_random` drawn from ``episode`` (as :func:`rng_choice_in`)."""
+    if episode is None or episode.rng is None:
+        with episode_context(episode):
+            return call(DRAW_FUNCTIONS["rng_random"].impl, "rng_random", pos)
+    episode._log.append(("random", ()))
+    return episode.rng.random()
+
+
 DRAWS = {"rng_choice": 1, "rng_randint": 2, "rng_random": 0}
 """Draws with a helper of their own: name -> the number of arguments it takes."""
 
@@ -335,19 +363,24 @@ def group_by_field(budget: _Budget, xs: Any, key: str, fn: Callable[[Any], Any],
     keyed by it without a call of ``fn`` (the element function, which reads the field the same way and is asked for
     every other element); anything but a list, as :func:`group_by` does it. With ``values_pos``, ``xs`` is the map
     of ``group_by(values(xs), ...)``, its values taken as :func:`values` takes them (its charge, its errors)."""
-    if values_pos is not None:
-        if type(xs) is not dict:
-            xs = values(budget, xs, values_pos)
-        else:
-            budget.left -= len(xs) or 1
-            if budget.left < 0:
+    if values_pos is not None and type(xs) is dict:  # both charges at once
+        size = len(xs)
+        grouped = size if size > n else n
+        budget.left -= (size or 1) + grouped
+        if budget.left < 0:
+            if budget.left + grouped < 0:
+                budget.left += grouped
                 raise EvalLimitError(_LIMIT, values_pos)
-            xs = list(xs.values())
-    if type(xs) is not list:
-        return group_by(budget, xs, fn, n, pos)
-    budget.left -= len(xs) if len(xs) > n else n
-    if budget.left < 0:
-        raise EvalLimitError(_LIMIT, pos)
+            raise EvalLimitError(_LIMIT, pos)
+        xs = list(xs.values())  # a copy: the element function may call a domain function
+    else:
+        if values_pos is not None:
+            xs = values(budget, xs, values_pos)
+        if type(xs) is not list:
+            return group_by(budget, xs, fn, n, pos)
+        budget.left -= len(xs) if len(xs) > n else n
+        if budget.left < 0:
+            raise EvalLimitError(_LIMIT, pos)
     out: dict[Any, list[Any]] = {}
     try:
         for x in xs:

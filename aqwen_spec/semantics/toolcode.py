@@ -21,9 +21,11 @@ from typing import Any
 
 from aqwen_spec.expr import ast as A
 from aqwen_spec.expr.codegen import Emitter, Unsupported
+from aqwen_spec.expr.coderuntime import DRAWS
+from aqwen_spec.expr.episode import CURRENT, DRAW_FUNCTIONS
 from aqwen_spec.expr.evaluator import DEFAULT_MAX_STEPS, rollback
 from aqwen_spec.expr.functions import FUNCTIONS
-from aqwen_spec.expr.library import calls_in
+from aqwen_spec.expr.library import _walk, calls_in
 from aqwen_spec.expr.sampling import SAMPLING_FUNCTIONS
 from aqwen_spec.resolved import ResolvedTool
 from aqwen_spec.results import DEFAULT, error_affixes, error_text, render_json
@@ -60,40 +62,70 @@ def source_of(tool: ResolvedTool, kit: Mapping[str, Any]) -> str:
 
 def _build(tool: ResolvedTool, kit: Mapping[str, Any]) -> Step:
     src, ns = _generate(tool, kit)
+    direct = "E = RUN.episode" in src
     try:
         code = compile(src, f"<tool {tool.name}>", "exec")
     except SyntaxError as exc:  # a construct the generator wrote wrongly (break outside a loop, ...): closures
         raise Unsupported(str(exc)) from None
     exec(code, ns)  # source generated from the checked IR; no spec text in it (see the module's docstring)
     fn: Step = ns["step"]
-    fn.episodic = _episodic(tool)  # type: ignore[attr-defined]
+    fn.episodic = not direct and _episodic(tool)  # type: ignore[attr-defined]
     return fn
 
 
-def _episodic(tool: ResolvedTool) -> bool:
+def _nodes(tool: ResolvedTool) -> list[Any]:
+    return [b for _, b in tool.bindings] + [p.when for p in tool.requires] + [tool.effects, tool.returns]
+
+
+def _draws_only(tool: ResolvedTool) -> bool:
+    """Whether ``tool`` reads the episode only by draws of its own (no clock, no domain function that reads it)."""
+    if _episodic(tool, set(DRAWS)):
+        return False
+    return any(name in DRAWS for node in _nodes(tool) if node is not None for name in calls_in(node))
+
+
+def _draw_calls(tool: ResolvedTool) -> int:
+    """How many calls of draw functions the tool's own expressions make (in its text, not when run)."""
+    return sum(1 for node in _nodes(tool) if node is not None for n in _walk(node)
+               if isinstance(n, A.Call) and n.func in DRAW_FUNCTIONS)
+
+
+def _episodic(tool: ResolvedTool, ignored: set[str] | frozenset[str] = frozenset()) -> bool:
     """Whether a call of ``tool`` may read the episode: it draws or reads the clock, itself or in a domain function
-    it calls (an unknown function counts as one that does). Calls of other tools run without installing it."""
-    nodes: list[Any] = [b for _, b in tool.bindings] + [p.when for p in tool.requires] + [tool.effects, tool.returns]
+    it calls (an unknown function counts as one that does). Calls of other tools run without installing it.
+    ``ignored``: functions of the tool's own expressions not counted (in domain functions they count)."""
+    nodes: list[tuple[Any, bool]] = [(node, True) for node in _nodes(tool)]
     own = set(FUNCTIONS) | set(SAMPLING_FUNCTIONS)
     functions = tool.library.functions if tool.library is not None else {}
     seen: set[str] = set()
     while nodes:
-        node = nodes.pop()
+        node, mine = nodes.pop()
         if node is None:
             continue
-        for name in calls_in(node) - own:
+        for name in calls_in(node) - own - (ignored if mine else frozenset()):
             if name not in functions:
                 return True  # an episode function, or one no library defines
             if name not in seen:
                 seen.add(name)
-                nodes.append(functions[name].body)
+                nodes.append((functions[name].body, False))
     return False
 
 
 def _generate(tool: ResolvedTool, kit: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     if tool.implementation != "declarative":
         raise Unsupported(tool.implementation)
+    if _draws_only(tool):
+        # the tool's draws take the episode from the step (no context variable set and reset per call): only where
+        # each draw it makes was generated so (none left to the closures or a comprehension's function)
+        src, ns = _generate_with(tool, kit, True)
+        if src.count("_in(E, ") == _draw_calls(tool):
+            return src, ns
+    return _generate_with(tool, kit, False)
+
+
+def _generate_with(tool: ResolvedTool, kit: Mapping[str, Any], direct: bool) -> tuple[str, dict[str, Any]]:
     em = Emitter(tool.library)
+    em.episode_local = direct
     em.ns.update(kit)
     em.ns.update({"M": _MISSING, "rollback": rollback, "NEW": object.__new__,
                   "render_json": render_json, "LIB": tool.library, "FMT": tool.result, "NAME": tool.name,
@@ -158,11 +190,17 @@ def _generate(tool: ResolvedTool, kit: Mapping[str, Any]) -> tuple[str, dict[str
         body += [f"{pad}J = RUN.journal", f"{pad}if J is not None:", f"{pad}    J.extend(U)",
                  f"{pad}RUN.version += 1"]
     body += _result(fmt, pad)
-    head = ["def step(RUN, args):", f"{pad}S = RUN.state"]
+    head = ["def step(RUN, args):" if not direct else "def body(RUN, args, E):", f"{pad}S = RUN.state"]
     head += _args(em, tool, pad)
     if em.uses_budget:
         # the runner's budget object, filled again (a call runs to its end before the runner's next one starts)
         head += [f"{pad}B = RUN.budget", f"{pad}B.left = MAX_STEPS", f"{pad}B.depth = 0"]
+    if direct:
+        # what ToolRunner.call does around an episodic step, but the episode passed to the draws, not installed
+        em.ns["CURRENT"] = CURRENT
+        body += ["def step(RUN, args):", f"{pad}E = RUN.episode", f"{pad}if E is None:",
+                 f"{pad}    return body(RUN, args, CURRENT.get())", f"{pad}E.begin()", f"{pad}o = body(RUN, args, E)",
+                 f"{pad}if not o.ok and len(E._log) > E._mark:", f"{pad}    E.undo()", f"{pad}return o"]
     return "".join(em.definitions) + "\n".join(head + body) + "\n", em.ns
 
 
