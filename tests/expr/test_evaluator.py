@@ -260,7 +260,7 @@ def test_fused_closures_agree_with_the_generic_ones(text: str) -> None:
     generic = text.replace("a.", "(a if true else a).", 1).replace("a[", "(a if true else a)[", 1)
     assert generic != text
     for env in FUSED_ENVS:
-        outcomes = []
+        outcomes: list[tuple[Any, ...]] = []
         for expr_text in (text, generic):
             try:
                 outcomes.append(("value", evaluate(parse_expr(expr_text), env)))
