@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from aqwen_spec.expr import EvalError
+from aqwen_spec.expr import ast as A
 from aqwen_spec.expr.episode import Episode, episode_context
 from aqwen_spec.expr.evaluator import DEFAULT_MAX_STEPS, StateEnv, compile_expr
 from aqwen_spec.resolved import ResolvedTool, ResolvedWorkflow
@@ -294,6 +295,17 @@ def _value(action: Action, name: str) -> Value:
         except Exception as exc:  # as Frame.evaluate words it
             raise Rejected(f"{what}: internal error: {type(exc).__name__}: {exc}") from None
 
+    node = arg.expr
+    if type(node) is A.Field and type(node.obj) is A.Name:  # `wo.id`, the usual argument: no frame call when
+        var, field_name = node.obj.id, node.name           # the name is the run's own and holds a record
+
+        def name_field(r: TreeRunner) -> Any:
+            o = r.frame.names.get(var)  # the run's own names only (no state field read through the env)
+            if type(o) is dict:
+                return o.get(field_name)  # what the closure gives (reading a field charges no step)
+            return expression(r)  # anything else, errors included, as the closure does it
+
+        return name_field
     return expression
 
 

@@ -176,12 +176,14 @@ def test_only_a_last_slot_of_literals_is_drawn_without_an_env(specs: Any) -> Non
     assert not closed(reordered, "qty", workflow.slots["qty"])
 
 
-@pytest.mark.parametrize("text", ["1 / 0", "x.missing", "x.n + 1", "len(x)", "[1, 2][5]", "x.n * 2"])
+@pytest.mark.parametrize("text", ["1 / 0", "x.missing", "x.n + 1", "len(x)", "[1, 2][5]", "x.n * 2", "x.n", "y.n",
+                                  "z.n", "s.n", "w.n", "x.m.k"])
 def test_a_compiled_argument_reads_and_fails_as_the_frame_evaluates(text: str) -> None:
-    """A gold run's argument evaluates its expression as ``Frame.evaluate`` does (inlined there): the same value, or
-    the same message in the rejection."""
+    """A gold run's argument evaluates its expression as ``Frame.evaluate`` does (inlined there, and read directly
+    for ``name.field`` of a record): the same value, or the same message in the rejection."""
     from aqwen_spec.diagnostics import Pos
     from aqwen_spec.expr import EvalError, parse_expr
+    from aqwen_spec.expr.evaluator import StateEnv
     from aqwen_spec.semantics.frame import Frame
     from aqwen_spec.tree import Action, Arg
     from compiler.expand import Rejected, _value
@@ -189,11 +191,13 @@ def test_a_compiled_argument_reads_and_fails_as_the_frame_evaluates(text: str) -
     expr = parse_expr(text)
     action = Action("inform_user", Pos(1, 1), (), args={"value": Arg(text, False, (), expr=expr)})
 
+    names = {"x": {"n": 3, "m": {"k": 1}}, "z": None, "s": "text"}
+
     class Runner:
-        frame = Frame({"x": {"n": 3}})
+        frame = Frame(StateEnv({"w": {"n": 4}}, names), own=True)  # `w` a state field, read through the env
 
     try:
-        expected: Any = Frame({"x": {"n": 3}}).evaluate(expr)
+        expected: Any = Frame(StateEnv({"w": {"n": 4}}, names)).evaluate(expr)
     except EvalError as exc:
         expected = f"inform_user value: {exc.message}"
     try:

@@ -327,6 +327,10 @@ def _c_name(n: A.Name) -> Fn:
 
 
 def _c_field(n: A.Field) -> Fn:
+    if type(n.obj) is A.Name:
+        return _c_name_field(n.obj, n)
+    if type(n.obj) is A.Field and type(n.obj.obj) is A.Name:
+        return _c_name_field2(n.obj.obj, n.obj, n)
     obj, name, pos = _compile(n.obj), n.name, n.name_pos
 
     def field_fn(env: Any) -> Any:
@@ -338,6 +342,48 @@ def _c_field(n: A.Field) -> Fn:
         raise EvalError(f"cannot read field '{name}' of {_kind(o)}", pos)
 
     return field_fn
+
+
+def _field_error(o: Any, name: str, pos: Pos) -> EvalError:
+    """What ``field_fn`` raises when ``o`` (no dict) has no field ``name``."""
+    if o is None:
+        return EvalError(f"cannot read field '{name}' of null", pos)
+    return EvalError(f"cannot read field '{name}' of {_kind(o)}", pos)
+
+
+def _c_name_field(base: A.Name, n: A.Field) -> Fn:
+    """``a.b``: ``_c_name`` and ``_c_field`` in one closure (the same values and errors, one call less)."""
+    var, var_pos, name, pos = base.id, base.pos, n.name, n.name_pos
+
+    def name_field_fn(env: Any) -> Any:
+        try:
+            o = env[var]
+        except KeyError:
+            raise EvalError(f"unknown name '{var}'", var_pos) from None
+        if type(o) is dict:
+            return o.get(name)
+        raise _field_error(o, name, pos)
+
+    return name_field_fn
+
+
+def _c_name_field2(base: A.Name, inner: A.Field, n: A.Field) -> Fn:
+    """``a.b.c`` in one closure, as :func:`_c_name_field`."""
+    var, var_pos, name1, pos1, name2, pos2 = base.id, base.pos, inner.name, inner.name_pos, n.name, n.name_pos
+
+    def name_field2_fn(env: Any) -> Any:
+        try:
+            o = env[var]
+        except KeyError:
+            raise EvalError(f"unknown name '{var}'", var_pos) from None
+        if type(o) is not dict:
+            raise _field_error(o, name1, pos1)
+        o = o.get(name1)
+        if type(o) is dict:
+            return o.get(name2)
+        raise _field_error(o, name2, pos2)
+
+    return name_field2_fn
 
 
 def _index(o: Any, k: Any, pos: Pos) -> Any:

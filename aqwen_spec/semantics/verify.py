@@ -179,7 +179,11 @@ def _token(needle: str) -> re.Pattern[str]:
 def _matches(check: CheckIR, call: CallRecord, frame: Frame) -> bool:
     if call.name != check.tool:
         return False
-    return all(call.arguments.get(name) == frame.evaluate(expr) for name, expr in check.args.items())
+    arguments = call.arguments
+    for name, expr in check.args.items():  # noqa: SIM110 (a loop: no generator per call looked at)
+        if arguments.get(name) != frame.evaluate(expr):  # JSON values: != is not ==
+            return False
+    return True
 
 
 def _run_check(check: CheckIR, ev: Evidence, frame: Frame) -> tuple[bool, str]:
@@ -226,11 +230,21 @@ def _score(verifier: ResolvedVerifier, ev: Evidence, results: list[CheckResult] 
     total = earned = 0.0
     gate_failed = False
     path = tuple(ev.path)
+    when_memo = _WHEN
     for check in verifier.checks:
         try:
             when = check.when
-            applicable = when is None or _applies(when, path, frame)
-            passed, detail = _run_check(check, ev, frame) if applicable else (True, "")
+            if when is None:
+                applicable = True
+            else:  # _applies' memo read here (no call when the path decides the condition, the usual case)
+                known = when_memo.get((id(when), path))
+                applicable = known[1] if known is not None and known[0] is when else _applies(when, path, frame)
+            if applicable:
+                passed, detail = _run_check(check, ev, frame)
+            elif results is None:
+                continue  # what follows adds nothing for a check that does not apply, but its result
+            else:
+                passed, detail = True, ""
         except EvalError as exc:
             applicable, passed, detail = True, False, f"could not evaluate: {exc.message}"
         if results is not None:

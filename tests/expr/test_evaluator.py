@@ -237,3 +237,34 @@ def test_micro_benchmark_precondition(capsys: pytest.CaptureFixture[str]) -> Non
     per = (time.perf_counter() - start) / (2 * n) * 1e6
     with capsys.disabled():
         print(f"\n[micro] evaluate(precondition): {per:.2f} us per call (env of {len(env)} names)")
+
+
+FUSED_ENVS: list[dict[str, Any]] = [
+    {"a": {"b": {"c": 1}, "k": "b"}, "k": "b", "x": "s"},
+    {"a": {"b": 3}, "k": "zz", "x": 1},
+    {"a": {"b": None}, "k": 0, "x": None},
+    {"a": {}, "k": ["b"], "x": 1.0},
+    {"a": None, "k": "b", "x": True},
+    {"a": [10, 20], "k": 1, "x": "t"},
+    {"a": [10, 20], "k": 5, "x": "t"},
+    {"a": "text", "k": 2, "x": "s"},
+    {"a": 7, "k": "b"},
+    {},
+]
+
+
+@pytest.mark.parametrize("text", ["a.b", "a.b.c", "a[k].c", "a.b[k]", "a.b == 3", "a.b.c.d"])
+def test_fused_closures_agree_with_the_generic_ones(text: str) -> None:
+    """``a.b`` and ``a.b.c`` are compiled into one closure each: the same values and errors (message and position)
+    as the generic closures, reached here through an ``if``/``else`` around the name."""
+    generic = text.replace("a.", "(a if true else a).", 1).replace("a[", "(a if true else a)[", 1)
+    assert generic != text
+    for env in FUSED_ENVS:
+        outcomes: list[tuple[Any, ...]] = []
+        for expr_text in (text, generic):
+            try:
+                outcomes.append(("value", evaluate(parse_expr(expr_text), env)))
+            except EvalError as exc:  # the position: the same character of each text
+                assert exc.pos is not None
+                outcomes.append(("error", exc.message, exc.pos.line, expr_text[exc.pos.col - 1]))
+        assert outcomes[0] == outcomes[1], (text, env)
