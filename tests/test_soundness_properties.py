@@ -30,7 +30,15 @@ from hypothesis import strategies as st
 from aqwen_spec.check.library import statement_body_problems
 from aqwen_spec.diagnostics import Pos
 from aqwen_spec.expr import ExprSyntaxError, ast, parse_expr, parse_program, rollback
-from aqwen_spec.expr.checker import RecordLitT, Scope, check_expr, check_program_scope, check_stored, narrowed
+from aqwen_spec.expr.checker import (
+    RecordLitT,
+    Scope,
+    check_expr,
+    check_program_scope,
+    check_stored,
+    define_binding,
+    narrowed,
+)
 from aqwen_spec.expr.library import FunctionDef, Library
 from aqwen_spec.resolved import Origin, ParamIR, PreconditionIR, ResolvedTool
 from aqwen_spec.semantics import ToolOutcome, ToolRunner, copy_state
@@ -764,7 +772,7 @@ def one_example(seed: int) -> None:
         btype, problems = check_expr(bexpr, scope)
         if problems:
             return
-        scope.define(f"b{i}", btype)
+        define_binding(scope, f"b{i}", bexpr, btype)  # as the tool checker does
         gen.names[f"b{i}"] = wanted  # what the generator meant (the checker's type may be a literal's)
         bindings.append((f"b{i}", bexpr))
     requires_text = [gen.expr(BOOL) for _ in range(rng.randint(0, 2))]

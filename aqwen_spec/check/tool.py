@@ -13,7 +13,7 @@ from aqwen_spec.check.results import check_result
 from aqwen_spec.check.scopes import state_scope
 from aqwen_spec.diagnostics import Pos, did_you_mean
 from aqwen_spec.documents.tool import Param, Tool
-from aqwen_spec.expr.checker import RecordLitT, Scope, check_expr, check_program_scope, narrowed
+from aqwen_spec.expr.checker import RecordLitT, Scope, check_expr, check_program_scope, define_binding, narrowed
 from aqwen_spec.resolved import (
     Origin,
     ParamIR,
@@ -182,7 +182,7 @@ def _check_bindings(checker: DocChecker, doc: Tool, params: dict[str, ParamIR], 
                            "defect (spec_error), not as a refusal", path,
                            f"bind get({table}, {key}) instead, and check {name} != null in a precondition",
                            rel=lookup.pos, warning=True)
-        scope.define(name, types[name])
+        define_binding(scope, name, expr, types[name])
         bindings.append((name, expr))
     return bindings, types
 

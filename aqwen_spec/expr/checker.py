@@ -1592,6 +1592,14 @@ def check_expr(expr: A.Expr, scope: Scope) -> tuple[Type, list[Problem]]:
     return t, _dedupe(c.problems)
 
 
+def define_binding(scope: Scope, name: str, expr: A.Expr, type_: Type) -> None:
+    """Define a tool's ``let:`` binding of ``expr`` in ``scope``: read-only when its value may share a constant's
+    data (``let: {rates: C}``, ``{pick: "C if x else D"}``), as an effect's ``let`` would be."""
+    scope.define(name, type_)
+    if _Checker(scope.strict).shares_constant(expr, type_, scope):
+        scope.mark_readonly(name)
+
+
 def expected_bool(expr: A.Expr, scope: Scope, what: str = "a condition") -> list[Problem]:
     """Problems of ``expr`` used as a condition: it must be a bool (AQ304 otherwise)."""
     c = _Checker(scope.strict)
