@@ -41,8 +41,7 @@ Budget = _Budget
 contains = _contains
 ABSENT: Any = object()
 """What a state's entry looked up once before an expression is where the state has no such entry."""
-_LIMIT = "evaluation takes too many steps (a loop or filter over too much data?)"
-LIMIT = _LIMIT
+LIMIT = "evaluation takes too many steps (a loop or filter over too much data?)"
 
 
 def env(state: Any, library: Library | None, budget: _Budget, values: dict[str, Any]) -> StateEnv:
@@ -55,7 +54,7 @@ def env(state: Any, library: Library | None, budget: _Budget, values: dict[str, 
 def charge(budget: _Budget, n: int, pos: Pos) -> None:
     budget.left -= n
     if budget.left < 0:
-        raise EvalLimitError(_LIMIT, pos)
+        raise EvalLimitError(LIMIT, pos)
 
 
 def name(state: Any, library: Library | None, key: str, pos: Pos) -> Any:
@@ -91,7 +90,7 @@ def slice(budget: _Budget, o: Any, start: Any, stop: Any, step: Any, pos: Pos) -
     out = o[start:stop:step]
     budget.left -= len(out) or 1
     if budget.left < 0:
-        raise EvalLimitError(_LIMIT, pos)
+        raise EvalLimitError(LIMIT, pos)
     return out
 
 
@@ -158,7 +157,7 @@ def user(budget: _Budget, state: Any, fn: Callable[..., Any], fname: str, pos: P
     ``MAX_CALL_DEPTH`` nested calls."""
     budget.left -= 1
     if budget.left < 0:
-        raise EvalLimitError(_LIMIT, pos)
+        raise EvalLimitError(LIMIT, pos)
     if budget.depth >= MAX_CALL_DEPTH:
         raise EvalLimitError(f"calls of domain functions nest more than {MAX_CALL_DEPTH} deep (at {fname}(): a "
                              "recursion that does not end, or data nested too deeply?)", pos)
@@ -195,7 +194,7 @@ def collect(budget: _Budget, impl: Callable[..., Any], fname: str, pos: Pos, *va
         size = len(first) if type(first) in (list, dict, str) else 1
         budget.left -= max(size, len(vals))
         if budget.left < 0:
-            raise EvalLimitError(_LIMIT, pos)
+            raise EvalLimitError(LIMIT, pos)
     try:
         return impl(*vals)
     except (EvalError, EffectFailed):
@@ -210,7 +209,7 @@ def keys(budget: _Budget, m: Any, pos: Pos) -> Any:
         return collect(budget, _f.FUNCTIONS["keys"].impl, "keys", pos, m)
     budget.left -= len(m) or 1
     if budget.left < 0:
-        raise EvalLimitError(_LIMIT, pos)
+        raise EvalLimitError(LIMIT, pos)
     return list(m)
 
 
@@ -219,7 +218,7 @@ def values(budget: _Budget, m: Any, pos: Pos) -> Any:
         return collect(budget, _f.FUNCTIONS["values"].impl, "values", pos, m)
     budget.left -= len(m) or 1
     if budget.left < 0:
-        raise EvalLimitError(_LIMIT, pos)
+        raise EvalLimitError(LIMIT, pos)
     return list(m.values())
 
 
@@ -228,7 +227,7 @@ def items(budget: _Budget, m: Any, pos: Pos) -> Any:
         return collect(budget, _f.FUNCTIONS["items"].impl, "items", pos, m)
     budget.left -= len(m) or 1
     if budget.left < 0:
-        raise EvalLimitError(_LIMIT, pos)
+        raise EvalLimitError(LIMIT, pos)
     return [[k, v] for k, v in m.items()]
 
 
@@ -239,7 +238,7 @@ def join(budget: _Budget, xs: Any, sep: Any, pos: Pos) -> Any:
     n = len(xs)
     left = budget.left = budget.left - (n if n > 2 else 2)
     if left < 0:
-        raise EvalLimitError(_LIMIT, pos)
+        raise EvalLimitError(LIMIT, pos)
     return joined(xs, sep)
 
 
@@ -323,7 +322,7 @@ def loop_items(budget: _Budget, v: Any, pos: Pos) -> list[Any]:
     items = v if type(v) is list else _items(v, pos, "'for'")
     budget.left -= len(items)
     if budget.left < 0:
-        raise EvalLimitError(_LIMIT, pos)
+        raise EvalLimitError(LIMIT, pos)
     return items
 
 
@@ -333,12 +332,7 @@ def pairs(budget: _Budget, m: Any, items_pos: Pos, pos: Pos) -> Any:
     they do it."""
     if type(m) is not dict:
         return [unpack(x, 2, pos) for x in loop_items(budget, items(budget, m, items_pos), pos)]
-    budget.left -= len(m) or 1
-    if budget.left < 0:
-        raise EvalLimitError(_LIMIT, items_pos)
-    budget.left -= len(m)
-    if budget.left < 0:
-        raise EvalLimitError(_LIMIT, pos)
+    _charge_map_loop(budget, len(m), items_pos, pos)
     return list(m.items())
 
 
@@ -348,7 +342,7 @@ def group_by(budget: _Budget, xs: Any, fn: Callable[[Any], Any], n: int, pos: Po
     size = len(xs) if type(xs) in (list, dict, str) else 1
     budget.left -= size if size > n else n
     if budget.left < 0:
-        raise EvalLimitError(_LIMIT, pos)
+        raise EvalLimitError(LIMIT, pos)
     try:
         return _group_by(xs, None, fn)
     except (EvalError, EffectFailed):
@@ -370,8 +364,8 @@ def group_by_field(budget: _Budget, xs: Any, key: str, fn: Callable[[Any], Any],
         if budget.left < 0:
             if budget.left + grouped < 0:
                 budget.left += grouped
-                raise EvalLimitError(_LIMIT, values_pos)
-            raise EvalLimitError(_LIMIT, pos)
+                raise EvalLimitError(LIMIT, values_pos)
+            raise EvalLimitError(LIMIT, pos)
         xs = list(xs.values())  # a copy: the element function may call a domain function
     else:
         if values_pos is not None:
@@ -380,7 +374,7 @@ def group_by_field(budget: _Budget, xs: Any, key: str, fn: Callable[[Any], Any],
             return group_by(budget, xs, fn, n, pos)
         budget.left -= len(xs) if len(xs) > n else n
         if budget.left < 0:
-            raise EvalLimitError(_LIMIT, pos)
+            raise EvalLimitError(LIMIT, pos)
     out: dict[Any, list[Any]] = {}
     try:
         for x in xs:
@@ -399,17 +393,24 @@ def group_by_field(budget: _Budget, xs: Any, key: str, fn: Callable[[Any], Any],
     return out
 
 
+def _charge_map_loop(budget: _Budget, size: int, source_pos: Pos, pos: Pos) -> None:
+    """The two charges of a comprehension over ``keys(m)``, ``values(m)`` or ``items(m)`` of a map of ``size``
+    entries: the source's (as :func:`keys` charges it), then the loop's (as :func:`loop_items` does), each failing
+    at its own position."""
+    budget.left -= size or 1
+    if budget.left < 0:
+        raise EvalLimitError(LIMIT, source_pos)
+    budget.left -= size
+    if budget.left < 0:
+        raise EvalLimitError(LIMIT, pos)
+
+
 def keys_loop(budget: _Budget, m: Any, keys_pos: Pos, pos: Pos) -> Any:
     """What a comprehension over ``keys(m)`` iterates over: :func:`keys` then :func:`loop_items`, their charges and
     errors, the list made once. Every element is a map's key (hashable)."""
     if type(m) is not dict:
         return loop_items(budget, keys(budget, m, keys_pos), pos)
-    budget.left -= len(m) or 1
-    if budget.left < 0:
-        raise EvalLimitError(_LIMIT, keys_pos)
-    budget.left -= len(m)
-    if budget.left < 0:
-        raise EvalLimitError(_LIMIT, pos)
+    _charge_map_loop(budget, len(m), keys_pos, pos)
     return list(m)
 
 
@@ -417,12 +418,7 @@ def values_loop(budget: _Budget, m: Any, values_pos: Pos, pos: Pos) -> Any:
     """What a comprehension over ``values(m)`` iterates over (as :func:`keys_loop`)."""
     if type(m) is not dict:
         return loop_items(budget, values(budget, m, values_pos), pos)
-    budget.left -= len(m) or 1
-    if budget.left < 0:
-        raise EvalLimitError(_LIMIT, values_pos)
-    budget.left -= len(m)
-    if budget.left < 0:
-        raise EvalLimitError(_LIMIT, pos)
+    _charge_map_loop(budget, len(m), values_pos, pos)
     return list(m.values())
 
 
@@ -433,7 +429,7 @@ def sum_of(budget: _Budget, xs: Any, pos: Pos) -> Any:
         return collect(budget, _f.FUNCTIONS["sum"].impl, "sum", pos, xs)
     budget.left -= len(xs) or 1
     if budget.left < 0:
-        raise EvalLimitError(_LIMIT, pos)
+        raise EvalLimitError(LIMIT, pos)
     total: Any = 0
     for v in xs:
         if type(v) is not float and type(v) is not int:
@@ -447,7 +443,7 @@ def for_items(budget: _Budget, v: Any, pos: Pos) -> list[Any]:
     items = list(_items(v, pos, "'for'"))
     budget.left -= len(items)
     if budget.left < 0:
-        raise EvalLimitError(_LIMIT, pos)
+        raise EvalLimitError(LIMIT, pos)
     return items
 
 
@@ -455,7 +451,7 @@ def where_items(budget: _Budget, v: Any, pos: Pos) -> list[Any]:
     items = v if type(v) is list else _items(v, pos, "'where'")
     budget.left -= len(items)
     if budget.left < 0:
-        raise EvalLimitError(_LIMIT, pos)
+        raise EvalLimitError(LIMIT, pos)
     return items
 
 
