@@ -176,32 +176,6 @@ def _plain_parts(text: str) -> tuple[str | _Lookup, ...] | None:
 _MISSING: Any = object()
 
 
-def _plain_render(parts: tuple[str | _Lookup, ...], context: dict[str, Any]) -> str | None:
-    """The text Jinja would render, for lookups through dicts only; None where Jinja's own rules are needed (a name
-    not in the context, a missing key, a field named like a dict method, anything that is not a dict)."""
-    out = []
-    for part in parts:
-        if isinstance(part, str):
-            out.append(part)
-            continue
-        name, steps = part
-        value = context.get(name, _MISSING)
-        for subscript, key in steps:
-            if type(value) is not dict:
-                return None
-            if subscript:
-                key = context.get(key, _MISSING)
-                if type(key) is not str and type(key) is not int:
-                    return None
-            elif key in _DICT_ATTRS or key.startswith("_"):
-                return None
-            value = value.get(key, _MISSING)
-        if value is _MISSING:
-            return None
-        out.append(str(value))
-    return "".join(out)
-
-
 def render(text: str, context: dict[str, Any]) -> str:
     """Render a template; raises ``jinja2.TemplateError`` (e.g. an undefined name) for the caller to report.
 
@@ -219,8 +193,10 @@ def render(text: str, context: dict[str, Any]) -> str:
 
 @lru_cache(maxsize=4096)
 def _plain_fn(text: str) -> Callable[[Mapping[str, Any]], str | None] | None:
-    """:func:`_plain_render` of ``text``'s parts as one generated function of the context (None where the text is not
-    plain): the same lookups, checks and ``str`` calls in the same order, unrolled.
+    """``text``'s parts (:func:`_plain_parts`) rendered by one generated function of the context: the text Jinja
+    would render, for lookups through dicts only; None where Jinja's own rules are needed (a name not in the
+    context, a missing key, a field named like a dict method or starting with ``_``, anything that is not a dict).
+    None too where the text is not plain.
 
     The source holds generated identifiers only: every text piece, name and key of the template is a constant of the
     function's namespace."""
