@@ -27,6 +27,7 @@ from aqwen_spec.expr import (
     rollback,
     sampling_rng,
 )
+from aqwen_spec.expr import ast as A
 from aqwen_spec.expr.episode import Episode, episode_context
 from aqwen_spec.expr.evaluator import state_env
 from aqwen_spec.expr.functions import FunctionError
@@ -840,8 +841,6 @@ def undo(runner: ToolRunner, journal: list[Any]) -> None:
 
 def _pool_call(expr: Any, slot_names: set[str]) -> tuple[str, Any] | tuple[()]:
     """(function, pool expression) when ``expr`` is ``sample(pool)`` or ``choice(pool)`` and the pool names no slot."""
-    from aqwen_spec.expr import ast as A
-
     if not (isinstance(expr, A.Call) and expr.func in ("sample", "choice") and len(expr.args) == 1
             and not expr.kwargs):
         return ()
@@ -865,8 +864,6 @@ def _closed_last(workflow: ResolvedWorkflow, name: str, expr: Any) -> bool:
     """Whether slot ``name`` is the workflow's last and ``expr`` a sampling function's call on
     literals (``randint(1, 4)``): it reads no name, and no slot after it shares the step budget of the env it would
     be drawn in, so a bare env gives the same value, the same random calls and the same errors."""
-    from aqwen_spec.expr import ast as A
-
     if name != next(reversed(workflow.slots)) or not (isinstance(expr, A.Call) and expr.func in SAMPLING_FUNCTIONS):
         return False
     return all(type(v) is A.Lit for v in [*expr.args, *(v for _, v in expr.kwargs)])
