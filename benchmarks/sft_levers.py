@@ -133,6 +133,7 @@ def main() -> None:
     ap.add_argument("--head-dim", type=int, default=None)
     ap.add_argument("--digits", action="store_true")
     ap.add_argument("--qk-gain", type=float, default=1.0)
+    ap.add_argument("--id-prefixes", action="store_true", help="an id's letter prefix (WO- of WO-1016) its own token")
     ap.add_argument("--renamed", type=int, default=0, help="id-renamed copies of each gold episode")
     ap.add_argument("--epochs", type=float, default=3.0)
     ap.add_argument("--max-steps", type=int, default=None)
@@ -159,7 +160,7 @@ def main() -> None:
     start = time.time()
     initial = build_tiny_qwen3(out / "init", domain_corpus(bundle, split.train), seed=args.seed, hidden=args.hidden,
                                layers=args.layers, heads=args.heads, head_dim=args.head_dim, digits=args.digits,
-                               qk_gain=args.qk_gain)
+                               qk_gain=args.qk_gain, id_prefixes=args.id_prefixes)
     stage = types.SimpleNamespace(batch_size=args.batch_size, epochs=args.epochs, max_steps=args.max_steps,
                                   learning_rate=args.lr, max_length=4096, lora=False)
     rows: list[dict[str, Any]] = []

@@ -339,3 +339,41 @@ def test_observation_tokens_do_not_depend_on_the_tool_schemas(bundle: Bundle, ti
         delta = full[full.index("\u2063AQWEN\u2063" + end) + len("\u2063AQWEN\u2063" + end):]
         assert fmt.observation_ids(observations) == fmt.encode(delta)
     assert fmt.prompt_ids(dummy[:2]) == fmt.encode(fmt.render(dummy[:2], True))
+
+
+@pytest.mark.parametrize("kv_cache", [True, False])
+def test_a_model_with_non_finite_scores_stops_with_a_clear_error(bundle: Bundle, tiny: tuple, kv_cache: bool) -> None:
+    """A diverged model (NaN weights) is a clear TrainingError before sampling, never a sampler's crash (on a GPU,
+    a device-side assert that kills the process)."""
+    import copy
+
+    from runtime.training.rollout import TrainingError
+
+    model = copy.deepcopy(tiny[0])
+    with torch.no_grad():
+        model.model.norm.weight.fill_(float("nan"))
+    policy = HFPolicy(model, tiny[1], temperature=1.0, seed=3, kv_cache=kv_cache)
+    with pytest.raises(TrainingError, match="not finite"):
+        _rollouts(bundle, tiny, policy, batch_size=2)
+
+
+def test_id_prefixes_make_an_ids_prefix_one_token_wherever_it_appears(tmp_path: Path) -> None:
+    """The `id_prefixes` tokenizer lever: `WO-` of `WO-1016` is the same token in a sentence and in a tool call's
+    JSON (the default tokenizer merges it with what precedes it), so an id can be copied token for token."""
+    from transformers import AutoTokenizer
+
+    from runtime.training.models import build_tiny_qwen3
+
+    corpus = ["Please put Ben Okafor (T-2) on work order WO-1016.",
+              '{"name": "get_work_order", "arguments": {"order_id": "WO-1016"}}'] * 30
+
+    def pieces(folder: Path, text: str) -> list[str]:
+        tok = AutoTokenizer.from_pretrained(str(folder))
+        return [tok.decode([i]) for i in tok(text)["input_ids"]]
+
+    split = build_tiny_qwen3(tmp_path / "split", corpus, vocab=600, id_prefixes=True, hidden=16, layers=1, heads=2)
+    default = build_tiny_qwen3(tmp_path / "default", corpus, vocab=600, hidden=16, layers=1, heads=2)
+    for text in corpus[:2]:
+        tokens = pieces(split, text)
+        assert tokens[tokens.index("WO-"):][:2] == ["WO-", "1016"]
+    assert "WO-" not in pieces(default, corpus[0])

@@ -65,13 +65,16 @@ def _done(folder: Path) -> bool:
 
 def build_tiny_qwen3(folder: Path, corpus: Iterable[str] = (), vocab: int = 4096, seed: int = 0, *, hidden: int = 128,
                      layers: int = 4, heads: int = 4, head_dim: int | None = None, digits: bool = False,
-                     qk_gain: float = 1.0) -> Path:
+                     qk_gain: float = 1.0, id_prefixes: bool = False) -> Path:
     """Build (once) a tiny random Qwen3 and a tokenizer trained offline on ``corpus`` plus tool-call text.
 
     The keyword options are the shape levers ``benchmarks/sft_levers.py`` measures (``builtin:tiny-qwen3`` uses the
     defaults): ``hidden`` width (MLP 3x), ``layers``, ``heads`` (half as many key/value heads), ``head_dim``
     (default ``hidden // heads``), ``digits`` (one token per digit instead of one per number), ``qk_gain`` (the
-    initial gain of the query/key norms: sharper attention from the start)."""
+    initial gain of the query/key norms: sharper attention from the start), ``id_prefixes`` (the letters and hyphen
+    right before a number, ``WO-`` of ``WO-1016``, stand alone too, so an id's prefix is the same token wherever the
+    id appears: without it, ``WO-`` merges with whatever precedes it, a different token in a user's sentence and in a
+    tool call's JSON)."""
     if _done(folder):
         return folder
     import torch
@@ -87,7 +90,8 @@ def build_tiny_qwen3(folder: Path, corpus: Iterable[str] = (), vocab: int = 4096
     # numbers stand alone (ids stay copyable tokens); everything else may merge across punctuation, so the
     # JSON of tool schemas and calls, repeated in every episode, shrinks to a few tokens
     tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(r"\d" if digits else r"\d+"), behavior="isolated"),
+        pre_tokenizers.Split(Regex((r"[A-Za-z]+-?(?=\d)|" if id_prefixes else "") + (r"\d" if digits else r"\d+")),
+                             behavior="isolated"),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
     ])
     tok.decoder = decoders.ByteLevel()

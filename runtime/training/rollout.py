@@ -18,6 +18,24 @@ from typing import Any, Protocol
 from runtime.episodes.bundle import Bundle
 from runtime.episodes.env import Environment, EpisodeConfig, EpisodeResult
 
+
+class TrainingError(ValueError):
+    """A training stage that cannot run as configured, or a model that broke while it ran (reported by ``aqwen-run``
+    without a traceback)."""
+
+
+NON_FINITE = ("the model's next-token scores are not finite (NaN or inf) while generating: its weights or activations "
+              "have diverged (in bf16 or fp16, try a lower learning rate or float32)")
+
+
+def _check_finite(scores: Any) -> None:
+    """Stop with a clear error where sampling would fail (on a GPU, as a device-side assert that kills the process)."""
+    import torch
+
+    if not bool(torch.isfinite(scores).all()):
+        raise TrainingError(NON_FINITE)
+
+
 _MARK = "\u2063AQWEN\u2063"  # content of a dummy assistant turn, to find where a template's observation block starts
 
 
@@ -282,8 +300,14 @@ class HFPolicy:
         attention = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in contexts])
         device = next(self.model.parameters()).device
         sample = self.temperature > 0
+
+        def finite(input_ids: Any, scores: Any) -> Any:
+            _check_finite(scores)
+            return scores
+
         with torch.no_grad():
             out = self.model.generate(
+                logits_processor=[finite],
                 input_ids=ids.to(device), attention_mask=attention.to(device), max_new_tokens=max_new_tokens,
                 do_sample=sample, temperature=self.temperature if sample else None, top_k=0 if sample else None,
                 top_p=1.0 if sample else None, pad_token_id=pad, eos_token_id=eos,
@@ -330,6 +354,7 @@ class HFPolicy:
             for step in range(max_new_tokens):
                 # as model.generate samples: float32 logits, divided by the temperature, softmax, one draw per row
                 scores = out.logits[:, -1].to(dtype=torch.float32)
+                _check_finite(scores)
                 if sample:
                     if self.temperature != 1.0:
                         scores = scores / self.temperature

@@ -21,13 +21,17 @@ from typing import Any
 
 from runtime.episodes.bundle import Bundle
 from runtime.episodes.env import EpisodeConfig
-from runtime.training.rollout import ChatFormat, HFPolicy, Rollout, RolloutStats, agent_traces, run_rollouts
+from runtime.training.rollout import (
+    ChatFormat,
+    HFPolicy,
+    Rollout,
+    RolloutStats,
+    TrainingError,
+    agent_traces,
+    run_rollouts,
+)
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-
-
-class TrainingError(ValueError):
-    """A training stage that cannot run as configured (reported by ``aqwen-run`` without a traceback)."""
 
 
 @dataclass
