@@ -136,6 +136,9 @@ def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"GITHUB_ACTIONS", "FORCE_COLOR", "CLICOLOR_FORCE"}}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.update(NO_COLOR="1", PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    # DeepSpeed, where installed, warns on import that it picked the CPU ("Setting accelerator to CPU ..."), before a
+    # page's first output line when a model is built on a cold cache; naming the CPU tells it the same without a word
+    env.setdefault("DS_ACCELERATOR", "cpu")
     return env
 
 
