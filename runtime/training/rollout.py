@@ -30,10 +30,14 @@ NON_FINITE = ("the model's next-token scores are not finite (NaN or inf) while g
 
 def _check_finite(scores: Any) -> None:
     """Stop with a clear error where sampling would fail (on a GPU, as a device-side assert that kills the process)."""
-    import torch
-
-    if not bool(torch.isfinite(scores).all()):
+    if not bool(scores.isfinite().all()):
         raise TrainingError(NON_FINITE)
+
+
+def _finite_scores(input_ids: Any, scores: Any) -> Any:
+    """The same check as a logits processor of ``model.generate``."""
+    _check_finite(scores)
+    return scores
 
 
 _MARK = "\u2063AQWEN\u2063"  # content of a dummy assistant turn, to find where a template's observation block starts
@@ -300,14 +304,9 @@ class HFPolicy:
         attention = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in contexts])
         device = next(self.model.parameters()).device
         sample = self.temperature > 0
-
-        def finite(input_ids: Any, scores: Any) -> Any:
-            _check_finite(scores)
-            return scores
-
         with torch.no_grad():
             out = self.model.generate(
-                logits_processor=[finite],
+                logits_processor=[_finite_scores],
                 input_ids=ids.to(device), attention_mask=attention.to(device), max_new_tokens=max_new_tokens,
                 do_sample=sample, temperature=self.temperature if sample else None, top_k=0 if sample else None,
                 top_p=1.0 if sample else None, pad_token_id=pad, eos_token_id=eos,
