@@ -134,6 +134,11 @@ def main() -> None:
     ap.add_argument("--digits", action="store_true")
     ap.add_argument("--qk-gain", type=float, default=1.0)
     ap.add_argument("--id-prefixes", action="store_true", help="an id's letter prefix (WO- of WO-1016) its own token")
+    ap.add_argument("--copy-pretraining", action="store_true",
+                    help="train the model to copy on synthetic data first (runtime.training.copying)")
+    ap.add_argument("--copy-short-steps", type=int, default=2000, help="copy pre-training: most short-sequence steps")
+    ap.add_argument("--copy-long-steps", type=int, default=200, help="copy pre-training: long-sequence steps")
+    ap.add_argument("--copy-lr", type=float, default=3e-3, help="copy pre-training: learning rate")
     ap.add_argument("--renamed", type=int, default=0, help="id-renamed copies of each gold episode")
     ap.add_argument("--epochs", type=float, default=3.0)
     ap.add_argument("--max-steps", type=int, default=None)
@@ -148,6 +153,7 @@ def main() -> None:
     from runtime.episodes.bundle import Bundle
     from runtime.episodes.env import EpisodeConfig
     from runtime.pipeline.split import split_three
+    from runtime.training.copying import CopyCurriculum
     from runtime.training.models import build_tiny_qwen3, domain_corpus, load
     from runtime.training.rollout import ChatFormat, HFPolicy, agent_traces, run_rollouts
     from runtime.training.sft_grpo import run_sft
@@ -160,7 +166,10 @@ def main() -> None:
     start = time.time()
     initial = build_tiny_qwen3(out / "init", domain_corpus(bundle, split.train), seed=args.seed, hidden=args.hidden,
                                layers=args.layers, heads=args.heads, head_dim=args.head_dim, digits=args.digits,
-                               qk_gain=args.qk_gain, id_prefixes=args.id_prefixes)
+                               qk_gain=args.qk_gain, id_prefixes=args.id_prefixes,
+                               copy_pretraining=CopyCurriculum(
+                                   max_short_steps=args.copy_short_steps, long_steps=args.copy_long_steps,
+                                   learning_rate=args.copy_lr) if args.copy_pretraining else None)
     stage = types.SimpleNamespace(batch_size=args.batch_size, epochs=args.epochs, max_steps=args.max_steps,
                                   learning_rate=args.lr, max_length=4096, lora=False)
     rows: list[dict[str, Any]] = []
@@ -184,6 +193,8 @@ def main() -> None:
         "number_acc": round(number_accuracy(model, tokenizer, gold), 3),
         "val_success": round(sum(r.result.success for r in rollouts) / len(rollouts), 3),
         "validation_tasks": len(rollouts),
+        "copy_pretraining": json.loads((initial / "copy_pretraining.json").read_text())
+        if (initial / "copy_pretraining.json").exists() else None,
     }
     print(json.dumps(result))
     with (Path(args.out) / "results.jsonl").open("a") as f:

@@ -96,3 +96,22 @@ stages:
         assert "divisible by num_generations" in str(exc)
         trl_error = True
     assert lint_error == trl_error
+
+
+def test_tiny_model_options_are_for_the_tiny_model_only(tmp_path: Path) -> None:
+    tiny = """\
+kind: Pipeline
+name: tiny_options
+domain: plant_maintenance
+model:
+  name: {name}
+  id_prefixes: true
+  copy_pretraining: {{short_steps: 300, long_steps: 50}}
+stages:
+  - {{stage: eval}}
+"""
+    assert lint_pipeline(tmp_path / "a", tiny.format(name='"builtin:tiny-qwen3"')) == []
+    found = lint_pipeline(tmp_path / "b", tiny.format(name='"builtin:smollm2-135m"'))
+    assert [(line, col, code) for line, col, code, _, _ in found] == [(6, 16, "AQ106"), (7, 21, "AQ106")]
+    assert found[1][3] == ("model.copy_pretraining is an option of builtin:tiny-qwen3 only (the model is "
+                           "'builtin:smollm2-135m')")

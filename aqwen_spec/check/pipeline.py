@@ -5,7 +5,8 @@ stage) still gets every other problem reported: each stage, the model and the te
 and what does not validate was reported by the loader and is skipped here. Constraints, each at the key's line:
 
 - the domain exists; a ``builtin:`` model (the pipeline's, a distillation teacher's, a reasoning flywheel's
-  ``teacher`` or ``solver``) is one of :data:`BUILTIN_MODELS`;
+  ``teacher`` or ``solver``) is one of :data:`BUILTIN_MODELS`; ``model.id_prefixes`` and
+  ``model.copy_pretraining`` go with ``builtin:tiny-qwen3`` only;
 - ``backend: openai`` needs ``model.endpoint`` and trains nothing (only ``eval`` stages); a distillation teacher on
   ``backend: openai`` needs its ``endpoint``;
 - ``vllm_mode`` (a GRPO stage's, or the GRPO options of a flywheel) needs ``backend: vllm``;
@@ -50,6 +51,10 @@ def check_pipeline(c: DocChecker, data: dict[str, Any], specs: SpecSet, broken: 
     model = _valid(ModelSpec, data.get("model"))
     if model is not None:
         _builtin(c, model.name, ("model", "name"))
+        for option in ("id_prefixes", "copy_pretraining"):
+            if getattr(model, option) and model.name != "builtin:tiny-qwen3":
+                c.report("AQ106", f"model.{option} is an option of builtin:tiny-qwen3 only (the model is "
+                         f"'{model.name}')", ("model", option), "remove it, or use builtin:tiny-qwen3")
         if backend == "openai" and not model.endpoint:
             c.report("AQ104", "backend openai needs model.endpoint (the server's base URL)", ("model",))
     validation = _check_split(c, data)

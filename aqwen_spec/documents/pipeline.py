@@ -9,6 +9,16 @@ from pydantic import Field
 from aqwen_spec.documents.base import Document, Model, Name
 
 
+class CopyPretraining(Model):
+    """``builtin:tiny-qwen3`` only: train the random model to copy from its context, on synthetic sequences in which
+    spans of random tokens recur, before it sees any domain data (``runtime/training/copying.py``)."""
+
+    short_steps: int = Field(2000, ge=0, description="most steps on 64-token sequences; stops early once the model "
+                             "copies 80% of a check batch")
+    long_steps: int = Field(200, ge=0, description="steps on 512-token sequences (an episode's length) after that")
+    learning_rate: float = Field(3e-3, gt=0)
+
+
 class ModelSpec(Model):
     """Which model to start from."""
 
@@ -22,6 +32,10 @@ class ModelSpec(Model):
     served_name: str | None = Field(None, description="backend openai: the model name the server knows.")
     api_key_env: str | None = Field(None, description="backend openai: the environment variable holding the API key.")
     workers: int = Field(8, ge=1, description="backend openai: episodes run concurrently.")
+    id_prefixes: bool = Field(False, description="builtin:tiny-qwen3 only: the letters and hyphen before a number "
+                              "(WO- of WO-1016) are a token of their own, the same wherever an id appears.")
+    copy_pretraining: CopyPretraining | None = Field(
+        None, description="builtin:tiny-qwen3 only: learn to copy from the context before any domain data.")
 
 
 class Budget(Model):

@@ -81,7 +81,7 @@ def _run_one(args: argparse.Namespace, pipeline: Any, bundle: Any, run_dir: Path
     """Run (or resume, when ``run_dir`` has a ``state.json``) one pipeline in ``run_dir``; its summary, or 1."""
     from runtime.pipeline.runner import PipelineRunner, RunState, format_summary
     from runtime.pipeline.split import split_three
-    from runtime.training.models import domain_corpus, resolve_model
+    from runtime.training.models import domain_corpus, resolve_pipeline_model
 
     runs: Path = args.runs
     if (run_dir / "state.json").exists():
@@ -91,12 +91,18 @@ def _run_one(args: argparse.Namespace, pipeline: Any, bundle: Any, run_dir: Path
         run_dir.mkdir(parents=True)
         split = split_three(bundle.tasks, pipeline.heldout_fraction, pipeline.validation_fraction,
                             pipeline.split_seed)
-        model = resolve_model(pipeline.model.name, domain_corpus(bundle, split.train), seed=pipeline.seed)
+        if pipeline.model.copy_pretraining is not None:
+            print(f"model {pipeline.model.name}: copy pre-training (once per corpus and seed, then cached; "
+                  f"at most {pipeline.model.copy_pretraining.short_steps} + "
+                  f"{pipeline.model.copy_pretraining.long_steps} steps)", flush=True)
+        model = resolve_pipeline_model(pipeline.model, domain_corpus(bundle, split.train), seed=pipeline.seed)
         state = RunState(str(model))
+        copy_report = Path(model) / "copy_pretraining.json"
         (run_dir / "config.json").write_text(json.dumps({
             "pipeline": pipeline.model_dump(mode="json", by_alias=True),
             "bundle": str(bundle.path), "bundle_files": bundle.manifest.get("files", {}),
             "model_path": str(model), "split": split.describe(),
+            **({"copy_pretraining": json.loads(copy_report.read_text())} if copy_report.exists() else {}),
         }, indent=2) + "\n")
         state.save(run_dir)
     runs.mkdir(parents=True, exist_ok=True)

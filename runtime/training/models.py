@@ -41,22 +41,44 @@ def qwen3_chat_template() -> str:
     return str(template)
 
 
-def resolve_model(name: str, corpus: Iterable[str] = (), seed: int = 0) -> Path | str:
+def resolve_model(name: str, corpus: Iterable[str] = (), seed: int = 0, *, id_prefixes: bool = False,
+                  copy_pretraining: Any = None) -> Path | str:
     """A local folder for ``name`` (building or converting built-in models once), or the hub id itself. ``seed``
-    draws the built-in tiny model's initial weights (models with weights of their own ignore it)."""
+    draws the built-in tiny model's initial weights (models with weights of their own ignore it); ``id_prefixes``
+    and ``copy_pretraining`` (a :class:`runtime.training.copying.CopyCurriculum`) are the tiny model's options of
+    :func:`build_tiny_qwen3`."""
     if name == "builtin:tiny-qwen3":
+        import dataclasses
         import hashlib
+        import json
 
         texts = list(corpus)
-        # the model depends on the recipe, its seed and, through its tokenizer, on the corpus
-        parts = [TINY_RECIPE, *([f"seed={seed}"] if seed else []), *texts]
+        # the model depends on the recipe, its seed, its options and, through its tokenizer, on the corpus
+        options = [*(["id_prefixes"] if id_prefixes else []),
+                   *([json.dumps(dataclasses.asdict(copy_pretraining), sort_keys=True)] if copy_pretraining else [])]
+        parts = [TINY_RECIPE, *([f"seed={seed}"] if seed else []), *options, *texts]
         key = hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:12]
-        return build_tiny_qwen3(cache_dir() / f"tiny-qwen3-{key}", texts, seed=seed)
+        return build_tiny_qwen3(cache_dir() / f"tiny-qwen3-{key}", texts, seed=seed, id_prefixes=id_prefixes,
+                                copy_pretraining=copy_pretraining)
     if name == "builtin:smollm2-135m":
         return convert_smollm2(cache_dir() / "smollm2-135m")
     if Path(name).exists():
         return Path(name)
     return name
+
+
+def resolve_pipeline_model(spec: Any, corpus: Iterable[str] = (), seed: int = 0) -> Path | str:
+    """:func:`resolve_model` for a pipeline's ``model:`` (an ``aqwen_spec`` ``ModelSpec``), its tiny-model options
+    included."""
+    copy = None
+    if getattr(spec, "copy_pretraining", None) is not None:
+        from runtime.training.copying import CopyCurriculum
+
+        options = spec.copy_pretraining
+        copy = CopyCurriculum(max_short_steps=options.short_steps, long_steps=options.long_steps,
+                              learning_rate=options.learning_rate)
+    return resolve_model(spec.name, corpus, seed=seed, id_prefixes=bool(getattr(spec, "id_prefixes", False)),
+                         copy_pretraining=copy)
 
 
 def _done(folder: Path) -> bool:
@@ -65,7 +87,7 @@ def _done(folder: Path) -> bool:
 
 def build_tiny_qwen3(folder: Path, corpus: Iterable[str] = (), vocab: int = 4096, seed: int = 0, *, hidden: int = 128,
                      layers: int = 4, heads: int = 4, head_dim: int | None = None, digits: bool = False,
-                     qk_gain: float = 1.0, id_prefixes: bool = False) -> Path:
+                     qk_gain: float = 1.0, id_prefixes: bool = False, copy_pretraining: Any = None) -> Path:
     """Build (once) a tiny random Qwen3 and a tokenizer trained offline on ``corpus`` plus tool-call text.
 
     The keyword options are the shape levers ``benchmarks/sft_levers.py`` measures (``builtin:tiny-qwen3`` uses the
@@ -74,7 +96,9 @@ def build_tiny_qwen3(folder: Path, corpus: Iterable[str] = (), vocab: int = 4096
     initial gain of the query/key norms: sharper attention from the start), ``id_prefixes`` (the letters and hyphen
     right before a number, ``WO-`` of ``WO-1016``, stand alone too, so an id's prefix is the same token wherever the
     id appears: without it, ``WO-`` merges with whatever precedes it, a different token in a user's sentence and in a
-    tool call's JSON)."""
+    tool call's JSON), ``copy_pretraining`` (a :class:`runtime.training.copying.CopyCurriculum`: train the model to
+    copy from its context on synthetic data before any domain data; what it reached is written to
+    ``copy_pretraining.json`` in the folder)."""
     if _done(folder):
         return folder
     import torch
@@ -117,7 +141,12 @@ def build_tiny_qwen3(folder: Path, corpus: Iterable[str] = (), vocab: int = 4096
                 layer.self_attn.k_norm.weight.fill_(qk_gain)
     model.generation_config.eos_token_id = hf_tok.eos_token_id
     model.generation_config.pad_token_id = hf_tok.pad_token_id
-    _save(model, hf_tok, folder)
+    report = None
+    if copy_pretraining is not None:
+        from runtime.training.copying import pretrain_copying
+
+        report = pretrain_copying(model, len(SPECIAL_TOKENS), len(hf_tok), seed=seed, curriculum=copy_pretraining)
+    _save(model, hf_tok, folder, {"copy_pretraining.json": report} if report else {})
     return folder
 
 
@@ -231,11 +260,15 @@ def convert_smollm2(folder: Path) -> Path:
     return folder
 
 
-def _save(model: Any, tokenizer: Any, folder: Path) -> None:
+def _save(model: Any, tokenizer: Any, folder: Path, extra: dict[str, Any] | None = None) -> None:
+    import json
+
     tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
     tmp.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    for name, value in (extra or {}).items():
+        (tmp / name).write_text(json.dumps(value, indent=1) + "\n")
     (tmp / ".complete").write_text("ok\n")
     if folder.exists():
         import shutil
