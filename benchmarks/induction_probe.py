@@ -41,18 +41,12 @@ VOCAB = 4096
 LOW = 10  # the first ids are special tokens in the built-in tokenizer
 
 
-def tiny_model(seed: int, qk_gain: float = 1.0) -> Any:
+def tiny_model(seed: int) -> Any:
     torch.manual_seed(seed)
     config = Qwen3Config(vocab_size=VOCAB, hidden_size=128, intermediate_size=384, num_hidden_layers=4,
                          num_attention_heads=4, num_key_value_heads=2, head_dim=32, max_position_embeddings=4096,
                          tie_word_embeddings=True)
-    model = Qwen3ForCausalLM(config)
-    if qk_gain != 1.0:
-        with torch.no_grad():
-            for layer in model.model.layers:
-                layer.self_attn.q_norm.weight.fill_(qk_gain)
-                layer.self_attn.k_norm.weight.fill_(qk_gain)
-    return model.to(DEVICE)
+    return Qwen3ForCausalLM(config).to(DEVICE)
 
 
 def batch(generator: Any, size: int, length: int, spans: int, span: tuple[int, int]) -> tuple[Any, Any]:
@@ -61,10 +55,10 @@ def batch(generator: Any, size: int, length: int, spans: int, span: tuple[int, i
 
 
 def run(name: str, steps: int, lr: float, first: tuple[int, int, int, tuple[int, int]],
-        then: tuple[int, int, int, int, tuple[int, int]] | None = None, seed: int = 0, qk_gain: float = 1.0) -> None:
+        then: tuple[int, int, int, int, tuple[int, int]] | None = None, seed: int = 0) -> None:
     """``steps`` steps of ``first`` = (batch, length, spans, span), switching to ``then`` = (from step, batch,
     length, spans, span) when given."""
-    model = tiny_model(seed, qk_gain)
+    model = tiny_model(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     generator, checks = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(1234)
     evals = {"short": batch(checks, 64, 64, 1, (8, 32)), "long": batch(checks, 32, 512, 3, (2, 8)),
@@ -87,7 +81,7 @@ def run(name: str, steps: int, lr: float, first: tuple[int, int, int, tuple[int,
             log.append(row)
             print(name, row, flush=True)
     with (Path(os.environ.get("OUT", ".")) / "induction.jsonl").open("a") as f:
-        f.write(json.dumps({"name": name, "lr": lr, "first": first, "then": then, "qk_gain": qk_gain,
+        f.write(json.dumps({"name": name, "lr": lr, "first": first, "then": then,
                             "device": DEVICE, "log": log}) + "\n")
 
 
