@@ -136,9 +136,9 @@ def main() -> None:
     ap.add_argument("--id-prefixes", action="store_true", help="an id's letter prefix (WO- of WO-1016) its own token")
     ap.add_argument("--copy-pretraining", action="store_true",
                     help="train the model to copy on synthetic data first (runtime.training.copying)")
-    ap.add_argument("--copy-short-steps", type=int, default=2000, help="copy pre-training: most short-sequence steps")
+    ap.add_argument("--copy-short-steps", type=int, default=3000, help="copy pre-training: most short-sequence steps")
     ap.add_argument("--copy-long-steps", type=int, default=200, help="copy pre-training: long-sequence steps")
-    ap.add_argument("--copy-lr", type=float, default=3e-3, help="copy pre-training: learning rate")
+    ap.add_argument("--copy-lr", type=float, default=1e-3, help="copy pre-training: learning rate")
     ap.add_argument("--renamed", type=int, default=0, help="id-renamed copies of each gold episode")
     ap.add_argument("--epochs", type=float, default=3.0)
     ap.add_argument("--max-steps", type=int, default=None)

@@ -50,17 +50,31 @@ def test_copy_pretraining_teaches_a_random_model_to_copy() -> None:
     assert report["long_steps"] == SMALL.long_steps and report["long_accuracy"] > 0.15
 
 
-def test_a_copy_pretrained_tiny_model_records_what_it_reached(tmp_path: Path) -> None:
-    from runtime.training.models import build_tiny_qwen3
+def test_a_copy_pretrained_tiny_model_starts_from_a_shared_core_and_records_it(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Copy pre-training knows no text, so two corpora's tiny models start from one cached core (their tokenizers'
+    ids index its first rows), and each records what the core reached."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from runtime.training.models import build_tiny_qwen3, cache_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     quick = CopyCurriculum(short_length=16, short_batch=2, short_span=(2, 4), max_short_steps=2, check_every=1,
                            long_length=32, long_batch=1, long_spans=2, long_span=(2, 4), long_steps=1)
-    corpus = ["Please put Ben Okafor (T-2) on work order WO-1016."] * 20
-    folder = build_tiny_qwen3(tmp_path / "m", corpus, vocab=400, hidden=16, layers=1, heads=2, copy_pretraining=quick)
-    report = json.loads((folder / "copy_pretraining.json").read_text())
-    assert report["short_steps"] == 2 and report["long_steps"] == 1
-    assert report["curriculum"]["long_length"] == 32
-    plain = build_tiny_qwen3(tmp_path / "plain", corpus, vocab=400, hidden=16, layers=1, heads=2)
+    shape = {"vocab": 400, "hidden": 16, "layers": 1, "heads": 2}
+    corpora = {"a": ["Please put Ben Okafor (T-2) on work order WO-1016."] * 20,
+               "b": ["Ship 3 pallets of part P-77 to dock D-4 by noon, please."] * 20}
+    folders = {k: build_tiny_qwen3(tmp_path / k, text, **shape, copy_pretraining=quick) for k, text in corpora.items()}
+    [core] = list(cache_dir().glob("copy-core-*"))
+    core_embedding = AutoModelForCausalLM.from_pretrained(str(core)).get_input_embeddings().weight
+    for folder in folders.values():
+        report = json.loads((folder / "copy_pretraining.json").read_text())
+        assert report["core"] == core.name and report["short_steps"] == 2 and report["long_steps"] == 1
+        model = AutoModelForCausalLM.from_pretrained(str(folder))
+        rows = len(AutoTokenizer.from_pretrained(str(folder)))
+        assert model.config.vocab_size == rows <= 400
+        assert torch.equal(model.get_input_embeddings().weight, core_embedding[:rows])
+    plain = build_tiny_qwen3(tmp_path / "plain", corpora["a"], **shape)
     assert not (plain / "copy_pretraining.json").exists()
 
 

@@ -13,10 +13,10 @@ class CopyPretraining(Model):
     """``builtin:tiny-qwen3`` only: train the random model to copy from its context, on synthetic sequences in which
     spans of random tokens recur, before it sees any domain data (``runtime/training/copying.py``)."""
 
-    short_steps: int = Field(2000, ge=0, description="most steps on 64-token sequences; stops early once the model "
+    short_steps: int = Field(3000, ge=0, description="most steps on 64-token sequences; stops early once the model "
                              "copies 80% of a check batch")
     long_steps: int = Field(200, ge=0, description="steps on 512-token sequences (an episode's length) after that")
-    learning_rate: float = Field(3e-3, gt=0)
+    learning_rate: float = Field(1e-3, gt=0)
 
 
 class ModelSpec(Model):

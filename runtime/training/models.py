@@ -101,6 +101,8 @@ def build_tiny_qwen3(folder: Path, corpus: Iterable[str] = (), vocab: int = 4096
     ``copy_pretraining.json`` in the folder)."""
     if _done(folder):
         return folder
+    import json
+
     import torch
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
@@ -132,8 +134,19 @@ def build_tiny_qwen3(folder: Path, corpus: Iterable[str] = (), vocab: int = 4096
                          head_dim=head_dim or hidden // heads, max_position_embeddings=4096,
                          tie_word_embeddings=True, bos_token_id=None, eos_token_id=hf_tok.eos_token_id,
                          pad_token_id=hf_tok.pad_token_id)
-    torch.manual_seed(seed)
-    model = Qwen3ForCausalLM(config)
+    report = None
+    if copy_pretraining is not None:
+        # the copy-trained core is the same for every corpus (random ids), so it is trained once per shape, seed and
+        # curriculum and cached; the tokenizer's ids index its first rows, the rest are dropped
+        core = copy_core(vocab, seed, copy_pretraining, hidden=hidden, layers=layers, heads=heads, head_dim=head_dim)
+        model = Qwen3ForCausalLM.from_pretrained(str(core))
+        model.resize_token_embeddings(len(hf_tok), mean_resizing=False)
+        for key in ("eos_token_id", "pad_token_id", "bos_token_id"):
+            setattr(model.config, key, getattr(config, key))
+        report = {**json.loads((core / "copy_pretraining.json").read_text()), "core": core.name}
+    else:
+        torch.manual_seed(seed)
+        model = Qwen3ForCausalLM(config)
     if qk_gain != 1.0:
         with torch.no_grad():
             for layer in model.model.layers:
@@ -141,12 +154,37 @@ def build_tiny_qwen3(folder: Path, corpus: Iterable[str] = (), vocab: int = 4096
                 layer.self_attn.k_norm.weight.fill_(qk_gain)
     model.generation_config.eos_token_id = hf_tok.eos_token_id
     model.generation_config.pad_token_id = hf_tok.pad_token_id
-    report = None
-    if copy_pretraining is not None:
-        from runtime.training.copying import pretrain_copying
-
-        report = pretrain_copying(model, len(SPECIAL_TOKENS), len(hf_tok), seed=seed, curriculum=copy_pretraining)
     _save(model, hf_tok, folder, {"copy_pretraining.json": report} if report else {})
+    return folder
+
+
+def copy_core(vocab: int, seed: int, curriculum: Any, *, hidden: int = 128, layers: int = 4, heads: int = 4,
+              head_dim: int | None = None) -> Path:
+    """The folder of a tiny Qwen3 of ``vocab`` tokens trained (once, then cached) to copy from its context on the
+    synthetic data of :mod:`runtime.training.copying` (a :class:`~runtime.training.copying.CopyCurriculum`); what
+    it reached is in its ``copy_pretraining.json``. It knows no text, so every corpus's tiny model can start from it."""
+    import dataclasses
+    import hashlib
+    import json
+
+    shape = {"vocab": vocab, "hidden": hidden, "layers": layers, "heads": heads, "head_dim": head_dim, "seed": seed}
+    key = hashlib.sha256(json.dumps([TINY_RECIPE, shape, dataclasses.asdict(curriculum)], sort_keys=True)
+                         .encode()).hexdigest()[:12]
+    folder = cache_dir() / f"copy-core-{key}"
+    if _done(folder):
+        return folder
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    from runtime.training.copying import pretrain_copying
+
+    config = Qwen3Config(vocab_size=vocab, hidden_size=hidden, intermediate_size=3 * hidden, num_hidden_layers=layers,
+                         num_attention_heads=heads, num_key_value_heads=max(1, heads // 2),
+                         head_dim=head_dim or hidden // heads, max_position_embeddings=4096, tie_word_embeddings=True)
+    torch.manual_seed(seed)
+    model = Qwen3ForCausalLM(config)
+    report = pretrain_copying(model, len(SPECIAL_TOKENS), vocab, seed=seed, curriculum=curriculum)
+    _save(model, None, folder, {"copy_pretraining.json": report})
     return folder
 
 
@@ -260,13 +298,14 @@ def convert_smollm2(folder: Path) -> Path:
     return folder
 
 
-def _save(model: Any, tokenizer: Any, folder: Path, extra: dict[str, Any] | None = None) -> None:
+def _save(model: Any, tokenizer: Any | None, folder: Path, extra: dict[str, Any] | None = None) -> None:
     import json
 
     tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
     tmp.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(tmp)
     for name, value in (extra or {}).items():
         (tmp / name).write_text(json.dumps(value, indent=1) + "\n")
     (tmp / ".complete").write_text("ok\n")
