@@ -92,9 +92,9 @@ def _run_one(args: argparse.Namespace, pipeline: Any, bundle: Any, run_dir: Path
         split = split_three(bundle.tasks, pipeline.heldout_fraction, pipeline.validation_fraction,
                             pipeline.split_seed)
         if pipeline.model.copy_pretraining is not None:
-            print(f"model {pipeline.model.name}: copy pre-training (once per corpus and seed, then cached; "
-                  f"at most {pipeline.model.copy_pretraining.short_steps} + "
-                  f"{pipeline.model.copy_pretraining.long_steps} steps)", flush=True)
+            copy = pipeline.model.copy_pretraining
+            print(f"model {pipeline.model.name}: copy pre-training (a core trained once per seed, then cached: at most "
+                  f"{copy.short_steps} + {copy.long_steps} steps, several minutes on CPU)", flush=True)
         model = resolve_pipeline_model(pipeline.model, domain_corpus(bundle, split.train), seed=pipeline.seed)
         state = RunState(str(model))
         copy_report = Path(model) / "copy_pretraining.json"
