@@ -92,3 +92,14 @@ def test_the_tiny_models_options_are_part_of_its_cache_key(tmp_path: Path, monke
     names = [name for name, _ in built]
     assert len(set(names)) == 4 and names[0] == names[-1]
     assert built[2][1]["copy_pretraining"] == CopyCurriculum()
+
+
+def test_aqwen_run_says_what_the_copy_core_reached_and_warns_when_it_never_copied() -> None:
+    from runtime.pipeline.run import _copy_summary
+
+    report = {"core": "copy-core-x", "short_steps": 700, "long_steps": 200, "short_accuracy": 0.9,
+              "long_accuracy": 0.89, "curriculum": CopyCurriculum().__dict__}
+    assert _copy_summary(report) == ("copy core copy-core-x: copies 0.90 of the 64-token check and 0.89 at 512 "
+                                     "tokens after 700 + 200 steps")
+    stuck = _copy_summary({**report, "short_steps": 3000, "short_accuracy": 0.01, "long_accuracy": 0.0})
+    assert "warning: the copy core stayed below 0.80" in stuck and "short_steps" in stuck

@@ -77,6 +77,19 @@ def run_pipeline(args: argparse.Namespace) -> int:
     return summary if isinstance(summary, int) else 0
 
 
+def _copy_summary(report: dict[str, Any]) -> str:
+    """One line on what a model's copy pre-training reached, a warning when it never passed the phase change."""
+    target = report["curriculum"]["target"]
+    line = (f"copy core {report.get('core', '')}: copies {report['short_accuracy']:.2f} of the 64-token check and "
+            f"{report['long_accuracy']:.2f} at {report['curriculum']['long_length']} tokens after "
+            f"{report['short_steps']} + {report['long_steps']} steps")
+    if report["short_accuracy"] < target:
+        line += (f"\nwarning: the copy core stayed below {target:.2f} (it never learned to copy in "
+                 f"{report['short_steps']} steps): expect ids to be guessed, not copied; raise "
+                 "model.copy_pretraining.short_steps or try another seed")
+    return line
+
+
 def _run_one(args: argparse.Namespace, pipeline: Any, bundle: Any, run_dir: Path) -> dict[str, Any] | int:
     """Run (or resume, when ``run_dir`` has a ``state.json``) one pipeline in ``run_dir``; its summary, or 1."""
     from runtime.pipeline.runner import PipelineRunner, RunState, format_summary
@@ -98,6 +111,8 @@ def _run_one(args: argparse.Namespace, pipeline: Any, bundle: Any, run_dir: Path
         model = resolve_pipeline_model(pipeline.model, domain_corpus(bundle, split.train), seed=pipeline.seed)
         state = RunState(str(model))
         copy_report = Path(model) / "copy_pretraining.json"
+        if copy_report.exists():
+            print(_copy_summary(json.loads(copy_report.read_text())), flush=True)
         (run_dir / "config.json").write_text(json.dumps({
             "pipeline": pipeline.model_dump(mode="json", by_alias=True),
             "bundle": str(bundle.path), "bundle_files": bundle.manifest.get("files", {}),
