@@ -79,9 +79,11 @@ def run_pipeline(args: argparse.Namespace) -> int:
 
 def _copy_summary(report: dict[str, Any]) -> str:
     """One line on what a model's copy pre-training reached, a warning when it never passed the phase change."""
-    target = report["curriculum"]["target"]
-    line = (f"copy core {report.get('core', '')}: copies {report['short_accuracy']:.2f} of the 64-token check and "
-            f"{report['long_accuracy']:.2f} at {report['curriculum']['long_length']} tokens after "
+    curriculum = report["curriculum"]
+    target = curriculum["target"]
+    line = (f"copy core {report.get('core', '')}: copies {report['short_accuracy']:.2f} of the "
+            f"{curriculum['short_length']}-token check and {report['long_accuracy']:.2f} at "
+            f"{curriculum['long_length']} tokens after "
             f"{report['short_steps']} + {report['long_steps']} steps")
     if report["short_accuracy"] < target:
         line += (f"\nwarning: the copy core stayed below {target:.2f} (it never learned to copy in "
@@ -110,14 +112,15 @@ def _run_one(args: argparse.Namespace, pipeline: Any, bundle: Any, run_dir: Path
                   f"{copy.short_steps} + {copy.long_steps} steps, several minutes on CPU)", flush=True)
         model = resolve_pipeline_model(pipeline.model, domain_corpus(bundle, split.train), seed=pipeline.seed)
         state = RunState(str(model))
-        copy_report = Path(model) / "copy_pretraining.json"
-        if copy_report.exists():
-            print(_copy_summary(json.loads(copy_report.read_text())), flush=True)
+        copy_file = Path(model) / "copy_pretraining.json"
+        copy_report = json.loads(copy_file.read_text()) if copy_file.exists() else None
+        if copy_report is not None:
+            print(_copy_summary(copy_report), flush=True)
         (run_dir / "config.json").write_text(json.dumps({
             "pipeline": pipeline.model_dump(mode="json", by_alias=True),
             "bundle": str(bundle.path), "bundle_files": bundle.manifest.get("files", {}),
             "model_path": str(model), "split": split.describe(),
-            **({"copy_pretraining": json.loads(copy_report.read_text())} if copy_report.exists() else {}),
+            **({"copy_pretraining": copy_report} if copy_report is not None else {}),
         }, indent=2) + "\n")
         state.save(run_dir)
     runs.mkdir(parents=True, exist_ok=True)

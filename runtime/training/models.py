@@ -71,14 +71,13 @@ def resolve_pipeline_model(spec: Any, corpus: Iterable[str] = (), seed: int = 0)
     """:func:`resolve_model` for a pipeline's ``model:`` (an ``aqwen_spec`` ``ModelSpec``), its tiny-model options
     included."""
     copy = None
-    if getattr(spec, "copy_pretraining", None) is not None:
+    if spec.copy_pretraining is not None:
         from runtime.training.copying import CopyCurriculum
 
         options = spec.copy_pretraining
         copy = CopyCurriculum(max_short_steps=options.short_steps, long_steps=options.long_steps,
                               learning_rate=options.learning_rate)
-    return resolve_model(spec.name, corpus, seed=seed, id_prefixes=bool(getattr(spec, "id_prefixes", False)),
-                         copy_pretraining=copy)
+    return resolve_model(spec.name, corpus, seed=seed, id_prefixes=spec.id_prefixes, copy_pretraining=copy)
 
 
 def _done(folder: Path) -> bool:
@@ -105,7 +104,7 @@ def build_tiny_qwen3(folder: Path, corpus: Iterable[str] = (), vocab: int = 4096
 
     import torch
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
+    from transformers import PreTrainedTokenizerFast, Qwen3ForCausalLM
 
     texts = list(corpus) + [
         '<tool_call>\n{"name": "get_work_order", "arguments": {"order_id": "WO-1001"}}\n</tool_call>',
@@ -129,11 +128,8 @@ def build_tiny_qwen3(folder: Path, corpus: Iterable[str] = (), vocab: int = 4096
                                      additional_special_tokens=SPECIAL_TOKENS[1:], padding_side="left",
                                      model_max_length=4096)
     hf_tok.chat_template = qwen3_chat_template()
-    config = Qwen3Config(vocab_size=len(hf_tok), hidden_size=hidden, intermediate_size=3 * hidden,
-                         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=max(1, heads // 2),
-                         head_dim=head_dim or hidden // heads, max_position_embeddings=4096,
-                         tie_word_embeddings=True, bos_token_id=None, eos_token_id=hf_tok.eos_token_id,
-                         pad_token_id=hf_tok.pad_token_id)
+    config = _tiny_config(len(hf_tok), hidden, layers, heads, head_dim, bos_token_id=None,
+                          eos_token_id=hf_tok.eos_token_id, pad_token_id=hf_tok.pad_token_id)
     report = None
     if copy_pretraining is not None:
         # the copy-trained core is the same for every corpus (random ids), so it is trained once per shape, seed and
@@ -158,6 +154,16 @@ def build_tiny_qwen3(folder: Path, corpus: Iterable[str] = (), vocab: int = 4096
     return folder
 
 
+def _tiny_config(vocab: int, hidden: int, layers: int, heads: int, head_dim: int | None, **tokens: Any) -> Any:
+    """The Qwen3 configuration of the built-in tiny model's shape (MLP 3x wide, half as many key/value heads)."""
+    from transformers import Qwen3Config
+
+    return Qwen3Config(vocab_size=vocab, hidden_size=hidden, intermediate_size=3 * hidden, num_hidden_layers=layers,
+                       num_attention_heads=heads, num_key_value_heads=max(1, heads // 2),
+                       head_dim=head_dim or hidden // heads, max_position_embeddings=4096, tie_word_embeddings=True,
+                       **tokens)
+
+
 def copy_core(vocab: int, seed: int, curriculum: Any, *, hidden: int = 128, layers: int = 4, heads: int = 4,
               head_dim: int | None = None) -> Path:
     """The folder of a tiny Qwen3 of ``vocab`` tokens trained (once, then cached) to copy from its context on the
@@ -174,13 +180,11 @@ def copy_core(vocab: int, seed: int, curriculum: Any, *, hidden: int = 128, laye
     if _done(folder):
         return folder
     import torch
-    from transformers import Qwen3Config, Qwen3ForCausalLM
+    from transformers import Qwen3ForCausalLM
 
     from runtime.training.copying import pretrain_copying
 
-    config = Qwen3Config(vocab_size=vocab, hidden_size=hidden, intermediate_size=3 * hidden, num_hidden_layers=layers,
-                         num_attention_heads=heads, num_key_value_heads=max(1, heads // 2),
-                         head_dim=head_dim or hidden // heads, max_position_embeddings=4096, tie_word_embeddings=True)
+    config = _tiny_config(vocab, hidden, layers, heads, head_dim)
     torch.manual_seed(seed)
     model = Qwen3ForCausalLM(config)
     report = pretrain_copying(model, len(SPECIAL_TOKENS), vocab, seed=seed, curriculum=curriculum)
