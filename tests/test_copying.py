@@ -101,5 +101,43 @@ def test_aqwen_run_says_what_the_copy_core_reached_and_warns_when_it_never_copie
               "long_accuracy": 0.89, "curriculum": CopyCurriculum().__dict__}
     assert _copy_summary(report) == ("copy core copy-core-x: copies 0.90 of the 64-token check and 0.89 at 512 "
                                      "tokens after 700 + 200 steps")
+    assert _copy_summary({**report, "shipped": True}).startswith("copy core copy-core-x (shipped with the package): ")
     stuck = _copy_summary({**report, "short_steps": 3000, "short_accuracy": 0.01, "long_accuracy": 0.0})
     assert "warning: the copy core stayed below 0.80" in stuck and "short_steps" in stuck
+
+
+def test_the_default_pipelines_copy_core_ships_with_the_package(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default pipeline's core (built-in shape, default curriculum, seed 0) is shipped, so a fresh machine uses it
+    instead of training one; it still copies, and ``AQWEN_SHIPPED_CORES=0`` builds instead. (A change of the recipe,
+    the shape or the curriculum changes the key: this test then fails until the shipped core is rebuilt.)"""
+    import runtime.training.copying as copying
+    from aqwen_spec.documents.pipeline import ModelSpec
+    from runtime.training.models import SHIPPED_CORES, copy_core, resolve_pipeline_model
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+    def no_training(*args: object, **kwargs: object) -> None:
+        raise AssertionError("trained a core instead of using the shipped one")
+
+    monkeypatch.setattr(copying, "pretrain_copying", no_training)
+    folder = resolve_pipeline_model(ModelSpec(name="builtin:tiny-qwen3", copy_pretraining={}),
+                                    ["Please close work order WO-1016."] * 5, seed=0)
+    report = json.loads((Path(folder) / "copy_pretraining.json").read_text())
+    assert report["shipped"] is True and (SHIPPED_CORES / report["core"]).is_dir()
+    assert report["short_accuracy"] >= report["curriculum"]["target"]
+    core = copy_core(4096, 0, CopyCurriculum())
+    assert core == SHIPPED_CORES / report["core"]
+
+    from transformers import AutoModelForCausalLM
+
+    torch.set_num_threads(1)
+    model = AutoModelForCausalLM.from_pretrained(str(core)).eval()
+    checks = torch.Generator().manual_seed(12345)  # fresh draws, not the curriculum's check batches
+    c = CopyCurriculum()
+    assert copy_accuracy(model, *copy_batch(checks, 32, c.short_length, 1, c.short_span, 10, 4096)) > 0.8
+    assert copy_accuracy(model, *copy_batch(checks, 4, c.long_length, c.long_spans, c.long_span, 10, 4096)) > 0.8
+
+    monkeypatch.setenv("AQWEN_SHIPPED_CORES", "0")
+    with pytest.raises(AssertionError, match="trained a core"):
+        copy_core(4096, 0, CopyCurriculum())

@@ -81,7 +81,8 @@ def _copy_summary(report: dict[str, Any]) -> str:
     """One line on what a model's copy pre-training reached, a warning when it never passed the phase change."""
     curriculum = report["curriculum"]
     target = curriculum["target"]
-    line = (f"copy core {report.get('core', '')}: copies {report['short_accuracy']:.2f} of the "
+    shipped = " (shipped with the package)" if report.get("shipped") else ""
+    line = (f"copy core {report.get('core', '')}{shipped}: copies {report['short_accuracy']:.2f} of the "
             f"{curriculum['short_length']}-token check and {report['long_accuracy']:.2f} at "
             f"{curriculum['long_length']} tokens after "
             f"{report['short_steps']} + {report['long_steps']} steps")
@@ -108,8 +109,9 @@ def _run_one(args: argparse.Namespace, pipeline: Any, bundle: Any, run_dir: Path
                             pipeline.split_seed)
         if pipeline.model.copy_pretraining is not None:
             copy = pipeline.model.copy_pretraining
-            print(f"model {pipeline.model.name}: copy pre-training (a core trained once per seed, then cached: at most "
-                  f"{copy.short_steps} + {copy.long_steps} steps, several minutes on CPU)", flush=True)
+            print(f"model {pipeline.model.name}: copy pre-training (a core trained once per seed, then cached, unless "
+                  f"the package ships it: at most {copy.short_steps} + {copy.long_steps} steps, several minutes on "
+                  "CPU)", flush=True)
         model = resolve_pipeline_model(pipeline.model, domain_corpus(bundle, split.train), seed=pipeline.seed)
         state = RunState(str(model))
         copy_file = Path(model) / "copy_pretraining.json"

@@ -139,7 +139,8 @@ def build_tiny_qwen3(folder: Path, corpus: Iterable[str] = (), vocab: int = 4096
         model.resize_token_embeddings(len(hf_tok), mean_resizing=False)
         for key in ("eos_token_id", "pad_token_id", "bos_token_id"):
             setattr(model.config, key, getattr(config, key))
-        report = {**json.loads((core / "copy_pretraining.json").read_text()), "core": core.name}
+        report = {**json.loads((core / "copy_pretraining.json").read_text()), "core": core.name,
+                  "shipped": core.parent == SHIPPED_CORES}
     else:
         torch.manual_seed(seed)
         model = Qwen3ForCausalLM(config)
@@ -164,11 +165,17 @@ def _tiny_config(vocab: int, hidden: int, layers: int, heads: int, head_dim: int
                        **tokens)
 
 
+# copy cores shipped pre-built (the default pipeline's: built-in shape, default curriculum, seed 0), so a fresh
+# machine does not spend six minutes on one; they are byte for byte what copy_core builds on this package's pins
+SHIPPED_CORES = Path(__file__).parent / "cores"
+
+
 def copy_core(vocab: int, seed: int, curriculum: Any, *, hidden: int = 128, layers: int = 4, heads: int = 4,
               head_dim: int | None = None) -> Path:
     """The folder of a tiny Qwen3 of ``vocab`` tokens trained (once, then cached) to copy from its context on the
     synthetic data of :mod:`runtime.training.copying` (a :class:`~runtime.training.copying.CopyCurriculum`); what
-    it reached is in its ``copy_pretraining.json``. It knows no text, so every corpus's tiny model can start from it."""
+    it reached is in its ``copy_pretraining.json``. It knows no text, so every corpus's tiny model can start from it.
+    A core shipped with the package (:data:`SHIPPED_CORES`) is used as it is unless ``AQWEN_SHIPPED_CORES=0``."""
     import dataclasses
     import hashlib
     import json
@@ -179,6 +186,9 @@ def copy_core(vocab: int, seed: int, curriculum: Any, *, hidden: int = 128, laye
     folder = cache_dir() / f"copy-core-{key}"
     if _done(folder):
         return folder
+    shipped = SHIPPED_CORES / folder.name
+    if os.environ.get("AQWEN_SHIPPED_CORES", "1") != "0" and (shipped / "model.safetensors").exists():
+        return shipped
     import torch
     from transformers import Qwen3ForCausalLM
 
