@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,7 @@ def build_grown_heldout(runner: Any, folder: Path) -> None:
     pipeline, options = runner.pipeline, runner.pipeline.grown_heldout
     domain = runner.bundle.name
     compile_seed = int(runner.bundle.manifest.get("seed", 0))
-    tmp = folder.with_name(folder.name + ".tmp")
+    tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")  # runs sharing a build folder build side by side
     work = tmp / "specs"
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(runner.specs, work, ignore=shutil.ignore_patterns(".*"))
@@ -151,5 +152,18 @@ def build_grown_heldout(runner: Any, folder: Path) -> None:
     }, indent=2) + "\n")
     runner.echo(f"held-out grown tasks: {len(tasks)} drawn from {len(kept)} grown workflows ({len(rejected)} "
                 "growths rejected)")
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
+    _publish(tmp, folder)
+
+
+def _publish(tmp: Path, folder: Path) -> None:
+    """Move the finished build ``tmp`` to ``folder`` in one rename; when another run finished the same build first,
+    keep its (identical) one and drop ours."""
+    if not (folder / "tasks.jsonl").exists():
+        shutil.rmtree(folder, ignore_errors=True)  # an interrupted build's leftovers
+        try:
+            tmp.rename(folder)
+            return
+        except OSError:
+            if not (folder / "tasks.jsonl").exists():
+                raise
+    shutil.rmtree(tmp, ignore_errors=True)
