@@ -364,7 +364,9 @@ class Flywheel:
             model_path = str(result.checkpoint)
             compute["sft_steps"] = last_step(result.metrics)
         if self.stage.grpo is not None and plan is not None and plan.steps > 0:
-            self.runner.echo(f"[{self.name}] round {k}: GRPO on {plan.in_band} in-band tasks, {plan.steps} steps")
+            prompts = len(plan.tasks)
+            self.runner.echo(f"[{self.name}] round {k}: GRPO training, {plan.steps} steps on {prompts} "
+                             f"prompt{'s' * (prompts > 1)}")
             grpo = self.stage.grpo.model_copy(update={"max_steps": plan.steps})
             result = run_grpo(model_path, bundle, plan.tasks, rdir / "grpo", grpo, config,
                               self.runner.pipeline.budget.max_new_tokens, sink, stats=self.runner.stats,
