@@ -109,9 +109,9 @@ def _run_one(args: argparse.Namespace, pipeline: Any, bundle: Any, run_dir: Path
                             pipeline.split_seed)
         if pipeline.model.copy_pretraining is not None:
             copy = pipeline.model.copy_pretraining
-            print(f"model {pipeline.model.name}: copy pre-training (a core trained once per seed, then cached, unless "
-                  f"the package ships it: at most {copy.short_steps} + {copy.long_steps} steps, several minutes on "
-                  "CPU)", flush=True)
+            print(f"model {pipeline.model.name}: copy pre-training (the package ships the default's core; another is "
+                  f"trained once and cached: at most {copy.short_steps} + {copy.long_steps} steps, several minutes "
+                  "on CPU)", flush=True)
         model = resolve_pipeline_model(pipeline.model, domain_corpus(bundle, split.train), seed=pipeline.seed)
         state = RunState(str(model))
         copy_file = Path(model) / "copy_pretraining.json"
