@@ -184,25 +184,3 @@ def test_the_grown_cache_key_ignores_pipeline_files_and_nothing_else(bundle: Bun
                            progress=False, echo=lambda s: None, specs=specs)
     assert cache_key(other) != cache_key(runner)
 
-
-def test_runs_sharing_a_build_folder_publish_the_grown_tasks_once(tmp_path: Path) -> None:
-    """Two runs (seeds in parallel) may build the same held-out grown tasks at once: each builds in a folder of its
-    own, the first to finish publishes it, the other keeps that one; leftovers of an interrupted build are replaced."""
-    from runtime.pipeline.grown import _publish
-
-    def built(name: str, text: str) -> Path:
-        folder = tmp_path / name
-        folder.mkdir()
-        (folder / "tasks.jsonl").write_text(text)
-        return folder
-
-    folder = tmp_path / "key"
-    _publish(built("key.tmp1", "first\n"), folder)
-    _publish(built("key.tmp2", "second\n"), folder)
-    assert (folder / "tasks.jsonl").read_text() == "first\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["key"]
-    stale = tmp_path / "other"
-    stale.mkdir()
-    (stale / "build").mkdir()  # interrupted before tasks.jsonl was written
-    _publish(built("other.tmp3", "third\n"), stale)
-    assert (stale / "tasks.jsonl").read_text() == "third\n" and not (stale / "build").exists()

@@ -29,6 +29,7 @@ from typing import Any
 
 from runtime.pipeline.flywheel import FlywheelError, _seed, keep_growths, workflow_slots
 from runtime.pipeline.split import side, source_key
+from runtime.publish import publish_folder
 
 Task = dict[str, Any]
 
@@ -152,18 +153,5 @@ def build_grown_heldout(runner: Any, folder: Path) -> None:
     }, indent=2) + "\n")
     runner.echo(f"held-out grown tasks: {len(tasks)} drawn from {len(kept)} grown workflows ({len(rejected)} "
                 "growths rejected)")
-    _publish(tmp, folder)
+    publish_folder(tmp, folder, marker="tasks.jsonl")
 
-
-def _publish(tmp: Path, folder: Path) -> None:
-    """Move the finished build ``tmp`` to ``folder`` in one rename; when another run finished the same build first,
-    keep its (identical) one and drop ours."""
-    if not (folder / "tasks.jsonl").exists():
-        shutil.rmtree(folder, ignore_errors=True)  # an interrupted build's leftovers
-        try:
-            tmp.rename(folder)
-            return
-        except OSError:
-            if not (folder / "tasks.jsonl").exists():
-                raise
-    shutil.rmtree(tmp, ignore_errors=True)

@@ -313,7 +313,11 @@ def convert_smollm2(folder: Path) -> Path:
 
 
 def _save(model: Any, tokenizer: Any | None, folder: Path, extra: dict[str, Any] | None = None) -> None:
+    """Save ``model`` (and ``tokenizer`` and the JSON files of ``extra``) to the cache folder ``folder`` through a
+    folder of this process's own; a build another run finished first is kept."""
     import json
+
+    from runtime.publish import publish_folder
 
     tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
     tmp.mkdir(parents=True, exist_ok=True)
@@ -323,11 +327,7 @@ def _save(model: Any, tokenizer: Any | None, folder: Path, extra: dict[str, Any]
     for name, value in (extra or {}).items():
         (tmp / name).write_text(json.dumps(value, indent=1) + "\n")
     (tmp / ".complete").write_text("ok\n")
-    if folder.exists():
-        import shutil
-
-        shutil.rmtree(folder)
-    tmp.rename(folder)
+    publish_folder(tmp, folder, marker=".complete")
 
 
 def load(name: str | Path, dtype: str = "float32", threads: int | None = None) -> tuple[Any, Any]:
