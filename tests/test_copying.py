@@ -113,7 +113,7 @@ def test_the_default_pipelines_copy_core_ships_with_the_package(tmp_path: Path,
     the shape or the curriculum changes the key: this test then fails until the shipped core is rebuilt.)"""
     import runtime.training.copying as copying
     from aqwen_spec.documents.pipeline import ModelSpec
-    from runtime.training.models import SHIPPED_CORES, copy_core, resolve_pipeline_model
+    from runtime.training.models import SHIPPED_CORES, SPECIAL_TOKENS, copy_core, resolve_pipeline_model
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
@@ -134,9 +134,9 @@ def test_the_default_pipelines_copy_core_ships_with_the_package(tmp_path: Path,
     torch.set_num_threads(1)
     model = AutoModelForCausalLM.from_pretrained(str(core)).eval()
     checks = torch.Generator().manual_seed(12345)  # fresh draws, not the curriculum's check batches
-    c = CopyCurriculum()
-    assert copy_accuracy(model, *copy_batch(checks, 32, c.short_length, 1, c.short_span, 10, 4096)) > 0.8
-    assert copy_accuracy(model, *copy_batch(checks, 4, c.long_length, c.long_spans, c.long_span, 10, 4096)) > 0.8
+    c, low = CopyCurriculum(), len(SPECIAL_TOKENS)  # the ids the core was trained on: [low, 4096)
+    assert copy_accuracy(model, *copy_batch(checks, 32, c.short_length, 1, c.short_span, low, 4096)) > 0.8
+    assert copy_accuracy(model, *copy_batch(checks, 4, c.long_length, c.long_spans, c.long_span, low, 4096)) > 0.8
 
     monkeypatch.setenv("AQWEN_SHIPPED_CORES", "0")
     with pytest.raises(AssertionError, match="trained a core"):
